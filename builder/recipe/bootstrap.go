@@ -1,0 +1,148 @@
+package recipe
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// backendSpec is the recipe side of one bootstrap backend: the attributes
+// its block takes and the variants it knows. The rootfs package registers
+// a backend under each name; a test keeps the two lists equal.
+type backendSpec struct {
+	attrs    []string
+	variants []string
+}
+
+// debootstrapAttrs are shared by debootstrap and mmdebstrap, which take
+// the same inputs.
+var debootstrapAttrs = []string{"suite", "variant", "mirror", "keyring", "components", "include", "exclude", "extra_args"}
+
+var bootstrapBackends = map[string]backendSpec{
+	"debootstrap": {attrs: debootstrapAttrs, variants: []string{"minbase", "buildd", "fakechroot"}},
+	"mmdebstrap": {attrs: debootstrapAttrs, variants: []string{
+		"extract", "custom", "essential", "apt", "required", "minbase", "buildd", "important", "debootstrap", "standard",
+	}},
+	"tarball":   {attrs: []string{"source!", "sha256"}},
+	"directory": {attrs: []string{"source!"}},
+	"busybox":   {attrs: []string{"binary"}},
+}
+
+// BootstrapBackends lists the backend names a recipe may use, sorted.
+func BootstrapBackends() []string { return sortedKeys(bootstrapBackends) }
+
+// DefaultBusybox is where Debian's busybox-static installs its binary.
+const DefaultBusybox = "/bin/busybox"
+
+func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
+	backend := b.Labels[0]
+	spec, ok := bootstrapBackends[backend]
+	if !ok {
+		s.errorAt(b.LabelRanges[0], "Unknown bootstrap backend",
+			fmt.Sprintf("There is no bootstrap backend %q%s. Backends: %s.", backend, suggest(backend, BootstrapBackends()), strings.Join(BootstrapBackends(), ", ")))
+		return nil, nil
+	}
+	d := decodeAttrs(b, s.ctx, s.diags, append([]string{"enabled"}, spec.attrs...)...)
+	bs := &Bootstrap{
+		Backend:    backend,
+		Suite:      d.str("suite", s.plan.Image.Release),
+		Variant:    d.str("variant", ""),
+		Mirror:     d.str("mirror", ""),
+		Keyring:    d.str("keyring", ""),
+		Components: d.strList("components", nil),
+		Include:    d.strList("include", nil),
+		Exclude:    d.strList("exclude", nil),
+		ExtraArgs:  d.strList("extra_args", nil),
+		SHA256:     d.str("sha256", ""),
+		Binary:     d.str("binary", ""),
+	}
+	if backend == "busybox" && bs.Binary == "" {
+		bs.Binary = DefaultBusybox
+	}
+	if bs.Variant != "" && !slices.Contains(spec.variants, bs.Variant) {
+		d.errorf("variant", "Unknown bootstrap variant", "%s has no variant %q%s. Variants: %s.", backend, bs.Variant, suggest(bs.Variant, spec.variants), strings.Join(spec.variants, ", "))
+	}
+	if bs.Mirror != "" {
+		if msg := checkURL(bs.Mirror, "http", "https", "file"); msg != "" {
+			d.errorf("mirror", "Invalid mirror", "The mirror %s Leave it empty for the bootstrap tool's own default.", msg)
+		}
+	}
+	if d.has("suite") && strings.TrimSpace(bs.Suite) == "" {
+		d.errorf("suite", "Empty suite", "The suite must name a release, such as \"bookworm\"; leave it out to use the image's release.")
+	}
+	for _, list := range []struct {
+		name  string
+		items []string
+	}{{"include", bs.Include}, {"exclude", bs.Exclude}} {
+		for i, p := range list.items {
+			if msg := checkPackageName(p); msg != "" {
+				s.errorAt(d.elementRange(list.name, i), "Invalid package name", msg)
+			}
+		}
+	}
+	for i, a := range bs.ExtraArgs {
+		if !strings.HasPrefix(a, "--") {
+			s.errorAt(d.elementRange("extra_args", i), "Invalid extra argument",
+				fmt.Sprintf("extra_args holds options only (starting with --), so they cannot replace the suite, target or mirror that builder passes; %q is not one.", a))
+		}
+	}
+	if d.has("source") {
+		bs.Source = s.bootstrapSource(d, backend)
+	}
+	if bs.SHA256 != "" {
+		if msg := checkSHA256(bs.SHA256); msg != "" {
+			d.errorf("sha256", "Invalid sha256", "The %s", msg)
+		}
+	}
+	return bs, d
+}
+
+// bootstrapSource checks a tarball or directory source: a local path is
+// resolved against the recipe's directory and must exist; a tarball may
+// also come from an https URL, which then needs its sha256.
+func (s *stepDecoder) bootstrapSource(d *attrDecoder, backend string) string {
+	src := d.str("source", "")
+	if src == "" {
+		return ""
+	}
+	if strings.Contains(src, "://") {
+		if backend != "tarball" {
+			d.errorf("source", "Invalid source", "A directory source must be a local path, not %q.", src)
+			return src
+		}
+		if msg := checkURL(src, "https"); msg != "" {
+			d.errorf("source", "Invalid source", "The tarball source %s Downloads must use https.", msg)
+		} else if !d.has("sha256") {
+			d.errorf("source", "Missing sha256", "A tarball downloaded from %s needs sha256 = \"…\" so a changed or corrupted download fails the build.", src)
+		}
+		return src
+	}
+	path := s.resolvePath(src)
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		d.errorf("source", "Missing source", "The %s source %s cannot be read: %s.", backend, path, err)
+	case backend == "directory" && !st.IsDir():
+		d.errorf("source", "Invalid source", "The directory source %s is not a directory.", path)
+	case backend == "tarball" && !st.Mode().IsRegular():
+		d.errorf("source", "Invalid source", "The tarball source %s is not a regular file.", path)
+	}
+	return path
+}
+
+// checkURL returns a sentence when raw is not an absolute URL with one of
+// the schemes.
+func checkURL(raw string, schemes ...string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Sprintf("%q is not a URL: %s.", raw, err)
+	}
+	if !slices.Contains(schemes, u.Scheme) || (u.Host == "" && u.Scheme != "file") {
+		return fmt.Sprintf("%q must be an absolute %s URL.", raw, strings.Join(schemes, " or "))
+	}
+	return ""
+}

@@ -1,0 +1,172 @@
+package recipe
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// sensitiveMark is the cty mark carried by values of sensitive variables
+// and everything computed from them; hcl's diagnostic writer already
+// refuses to print marked values.
+const sensitiveMark = "sensitive"
+
+// attrDecoder evaluates the attributes of one block against its schema
+// and keeps every attribute's range, so semantic checks made after
+// decoding can still point at the exact expression.
+type attrDecoder struct {
+	block     *hclsyntax.Block
+	attrs     hcl.Attributes
+	ctx       *hcl.EvalContext
+	diags     *hcl.Diagnostics
+	sensitive map[string]bool
+}
+
+// decodeAttrs checks block's body against the attribute names (a name
+// with a trailing "!" is required) and returns a decoder for them. Nested
+// blocks are refused; blocks that take them decode those separately.
+func decodeAttrs(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagnostics, names ...string) *attrDecoder {
+	schema := &hcl.BodySchema{}
+	for _, n := range names {
+		required := n[len(n)-1] == '!'
+		if required {
+			n = n[:len(n)-1]
+		}
+		schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: n, Required: required})
+	}
+	content, moreDiags := block.Body.Content(schema)
+	*diags = append(*diags, moreDiags...)
+	return &attrDecoder{block: block, attrs: content.Attributes, ctx: ctx, diags: diags, sensitive: map[string]bool{}}
+}
+
+func (d *attrDecoder) has(name string) bool {
+	_, ok := d.attrs[name]
+	return ok
+}
+
+// rangeOf is the attribute's expression range, or the block's header
+// when the attribute is absent, so a diagnostic always has a place.
+func (d *attrDecoder) rangeOf(name string) hcl.Range {
+	if a, ok := d.attrs[name]; ok {
+		return a.Expr.Range()
+	}
+	return d.block.DefRange()
+}
+
+// elementRange points at element i of a list attribute written as a
+// tuple literal, and at the whole attribute otherwise.
+func (d *attrDecoder) elementRange(name string, i int) hcl.Range {
+	if a, ok := d.attrs[name]; ok {
+		if tuple, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && i < len(tuple.Exprs) {
+			return tuple.Exprs[i].Range()
+		}
+	}
+	return d.rangeOf(name)
+}
+
+func (d *attrDecoder) errorf(name, summary, format string, args ...any) {
+	rng := d.rangeOf(name)
+	*d.diags = append(*d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, args...),
+		Subject:  &rng,
+	})
+}
+
+// value evaluates an attribute and converts it to ty. ok is false when
+// the attribute is absent, null, erroneous, or depends on a value that is
+// itself in error (unknown), so callers keep their default silently.
+func (d *attrDecoder) value(name string, ty cty.Type) (cty.Value, bool) {
+	a, present := d.attrs[name]
+	if !present {
+		return cty.NilVal, false
+	}
+	val, moreDiags := a.Expr.Value(d.ctx)
+	*d.diags = append(*d.diags, moreDiags...)
+	if moreDiags.HasErrors() || val.IsNull() || !val.IsWhollyKnown() {
+		return cty.NilVal, false
+	}
+	val, marks := val.UnmarkDeep()
+	if _, ok := marks[sensitiveMark]; ok {
+		d.sensitive[name] = true
+	}
+	converted, err := convert.Convert(val, ty)
+	if err != nil {
+		rng := a.Expr.Range()
+		*d.diags = append(*d.diags, &hcl.Diagnostic{
+			Severity:    hcl.DiagError,
+			Summary:     "Incorrect attribute value type",
+			Detail:      fmt.Sprintf("Inappropriate value for attribute %q: %s.", name, err),
+			Subject:     &rng,
+			Expression:  a.Expr,
+			EvalContext: d.ctx,
+		})
+		return cty.NilVal, false
+	}
+	if converted.IsNull() {
+		return cty.NilVal, false
+	}
+	return converted, true
+}
+
+func (d *attrDecoder) str(name, def string) string {
+	if v, ok := d.value(name, cty.String); ok {
+		return v.AsString()
+	}
+	return def
+}
+
+func (d *attrDecoder) boolean(name string, def bool) bool {
+	if v, ok := d.value(name, cty.Bool); ok {
+		return v.True()
+	}
+	return def
+}
+
+func (d *attrDecoder) strList(name string, def []string) []string {
+	v, ok := d.value(name, cty.List(cty.String))
+	if !ok {
+		return def
+	}
+	out := make([]string, 0, v.LengthInt())
+	for i, e := range v.AsValueSlice() {
+		if e.IsNull() {
+			d.errorf(name, "Invalid list element", "Element %d of %q is null; every element must be a string.", i, name)
+			continue
+		}
+		out = append(out, e.AsString())
+	}
+	return out
+}
+
+func (d *attrDecoder) strMap(name string) map[string]string {
+	v, ok := d.value(name, cty.Map(cty.String))
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for k, e := range v.AsValueMap() {
+		if e.IsNull() {
+			d.errorf(name, "Invalid map element", "Key %q of %q is null; every value must be a string.", k, name)
+			continue
+		}
+		out[k] = e.AsString()
+	}
+	return out
+}
+
+// sensitiveNames lists the attributes whose values came from sensitive
+// values, sorted so plans compare equal.
+func (d *attrDecoder) sensitiveNames() []string {
+	var names []string
+	for n := range d.sensitive {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

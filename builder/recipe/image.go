@@ -1,0 +1,184 @@
+package recipe
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/pack"
+)
+
+// DefaultExpiry is distrobuilder's default, kept so images expire alike.
+const DefaultExpiry = "30d"
+
+func decodeImage(block *hclsyntax.Block, body *hclsyntax.Body, ctx *hcl.EvalContext, hostArch string, diags *hcl.Diagnostics) Image {
+	if block == nil {
+		rng := hcl.Range{Filename: body.SrcRange.Filename, Start: hcl.InitialPos, End: hcl.InitialPos}
+		*diags = append(*diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing image block",
+			Detail:   "A recipe needs an image block naming at least the distribution and release.",
+			Subject:  &rng,
+		})
+		return Image{}
+	}
+	d := decodeAttrs(block, ctx, diags, "name", "distribution!", "release!", "architecture", "variant", "description", "expiry", "serial", "properties")
+	img := Image{
+		Distribution: d.str("distribution", ""),
+		Release:      d.str("release", ""),
+		Variant:      d.str("variant", "default"),
+		Serial:       d.str("serial", ""),
+		Properties:   d.strMap("properties"),
+		Range:        block.DefRange(),
+	}
+	for _, f := range []struct{ name, val string }{{"distribution", img.Distribution}, {"release", img.Release}, {"variant", img.Variant}} {
+		if d.has(f.name) && strings.TrimSpace(f.val) == "" {
+			d.errorf(f.name, "Empty image "+f.name, "The image %s must not be empty: it names the image and its simplestreams product.", f.name)
+		}
+	}
+
+	archName := d.str("architecture", "")
+	var err error
+	if archName == "" && !d.has("architecture") {
+		img.Architecture, err = image.HostArchitecture(hostArch)
+	} else {
+		img.Architecture, err = image.LookupArchitecture(archName)
+	}
+	if err != nil {
+		d.errorf("architecture", "Unknown architecture", "The %s.", err)
+	}
+
+	img.Name = d.str("name", "")
+	if !d.has("name") && img.Distribution != "" {
+		img.Name = strings.Join([]string{img.Distribution, img.Release, img.Architecture.Distribution, img.Variant}, "-")
+	}
+	if msg := checkImageName(img.Name); msg != "" && img.Distribution != "" {
+		d.errorf("name", "Invalid image name", "The %s", msg)
+	}
+	img.Description = d.str("description", "")
+	if !d.has("description") && img.Distribution != "" {
+		img.Description = fmt.Sprintf("%s %s %s (%s)", titleCase(img.Distribution), img.Release, img.Architecture.Distribution, img.Variant)
+	}
+	if img.Serial != "" {
+		if msg := checkSerial(img.Serial); msg != "" {
+			d.errorf("serial", "Invalid serial", "The %s", msg)
+		}
+	}
+	if expiry := d.str("expiry", DefaultExpiry); expiry != "never" {
+		var msg string
+		if img.Expiry, msg = parseDuration(expiry); msg != "" {
+			d.errorf("expiry", "Invalid expiry", "The expiry: %s Use \"never\" for an image that does not expire.", msg)
+		}
+	}
+	return img
+}
+
+func titleCase(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// Output types and rootfs formats.
+const (
+	OutputSplit    = "split"
+	OutputUnified  = "unified"
+	RootfsSquashfs = "squashfs"
+	RootfsTar      = "tar"
+)
+
+func decodeOutput(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagnostics) Output {
+	defaultCompression, _ := pack.ParseCompression("xz")
+	out := Output{Type: OutputSplit, Compression: defaultCompression, RootfsFormat: RootfsSquashfs}
+	if block == nil {
+		return out
+	}
+	out.Range = block.DefRange()
+	d := decodeAttrs(block, ctx, diags, "type", "compression", "rootfs")
+	out.Type = d.str("type", OutputSplit)
+	if out.Type != OutputSplit && out.Type != OutputUnified {
+		d.errorf("type", "Invalid output type", "The output type must be \"split\" (a metadata tarball and a rootfs file) or \"unified\" (one tarball), not %q.", out.Type)
+	}
+	if text, ok := d.value("compression", cty.String); ok {
+		c, err := pack.ParseCompression(text.AsString())
+		if err != nil {
+			d.errorf("compression", "Invalid compression", "The compression is invalid: %s.", err)
+		} else {
+			out.Compression = c
+		}
+	}
+	defaultRootfs := RootfsSquashfs
+	if out.Type == OutputUnified {
+		defaultRootfs = RootfsTar
+	}
+	out.RootfsFormat = d.str("rootfs", defaultRootfs)
+	switch {
+	case out.RootfsFormat != RootfsSquashfs && out.RootfsFormat != RootfsTar:
+		d.errorf("rootfs", "Invalid rootfs format", "The rootfs format must be \"squashfs\" or \"tar\", not %q.", out.RootfsFormat)
+	case out.Type == OutputUnified && out.RootfsFormat == RootfsSquashfs:
+		d.errorf("rootfs", "Invalid output combination", "A unified image holds its rootfs as rootfs/ entries of the one tarball, so rootfs = \"squashfs\" needs type = \"split\".")
+	}
+	return out
+}
+
+func decodeEnvironment(blocks []*hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagnostics) []EnvVar {
+	var out []EnvVar
+	seen := map[string]hcl.Range{}
+	for _, b := range blocks {
+		attrs, moreDiags := b.Body.JustAttributes()
+		*diags = append(*diags, moreDiags...)
+		for _, name := range sortedKeys(attrs) {
+			v, ok := decodeEnvAttr(attrs[name], ctx, seen, diags)
+			if ok {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// decodeEnvAttr decodes one NAME = "value" of an environment block or a
+// run step's environment, refusing names used twice.
+func decodeEnvAttr(attr *hcl.Attribute, ctx *hcl.EvalContext, seen map[string]hcl.Range, diags *hcl.Diagnostics) (EnvVar, bool) {
+	if msg := checkEnvName(attr.Name); msg != "" {
+		*diags = append(*diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid environment variable name", Detail: "The name " + msg, Subject: &attr.NameRange})
+		return EnvVar{}, false
+	}
+	if prev, dup := seen[attr.Name]; dup {
+		*diags = append(*diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate environment variable",
+			Detail:   fmt.Sprintf("%s is already set at %s:%d.", attr.Name, prev.Filename, prev.Start.Line),
+			Subject:  &attr.NameRange,
+		})
+		return EnvVar{}, false
+	}
+	seen[attr.Name] = attr.NameRange
+	val, moreDiags := attr.Expr.Value(ctx)
+	*diags = append(*diags, moreDiags...)
+	if moreDiags.HasErrors() || !val.IsWhollyKnown() {
+		return EnvVar{}, false
+	}
+	val, marks := val.UnmarkDeep()
+	str, err := convert.Convert(val, cty.String)
+	if err != nil || str.IsNull() {
+		rng := attr.Expr.Range()
+		*diags = append(*diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incorrect attribute value type", Detail: fmt.Sprintf("Environment variable %s must be a string: %s.", attr.Name, errText(err, "it is null")), Subject: &rng})
+		return EnvVar{}, false
+	}
+	_, sensitive := marks[sensitiveMark]
+	return EnvVar{Name: attr.Name, Value: str.AsString(), Sensitive: sensitive, Range: attr.Range}, true
+}
+
+func errText(err error, otherwise string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return otherwise
+}

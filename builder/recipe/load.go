@@ -1,0 +1,259 @@
+package recipe
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Options are the inputs of a recipe besides its file.
+type Options struct {
+	// Vars are --var NAME=VALUE options in command-line order.
+	Vars []string
+	// VarFiles are --var-file paths in command-line order.
+	VarFiles []string
+	// Environ is the process environment, read for BUILDER_VAR_ values.
+	Environ []string
+	// HostArch is the GOARCH used when the image block names no
+	// architecture.
+	HostArch string
+}
+
+// Loader parses recipes and keeps every file it read so diagnostics can
+// be rendered with snippets afterwards.
+type Loader struct {
+	parser *hclparse.Parser
+}
+
+// NewLoader returns a Loader with no files read yet.
+func NewLoader() *Loader {
+	return &Loader{parser: hclparse.NewParser()}
+}
+
+// Files maps file names to their parsed form, for hcl's diagnostic writers.
+func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
+
+// addSource registers a non-HCL file (a template) so diagnostics in it get
+// snippets too.
+func (l *Loader) addSource(name string, src []byte) {
+	if _, ok := l.parser.Files()[name]; !ok {
+		l.parser.AddFile(name, &hcl.File{Bytes: src})
+	}
+}
+
+// blockKind describes one top-level block type: its labels and whether
+// it may appear more than once.
+type blockKind struct {
+	labels   []string
+	optLabel bool // the last label may be left out
+	single   bool
+}
+
+var blockKinds = map[string]blockKind{
+	"variable":    {labels: []string{"name"}},
+	"locals":      {},
+	"image":       {single: true},
+	"bootstrap":   {labels: []string{"backend"}},
+	"repository":  {labels: []string{"name"}},
+	"packages":    {labels: []string{"name"}, optLabel: true},
+	"file":        {labels: []string{"path"}},
+	"copy":        {labels: []string{"path"}},
+	"remove":      {labels: []string{"path"}},
+	"template":    {labels: []string{"path"}},
+	"run":         {labels: []string{"name"}},
+	"environment": {},
+	"output":      {single: true},
+}
+
+// BlockTypes lists the top-level block types, sorted.
+func BlockTypes() []string { return sortedKeys(blockKinds) }
+
+// Load parses and evaluates the recipe at path. The plan is returned even
+// when there are errors, as far as it could be built; callers must check
+// diags.HasErrors() before using it.
+func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
+	file, diags := l.parser.ParseHCLFile(path)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	body, ok := file.Body.(*hclsyntax.Body)
+	if !ok {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported recipe syntax", Detail: path + " is not in HCL native syntax."})
+	}
+	blocks := groupBlocks(body, &diags)
+
+	plan := &Plan{File: path, Dir: filepath.Dir(path)}
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: functions(plan.Dir)}
+
+	// Phase 1: variables, their values and validations.
+	decls := map[string]*variableDecl{}
+	var order []*variableDecl
+	for _, b := range blocks["variable"] {
+		decl := decodeVariable(b, &diags)
+		if prev, dup := decls[decl.name]; dup {
+			diags = append(diags, duplicateDiag("variable", decl.name, prev.block, b))
+			continue
+		}
+		decls[decl.name] = decl
+		order = append(order, decl)
+	}
+	assigned, moreDiags := collectAssignments(decls, opts, l.parseVarFile)
+	diags = append(diags, moreDiags...)
+	varValues := map[string]cty.Value{}
+	for _, decl := range order {
+		a, has := assigned[decl.name]
+		v := resolveVariable(decl, a, has, &diags)
+		plan.Variables = append(plan.Variables, v)
+		varValues[decl.name] = v.Value
+	}
+	ctx.Variables["var"] = cty.ObjectVal(varValues)
+
+	// Phase 2: locals, in dependency order.
+	plan.Locals = evaluateLocals(blocks["locals"], ctx, &diags)
+
+	// Phase 3: the image, then everything that may default to it.
+	plan.Image = decodeImage(firstBlock(blocks["image"]), body, ctx, opts.HostArch, &diags)
+	plan.Output = decodeOutput(firstBlock(blocks["output"]), ctx, &diags)
+	plan.Environment = decodeEnvironment(blocks["environment"], ctx, &diags)
+
+	// Phase 4: steps, in stage order and recipe order within a stage.
+	steps := &stepDecoder{ctx: ctx, diags: &diags, plan: plan}
+	for _, b := range body.Blocks {
+		if _, known := blockKinds[b.Type]; !known || !labelsOK(b) {
+			continue
+		}
+		switch b.Type {
+		case "bootstrap", "repository", "packages", "file", "copy", "remove", "run":
+			if step, ok := steps.decode(b); ok {
+				plan.Steps = append(plan.Steps, step)
+			}
+		case "template":
+			if t, ok := decodeTemplate(b, ctx, plan.Dir, l, &diags); ok {
+				plan.Templates = append(plan.Templates, t)
+			}
+		}
+	}
+	sort.SliceStable(plan.Steps, func(i, j int) bool { return plan.Steps[i].Stage < plan.Steps[j].Stage })
+
+	// Phase 5: checks across blocks.
+	diags = append(diags, checkPlan(plan, body)...)
+	return plan, diags
+}
+
+func (l *Loader) parseVarFile(path string) (*hcl.File, hcl.Diagnostics) {
+	if strings.HasSuffix(path, ".json") {
+		return l.parser.ParseJSONFile(path)
+	}
+	return l.parser.ParseHCLFile(path)
+}
+
+// groupBlocks checks every top-level item against blockKinds and returns
+// the blocks by type. Unknown items are reported with a suggestion.
+func groupBlocks(body *hclsyntax.Body, diags *hcl.Diagnostics) map[string][]*hclsyntax.Block {
+	for _, name := range sortedKeys(body.Attributes) {
+		attr := body.Attributes[name]
+		rng := attr.NameRange
+		*diags = append(*diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Unsupported argument",
+			Detail:   fmt.Sprintf("An argument named %q is not expected at the top level of a recipe; only blocks are%s.", name, suggest(name, BlockTypes())),
+			Subject:  &rng,
+		})
+	}
+	grouped := map[string][]*hclsyntax.Block{}
+	for _, b := range body.Blocks {
+		kind, known := blockKinds[b.Type]
+		if !known {
+			rng := b.TypeRange
+			*diags = append(*diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unsupported block type",
+				Detail:   fmt.Sprintf("Blocks of type %q are not expected here%s. Recipe blocks: %s.", b.Type, suggest(b.Type, BlockTypes()), strings.Join(BlockTypes(), ", ")),
+				Subject:  &rng,
+			})
+			continue
+		}
+		if d := labelDiag(b, kind); d != nil {
+			*diags = append(*diags, d)
+			continue
+		}
+		if kind.single && len(grouped[b.Type]) > 0 {
+			*diags = append(*diags, duplicateDiag(b.Type, "", grouped[b.Type][0], b))
+			continue
+		}
+		grouped[b.Type] = append(grouped[b.Type], b)
+	}
+	return grouped
+}
+
+func labelsOK(b *hclsyntax.Block) bool { return labelDiag(b, blockKinds[b.Type]) == nil }
+
+func labelDiag(b *hclsyntax.Block, kind blockKind) *hcl.Diagnostic {
+	want, got := len(kind.labels), len(b.Labels)
+	if got == want || (kind.optLabel && got == want-1) {
+		for i, l := range b.Labels {
+			if strings.TrimSpace(l) == "" {
+				return &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Empty block label",
+					Detail:   fmt.Sprintf("The %s of a %s block must not be empty.", kind.labels[i], b.Type),
+					Subject:  &b.LabelRanges[i],
+				}
+			}
+		}
+		return nil
+	}
+	if got > want {
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Extraneous label for " + b.Type,
+			Detail:   fmt.Sprintf("A %s block takes %s.", b.Type, labelText(kind)),
+			Subject:  &b.LabelRanges[want],
+		}
+	}
+	rng := b.OpenBraceRange
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("Missing %s for %s", kind.labels[got], b.Type),
+		Detail:   fmt.Sprintf("A %s block takes %s.", b.Type, labelText(kind)),
+		Subject:  &rng,
+	}
+}
+
+func labelText(kind blockKind) string {
+	switch {
+	case len(kind.labels) == 0:
+		return "no labels"
+	case kind.optLabel:
+		return fmt.Sprintf("an optional label, its %s", kind.labels[0])
+	default:
+		return fmt.Sprintf("one label, its %s", kind.labels[0])
+	}
+}
+
+func duplicateDiag(kind, name string, first, again *hclsyntax.Block) *hcl.Diagnostic {
+	what := fmt.Sprintf("%s block", kind)
+	if name != "" {
+		what = fmt.Sprintf("%s %q", kind, name)
+	}
+	rng := again.DefRange()
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Duplicate " + kind + " block",
+		Detail:   fmt.Sprintf("A %s is already defined at %s:%d.", what, first.DefRange().Filename, first.DefRange().Start.Line),
+		Subject:  &rng,
+	}
+}
+
+func firstBlock(bs []*hclsyntax.Block) *hclsyntax.Block {
+	if len(bs) == 0 {
+		return nil
+	}
+	return bs[0]
+}

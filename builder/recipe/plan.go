@@ -1,0 +1,264 @@
+package recipe
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/pack"
+)
+
+// Plan is a recipe with every expression evaluated: what the rootfs and
+// image stages execute. Every step keeps the range of the block it came
+// from so a failure at run time can point at the recipe.
+type Plan struct {
+	// File is the recipe's path as given; Dir is its directory, against
+	// which every relative path in the recipe was resolved.
+	File, Dir   string
+	Variables   []Variable
+	Locals      []Local
+	Image       Image
+	Environment []EnvVar
+	Steps       []Step
+	Templates   []Template
+	Output      Output
+}
+
+// ValueSource says where a variable's value came from, in precedence order.
+type ValueSource int
+
+// Value sources, lowest precedence first.
+const (
+	SourceUnset ValueSource = iota
+	SourceDefault
+	SourceEnvironment
+	SourceVarFile
+	SourceCommandLine
+)
+
+var valueSourceNames = [...]string{"unset", "default", "environment", "var-file", "command line"}
+
+func (s ValueSource) String() string { return valueSourceNames[s] }
+
+// Variable is one declared variable with its final value.
+type Variable struct {
+	Name        string
+	Description string
+	Type        cty.Type
+	Value       cty.Value
+	Sensitive   bool
+	Source      ValueSource
+	// Origin names the source precisely: "BUILDER_VAR_release",
+	// "prod.vars.hcl:3", "--var".
+	Origin string
+	Range  hcl.Range
+}
+
+// Local is one evaluated `locals` entry.
+type Local struct {
+	Name      string
+	Value     cty.Value
+	Sensitive bool
+	Range     hcl.Range
+}
+
+// Image holds the `image` block: the image's identity and properties.
+type Image struct {
+	Name         string
+	Distribution string
+	Release      string
+	Variant      string
+	Description  string
+	// Architecture carries both spellings: the distribution's for the
+	// bootstrap and properties, LXD's for metadata.yaml.
+	Architecture image.Architecture
+	// Expiry is how long after creation the image expires; 0 means never.
+	Expiry time.Duration
+	// Serial is empty unless the recipe fixes it; the build then derives
+	// it from SOURCE_DATE_EPOCH.
+	Serial     string
+	Properties map[string]string
+	Range      hcl.Range
+}
+
+// EnvVar is one variable of the `environment` block.
+type EnvVar struct {
+	Name, Value string
+	Sensitive   bool
+	Range       hcl.Range
+}
+
+// Stage orders steps: every step runs in its stage, stages run in order.
+type Stage int
+
+// Stages in execution order.
+const (
+	StageBootstrap Stage = iota
+	StagePostBootstrap
+	StageRepositories
+	StagePackages
+	StagePostPackages
+	StageFiles
+	StagePostFiles
+)
+
+var stageNames = [...]string{"bootstrap", "post-bootstrap", "repositories", "packages", "post-packages", "files", "post-files"}
+
+func (s Stage) String() string { return stageNames[s] }
+
+// runStages are the stages a `run` block may name.
+var runStages = map[string]Stage{
+	"post-bootstrap": StagePostBootstrap,
+	"post-packages":  StagePostPackages,
+	"post-files":     StagePostFiles,
+}
+
+// Step is one block that changes the rootfs.
+type Step struct {
+	// Kind is the block type ("bootstrap", "file", …), Name its label.
+	Kind, Name string
+	Stage      Stage
+	Enabled    bool
+	Range      hcl.Range
+	// Sensitive lists attributes whose values derive from sensitive
+	// variables; anything printing the step masks them.
+	Sensitive []string
+	// Action is one of *Bootstrap, *Repository, *Packages, *File, *Copy,
+	// *Remove or *Run.
+	Action any
+}
+
+// Bootstrap creates the rootfs.
+type Bootstrap struct {
+	Backend string
+	// debootstrap and mmdebstrap.
+	Suite      string
+	Variant    string
+	Mirror     string // empty: the bootstrap tool's own default
+	Keyring    string
+	Components []string
+	Include    []string
+	Exclude    []string
+	ExtraArgs  []string
+	// tarball and directory: a path resolved against the recipe's
+	// directory, or an https URL (tarball only, with SHA256).
+	Source string
+	SHA256 string
+	// busybox: the static binary to install.
+	Binary string
+}
+
+// Repository is an apt source, written as a deb822 .sources file.
+type Repository struct {
+	Name          string
+	Types         []string
+	URL           string
+	Suites        []string
+	Components    []string
+	Architectures []string
+	// Key is an armored OpenPGP key, KeyFile a path to one (armored or
+	// binary); at most one is set.
+	Key     string
+	KeyFile string
+}
+
+// Packages is one `packages` block.
+type Packages struct {
+	Manager string
+	Update  bool
+	Upgrade bool
+	Install []string
+	Remove  []string
+	Cleanup bool
+}
+
+// Ownership is a mode with an owner and group, names resolved inside the
+// rootfs when the step runs.
+type Ownership struct {
+	Mode  uint32
+	Owner string
+	Group string
+}
+
+// File writes Content, or the host file Source, to Path in the rootfs.
+type File struct {
+	Path    string
+	Content string
+	Source  string
+	Ownership
+}
+
+// Copy copies a host file or directory tree into the rootfs.
+type Copy struct {
+	Path   string
+	Source string
+	// Ownership applies when set in the recipe; otherwise the source's
+	// own modes are kept and files belong to root.
+	Ownership *Ownership
+}
+
+// Remove deletes Path (recursively) from the rootfs.
+type Remove struct {
+	Path      string
+	MissingOK bool
+}
+
+// Run executes a script inside the rootfs.
+type Run struct {
+	Name        string
+	Script      string
+	Environment []EnvVar
+	// Timeout 0 means no limit beyond the build's own.
+	Timeout time.Duration
+}
+
+// Template is an LXD template: rendered by the daemon, not by builder.
+type Template struct {
+	// Path is where the instance gets the rendered file.
+	Path string
+	// Name is the bare file name under templates/ in the image.
+	Name string
+	// Content is the pongo2 source, read from Source when given.
+	Content    string
+	Source     string
+	When       []string
+	CreateOnly bool
+	Properties map[string]string
+	// UID, GID and Mode are honoured by Incus and ignored by LXD.
+	UID, GID, Mode string
+	Enabled        bool
+	Range          hcl.Range
+}
+
+// Output holds the `output` block.
+type Output struct {
+	// Type is "split" or "unified".
+	Type        string
+	Compression pack.Compression
+	// RootfsFormat is "squashfs" or "tar"; unified images are always tar.
+	RootfsFormat string
+	Range        hcl.Range
+}
+
+// EnabledSteps returns the steps that will run, in order.
+func (p *Plan) EnabledSteps() []Step {
+	var out []Step
+	for _, s := range p.Steps {
+		if s.Enabled {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Bootstrap returns the enabled bootstrap step; a valid plan has exactly one.
+func (p *Plan) Bootstrap() *Bootstrap {
+	for _, s := range p.Steps {
+		if b, ok := s.Action.(*Bootstrap); ok && s.Enabled {
+			return b
+		}
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package recipe
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// stepDecoder turns step blocks into Steps. Each kind's decoder returns
+// its action and the attrDecoder it used, so the common parts (enabled,
+// sensitive attributes) are read in one place.
+type stepDecoder struct {
+	ctx   *hcl.EvalContext
+	diags *hcl.Diagnostics
+	plan  *Plan
+}
+
+func (s *stepDecoder) errorAt(rng hcl.Range, summary, detail string) {
+	*s.diags = append(*s.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng})
+}
+
+// resolvePath resolves a host path written in the recipe against the
+// recipe's directory.
+func (s *stepDecoder) resolvePath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.plan.Dir, p)
+}
+
+func (s *stepDecoder) decode(b *hclsyntax.Block) (Step, bool) {
+	step := Step{Kind: b.Type, Range: b.DefRange()}
+	if len(b.Labels) > 0 {
+		step.Name = b.Labels[0]
+	}
+	var action any
+	var d *attrDecoder
+	switch b.Type {
+	case "bootstrap":
+		step.Stage = StageBootstrap
+		action, d = s.bootstrap(b)
+	case "repository":
+		step.Stage = StageRepositories
+		action, d = s.repository(b)
+	case "packages":
+		step.Stage = StagePackages
+		action, d = s.packages(b)
+	case "file":
+		step.Stage = StageFiles
+		action, d = s.file(b)
+	case "copy":
+		step.Stage = StageFiles
+		action, d = s.copy(b)
+	case "remove":
+		step.Stage = StageFiles
+		action, d = s.remove(b)
+	case "run":
+		var run *Run
+		run, step.Stage, d = s.run(b)
+		action = run
+	}
+	if d == nil {
+		return Step{}, false
+	}
+	step.Action = action
+	step.Enabled = d.boolean("enabled", true)
+	if d.sensitive["enabled"] {
+		delete(d.sensitive, "enabled")
+	}
+	step.Sensitive = d.sensitiveNames()
+	return step, true
+}
+
+// targetPath checks the path label of file, copy, remove and template.
+func (s *stepDecoder) targetPath(b *hclsyntax.Block) {
+	if msg := checkTargetPath(b.Labels[0]); msg != "" {
+		s.errorAt(b.LabelRanges[0], "Invalid path", "The path "+msg)
+	}
+}
+
+func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder) {
+	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "url!", "types", "suites", "components", "architectures", "key", "key_file")
+	if msg := checkFileLabel("repository name", b.Labels[0]); msg != "" {
+		s.errorAt(b.LabelRanges[0], "Invalid repository name", "The "+msg)
+	}
+	r := &Repository{
+		Name:          b.Labels[0],
+		URL:           d.str("url", ""),
+		Types:         d.strList("types", []string{"deb"}),
+		Suites:        d.strList("suites", []string{s.plan.Image.Release}),
+		Components:    d.strList("components", []string{"main"}),
+		Architectures: d.strList("architectures", nil),
+		Key:           d.str("key", ""),
+		KeyFile:       d.str("key_file", ""),
+	}
+	if r.URL != "" {
+		if msg := checkURL(r.URL, "http", "https", "file", "mirror+http", "mirror+https", "mirror+file"); msg != "" {
+			d.errorf("url", "Invalid repository URL", "The url %s", msg)
+		}
+	}
+	for i, t := range r.Types {
+		if t != "deb" && t != "deb-src" {
+			s.errorAt(d.elementRange("types", i), "Invalid repository type", fmt.Sprintf("Repository types are \"deb\" and \"deb-src\", not %q.", t))
+		}
+	}
+	if len(r.Suites) == 0 {
+		d.errorf("suites", "Empty suites", "A repository needs at least one suite.")
+	}
+	switch {
+	case d.has("key") && d.has("key_file"):
+		d.errorf("key_file", "Conflicting key attributes", "Give the signing key either inline with key or as a file with key_file, not both.")
+	case r.Key != "" && !strings.Contains(r.Key, "-----BEGIN PGP PUBLIC KEY BLOCK-----"):
+		d.errorf("key", "Invalid repository key", "key must hold an ASCII-armored OpenPGP public key (-----BEGIN PGP PUBLIC KEY BLOCK-----); use key_file for a binary keyring.")
+	case r.KeyFile != "":
+		r.KeyFile = s.resolvePath(r.KeyFile)
+		if st, err := os.Stat(r.KeyFile); err != nil || !st.Mode().IsRegular() {
+			d.errorf("key_file", "Missing key file", "The key file %s is not a readable regular file.", r.KeyFile)
+		}
+	}
+	return r, d
+}
+
+// PackageManagers lists the package managers a packages block may name.
+func PackageManagers() []string { return []string{"apt"} }
+
+func (s *stepDecoder) packages(b *hclsyntax.Block) (*Packages, *attrDecoder) {
+	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "manager", "update", "upgrade", "install", "remove", "cleanup")
+	p := &Packages{
+		Manager: d.str("manager", "apt"),
+		Update:  d.boolean("update", false),
+		Upgrade: d.boolean("upgrade", false),
+		Install: d.strList("install", nil),
+		Remove:  d.strList("remove", nil),
+		Cleanup: d.boolean("cleanup", false),
+	}
+	if !slices.Contains(PackageManagers(), p.Manager) {
+		d.errorf("manager", "Unknown package manager", "There is no package manager %q; known: %s.", p.Manager, strings.Join(PackageManagers(), ", "))
+	}
+	for _, list := range []string{"install", "remove"} {
+		items := p.Install
+		if list == "remove" {
+			items = p.Remove
+		}
+		for i, name := range items {
+			if msg := checkPackageName(name); msg != "" {
+				s.errorAt(d.elementRange(list, i), "Invalid package name", msg)
+			}
+		}
+	}
+	return p, d
+}
+
+// ownership reads mode, owner and group; ok is false when none is set.
+func (s *stepDecoder) ownership(d *attrDecoder, defaultMode uint32) (Ownership, bool) {
+	o := Ownership{Mode: defaultMode, Owner: d.str("owner", "root"), Group: d.str("group", "root")}
+	// A number is accepted too: HCL reads 0644 as 644, whose digits
+	// parse as the intended octal mode.
+	if text := d.str("mode", ""); text != "" {
+		mode, msg := parseMode(text)
+		if msg != "" {
+			d.errorf("mode", "Invalid mode", "The %s", msg)
+		}
+		o.Mode = mode
+	}
+	for _, kind := range []string{"owner", "group"} {
+		if msg := checkAccount(kind, d.str(kind, "root")); msg != "" {
+			d.errorf(kind, "Invalid "+kind, "The %s", msg)
+		}
+	}
+	return o, d.has("mode") || d.has("owner") || d.has("group")
+}
+
+func (s *stepDecoder) file(b *hclsyntax.Block) (*File, *attrDecoder) {
+	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "content", "source", "mode", "owner", "group")
+	s.targetPath(b)
+	f := &File{Path: b.Labels[0], Content: d.str("content", "")}
+	f.Ownership, _ = s.ownership(d, 0o644)
+	switch {
+	case d.has("content") == d.has("source"):
+		s.errorAt(b.DefRange(), "Missing file content", "A file block needs exactly one of content (the text) or source (a file next to the recipe).")
+	case d.has("source"):
+		f.Source = s.hostSource(d, false)
+	}
+	return f, d
+}
+
+// hostSource resolves the source attribute against the recipe's
+// directory and checks it exists (a regular file unless dirOK).
+func (s *stepDecoder) hostSource(d *attrDecoder, dirOK bool) string {
+	src := d.str("source", "")
+	if src == "" {
+		if d.has("source") {
+			d.errorf("source", "Empty source", "source must name a file next to the recipe.")
+		}
+		return ""
+	}
+	path := s.resolvePath(src)
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		d.errorf("source", "Missing source", "The source %s cannot be read: %s.", path, err)
+	case st.IsDir() && !dirOK:
+		d.errorf("source", "Invalid source", "The source %s is a directory; use a copy block for directories.", path)
+	case !st.IsDir() && !st.Mode().IsRegular():
+		d.errorf("source", "Invalid source", "The source %s is neither a regular file nor a directory.", path)
+	}
+	return path
+}
+
+func (s *stepDecoder) copy(b *hclsyntax.Block) (*Copy, *attrDecoder) {
+	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "source!", "mode", "owner", "group")
+	s.targetPath(b)
+	c := &Copy{Path: b.Labels[0], Source: s.hostSource(d, true)}
+	if o, set := s.ownership(d, 0o644); set {
+		c.Ownership = &o
+	}
+	return c, d
+}
+
+func (s *stepDecoder) remove(b *hclsyntax.Block) (*Remove, *attrDecoder) {
+	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "missing_ok")
+	s.targetPath(b)
+	return &Remove{Path: b.Labels[0], MissingOK: d.boolean("missing_ok", false)}, d
+}
+
+func (s *stepDecoder) run(b *hclsyntax.Block) (*Run, Stage, *attrDecoder) {
+	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "stage", "script", "source", "environment", "timeout")
+	r := &Run{Name: b.Labels[0], Script: d.str("script", "")}
+	if msg := checkFileLabel("run name", r.Name); msg != "" {
+		s.errorAt(b.LabelRanges[0], "Invalid run name", "The "+msg)
+	}
+	stageName := d.str("stage", "post-packages")
+	stage, ok := runStages[stageName]
+	if !ok {
+		names := sortedKeys(runStages)
+		d.errorf("stage", "Unknown run stage", "A run step's stage is one of %s, not %q%s.", strings.Join(names, ", "), stageName, suggest(stageName, names))
+		stage = StagePostPackages
+	}
+	switch {
+	case d.has("script") == d.has("source"):
+		s.errorAt(b.DefRange(), "Missing script", "A run block needs exactly one of script (the text) or source (a script file next to the recipe).")
+	case d.has("source"):
+		if path := s.hostSource(d, false); path != "" {
+			body, err := os.ReadFile(path)
+			if err != nil {
+				d.errorf("source", "Unreadable script", "Reading %s: %s.", path, err)
+			}
+			r.Script = string(body)
+		}
+	}
+	if strings.TrimSpace(r.Script) == "" && (d.has("script") || d.has("source")) {
+		s.errorAt(b.DefRange(), "Empty script", fmt.Sprintf("The run step %q has an empty script.", r.Name))
+	}
+	env := d.strMap("environment")
+	for _, name := range sortedKeys(env) {
+		if msg := checkEnvName(name); msg != "" {
+			d.errorf("environment", "Invalid environment variable name", "The name %s", msg)
+			continue
+		}
+		r.Environment = append(r.Environment, EnvVar{Name: name, Value: env[name], Sensitive: d.sensitive["environment"], Range: d.rangeOf("environment")})
+	}
+	if d.has("timeout") {
+		var msg string
+		if r.Timeout, msg = parseDuration(d.str("timeout", "")); msg != "" {
+			d.errorf("timeout", "Invalid timeout", "The timeout: %s", msg)
+		}
+	}
+	return r, stage, d
+}

@@ -1,0 +1,160 @@
+package recipe
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/flosch/pongo2/v6"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// TemplateTriggers are the `when` values LXD and Incus act on.
+var TemplateTriggers = []string{"create", "copy", "start", "rename"}
+
+// BannedTemplateTags are the pongo2 tags LXD and Incus refuse at render
+// time; builder refuses them at validation instead.
+var BannedTemplateTags = []string{"extends", "import", "include", "ssi"}
+
+func decodeTemplate(b *hclsyntax.Block, ctx *hcl.EvalContext, dir string, l *Loader, diags *hcl.Diagnostics) (Template, bool) {
+	s := &stepDecoder{ctx: ctx, diags: diags, plan: &Plan{Dir: dir}}
+	d := decodeAttrs(b, ctx, diags, "enabled", "source", "content", "name", "when", "create_only", "properties", "uid", "gid", "mode")
+	s.targetPath(b)
+	t := Template{
+		Path:       b.Labels[0],
+		Content:    d.str("content", ""),
+		When:       d.strList("when", []string{"create", "copy"}),
+		CreateOnly: d.boolean("create_only", false),
+		Properties: d.strMap("properties"),
+		UID:        d.str("uid", ""),
+		GID:        d.str("gid", ""),
+		Mode:       d.str("mode", ""),
+		Enabled:    d.boolean("enabled", true),
+		Range:      b.DefRange(),
+	}
+	if d.has("content") == d.has("source") {
+		s.errorAt(b.DefRange(), "Missing template content", "A template block needs exactly one of source (a .tpl file next to the recipe) or content (the template text).")
+		return t, false
+	}
+	if d.has("source") {
+		t.Source = s.hostSource(d, false)
+		if t.Source == "" {
+			return t, false
+		}
+		body, err := os.ReadFile(t.Source)
+		if err != nil {
+			return t, false // hostSource reported it
+		}
+		t.Content = string(body)
+		l.addSource(t.Source, body)
+	}
+	t.Name = d.str("name", defaultTemplateName(t))
+	if msg := checkFileLabel("template name", t.Name); msg != "" {
+		d.errorf("name", "Invalid template name", "The %s LXD looks templates up by bare name in templates/.", msg)
+	}
+
+	if len(t.When) == 0 && d.has("when") {
+		d.errorf("when", "Empty template triggers", "when lists the events that render the template (%s); an empty list means the template never renders.", strings.Join(TemplateTriggers, ", "))
+	}
+	for i, w := range t.When {
+		if !slices.Contains(TemplateTriggers, w) {
+			s.errorAt(d.elementRange("when", i), "Unknown template trigger",
+				fmt.Sprintf("%q is not a template trigger%s; LXD renders templates on %s.", w, suggest(w, TemplateTriggers), strings.Join(TemplateTriggers, ", ")))
+		}
+	}
+	for _, id := range []string{"uid", "gid"} {
+		if v := d.str(id, ""); v != "" && strings.Trim(v, "0123456789") != "" {
+			d.errorf(id, "Invalid "+id, "%s must be a numeric id, not %q: the daemon applies it without looking names up.", id, v)
+		}
+	}
+	if t.Mode != "" {
+		if _, msg := parseMode(t.Mode); msg != "" {
+			d.errorf("mode", "Invalid mode", "The %s", msg)
+		}
+	}
+	if err := checkTemplateSyntax(t.Content); err != nil {
+		*diags = append(*diags, templateDiag(t, d, err))
+	}
+	return t, true
+}
+
+func defaultTemplateName(t Template) string {
+	if t.Source != "" {
+		return filepath.Base(t.Source)
+	}
+	return path.Base(t.Path) + ".tpl"
+}
+
+// checkTemplateSyntax parses a template the way LXD will render it, with
+// the tags LXD bans refused.
+func checkTemplateSyntax(content string) error {
+	set := pongo2.NewSet("lxd-template", refusingLoader{})
+	for _, tag := range BannedTemplateTags {
+		if err := set.BanTag(tag); err != nil {
+			return fmt.Errorf("banning pongo2 tag %s: %w", tag, err)
+		}
+	}
+	_, err := set.FromString(content)
+	return err
+}
+
+// refusingLoader serves no files: the tags that would read one are banned,
+// and nothing else may reach the host's filesystem.
+type refusingLoader struct{}
+
+func (refusingLoader) Abs(_, name string) string { return name }
+
+func (refusingLoader) Get(path string) (io.Reader, error) {
+	return nil, fmt.Errorf("templates cannot load %s", path)
+}
+
+// templateDiag points at the error inside the template file when the
+// template has one, and at the content attribute for inline templates.
+func templateDiag(t Template, d *attrDecoder, err error) *hcl.Diagnostic {
+	var perr *pongo2.Error
+	msg := err.Error()
+	line, col := 0, 0
+	if errors.As(err, &perr) {
+		line, col = perr.Line, perr.Column
+		if perr.OrigError != nil {
+			msg = perr.OrigError.Error()
+		}
+	}
+	diag := &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid template",
+		Detail:   fmt.Sprintf("The template for %s (block at %s:%d) does not parse: %s", t.Path, t.Range.Filename, t.Range.Start.Line, msg),
+	}
+	if t.Source != "" && line > 0 {
+		pos := hcl.Pos{Line: line, Column: max(col, 1), Byte: byteOffset(t.Content, line, col)}
+		diag.Subject = &hcl.Range{Filename: t.Source, Start: pos, End: hcl.Pos{Line: line, Column: pos.Column + 1, Byte: pos.Byte + 1}}
+		return diag
+	}
+	if line > 0 {
+		diag.Detail += fmt.Sprintf(" (line %d, column %d of the template)", line, col)
+	}
+	rng := d.rangeOf("content")
+	if t.Source != "" {
+		rng = d.rangeOf("source")
+	}
+	diag.Subject = &rng
+	return diag
+}
+
+func byteOffset(text string, line, col int) int {
+	off := 0
+	for i := 1; i < line; i++ {
+		nl := strings.IndexByte(text[off:], '\n')
+		if nl < 0 {
+			return len(text)
+		}
+		off += nl + 1
+	}
+	return min(off+max(col-1, 0), len(text))
+}

@@ -1,0 +1,43 @@
+package recipe
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/agext/levenshtein"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// SensitiveText replaces a sensitive value wherever one would be printed.
+const SensitiveText = "(sensitive value)"
+
+// displayValue renders a value in HCL syntax, or SensitiveText.
+func displayValue(v cty.Value, sensitive bool) string {
+	if sensitive || v.IsMarked() {
+		return SensitiveText
+	}
+	if !v.IsWhollyKnown() {
+		return "(unknown)"
+	}
+	return string(hclwrite.TokensForValue(v).Bytes())
+}
+
+// DisplayValue renders a variable's or local's value for people.
+func DisplayValue(v cty.Value, sensitive bool) string { return displayValue(v, sensitive) }
+
+// suggest returns `; did you mean "x"?` for the closest candidate, or "".
+func suggest(given string, candidates []string) string {
+	best, bestDist := "", 3
+	sorted := append([]string(nil), candidates...)
+	sort.Strings(sorted)
+	for _, c := range sorted {
+		if d := levenshtein.Distance(given, c, nil); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
