@@ -158,3 +158,22 @@ func checkSHA256(s string) string {
 	}
 	return ""
 }
+
+// FormatDuration writes a duration in the recipe syntax parseDuration
+// reads, in days, hours, minutes and seconds ("30d", "1d 12h").
+func FormatDuration(d time.Duration) string {
+	var parts []string
+	for _, u := range []struct {
+		unit string
+		size time.Duration
+	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
+		if n := d / u.size; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d%s", n, u.unit))
+			d -= n * u.size
+		}
+	}
+	if len(parts) == 0 {
+		return "0s"
+	}
+	return strings.Join(parts, " ")
+}

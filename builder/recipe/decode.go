@@ -24,6 +24,9 @@ type attrDecoder struct {
 	ctx       *hcl.EvalContext
 	diags     *hcl.Diagnostics
 	sensitive map[string]bool
+	// failed holds attributes that were in error or unknown: their
+	// problem is reported once, and checks on them say nothing more.
+	failed map[string]bool
 }
 
 // decodeAttrs checks block's body against the attribute names (a name
@@ -40,7 +43,11 @@ func decodeAttrs(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagno
 	}
 	content, moreDiags := block.Body.Content(schema)
 	*diags = append(*diags, moreDiags...)
-	return &attrDecoder{block: block, attrs: content.Attributes, ctx: ctx, diags: diags, sensitive: map[string]bool{}}
+	return newAttrDecoder(block, content.Attributes, ctx, diags)
+}
+
+func newAttrDecoder(block *hclsyntax.Block, attrs hcl.Attributes, ctx *hcl.EvalContext, diags *hcl.Diagnostics) *attrDecoder {
+	return &attrDecoder{block: block, attrs: attrs, ctx: ctx, diags: diags, sensitive: map[string]bool{}, failed: map[string]bool{}}
 }
 
 func (d *attrDecoder) has(name string) bool {
@@ -69,6 +76,9 @@ func (d *attrDecoder) elementRange(name string, i int) hcl.Range {
 }
 
 func (d *attrDecoder) errorf(name, summary, format string, args ...any) {
+	if d.failed[name] {
+		return
+	}
 	rng := d.rangeOf(name)
 	*d.diags = append(*d.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError,
@@ -88,7 +98,11 @@ func (d *attrDecoder) value(name string, ty cty.Type) (cty.Value, bool) {
 	}
 	val, moreDiags := a.Expr.Value(d.ctx)
 	*d.diags = append(*d.diags, moreDiags...)
-	if moreDiags.HasErrors() || val.IsNull() || !val.IsWhollyKnown() {
+	if moreDiags.HasErrors() || !val.IsWhollyKnown() {
+		d.failed[name] = true
+		return cty.NilVal, false
+	}
+	if val.IsNull() {
 		return cty.NilVal, false
 	}
 	val, marks := val.UnmarkDeep()
@@ -106,6 +120,7 @@ func (d *attrDecoder) value(name string, ty cty.Type) (cty.Value, bool) {
 			Expression:  a.Expr,
 			EvalContext: d.ctx,
 		})
+		d.failed[name] = true
 		return cty.NilVal, false
 	}
 	if converted.IsNull() {

@@ -46,8 +46,8 @@ func functions(baseDir string) map[string]function.Function {
 		"formatdate": stdlib.FormatDateFunc, "timeadd": stdlib.TimeAddFunc,
 		"try": tryfunc.TryFunc, "can": tryfunc.CanFunc,
 		"base64encode": base64EncodeFunc, "base64decode": base64DecodeFunc,
-		"sha256": hashFunc(func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }),
-		"sha512": hashFunc(func(b []byte) []byte { s := sha512.Sum512(b); return s[:] }),
+		"sha256":   hashFunc(func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }),
+		"sha512":   hashFunc(func(b []byte) []byte { s := sha512.Sum512(b); return s[:] }),
 		"basename": pathFunc(filepath.Base), "dirname": pathFunc(filepath.Dir),
 	}
 	files := fileFunctions{baseDir: baseDir}

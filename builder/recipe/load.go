@@ -108,7 +108,7 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 	varValues := map[string]cty.Value{}
 	for _, decl := range order {
 		a, has := assigned[decl.name]
-		v := resolveVariable(decl, a, has, &diags)
+		v := resolveVariable(decl, a, has, ctx.Functions, &diags)
 		plan.Variables = append(plan.Variables, v)
 		varValues[decl.name] = v.Value
 	}

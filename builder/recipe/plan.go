@@ -1,6 +1,8 @@
 package recipe
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -85,9 +87,10 @@ type Image struct {
 
 // EnvVar is one variable of the `environment` block.
 type EnvVar struct {
-	Name, Value string
-	Sensitive   bool
-	Range       hcl.Range
+	Name      string    `json:"name"`
+	Value     string    `json:"value"`
+	Sensitive bool      `json:"-"`
+	Range     hcl.Range `json:"-"`
 }
 
 // Stage orders steps: every step runs in its stage, stages run in order.
@@ -132,68 +135,69 @@ type Step struct {
 
 // Bootstrap creates the rootfs.
 type Bootstrap struct {
-	Backend string
+	Backend string `json:"backend"`
 	// debootstrap and mmdebstrap.
-	Suite      string
-	Variant    string
-	Mirror     string // empty: the bootstrap tool's own default
-	Keyring    string
-	Components []string
-	Include    []string
-	Exclude    []string
-	ExtraArgs  []string
+	Suite      string   `json:"suite,omitempty"`
+	Variant    string   `json:"variant,omitempty"`
+	Mirror     string   `json:"mirror,omitempty"` // empty: the bootstrap tool's own default
+	Keyring    string   `json:"keyring,omitempty"`
+	Components []string `json:"components,omitempty"`
+	Include    []string `json:"include,omitempty"`
+	Exclude    []string `json:"exclude,omitempty"`
+	ExtraArgs  []string `json:"extra_args,omitempty"`
 	// tarball and directory: a path resolved against the recipe's
 	// directory, or an https URL (tarball only, with SHA256).
-	Source string
-	SHA256 string
+	Source string `json:"source,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
 	// busybox: the static binary to install.
-	Binary string
+	Binary string `json:"binary,omitempty"`
 }
 
 // Repository is an apt source, written as a deb822 .sources file.
 type Repository struct {
-	Name          string
-	Types         []string
-	URL           string
-	Suites        []string
-	Components    []string
-	Architectures []string
+	Name          string   `json:"name"`
+	Types         []string `json:"types"`
+	URL           string   `json:"url"`
+	Suites        []string `json:"suites"`
+	Components    []string `json:"components"`
+	Architectures []string `json:"architectures,omitempty"`
 	// Key is an armored OpenPGP key, KeyFile a path to one (armored or
 	// binary); at most one is set.
-	Key     string
+	Key     string `json:"key,omitempty"`
 	KeyFile string
 }
 
 // Packages is one `packages` block.
 type Packages struct {
-	Manager string
-	Update  bool
-	Upgrade bool
-	Install []string
-	Remove  []string
+	Manager string   `json:"manager"`
+	Update  bool     `json:"update"`
+	Upgrade bool     `json:"upgrade"`
+	Install []string `json:"install"`
+	Remove  []string `json:"remove"`
 	Cleanup bool
 }
 
 // Ownership is a mode with an owner and group, names resolved inside the
 // rootfs when the step runs.
 type Ownership struct {
-	Mode  uint32
-	Owner string
-	Group string
+	Mode  uint32 `json:"-"`
+	Owner string `json:"owner"`
+	Group string `json:"group"`
 }
 
 // File writes Content, or the host file Source, to Path in the rootfs.
 type File struct {
-	Path    string
-	Content string
-	Source  string
-	Ownership
+	Path    string `json:"path"`
+	Content string `json:"content,omitempty"`
+	Source  string `json:"source,omitempty"`
+	// Ownership is named, not embedded, so its MarshalJSON stays its own.
+	Ownership Ownership `json:"ownership"`
 }
 
 // Copy copies a host file or directory tree into the rootfs.
 type Copy struct {
-	Path   string
-	Source string
+	Path   string `json:"path"`
+	Source string `json:"source"`
 	// Ownership applies when set in the recipe; otherwise the source's
 	// own modes are kept and files belong to root.
 	Ownership *Ownership
@@ -201,17 +205,17 @@ type Copy struct {
 
 // Remove deletes Path (recursively) from the rootfs.
 type Remove struct {
-	Path      string
+	Path      string `json:"path"`
 	MissingOK bool
 }
 
 // Run executes a script inside the rootfs.
 type Run struct {
-	Name        string
-	Script      string
-	Environment []EnvVar
+	Name        string   `json:"name"`
+	Script      string   `json:"script"`
+	Environment []EnvVar `json:"environment,omitempty"`
 	// Timeout 0 means no limit beyond the build's own.
-	Timeout time.Duration
+	Timeout time.Duration `json:"-"`
 }
 
 // Template is an LXD template: rendered by the daemon, not by builder.
@@ -261,4 +265,26 @@ func (p *Plan) Bootstrap() *Bootstrap {
 		}
 	}
 	return nil
+}
+
+// MarshalJSON writes the mode in octal, as recipes spell it.
+func (o Ownership) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Mode  string `json:"mode"`
+		Owner string `json:"owner"`
+		Group string `json:"group"`
+	}{fmt.Sprintf("%04o", o.Mode), o.Owner, o.Group})
+}
+
+// MarshalJSON writes the timeout as a duration string.
+func (r Run) MarshalJSON() ([]byte, error) {
+	type plain Run
+	var timeout string
+	if r.Timeout > 0 {
+		timeout = r.Timeout.String()
+	}
+	return json.Marshal(struct {
+		plain
+		Timeout string `json:"timeout,omitempty"`
+	}{plain(r), timeout})
 }

@@ -26,7 +26,7 @@ func displayValue(v cty.Value, sensitive bool) string {
 // DisplayValue renders a variable's or local's value for people.
 func DisplayValue(v cty.Value, sensitive bool) string { return displayValue(v, sensitive) }
 
-// suggest returns `; did you mean "x"?` for the closest candidate, or "".
+// suggest returns ` (did you mean "x"?)` for the closest candidate, or "".
 func suggest(given string, candidates []string) string {
 	best, bestDist := "", 3
 	sorted := append([]string(nil), candidates...)
@@ -39,5 +39,5 @@ func suggest(given string, candidates []string) string {
 	if best == "" {
 		return ""
 	}
-	return fmt.Sprintf("; did you mean %q?", best)
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // EnvPrefix prefixes environment variables that set recipe variables, as
@@ -64,7 +65,7 @@ func decodeVariable(block *hclsyntax.Block, diags *hcl.Diagnostics) *variableDec
 	}
 	// Descriptions, defaults and the sensitive flag are literals: Packer
 	// evaluates them before any variable exists, and so do we.
-	literal := &attrDecoder{block: block, attrs: content.Attributes, diags: diags, sensitive: map[string]bool{}}
+	literal := newAttrDecoder(block, content.Attributes, nil, diags)
 	decl.description = literal.str("description", "")
 	decl.sensitive = literal.boolean("sensitive", false)
 	if a, ok := content.Attributes["default"]; ok {
@@ -257,7 +258,7 @@ func declNames(decls map[string]*variableDecl) []string {
 // resolveVariable converts the winning assignment (or the default) to the
 // declared type and runs the validations. A variable in error resolves to
 // an unknown value so that expressions using it report nothing more.
-func resolveVariable(decl *variableDecl, a assignment, hasValue bool, diags *hcl.Diagnostics) Variable {
+func resolveVariable(decl *variableDecl, a assignment, hasValue bool, funcs map[string]function.Function, diags *hcl.Diagnostics) Variable {
 	v := Variable{
 		Name: decl.name, Description: decl.description, Type: decl.typ,
 		Sensitive: decl.sensitive, Range: decl.block.DefRange(), Value: cty.DynamicVal,
@@ -292,7 +293,7 @@ func resolveVariable(decl *variableDecl, a assignment, hasValue bool, diags *hcl
 		return v
 	}
 	for _, rule := range decl.validations {
-		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{decl.name: val})}}
+		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{decl.name: val})}, Functions: funcs}
 		result, moreDiags := rule.condition.Value(ctx)
 		if moreDiags.HasErrors() {
 			*diags = append(*diags, moreDiags...)

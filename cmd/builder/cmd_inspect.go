@@ -1,0 +1,376 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/spf13/cobra"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+type inspectOptions struct {
+	recipeOptions
+	json bool
+}
+
+func (a *app) newInspectCommand() *cobra.Command {
+	opts := &inspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect RECIPE",
+		Short: "Show a recipe's variables, steps and output as they resolve",
+		Long: `Inspect evaluates a recipe and prints what a build would do: every
+variable with its value and where the value came from, the locals, the
+image, the steps in execution order with their stage, enabled state and
+recipe position, the LXD templates and the output settings. Sensitive
+values are masked.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runInspect(opts, args[0])
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON instead of text")
+	a.addRecipeCompletion(cmd)
+	return cmd
+}
+
+func (a *app) runInspect(opts *inspectOptions, path string) error {
+	plan, diags, loader := opts.load(a, path)
+	if err := a.writeDiagnostics(diags, loader.Files()); err != nil {
+		return err
+	}
+	if diags.HasErrors() {
+		return &exitError{code: exitFailure, silent: true}
+	}
+	view, err := newInspectView(plan)
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(view)
+	}
+	return view.writeText(a.stdout)
+}
+
+// inspectView is the stable, documented shape of `inspect --json`.
+type inspectView struct {
+	Recipe      string            `json:"recipe"`
+	Variables   []inspectValue    `json:"variables"`
+	Locals      []inspectValue    `json:"locals"`
+	Image       inspectImage      `json:"image"`
+	Environment map[string]string `json:"environment"`
+	Steps       []inspectStep     `json:"steps"`
+	Templates   []inspectTemplate `json:"templates"`
+	Output      inspectOutput     `json:"output"`
+}
+
+type inspectValue struct {
+	Name        string          `json:"name"`
+	Type        string          `json:"type,omitempty"`
+	Value       json.RawMessage `json:"value"`
+	Sensitive   bool            `json:"sensitive"`
+	Source      string          `json:"source,omitempty"`
+	Origin      string          `json:"origin,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Position    string          `json:"position"`
+	display     string
+}
+
+type inspectImage struct {
+	Name            string            `json:"name"`
+	Distribution    string            `json:"distribution"`
+	Release         string            `json:"release"`
+	Variant         string            `json:"variant"`
+	Architecture    string            `json:"architecture"`
+	LXDArchitecture string            `json:"lxd_architecture"`
+	Description     string            `json:"description"`
+	Expiry          string            `json:"expiry"`
+	Serial          string            `json:"serial,omitempty"`
+	Properties      map[string]string `json:"properties"`
+	Position        string            `json:"position"`
+}
+
+type inspectStep struct {
+	Index    int            `json:"index"`
+	Kind     string         `json:"kind"`
+	Name     string         `json:"name,omitempty"`
+	Stage    string         `json:"stage"`
+	Enabled  bool           `json:"enabled"`
+	Position string         `json:"position"`
+	File     string         `json:"file"`
+	Line     int            `json:"line"`
+	Action   map[string]any `json:"action"`
+	summary  string
+}
+
+type inspectTemplate struct {
+	Path       string            `json:"path"`
+	Name       string            `json:"name"`
+	Source     string            `json:"source,omitempty"`
+	When       []string          `json:"when"`
+	CreateOnly bool              `json:"create_only"`
+	Properties map[string]string `json:"properties,omitempty"`
+	Enabled    bool              `json:"enabled"`
+	Position   string            `json:"position"`
+}
+
+type inspectOutput struct {
+	Type        string `json:"type"`
+	Compression string `json:"compression"`
+	Rootfs      string `json:"rootfs"`
+}
+
+func position(r hcl.Range) string { return fmt.Sprintf("%s:%d", r.Filename, r.Start.Line) }
+
+func newInspectView(p *recipe.Plan) (*inspectView, error) {
+	v := &inspectView{
+		Recipe:      p.File,
+		Variables:   []inspectValue{},
+		Locals:      []inspectValue{},
+		Environment: map[string]string{},
+		Steps:       []inspectStep{},
+		Templates:   []inspectTemplate{},
+		Image: inspectImage{
+			Name: p.Image.Name, Distribution: p.Image.Distribution, Release: p.Image.Release,
+			Variant: p.Image.Variant, Architecture: p.Image.Architecture.Distribution,
+			LXDArchitecture: p.Image.Architecture.LXD, Description: p.Image.Description,
+			Expiry: "never", Serial: p.Image.Serial, Properties: p.Image.Properties,
+			Position: position(p.Image.Range),
+		},
+		Output: inspectOutput{Type: p.Output.Type, Compression: p.Output.Compression.String(), Rootfs: p.Output.RootfsFormat},
+	}
+	if p.Image.Expiry > 0 {
+		v.Image.Expiry = recipe.FormatDuration(p.Image.Expiry)
+	}
+	if v.Image.Properties == nil {
+		v.Image.Properties = map[string]string{}
+	}
+	for _, pv := range p.Variables {
+		iv, err := valueView(pv.Name, pv.Value, pv.Sensitive, pv.Range)
+		if err != nil {
+			return nil, err
+		}
+		iv.Type, iv.Source, iv.Origin, iv.Description = typeexpr.TypeString(pv.Type), pv.Source.String(), pv.Origin, pv.Description
+		v.Variables = append(v.Variables, iv)
+	}
+	for _, l := range p.Locals {
+		iv, err := valueView(l.Name, l.Value, l.Sensitive, l.Range)
+		if err != nil {
+			return nil, err
+		}
+		v.Locals = append(v.Locals, iv)
+	}
+	for _, e := range p.Environment {
+		v.Environment[e.Name] = maskIf(e.Sensitive, e.Value)
+	}
+	for i, s := range p.Steps {
+		action, err := maskedAction(s)
+		if err != nil {
+			return nil, err
+		}
+		v.Steps = append(v.Steps, inspectStep{
+			Index: i + 1, Kind: s.Kind, Name: s.Name, Stage: s.Stage.String(), Enabled: s.Enabled,
+			Position: position(s.Range), File: s.Range.Filename, Line: s.Range.Start.Line,
+			Action: action, summary: stepSummary(s),
+		})
+	}
+	for _, t := range p.Templates {
+		v.Templates = append(v.Templates, inspectTemplate{
+			Path: t.Path, Name: t.Name, Source: t.Source, When: t.When, CreateOnly: t.CreateOnly,
+			Properties: t.Properties, Enabled: t.Enabled, Position: position(t.Range),
+		})
+	}
+	return v, nil
+}
+
+func valueView(name string, val cty.Value, sensitive bool, rng hcl.Range) (inspectValue, error) {
+	iv := inspectValue{Name: name, Sensitive: sensitive || val.ContainsMarked(), Position: position(rng)}
+	iv.display = recipe.DisplayValue(val, iv.Sensitive)
+	if iv.Sensitive {
+		iv.Value = json.RawMessage(`"` + recipe.SensitiveText + `"`)
+		return iv, nil
+	}
+	raw, err := ctyjson.Marshal(val, val.Type())
+	if err != nil {
+		return iv, fmt.Errorf("inspect: encoding %s: %w", name, err)
+	}
+	iv.Value = raw
+	return iv, nil
+}
+
+func maskIf(sensitive bool, s string) string {
+	if sensitive {
+		return recipe.SensitiveText
+	}
+	return s
+}
+
+// maskedAction renders a step's action as JSON keys named like the
+// recipe's attributes, with the sensitive ones masked.
+func maskedAction(s recipe.Step) (map[string]any, error) {
+	raw, err := json.Marshal(s.Action)
+	if err != nil {
+		return nil, fmt.Errorf("inspect: encoding step at %s: %w", position(s.Range), err)
+	}
+	out := map[string]any{}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("inspect: decoding step at %s: %w", position(s.Range), err)
+	}
+	for _, attr := range s.Sensitive {
+		switch attr {
+		case "mode", "owner", "group":
+			out["ownership"] = recipe.SensitiveText
+		default:
+			out[attr] = recipe.SensitiveText
+		}
+	}
+	return out, nil
+}
+
+// stepSummary is the one-line description inspect's text output gives.
+func stepSummary(s recipe.Step) string {
+	masked := func(attr, text string) string {
+		for _, a := range s.Sensitive {
+			if a == attr {
+				return recipe.SensitiveText
+			}
+		}
+		return text
+	}
+	switch a := s.Action.(type) {
+	case *recipe.Bootstrap:
+		var parts []string
+		for _, kv := range [][2]string{{"suite", a.Suite}, {"variant", a.Variant}, {"mirror", masked("mirror", a.Mirror)}, {"source", a.Source}, {"binary", a.Binary}} {
+			if kv[1] != "" {
+				parts = append(parts, kv[0]+"="+kv[1])
+			}
+		}
+		if len(a.Include) > 0 {
+			parts = append(parts, "include="+strings.Join(a.Include, ","))
+		}
+		return strings.Join(parts, " ")
+	case *recipe.Repository:
+		return fmt.Sprintf("%s %s %s", masked("url", a.URL), strings.Join(a.Suites, ","), strings.Join(a.Components, ","))
+	case *recipe.Packages:
+		var parts []string
+		for _, f := range []struct {
+			on   bool
+			name string
+		}{{a.Update, "update"}, {a.Upgrade, "upgrade"}, {a.Cleanup, "cleanup"}} {
+			if f.on {
+				parts = append(parts, f.name)
+			}
+		}
+		if len(a.Install) > 0 {
+			parts = append(parts, "install "+strings.Join(a.Install, " "))
+		}
+		if len(a.Remove) > 0 {
+			parts = append(parts, "remove "+strings.Join(a.Remove, " "))
+		}
+		return a.Manager + ": " + strings.Join(parts, ", ")
+	case *recipe.File:
+		from := fmt.Sprintf("%d bytes", len(a.Content))
+		if a.Source != "" {
+			from = "from " + a.Source
+		}
+		return fmt.Sprintf("%04o %s:%s (%s)", a.Ownership.Mode, a.Ownership.Owner, a.Ownership.Group, masked("content", from))
+	case *recipe.Copy:
+		return "from " + a.Source
+	case *recipe.Remove:
+		if a.MissingOK {
+			return "missing_ok"
+		}
+		return ""
+	case *recipe.Run:
+		lines := strings.Count(strings.TrimRight(a.Script, "\n"), "\n") + 1
+		return fmt.Sprintf("%d lines", lines)
+	}
+	return ""
+}
+
+func (v *inspectView) writeText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+	p("recipe\t%s\n", v.Recipe)
+	p("\nvariables\n")
+	for _, iv := range v.Variables {
+		p("  %s\t= %s\t%s\t%s\n", iv.Name, iv.display, originText(iv), iv.Position)
+	}
+	if len(v.Locals) > 0 {
+		p("\nlocals\n")
+		for _, l := range v.Locals {
+			p("  %s\t= %s\t\t%s\n", l.Name, l.display, l.Position)
+		}
+	}
+	img := v.Image
+	p("\nimage\t%s\t%s\n", img.Name, img.Position)
+	p("  distribution\t%s\n  release\t%s\n  variant\t%s\n", img.Distribution, img.Release, img.Variant)
+	p("  architecture\t%s (LXD %s)\n  description\t%s\n  expiry\t%s\n", img.Architecture, img.LXDArchitecture, img.Description, img.Expiry)
+	if img.Serial != "" {
+		p("  serial\t%s\n", img.Serial)
+	}
+	for _, k := range sortedMapKeys(img.Properties) {
+		p("  property %s\t%s\n", k, img.Properties[k])
+	}
+	if len(v.Environment) > 0 {
+		p("\nenvironment\n")
+		for _, k := range sortedMapKeys(v.Environment) {
+			p("  %s\t= %q\n", k, v.Environment[k])
+		}
+	}
+	p("\nsteps\n")
+	for _, s := range v.Steps {
+		state := "enabled"
+		if !s.Enabled {
+			state = "disabled"
+		}
+		p("  %d\t%s\t%s\t%s\t%s\t%s\n", s.Index, s.Stage, blockHeader(s.Kind, s.Name), state, s.Position, s.summary)
+	}
+	if len(v.Templates) > 0 {
+		p("\ntemplates\n")
+		for _, t := range v.Templates {
+			state := "enabled"
+			if !t.Enabled {
+				state = "disabled"
+			}
+			p("  %s\t%s\t%s\t%s\t%s\n", t.Path, t.Name, strings.Join(t.When, ","), state, t.Position)
+		}
+	}
+	p("\noutput\t%s, %s, rootfs %s\n", v.Output.Type, v.Output.Compression, v.Output.Rootfs)
+	return tw.Flush()
+}
+
+// blockHeader spells a block as the recipe does: packages "cloud".
+func blockHeader(kind, label string) string {
+	if label == "" {
+		return kind
+	}
+	return fmt.Sprintf("%s %q", kind, label)
+}
+
+func originText(iv inspectValue) string {
+	if iv.Origin == "" || iv.Origin == iv.Source {
+		return iv.Source
+	}
+	return iv.Source + " (" + iv.Origin + ")"
+}
+
+func sortedMapKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

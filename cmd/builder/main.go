@@ -1,0 +1,136 @@
+// Command builder turns HCL recipes into LXD/Incus images.
+//
+// Each command lives in its own file: newXCommand builds the cobra
+// command, XOptions holds its flags, runX does the work and returns an
+// error. Exit codes are decided once, in exitCode.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every command.
+const (
+	exitOK          = 0
+	exitFailure     = 1 // the command ran and failed (invalid recipe, failed build)
+	exitUsage       = 2 // bad flags or arguments
+	exitWouldChange = 3 // fmt --check found files to format
+	exitInterrupted = 130
+)
+
+// exitError carries a specific exit code. silent errors have already been
+// reported (as diagnostics, say) and only set the code.
+type exitError struct {
+	code   int
+	err    error
+	silent bool
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks mistakes in how the command was called.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// app is what every command needs from its process, passed in rather than
+// read from globals so tests can run commands in-process.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	environ        []string
+	getwd          func() (string, error)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ(), getwd: os.Getwd}
+	err := a.newRootCommand().ExecuteContext(ctx)
+	code := exitCode(ctx, err)
+	if err != nil {
+		var ee *exitError
+		if !errors.As(err, &ee) || !ee.silent {
+			fmt.Fprintf(os.Stderr, "builder: %s\n", err)
+		}
+	}
+	stop()
+	os.Exit(code)
+}
+
+func exitCode(ctx context.Context, err error) int {
+	var ee *exitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		return exitInterrupted
+	default:
+		return exitFailure
+	}
+}
+
+func (a *app) newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "builder",
+		Short: "Build LXD/Incus images from HCL recipes",
+		Long: `builder turns an HCL recipe into an LXD or Incus image: it bootstraps a
+distribution, configures it in an isolated chroot, packs a split or unified
+image and delivers it.
+
+Start with 'builder validate recipes/debian.hcl' and 'builder inspect'.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	// Flag mistakes are usage errors: exit 2, as for unknown commands.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, cmd.CommandPath())}
+	})
+	root.AddCommand(
+		a.newValidateCommand(),
+		a.newInspectCommand(),
+		a.newFmtCommand(),
+		a.newVersionCommand(),
+	)
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs makes argument-count errors usage errors too.
+func wrapArgs(c *cobra.Command) {
+	if c.Args == nil {
+		return
+	}
+	check := c.Args
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, cmd.CommandPath())}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,128 @@
+# Ubuntu noble system container with systemd-networkd.
+#
+# debootstrap needs Ubuntu's archive keyring on the build host: on Debian,
+# `apt-get install ubuntu-keyring`. The mirror defaults to the one
+# debootstrap's noble script names.
+
+variable "release" {
+  type        = string
+  default     = "noble"
+  description = "Ubuntu release (suite) to bootstrap"
+}
+
+variable "architecture" {
+  type        = string
+  default     = "amd64"
+  description = "Ubuntu architecture name"
+  validation {
+    condition     = contains(["amd64", "arm64"], var.architecture)
+    error_message = "The architecture must be \"amd64\" or \"arm64\"."
+  }
+}
+
+variable "variant" {
+  type        = string
+  default     = "default"
+  description = "Image variant: default, or cloud (adds cloud-init)"
+  validation {
+    condition     = contains(["default", "cloud"], var.variant)
+    error_message = "The variant must be \"default\" or \"cloud\"."
+  }
+}
+
+variable "mirror" {
+  type        = string
+  default     = ""
+  description = "Ubuntu mirror URL; empty means debootstrap's own default"
+}
+
+locals {
+  cloud = var.variant == "cloud"
+}
+
+image {
+  distribution = "ubuntu"
+  release      = var.release
+  architecture = var.architecture
+  variant      = var.variant
+  description  = "Ubuntu ${var.release} ${var.architecture} (${var.variant})"
+  properties = {
+    os = "ubuntu"
+  }
+}
+
+bootstrap "debootstrap" {
+  suite      = var.release
+  variant    = "minbase"
+  mirror     = var.mirror
+  keyring    = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+  components = ["main", "universe"]
+  include    = ["systemd-sysv", "systemd-resolved", "iproute2", "ca-certificates"]
+}
+
+environment {
+  DEBIAN_FRONTEND = "noninteractive"
+}
+
+packages {
+  update  = true
+  upgrade = true
+  install = ["openssh-server", "sudo", "less"]
+  cleanup = true
+}
+
+packages "cloud" {
+  enabled = local.cloud
+  install = ["cloud-init"]
+  cleanup = true
+}
+
+file "/etc/systemd/network/10-eth0.network" {
+  content = <<-EOT
+    [Match]
+    Name=eth0
+
+    [Network]
+    DHCP=yes
+  EOT
+}
+
+run "enable-networkd" {
+  stage  = "post-files"
+  script = <<-EOT
+    #!/bin/sh
+    set -eu
+    systemctl enable systemd-networkd.service systemd-resolved.service
+    systemctl mask systemd-networkd-wait-online.service
+  EOT
+}
+
+template "/etc/hostname" {
+  source = "../templates/hostname.tpl"
+}
+
+template "/etc/hosts" {
+  source = "../templates/hosts.tpl"
+}
+
+template "/var/lib/cloud/seed/nocloud-net/meta-data" {
+  enabled = local.cloud
+  source  = "../templates/cloud-init-meta-data.tpl"
+}
+
+template "/var/lib/cloud/seed/nocloud-net/user-data" {
+  enabled    = local.cloud
+  source     = "../templates/cloud-init-user-data.tpl"
+  properties = { default = "#cloud-config\n{}\n" }
+}
+
+template "/var/lib/cloud/seed/nocloud-net/vendor-data" {
+  enabled    = local.cloud
+  source     = "../templates/cloud-init-vendor-data.tpl"
+  properties = { default = "#cloud-config\n{}\n" }
+}
+
+template "/var/lib/cloud/seed/nocloud-net/network-config" {
+  enabled = local.cloud
+  source  = "../templates/cloud-init-network-config.tpl"
+}
