@@ -49,7 +49,7 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 	d := decodeAttrs(b, s.ctx, s.diags, append([]string{"enabled"}, spec.attrs...)...)
 	bs := &Bootstrap{
 		Backend:    backend,
-		Suite:      d.str("suite", s.plan.Image.Release),
+		Suite:      d.str("suite", ""),
 		Variant:    d.str("variant", ""),
 		Mirror:     d.str("mirror", ""),
 		Keyring:    d.str("keyring", ""),
@@ -60,8 +60,11 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 		SHA256:     d.str("sha256", ""),
 		Binary:     d.str("binary", ""),
 	}
-	if backend == "busybox" && bs.Binary == "" {
+	switch {
+	case backend == "busybox" && bs.Binary == "":
 		bs.Binary = DefaultBusybox
+	case slices.Contains(spec.attrs, "suite") && !d.has("suite"):
+		bs.Suite = s.plan.Image.Release
 	}
 	if bs.Variant != "" && !slices.Contains(spec.variants, bs.Variant) {
 		d.errorf("variant", "Unknown bootstrap variant", "%s has no variant %q%s. Variants: %s.", backend, bs.Variant, suggest(bs.Variant, spec.variants), strings.Join(spec.variants, ", "))
@@ -125,7 +128,7 @@ func (s *stepDecoder) bootstrapSource(d *attrDecoder, backend string) string {
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:
-		d.errorf("source", "Missing source", "The %s source %s cannot be read: %s.", backend, path, err)
+		d.errorf("source", "Missing source", "The %s source %s cannot be read: %s. Relative paths are resolved against the recipe's directory.", backend, path, fsErr(err))
 	case backend == "directory" && !st.IsDir():
 		d.errorf("source", "Invalid source", "The directory source %s is not a directory.", path)
 	case backend == "tarball" && !st.Mode().IsRegular():
@@ -142,7 +145,15 @@ func checkURL(raw string, schemes ...string) string {
 		return fmt.Sprintf("%q is not a URL: %s.", raw, err)
 	}
 	if !slices.Contains(schemes, u.Scheme) || (u.Host == "" && u.Scheme != "file") {
-		return fmt.Sprintf("%q must be an absolute %s URL.", raw, strings.Join(schemes, " or "))
+		return fmt.Sprintf("%q must be an absolute %s URL.", raw, orList(schemes))
 	}
 	return ""
+}
+
+// orList joins words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }

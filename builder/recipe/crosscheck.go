@@ -3,6 +3,7 @@ package recipe
 import (
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -33,12 +34,15 @@ func checkPlan(p *Plan, body *hclsyntax.Body) hcl.Diagnostics {
 	}
 
 	targets, runs, repos := map[string]seen{}, map[string]seen{}, map[string]seen{}
-	for _, s := range p.EnabledSteps() {
+	for _, s := range stepsInRecipeOrder(p) {
+		if !s.Enabled || s.enabledFailed {
+			continue
+		}
 		switch a := s.Action.(type) {
 		case *File:
-			firstSeen(targets, path.Clean(a.Path), s.Kind, s.Range, "Duplicate target path", fmt.Sprintf("The path %s", a.Path))
+			firstSeen(targets, path.Clean(a.Path), s.Kind, s.Range, "Duplicate target path", pathWhat("The path", a.Path))
 		case *Copy:
-			firstSeen(targets, path.Clean(a.Path), s.Kind, s.Range, "Duplicate target path", fmt.Sprintf("The path %s", a.Path))
+			firstSeen(targets, path.Clean(a.Path), s.Kind, s.Range, "Duplicate target path", pathWhat("The path", a.Path))
 		case *Run:
 			firstSeen(runs, a.Name, s.Kind, s.Range, "Duplicate run name", fmt.Sprintf("The run name %q", a.Name))
 		case *Repository:
@@ -48,10 +52,10 @@ func checkPlan(p *Plan, body *hclsyntax.Body) hcl.Diagnostics {
 
 	paths, names := map[string]seen{}, map[string]Template{}
 	for _, t := range p.Templates {
-		if !t.Enabled {
+		if !t.Enabled || t.enabledFailed {
 			continue
 		}
-		firstSeen(paths, path.Clean(t.Path), "template", t.Range, "Duplicate template path", fmt.Sprintf("The template path %s", t.Path))
+		firstSeen(paths, path.Clean(t.Path), "template", t.Range, "Duplicate template path", pathWhat("The template path", t.Path))
 		if prev, dup := names[t.Name]; dup && prev.Content != t.Content {
 			rng := t.Range
 			diags = append(diags, &hcl.Diagnostic{
@@ -68,12 +72,32 @@ func checkPlan(p *Plan, body *hclsyntax.Body) hcl.Diagnostics {
 	return diags
 }
 
+// pathWhat names a target path, with its clean form when it is written
+// otherwise, since paths are compared clean.
+func pathWhat(what, p string) string {
+	if clean := path.Clean(p); clean != p {
+		return fmt.Sprintf("%s %s (that is, %s)", what, p, clean)
+	}
+	return fmt.Sprintf("%s %s", what, p)
+}
+
+// stepsInRecipeOrder returns the steps in the order of their blocks in
+// the recipe, so that of two blocks in conflict the later one is reported
+// whatever their stages.
+func stepsInRecipeOrder(p *Plan) []Step {
+	steps := append([]Step(nil), p.Steps...)
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].Range.Start.Byte < steps[j].Range.Start.Byte })
+	return steps
+}
+
 func checkBootstrapCount(p *Plan, body *hclsyntax.Body) hcl.Diagnostics {
 	var enabled, all []Step
+	guessed := false
 	for _, s := range p.Steps {
 		if s.Stage == StageBootstrap {
 			all = append(all, s)
-			if s.Enabled {
+			guessed = guessed || s.enabledFailed
+			if s.Enabled && !s.enabledFailed {
 				enabled = append(enabled, s)
 			}
 		}
@@ -81,6 +105,8 @@ func checkBootstrapCount(p *Plan, body *hclsyntax.Body) hcl.Diagnostics {
 	switch {
 	case len(enabled) == 1:
 		return nil
+	case len(enabled) == 0 && guessed:
+		return nil // an enabled condition is in error, reported already
 	case len(enabled) > 1:
 		rng := enabled[1].Range
 		return hcl.Diagnostics{{

@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
@@ -27,6 +28,9 @@ type attrDecoder struct {
 	// failed holds attributes that were in error or unknown: their
 	// problem is reported once, and checks on them say nothing more.
 	failed map[string]bool
+	// misspelt holds attributes of the schema that the block seems to
+	// set under a misspelt name, reported already.
+	misspelt map[string]bool
 }
 
 // decodeAttrs checks block's body against the attribute names (a name
@@ -34,16 +38,56 @@ type attrDecoder struct {
 // blocks are refused; blocks that take them decode those separately.
 func decodeAttrs(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagnostics, names ...string) *attrDecoder {
 	schema := &hcl.BodySchema{}
+	var required []string
 	for _, n := range names {
-		required := n[len(n)-1] == '!'
-		if required {
+		if n[len(n)-1] == '!' {
 			n = n[:len(n)-1]
+			required = append(required, n)
 		}
-		schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: n, Required: required})
+		schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: n})
 	}
 	content, moreDiags := block.Body.Content(schema)
 	*diags = append(*diags, moreDiags...)
-	return newAttrDecoder(block, content.Attributes, ctx, diags)
+	d := newAttrDecoder(block, content.Attributes, ctx, diags)
+	d.misspelt = misspeltAttrs(block.Body, schema)
+	for _, n := range required {
+		d.require(n)
+	}
+	return d
+}
+
+// misspeltAttrs returns the schema's attributes that an unexpected
+// attribute of body is a near miss of. hcl reports the unexpected one
+// with a "did you mean"; the intended one is not reported missing too.
+func misspeltAttrs(body *hclsyntax.Body, schema *hcl.BodySchema) map[string]bool {
+	var names []string
+	for _, a := range schema.Attributes {
+		names = append(names, a.Name)
+	}
+	out := map[string]bool{}
+	for name := range body.Attributes {
+		if !slices.Contains(names, name) {
+			if meant := closest(name, names); meant != "" {
+				out[meant] = true
+			}
+		}
+	}
+	return out
+}
+
+// require reports a required attribute that is absent, at the block's
+// opening brace as hcl does, unless a misspelling of it was reported.
+func (d *attrDecoder) require(name string) {
+	if d.has(name) || d.misspelt[name] {
+		return
+	}
+	rng := d.block.Body.MissingItemRange()
+	*d.diags = append(*d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Missing required argument",
+		Detail:   fmt.Sprintf("The argument %q is required, but no definition was found.", name),
+		Subject:  &rng,
+	})
 }
 
 func newAttrDecoder(block *hclsyntax.Block, attrs hcl.Attributes, ctx *hcl.EvalContext, diags *hcl.Diagnostics) *attrDecoder {
@@ -93,10 +137,12 @@ func (d *attrDecoder) errorf(name, summary, format string, args ...any) {
 // itself in error (unknown), so callers keep their default silently.
 func (d *attrDecoder) value(name string, ty cty.Type) (cty.Value, bool) {
 	a, present := d.attrs[name]
-	if !present {
+	if !present || d.failed[name] {
+		// A failed attribute was reported when first read; reading it
+		// again (str then a check) must not report it twice.
 		return cty.NilVal, false
 	}
-	val, moreDiags := a.Expr.Value(d.ctx)
+	val, moreDiags := evalExpr(a.Expr, d.ctx)
 	*d.diags = append(*d.diags, moreDiags...)
 	if moreDiags.HasErrors() || !val.IsWhollyKnown() {
 		d.failed[name] = true

@@ -42,16 +42,7 @@ func decodeImage(block *hclsyntax.Block, body *hclsyntax.Body, ctx *hcl.EvalCont
 		}
 	}
 
-	archName := d.str("architecture", "")
-	var err error
-	if archName == "" && !d.has("architecture") {
-		img.Architecture, err = image.HostArchitecture(hostArch)
-	} else {
-		img.Architecture, err = image.LookupArchitecture(archName)
-	}
-	if err != nil {
-		d.errorf("architecture", "Unknown architecture", "The %s.", err)
-	}
+	img.Architecture = decodeArchitecture(d, hostArch)
 
 	img.Name = d.str("name", "")
 	if !d.has("name") && img.Distribution != "" {
@@ -76,6 +67,27 @@ func decodeImage(block *hclsyntax.Block, body *hclsyntax.Body, ctx *hcl.EvalCont
 		}
 	}
 	return img
+}
+
+// decodeArchitecture looks the architecture up, or the host's when the
+// image names none.
+func decodeArchitecture(d *attrDecoder, hostArch string) image.Architecture {
+	known := strings.Join(image.ArchitectureNames(), ", ")
+	if !d.has("architecture") {
+		arch, err := image.HostArchitecture(hostArch)
+		if err != nil {
+			d.errorf("architecture", "Unknown architecture",
+				"The image names no architecture, so it would be built for this machine's, %s, which builder cannot build for. Set architecture to one of %s.", hostArch, known)
+		}
+		return arch
+	}
+	name := d.str("architecture", "")
+	arch, err := image.LookupArchitecture(name)
+	if err != nil {
+		d.errorf("architecture", "Unknown architecture",
+			"There is no architecture %q%s. Architectures, in Debian's spelling: %s; LXD's names such as x86_64 and aarch64 are accepted too.", name, suggest(name, image.ArchitectureNames()), known)
+	}
+	return arch
 }
 
 func titleCase(s string) string {
@@ -160,7 +172,7 @@ func decodeEnvAttr(attr *hcl.Attribute, ctx *hcl.EvalContext, seen map[string]hc
 		return EnvVar{}, false
 	}
 	seen[attr.Name] = attr.NameRange
-	val, moreDiags := attr.Expr.Value(ctx)
+	val, moreDiags := evalExpr(attr.Expr, ctx)
 	*diags = append(*diags, moreDiags...)
 	if moreDiags.HasErrors() || !val.IsWhollyKnown() {
 		return EnvVar{}, false

@@ -15,24 +15,26 @@ import (
 func evaluateLocals(blocks []*hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagnostics) []Local {
 	pending := map[string]*hcl.Attribute{}
 	for _, b := range blocks {
-		if len(b.Body.Blocks) > 0 {
-			nested := b.Body.Blocks[0]
+		for _, nested := range b.Body.Blocks {
 			rng := nested.DefRange()
 			*diags = append(*diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Unexpected block in locals",
-				Detail:   "A locals block holds only name = value attributes.",
+				Detail:   fmt.Sprintf("A locals block holds only name = value attributes, so the %q block cannot be inside it.", nested.Type),
 				Subject:  &rng,
 			})
 		}
-		attrs, moreDiags := b.Body.JustAttributes()
+		// The blocks were reported above; JustAttributes would report
+		// each of them again.
+		attrs, moreDiags := attributesOnly(b.Body).JustAttributes()
 		*diags = append(*diags, moreDiags...)
-		for name, attr := range attrs {
+		for _, name := range sortedKeys(attrs) {
+			attr := attrs[name]
 			if prev, dup := pending[name]; dup {
 				*diags = append(*diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Duplicate local value",
-					Detail:   fmt.Sprintf("local.%s is already defined at %s.", name, prev.NameRange),
+					Detail:   fmt.Sprintf("local.%s is already defined at %s:%d; each local value may be defined only once.", name, prev.NameRange.Filename, prev.NameRange.Start.Line),
 					Subject:  &attr.NameRange,
 				})
 				continue
@@ -51,7 +53,7 @@ func evaluateLocals(blocks []*hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.
 				continue
 			}
 			ctx.Variables["local"] = cty.ObjectVal(values)
-			val, moreDiags := attr.Expr.Value(ctx)
+			val, moreDiags := evalExpr(attr.Expr, ctx)
 			*diags = append(*diags, moreDiags...)
 			if moreDiags.HasErrors() {
 				val = cty.DynamicVal
@@ -62,15 +64,17 @@ func evaluateLocals(blocks []*hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.
 			progressed = true
 		}
 		if !progressed {
-			names := sortedKeys(pending)
+			names := cycleMembers(pending)
 			first := pending[names[0]]
 			*diags = append(*diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Cycle in local values",
-				Detail:   fmt.Sprintf("These locals refer to each other in a cycle: local.%s.", strings.Join(names, ", local.")),
+				Detail:   fmt.Sprintf("These locals refer to each other in a cycle: local.%s. Break the cycle by computing one of them without the others.", strings.Join(names, ", local.")),
 				Subject:  &first.NameRange,
 			})
-			for _, n := range names {
+			// Locals that only depend on the cycle are unknown too, and
+			// say nothing more.
+			for _, n := range sortedKeys(pending) {
 				values[n] = cty.DynamicVal
 			}
 			break
@@ -79,6 +83,62 @@ func evaluateLocals(blocks []*hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.
 	ctx.Variables["local"] = cty.ObjectVal(values)
 	sort.Slice(out, func(i, j int) bool { return out[i].Range.Start.Byte < out[j].Range.Start.Byte })
 	return out
+}
+
+// attributesOnly returns body without its nested blocks.
+func attributesOnly(body *hclsyntax.Body) *hclsyntax.Body {
+	if len(body.Blocks) == 0 {
+		return body
+	}
+	stripped := *body
+	stripped.Blocks = nil
+	return &stripped
+}
+
+// cycleMembers returns the sorted names of the pending locals that are on
+// a cycle, leaving out those that merely depend on one: a local no other
+// pending local refers to cannot be on a cycle, so such locals are
+// dropped until none is left to drop.
+func cycleMembers(pending map[string]*hcl.Attribute) []string {
+	left := map[string]*hcl.Attribute{}
+	for n, a := range pending {
+		left[n] = a
+	}
+	for {
+		referred := map[string]bool{}
+		for _, a := range left {
+			for _, dep := range localDeps(a) {
+				referred[dep] = true
+			}
+		}
+		dropped := false
+		for n := range left {
+			if !referred[n] {
+				delete(left, n)
+				dropped = true
+			}
+		}
+		if !dropped || len(left) == 0 {
+			break
+		}
+	}
+	if len(left) == 0 {
+		return sortedKeys(pending) // cannot happen with a real cycle
+	}
+	return sortedKeys(left)
+}
+
+// localDeps lists the locals attr refers to.
+func localDeps(attr *hcl.Attribute) []string {
+	var deps []string
+	for _, tr := range attr.Expr.Variables() {
+		if tr.RootName() == "local" && len(tr) >= 2 {
+			if dep := traversalAttr(tr[1]); dep != "" {
+				deps = append(deps, dep)
+			}
+		}
+	}
+	return deps
 }
 
 // localDepsReady reports whether attr refers to no local still pending.

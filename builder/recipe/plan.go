@@ -131,6 +131,10 @@ type Step struct {
 	// Action is one of *Bootstrap, *Repository, *Packages, *File, *Copy,
 	// *Remove or *Run.
 	Action any
+	// enabledFailed is set when enabled was in error or depends on a
+	// value in error: Enabled is then only a guess, and the checks
+	// across blocks leave the step out rather than report a cascade.
+	enabledFailed bool
 }
 
 // Bootstrap creates the rootfs.
@@ -234,6 +238,7 @@ type Template struct {
 	UID, GID, Mode string
 	Enabled        bool
 	Range          hcl.Range
+	enabledFailed  bool // as for Step
 }
 
 // Output holds the `output` block.

@@ -1,7 +1,9 @@
 package recipe
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,6 +71,7 @@ func (s *stepDecoder) decode(b *hclsyntax.Block) (Step, bool) {
 	}
 	step.Action = action
 	step.Enabled = d.boolean("enabled", true)
+	step.enabledFailed = d.failed["enabled"]
 	if d.sensitive["enabled"] {
 		delete(d.sensitive, "enabled")
 	}
@@ -180,42 +183,82 @@ func (s *stepDecoder) file(b *hclsyntax.Block) (*File, *attrDecoder) {
 	s.targetPath(b)
 	f := &File{Path: b.Labels[0], Content: d.str("content", "")}
 	f.Ownership, _ = s.ownership(d, 0o644)
-	switch {
-	case d.has("content") == d.has("source"):
-		s.errorAt(b.DefRange(), "Missing file content", "A file block needs exactly one of content (the text) or source (a file next to the recipe).")
-	case d.has("source"):
-		f.Source = s.hostSource(d, false)
+	if s.exactlyOne(b, d, "content", "source", "Missing file content",
+		"A file block needs exactly one of content (the text) or source (a file next to the recipe).") == "source" {
+		f.Source, _ = s.hostSource(d, false)
 	}
 	return f, d
 }
 
+// exactlyOne checks that a block sets one of two alternative attributes
+// and returns the one it sets, or "". A block with neither is reported
+// at its header; one with both at the attribute written second.
+func (s *stepDecoder) exactlyOne(b *hclsyntax.Block, d *attrDecoder, first, second, missingSummary, missingDetail string) string {
+	switch {
+	case d.has(first) && d.has(second):
+		later := second
+		if d.rangeOf(first).Start.Byte > d.rangeOf(second).Start.Byte {
+			later = first
+		}
+		d.errorf(later, "Conflicting attributes",
+			"A %s block takes either %s or %s, not both; remove one of them.", b.Type, first, second)
+		return ""
+	case d.has(first):
+		return first
+	case d.has(second):
+		return second
+	case d.misspelt[first] || d.misspelt[second]:
+		return "" // the misspelt attribute is reported already
+	}
+	s.errorAt(b.DefRange(), missingSummary, missingDetail)
+	return ""
+}
+
 // hostSource resolves the source attribute against the recipe's
-// directory and checks it exists (a regular file unless dirOK).
-func (s *stepDecoder) hostSource(d *attrDecoder, dirOK bool) string {
+// directory and checks it exists (a regular file unless dirOK). ok is
+// false when the source was in error, reported already.
+func (s *stepDecoder) hostSource(d *attrDecoder, dirOK bool) (path string, ok bool) {
 	src := d.str("source", "")
 	if src == "" {
 		if d.has("source") {
 			d.errorf("source", "Empty source", "source must name a file next to the recipe.")
 		}
-		return ""
+		return "", false
 	}
-	path := s.resolvePath(src)
+	path = s.resolvePath(src)
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:
-		d.errorf("source", "Missing source", "The source %s cannot be read: %s.", path, err)
+		d.errorf("source", "Missing source", "The source %s cannot be read: %s. Relative paths are resolved against the recipe's directory.", path, fsErr(err))
 	case st.IsDir() && !dirOK:
-		d.errorf("source", "Invalid source", "The source %s is a directory; use a copy block for directories.", path)
+		hint := ""
+		if d.block.Type == "file" {
+			hint = "; use a copy block for directories"
+		}
+		d.errorf("source", "Invalid source", "The source %s is a directory, but a %s block needs a file%s.", path, d.block.Type, hint)
 	case !st.IsDir() && !st.Mode().IsRegular():
 		d.errorf("source", "Invalid source", "The source %s is neither a regular file nor a directory.", path)
+	default:
+		return path, true
 	}
-	return path
+	return path, false
+}
+
+// fsErr drops the operation and path from a file system error, which the
+// diagnostics name themselves.
+func fsErr(err error) error {
+	var perr *fs.PathError
+	if errors.As(err, &perr) {
+		return perr.Err
+	}
+	return err
 }
 
 func (s *stepDecoder) copy(b *hclsyntax.Block) (*Copy, *attrDecoder) {
 	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "source!", "mode", "owner", "group")
 	s.targetPath(b)
-	c := &Copy{Path: b.Labels[0], Source: s.hostSource(d, true)}
+	c := &Copy{Path: b.Labels[0]}
+	c.Source, _ = s.hostSource(d, true)
 	if o, set := s.ownership(d, 0o644); set {
 		c.Ownership = &o
 	}
@@ -226,6 +269,22 @@ func (s *stepDecoder) remove(b *hclsyntax.Block) (*Remove, *attrDecoder) {
 	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "missing_ok")
 	s.targetPath(b)
 	return &Remove{Path: b.Labels[0], MissingOK: d.boolean("missing_ok", false)}, d
+}
+
+// readScript reads a run step's source into r.Script; ok is false when
+// it could not, reported already.
+func (s *stepDecoder) readScript(d *attrDecoder, r *Run) bool {
+	path, ok := s.hostSource(d, false)
+	if !ok {
+		return false
+	}
+	body, err := os.ReadFile(path)
+	if err != nil {
+		d.errorf("source", "Unreadable script", "Reading %s: %s.", path, fsErr(err))
+		return false
+	}
+	r.Script = string(body)
+	return true
 }
 
 func (s *stepDecoder) run(b *hclsyntax.Block) (*Run, Stage, *attrDecoder) {
@@ -241,20 +300,16 @@ func (s *stepDecoder) run(b *hclsyntax.Block) (*Run, Stage, *attrDecoder) {
 		d.errorf("stage", "Unknown run stage", "A run step's stage is one of %s, not %q%s.", strings.Join(names, ", "), stageName, suggest(stageName, names))
 		stage = StagePostPackages
 	}
-	switch {
-	case d.has("script") == d.has("source"):
-		s.errorAt(b.DefRange(), "Missing script", "A run block needs exactly one of script (the text) or source (a script file next to the recipe).")
-	case d.has("source"):
-		if path := s.hostSource(d, false); path != "" {
-			body, err := os.ReadFile(path)
-			if err != nil {
-				d.errorf("source", "Unreadable script", "Reading %s: %s.", path, err)
-			}
-			r.Script = string(body)
+	switch s.exactlyOne(b, d, "script", "source", "Missing script",
+		"A run block needs exactly one of script (the text) or source (a script file next to the recipe).") {
+	case "script":
+		if strings.TrimSpace(r.Script) == "" {
+			d.errorf("script", "Empty script", "The run step %q has an empty script.", r.Name)
 		}
-	}
-	if strings.TrimSpace(r.Script) == "" && (d.has("script") || d.has("source")) {
-		s.errorAt(b.DefRange(), "Empty script", fmt.Sprintf("The run step %q has an empty script.", r.Name))
+	case "source":
+		if s.readScript(d, r) && strings.TrimSpace(r.Script) == "" {
+			d.errorf("source", "Empty script", "The run step %q has an empty script: its source file holds no commands.", r.Name)
+		}
 	}
 	env := d.strMap("environment")
 	for _, name := range sortedKeys(env) {

@@ -38,18 +38,20 @@ func decodeTemplate(b *hclsyntax.Block, ctx *hcl.EvalContext, dir string, l *Loa
 		Enabled:    d.boolean("enabled", true),
 		Range:      b.DefRange(),
 	}
-	if d.has("content") == d.has("source") {
-		s.errorAt(b.DefRange(), "Missing template content", "A template block needs exactly one of source (a .tpl file next to the recipe) or content (the template text).")
+	t.enabledFailed = d.failed["enabled"]
+	switch s.exactlyOne(b, d, "source", "content", "Missing template content",
+		"A template block needs exactly one of source (a .tpl file next to the recipe) or content (the template text).") {
+	case "":
 		return t, false
-	}
-	if d.has("source") {
-		t.Source = s.hostSource(d, false)
-		if t.Source == "" {
+	case "source":
+		var ok bool
+		if t.Source, ok = s.hostSource(d, false); !ok {
 			return t, false
 		}
 		body, err := os.ReadFile(t.Source)
 		if err != nil {
-			return t, false // hostSource reported it
+			d.errorf("source", "Unreadable template", "Reading %s: %s.", t.Source, fsErr(err))
+			return t, false
 		}
 		t.Content = string(body)
 		l.addSource(t.Source, body)
@@ -131,6 +133,11 @@ func templateDiag(t Template, d *attrDecoder, err error) *hcl.Diagnostic {
 		Summary:  "Invalid template",
 		Detail:   fmt.Sprintf("The template for %s (block at %s:%d) does not parse: %s", t.Path, t.Range.Filename, t.Range.Start.Line, msg),
 	}
+	if tag := bannedTag(perr); tag != "" {
+		diag.Summary = "Forbidden template tag"
+		diag.Detail = fmt.Sprintf("The template for %s (block at %s:%d) uses the %s tag, which LXD and Incus refuse to render because it would read other files; put the text in this template instead. Forbidden tags: %s.",
+			t.Path, t.Range.Filename, t.Range.Start.Line, tag, strings.Join(BannedTemplateTags, ", "))
+	}
 	if t.Source != "" && line > 0 {
 		pos := hcl.Pos{Line: line, Column: max(col, 1), Byte: byteOffset(t.Content, line, col)}
 		diag.Subject = &hcl.Range{Filename: t.Source, Start: pos, End: hcl.Pos{Line: line, Column: pos.Column + 1, Byte: pos.Byte + 1}}
@@ -145,6 +152,19 @@ func templateDiag(t Template, d *attrDecoder, err error) *hcl.Diagnostic {
 	}
 	diag.Subject = &rng
 	return diag
+}
+
+// bannedTag returns the tag a parse error refuses as banned, or "".
+// pongo2 checks for banned tags before it parses the tag's arguments, and
+// reports the error at the tag's name.
+func bannedTag(perr *pongo2.Error) string {
+	if perr == nil || perr.Token == nil || perr.Token.Typ != pongo2.TokenIdentifier || perr.OrigError == nil {
+		return ""
+	}
+	if !slices.Contains(BannedTemplateTags, perr.Token.Val) || !strings.Contains(perr.OrigError.Error(), "not allowed") {
+		return ""
+	}
+	return perr.Token.Val
 }
 
 func byteOffset(text string, line, col int) int {

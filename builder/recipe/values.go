@@ -28,6 +28,16 @@ func DisplayValue(v cty.Value, sensitive bool) string { return displayValue(v, s
 
 // suggest returns ` (did you mean "x"?)` for the closest candidate, or "".
 func suggest(given string, candidates []string) string {
+	best := closest(given, candidates)
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// closest returns the candidate nearest to given, if it is near enough
+// to be a misspelling (as hcl's own suggestions judge), or "".
+func closest(given string, candidates []string) string {
 	best, bestDist := "", 3
 	sorted := append([]string(nil), candidates...)
 	sort.Strings(sorted)
@@ -36,8 +46,5 @@ func suggest(given string, candidates []string) string {
 			best, bestDist = c, d
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }

@@ -19,10 +19,13 @@ import (
 const EnvPrefix = "BUILDER_VAR_"
 
 type variableDecl struct {
-	name        string
-	block       *hclsyntax.Block
-	typ         cty.Type
-	defaultVal  cty.Value // cty.NilVal: no default, so a value is required
+	name       string
+	block      *hclsyntax.Block
+	typ        cty.Type
+	defaultVal cty.Value // cty.NilVal: no default, so a value is required
+	// badDefault is set when the default was reported as invalid: the
+	// variable then needs no value to be reported as unset.
+	badDefault  bool
 	description string
 	sensitive   bool
 	validations []validation
@@ -39,6 +42,9 @@ type assignment struct {
 	source ValueSource
 	origin string
 	rng    *hcl.Range // nil for values from the environment or command line
+	// failed is set when the value given was in error, reported already:
+	// the variable is then neither unset nor its default.
+	failed bool
 }
 
 func decodeVariable(block *hclsyntax.Block, diags *hcl.Diagnostics) *variableDecl {
@@ -71,6 +77,7 @@ func decodeVariable(block *hclsyntax.Block, diags *hcl.Diagnostics) *variableDec
 	if a, ok := content.Attributes["default"]; ok {
 		val, moreDiags := a.Expr.Value(nil)
 		*diags = append(*diags, moreDiags...)
+		decl.badDefault = true // until converted below
 		if !moreDiags.HasErrors() {
 			converted, err := convert.Convert(val, decl.typ)
 			if err != nil {
@@ -82,7 +89,7 @@ func decodeVariable(block *hclsyntax.Block, diags *hcl.Diagnostics) *variableDec
 					Subject:  &rng,
 				})
 			} else {
-				decl.defaultVal = converted
+				decl.defaultVal, decl.badDefault = converted, false
 			}
 		}
 	}
@@ -156,7 +163,14 @@ func parseVariableValue(decl *variableDecl, text, origin string) (cty.Value, hcl
 	}
 	val, diags := expr.Value(nil)
 	if diags.HasErrors() {
-		return cty.NilVal, diags
+		// hcl would point into a file named after the origin, and say
+		// only "Variables may not be used here" of a bare word.
+		return cty.NilVal, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid value for variable",
+			Detail: fmt.Sprintf("The value given for %q by %s, %s, is not a literal of type %s: values of variables that are not strings are read as HCL, such as 3, true, [\"a\", \"b\"] or {key = \"value\"}, with strings quoted.",
+				decl.name, origin, text, typeexpr.TypeString(decl.typ)),
+		}}
 	}
 	return val, nil
 }
@@ -169,9 +183,7 @@ func collectAssignments(decls map[string]*variableDecl, opts Options, parse func
 	set := func(decl *variableDecl, text string, source ValueSource, origin string) {
 		val, moreDiags := parseVariableValue(decl, text, origin)
 		diags = append(diags, moreDiags...)
-		if !moreDiags.HasErrors() {
-			assigned[decl.name] = assignment{value: val, source: source, origin: origin}
-		}
+		assigned[decl.name] = assignment{value: val, source: source, origin: origin, failed: moreDiags.HasErrors()}
 	}
 
 	for _, kv := range opts.Environ {
@@ -214,11 +226,8 @@ func collectAssignments(decls map[string]*variableDecl, opts Options, parse func
 			}
 			val, moreDiags := attr.Expr.Value(nil)
 			diags = append(diags, moreDiags...)
-			if moreDiags.HasErrors() {
-				continue
-			}
 			rng := attr.Expr.Range()
-			assigned[name] = assignment{value: val, source: SourceVarFile, origin: fmt.Sprintf("%s:%d", path, rng.Start.Line), rng: &rng}
+			assigned[name] = assignment{value: val, source: SourceVarFile, origin: fmt.Sprintf("%s:%d", path, rng.Start.Line), rng: &rng, failed: moreDiags.HasErrors()}
 		}
 	}
 
@@ -264,11 +273,16 @@ func resolveVariable(decl *variableDecl, a assignment, hasValue bool, funcs map[
 		Sensitive: decl.sensitive, Range: decl.block.DefRange(), Value: cty.DynamicVal,
 	}
 	switch {
+	case hasValue && a.failed:
+		v.Source, v.Origin = a.source, a.origin
+		return v // the value's error is reported; it stays unknown
 	case hasValue:
 		v.Source, v.Origin = a.source, a.origin
 	case decl.defaultVal != cty.NilVal:
 		v.Source, v.Origin = SourceDefault, "default"
 		a.value = decl.defaultVal
+	case decl.badDefault:
+		return v // the default's error is reported; the value stays unknown
 	default:
 		*diags = append(*diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,

@@ -1,0 +1,3 @@
+{# Macros for the message of the day. #}
+{% import "macros.tpl" greeting %}
+{{ greeting(container.name) }}

@@ -1,0 +1,2 @@
+Welcome to {{ container.name }}.
+{% include "motd-extra.tpl" %}

@@ -1,0 +1,13 @@
+# An output type that does not exist.
+# want: 12:10: Invalid output type: must be "split" (a metadata tarball and a rootfs file) or "unified" (one tarball), not "single"
+
+image {
+  distribution = "debian"
+  release      = "bookworm"
+}
+
+bootstrap "busybox" {}
+
+output {
+  type = "single"
+}
