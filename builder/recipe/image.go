@@ -27,7 +27,7 @@ func decodeImage(block *hclsyntax.Block, body *hclsyntax.Body, ctx *hcl.EvalCont
 		})
 		return Image{}
 	}
-	d := decodeAttrs(block, ctx, diags, "name", "distribution!", "release!", "architecture", "variant", "description", "expiry", "serial", "properties")
+	d := decodeAttrs(block, ctx, diags, blockAttributes["image"]...)
 	img := Image{
 		Distribution: d.str("distribution", ""),
 		Release:      d.str("release", ""),
@@ -112,7 +112,7 @@ func decodeOutput(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagn
 		return out
 	}
 	out.Range = block.DefRange()
-	d := decodeAttrs(block, ctx, diags, "type", "compression", "rootfs")
+	d := decodeAttrs(block, ctx, diags, blockAttributes["output"]...)
 	out.Type = d.str("type", OutputSplit)
 	if out.Type != OutputSplit && out.Type != OutputUnified {
 		d.errorf("type", "Invalid output type", "The output type must be \"split\" (a metadata tarball and a rootfs file) or \"unified\" (one tarball), not %q.", out.Type)
@@ -120,7 +120,7 @@ func decodeOutput(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagn
 	if text, ok := d.value("compression", cty.String); ok {
 		c, err := pack.ParseCompression(text.AsString())
 		if err != nil {
-			d.errorf("compression", "Invalid compression", "The compression is invalid: %s.", err)
+			d.errorf("compression", "Invalid compression", "%q: %s.", text.AsString(), err)
 		} else {
 			out.Compression = c
 		}

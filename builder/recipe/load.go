@@ -162,7 +162,7 @@ func groupBlocks(body *hclsyntax.Body, diags *hcl.Diagnostics) map[string][]*hcl
 		*diags = append(*diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Unsupported argument",
-			Detail:   fmt.Sprintf("An argument named %q is not expected at the top level of a recipe; only blocks are%s.", name, suggest(name, BlockTypes())),
+			Detail:   fmt.Sprintf("The top level of a recipe holds only blocks, so the argument %q is not expected here%s.", name, suggest(name, BlockTypes())),
 			Subject:  &rng,
 		})
 	}

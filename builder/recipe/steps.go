@@ -87,7 +87,7 @@ func (s *stepDecoder) targetPath(b *hclsyntax.Block) {
 }
 
 func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "url!", "types", "suites", "components", "architectures", "key", "key_file")
+	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["repository"]...)
 	if msg := checkFileLabel("repository name", b.Labels[0]); msg != "" {
 		s.errorAt(b.LabelRanges[0], "Invalid repository name", "The "+msg)
 	}
@@ -132,7 +132,7 @@ func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder)
 func PackageManagers() []string { return []string{"apt"} }
 
 func (s *stepDecoder) packages(b *hclsyntax.Block) (*Packages, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "manager", "update", "upgrade", "install", "remove", "cleanup")
+	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["packages"]...)
 	p := &Packages{
 		Manager: d.str("manager", "apt"),
 		Update:  d.boolean("update", false),
@@ -179,7 +179,7 @@ func (s *stepDecoder) ownership(d *attrDecoder, defaultMode uint32) (Ownership, 
 }
 
 func (s *stepDecoder) file(b *hclsyntax.Block) (*File, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "content", "source", "mode", "owner", "group")
+	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["file"]...)
 	s.targetPath(b)
 	f := &File{Path: b.Labels[0], Content: d.str("content", "")}
 	f.Ownership, _ = s.ownership(d, 0o644)
@@ -255,7 +255,7 @@ func fsErr(err error) error {
 }
 
 func (s *stepDecoder) copy(b *hclsyntax.Block) (*Copy, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "source!", "mode", "owner", "group")
+	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["copy"]...)
 	s.targetPath(b)
 	c := &Copy{Path: b.Labels[0]}
 	c.Source, _ = s.hostSource(d, true)
@@ -266,7 +266,7 @@ func (s *stepDecoder) copy(b *hclsyntax.Block) (*Copy, *attrDecoder) {
 }
 
 func (s *stepDecoder) remove(b *hclsyntax.Block) (*Remove, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "missing_ok")
+	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["remove"]...)
 	s.targetPath(b)
 	return &Remove{Path: b.Labels[0], MissingOK: d.boolean("missing_ok", false)}, d
 }
@@ -288,7 +288,7 @@ func (s *stepDecoder) readScript(d *attrDecoder, r *Run) bool {
 }
 
 func (s *stepDecoder) run(b *hclsyntax.Block) (*Run, Stage, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, "enabled", "stage", "script", "source", "environment", "timeout")
+	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["run"]...)
 	r := &Run{Name: b.Labels[0], Script: d.str("script", "")}
 	if msg := checkFileLabel("run name", r.Name); msg != "" {
 		s.errorAt(b.LabelRanges[0], "Invalid run name", "The "+msg)

@@ -24,7 +24,7 @@ var BannedTemplateTags = []string{"extends", "import", "include", "ssi"}
 
 func decodeTemplate(b *hclsyntax.Block, ctx *hcl.EvalContext, dir string, l *Loader, diags *hcl.Diagnostics) (Template, bool) {
 	s := &stepDecoder{ctx: ctx, diags: diags, plan: &Plan{Dir: dir}}
-	d := decodeAttrs(b, ctx, diags, "enabled", "source", "content", "name", "when", "create_only", "properties", "uid", "gid", "mode")
+	d := decodeAttrs(b, ctx, diags, blockAttributes["template"]...)
 	s.targetPath(b)
 	t := Template{
 		Path:       b.Labels[0],

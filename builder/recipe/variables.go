@@ -58,7 +58,7 @@ func decodeVariable(block *hclsyntax.Block, diags *hcl.Diagnostics) *variableDec
 		})
 	}
 	content, moreDiags := block.Body.Content(&hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"}},
+		Attributes: attributeSchemas(blockAttributes["variable"]),
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "validation"}},
 	})
 	*diags = append(*diags, moreDiags...)
