@@ -79,8 +79,8 @@ packages "cloud" {
 }
 
 file "/etc/network/interfaces" {
+  enabled = !local.cloud
   content = <<-EOT
-    # Managed by LXD's network-config template on cloud images.
     source /etc/network/interfaces.d/*
 
     auto lo
@@ -88,6 +88,20 @@ file "/etc/network/interfaces" {
 
     auto eth0
     iface eth0 inet dhcp
+  EOT
+  mode    = "0644"
+}
+
+# On cloud images cloud-init writes eth0's stanza from LXD's
+# network-config template into interfaces.d; declaring it here as well
+# would start a second DHCP client.
+file "/etc/network/interfaces" {
+  enabled = local.cloud
+  content = <<-EOT
+    source /etc/network/interfaces.d/*
+
+    auto lo
+    iface lo inet loopback
   EOT
   mode    = "0644"
 }

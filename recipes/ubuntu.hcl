@@ -1,8 +1,9 @@
 # Ubuntu noble system container with systemd-networkd.
 #
-# debootstrap needs Ubuntu's archive keyring on the build host: on Debian,
-# `apt-get install ubuntu-keyring`. The mirror defaults to the one
-# debootstrap's noble script names.
+# debootstrap checks the archive with Ubuntu's archive keyring, which
+# Ubuntu's ubuntu-keyring package installs; Debian 12 does not ship it, so
+# copy the file to the build host or point --var keyring at one. The
+# mirror defaults to the one debootstrap's noble script names.
 
 variable "release" {
   type        = string
@@ -30,6 +31,12 @@ variable "variant" {
   }
 }
 
+variable "keyring" {
+  type        = string
+  default     = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+  description = "Ubuntu archive keyring on the build host"
+}
+
 variable "mirror" {
   type        = string
   default     = ""
@@ -55,7 +62,7 @@ bootstrap "debootstrap" {
   suite      = var.release
   variant    = "minbase"
   mirror     = var.mirror
-  keyring    = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+  keyring    = var.keyring
   components = ["main", "universe"]
   include    = ["systemd-sysv", "systemd-resolved", "iproute2", "ca-certificates"]
 }

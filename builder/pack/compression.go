@@ -33,11 +33,6 @@ var algorithms = []Algorithm{
 	{Name: "none", Extension: ""},
 }
 
-// Algorithms returns the known algorithms.
-func Algorithms() []Algorithm {
-	return append([]Algorithm(nil), algorithms...)
-}
-
 // AlgorithmNames lists the algorithm names in table order.
 func AlgorithmNames() []string {
 	names := make([]string, len(algorithms))

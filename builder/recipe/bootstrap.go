@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -11,8 +12,8 @@ import (
 )
 
 // backendSpec is the recipe side of one bootstrap backend: the attributes
-// its block takes and the variants it knows. The rootfs package registers
-// a backend under each name; a test keeps the two lists equal.
+// its block takes and the variants it knows. The rootfs stage implements
+// a backend under each of these names.
 type backendSpec struct {
 	attrs    []string
 	variants []string
@@ -66,6 +67,8 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 	case slices.Contains(spec.attrs, "suite") && !d.has("suite"):
 		bs.Suite = s.plan.Image.Release
 	}
+	bs.Keyring = s.hostPath(d, "keyring", bs.Keyring)
+	bs.Binary = s.hostPath(d, "binary", bs.Binary)
 	if bs.Variant != "" && !slices.Contains(spec.variants, bs.Variant) {
 		d.errorf("variant", "Unknown bootstrap variant", "%s has no variant %q%s. Variants: %s.", backend, bs.Variant, suggest(bs.Variant, spec.variants), strings.Join(spec.variants, ", "))
 	}
@@ -83,14 +86,14 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 	}{{"include", bs.Include}, {"exclude", bs.Exclude}} {
 		for i, p := range list.items {
 			if msg := checkPackageName(p); msg != "" {
-				s.errorAt(d.elementRange(list.name, i), "Invalid package name", msg)
+				d.elementErrorf(list.name, i, "Invalid package name", "%s", msg)
 			}
 		}
 	}
 	for i, a := range bs.ExtraArgs {
 		if !strings.HasPrefix(a, "--") {
-			s.errorAt(d.elementRange("extra_args", i), "Invalid extra argument",
-				fmt.Sprintf("extra_args holds options only (starting with --), so they cannot replace the suite, target or mirror that builder passes; %q is not one.", a))
+			d.elementErrorf("extra_args", i, "Invalid extra argument",
+				"extra_args holds options only (starting with --), so they cannot replace the suite, target or mirror that builder passes; %q is not one.", a)
 		}
 	}
 	if d.has("source") {
@@ -156,4 +159,20 @@ func orList(words []string) string {
 		return strings.Join(words, "")
 	}
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// hostPath resolves a path on the build host that the recipe names. A
+// relative path belongs to the recipe's repository, so it is resolved
+// against the recipe's directory and must exist; an absolute one names a
+// file of the build host (a keyring, /bin/busybox), which `builder
+// doctor` checks, so that validation gives the same answer everywhere.
+func (s *stepDecoder) hostPath(d *attrDecoder, name, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	path := s.resolvePath(p)
+	if _, err := os.Stat(path); err != nil {
+		d.errorf(name, "Missing file", "The %s %s cannot be read: %s. Relative paths are resolved against the recipe's directory.", name, path, fsErr(err))
+	}
+	return path
 }

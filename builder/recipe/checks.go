@@ -37,8 +37,7 @@ func containsDotDot(p string) bool {
 	return false
 }
 
-// parseMode parses an octal file mode written as a string ("0644").
-// Numbers are refused because HCL reads 0644 as decimal 644.
+// parseMode parses an octal file mode ("0644", "4755").
 func parseMode(s string) (uint32, string) {
 	if len(s) < 3 || len(s) > 4 {
 		return 0, fmt.Sprintf("mode %q must be three or four octal digits, such as \"0644\" or \"4755\".", s)
@@ -59,6 +58,8 @@ func checkAccount(kind, s string) string {
 	}
 	return ""
 }
+
+const maxDuration = 100 * 365 * 24 * time.Hour
 
 var durationPart = regexp.MustCompile(`^([0-9]+)([smhdw])`)
 
@@ -82,7 +83,8 @@ func parseDuration(s string) (time.Duration, string) {
 		}
 		n, err := strconv.ParseInt(m[1], 10, 64)
 		unit := durationUnits[m[2]]
-		if err != nil || n > int64(100*365*24*time.Hour/unit) {
+		// Each part and the sum are bounded, so no sum can overflow.
+		if err != nil || n > int64(maxDuration/unit) || total+time.Duration(n)*unit > maxDuration {
 			return 0, fmt.Sprintf("%q is longer than a hundred years.", s)
 		}
 		total += time.Duration(n) * unit

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -28,6 +30,10 @@ type attrDecoder struct {
 	// failed holds attributes that were in error or unknown: their
 	// problem is reported once, and checks on them say nothing more.
 	failed map[string]bool
+	// cache holds evaluated attributes (cty.NilVal: absent, null or
+	// failed); secrets the strings of sensitive ones, for redaction.
+	cache   map[string]cty.Value
+	secrets map[string][]string
 	// misspelt holds attributes of the schema that the block seems to
 	// set under a misspelt name, reported already.
 	misspelt map[string]bool
@@ -39,11 +45,13 @@ type attrDecoder struct {
 func decodeAttrs(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagnostics, names ...string) *attrDecoder {
 	schema := &hcl.BodySchema{}
 	var required []string
-	for _, n := range names {
-		if n[len(n)-1] == '!' {
-			n = n[:len(n)-1]
+	for _, entry := range names {
+		n, req := attrName(entry)
+		if req {
 			required = append(required, n)
 		}
+		// Required attributes are checked by require, which knows about
+		// misspellings; hcl would report them missing as well.
 		schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: n})
 	}
 	content, moreDiags := block.Body.Content(schema)
@@ -91,12 +99,19 @@ func (d *attrDecoder) require(name string) {
 }
 
 func newAttrDecoder(block *hclsyntax.Block, attrs hcl.Attributes, ctx *hcl.EvalContext, diags *hcl.Diagnostics) *attrDecoder {
-	return &attrDecoder{block: block, attrs: attrs, ctx: ctx, diags: diags, sensitive: map[string]bool{}, failed: map[string]bool{}}
+	return &attrDecoder{block: block, attrs: attrs, ctx: ctx, diags: diags, sensitive: map[string]bool{}, failed: map[string]bool{},
+		cache: map[string]cty.Value{}, secrets: map[string][]string{}}
 }
 
+// has reports whether the recipe sets the attribute: written and not
+// null (null means "use the default", as in Packer and Terraform). An
+// attribute in error counts as set, so no "missing" error follows it.
 func (d *attrDecoder) has(name string) bool {
-	_, ok := d.attrs[name]
-	return ok
+	if _, written := d.attrs[name]; !written {
+		return false
+	}
+	_, ok := d.eval(name)
+	return ok || d.failed[name]
 }
 
 // rangeOf is the attribute's expression range, or the block's header
@@ -120,26 +135,62 @@ func (d *attrDecoder) elementRange(name string, i int) hcl.Range {
 }
 
 func (d *attrDecoder) errorf(name, summary, format string, args ...any) {
+	d.errorAt(name, d.rangeOf(name), summary, fmt.Sprintf(format, args...))
+}
+
+// elementErrorf reports a problem with element i of a list attribute.
+func (d *attrDecoder) elementErrorf(name string, i int, summary, format string, args ...any) {
+	d.errorAt(name, d.elementRange(name, i), summary, fmt.Sprintf(format, args...))
+}
+
+// errorAt adds a diagnostic about attribute name, unless the attribute
+// was already reported, with the attribute's sensitive values masked.
+func (d *attrDecoder) errorAt(name string, rng hcl.Range, summary, detail string) {
 	if d.failed[name] {
 		return
 	}
-	rng := d.rangeOf(name)
 	*d.diags = append(*d.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
+		Detail:   d.redact(name, detail),
 		Subject:  &rng,
 	})
 }
 
-// value evaluates an attribute and converts it to ty. ok is false when
-// the attribute is absent, null, erroneous, or depends on a value that is
-// itself in error (unknown), so callers keep their default silently.
-func (d *attrDecoder) value(name string, ty cty.Type) (cty.Value, bool) {
+// redact masks the strings of a sensitive attribute's value in text.
+func (d *attrDecoder) redact(name, text string) string {
+	if !d.sensitive[name] {
+		return text
+	}
+	secrets := d.secrets[name]
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	for _, s := range secrets {
+		text = maskText(text, s)
+	}
+	return text
+}
+
+// maskText replaces secret in text, as written and as %q quotes it.
+func maskText(text, secret string) string {
+	if secret == "" {
+		return text
+	}
+	quoted := strconv.Quote(secret)
+	text = strings.ReplaceAll(text, quoted[1:len(quoted)-1], SensitiveText)
+	return strings.ReplaceAll(text, secret, SensitiveText)
+}
+
+// eval evaluates an attribute once and caches the unmarked result, so a
+// file() in it is read once and its errors are reported once. ok is
+// false when the attribute is absent, null, in error, or depends on a
+// value in error (unknown); callers then keep their default silently.
+func (d *attrDecoder) eval(name string) (cty.Value, bool) {
+	if v, done := d.cache[name]; done {
+		return v, v != cty.NilVal
+	}
+	d.cache[name] = cty.NilVal
 	a, present := d.attrs[name]
-	if !present || d.failed[name] {
-		// A failed attribute was reported when first read; reading it
-		// again (str then a check) must not report it twice.
+	if !present {
 		return cty.NilVal, false
 	}
 	val, moreDiags := evalExpr(a.Expr, d.ctx)
@@ -148,15 +199,27 @@ func (d *attrDecoder) value(name string, ty cty.Type) (cty.Value, bool) {
 		d.failed[name] = true
 		return cty.NilVal, false
 	}
-	if val.IsNull() {
-		return cty.NilVal, false
-	}
 	val, marks := val.UnmarkDeep()
 	if _, ok := marks[sensitiveMark]; ok {
 		d.sensitive[name] = true
+		d.secrets[name] = leafTexts(val)
+	}
+	if val.IsNull() {
+		return cty.NilVal, false
+	}
+	d.cache[name] = val
+	return val, true
+}
+
+// value evaluates an attribute and converts it to ty; ok as for eval.
+func (d *attrDecoder) value(name string, ty cty.Type) (cty.Value, bool) {
+	val, ok := d.eval(name)
+	if !ok || d.failed[name] {
+		return cty.NilVal, false
 	}
 	converted, err := convert.Convert(val, ty)
 	if err != nil {
+		a := d.attrs[name]
 		rng := a.Expr.Range()
 		*d.diags = append(*d.diags, &hcl.Diagnostic{
 			Severity:    hcl.DiagError,
@@ -173,6 +236,25 @@ func (d *attrDecoder) value(name string, ty cty.Type) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	return converted, true
+}
+
+// leafTexts lists every string and number inside v as text, for
+// masking.
+func leafTexts(v cty.Value) []string {
+	var out []string
+	_ = cty.Walk(v, func(_ cty.Path, leaf cty.Value) (bool, error) {
+		if !leaf.IsKnown() || leaf.IsNull() {
+			return true, nil
+		}
+		switch leaf.Type() {
+		case cty.String:
+			out = append(out, leaf.AsString())
+		case cty.Number:
+			out = append(out, leaf.AsBigFloat().Text('f', -1))
+		}
+		return true, nil
+	})
+	return out
 }
 
 func (d *attrDecoder) str(name, def string) string {
@@ -223,11 +305,23 @@ func (d *attrDecoder) strMap(name string) map[string]string {
 
 // sensitiveNames lists the attributes whose values came from sensitive
 // values, sorted so plans compare equal.
-func (d *attrDecoder) sensitiveNames() []string {
-	var names []string
-	for n := range d.sensitive {
-		names = append(names, n)
+func (d *attrDecoder) sensitiveNames() []string { return sortedKeys(d.sensitive) }
+
+// mode reads an octal file mode written as a string ("0644"). Numbers
+// are refused: HCL reads 0644 as decimal 644, and 0044 as 44.
+func (d *attrDecoder) mode(name string) (uint32, bool) {
+	v, ok := d.eval(name)
+	if !ok {
+		return 0, false
 	}
-	sort.Strings(names)
-	return names
+	if v.Type() != cty.String {
+		d.errorf(name, "Invalid mode", "Write the mode as a string such as \"0644\": HCL reads the number 0644 as decimal 644.")
+		return 0, false
+	}
+	mode, msg := parseMode(v.AsString())
+	if msg != "" {
+		d.errorf(name, "Invalid mode", "The %s", msg)
+		return 0, false
+	}
+	return mode, true
 }

@@ -27,7 +27,7 @@ func decodeImage(block *hclsyntax.Block, body *hclsyntax.Body, ctx *hcl.EvalCont
 		})
 		return Image{}
 	}
-	d := decodeAttrs(block, ctx, diags, blockAttributes["image"]...)
+	d := decodeAttrs(block, ctx, diags, blockSchemas["image"].attrs...)
 	img := Image{
 		Distribution: d.str("distribution", ""),
 		Release:      d.str("release", ""),
@@ -66,6 +66,7 @@ func decodeImage(block *hclsyntax.Block, body *hclsyntax.Body, ctx *hcl.EvalCont
 			d.errorf("expiry", "Invalid expiry", "The expiry: %s Use \"never\" for an image that does not expire.", msg)
 		}
 	}
+	img.Sensitive = d.sensitiveNames()
 	return img
 }
 
@@ -112,7 +113,7 @@ func decodeOutput(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagn
 		return out
 	}
 	out.Range = block.DefRange()
-	d := decodeAttrs(block, ctx, diags, blockAttributes["output"]...)
+	d := decodeAttrs(block, ctx, diags, blockSchemas["output"].attrs...)
 	out.Type = d.str("type", OutputSplit)
 	if out.Type != OutputSplit && out.Type != OutputUnified {
 		d.errorf("type", "Invalid output type", "The output type must be \"split\" (a metadata tarball and a rootfs file) or \"unified\" (one tarball), not %q.", out.Type)

@@ -47,36 +47,13 @@ func (l *Loader) addSource(name string, src []byte) {
 	}
 }
 
-// blockKind describes one top-level block type: its labels and whether
-// it may appear more than once.
-type blockKind struct {
-	labels   []string
-	optLabel bool // the last label may be left out
-	single   bool
-}
-
-var blockKinds = map[string]blockKind{
-	"variable":    {labels: []string{"name"}},
-	"locals":      {},
-	"image":       {single: true},
-	"bootstrap":   {labels: []string{"backend"}},
-	"repository":  {labels: []string{"name"}},
-	"packages":    {labels: []string{"name"}, optLabel: true},
-	"file":        {labels: []string{"path"}},
-	"copy":        {labels: []string{"path"}},
-	"remove":      {labels: []string{"path"}},
-	"template":    {labels: []string{"path"}},
-	"run":         {labels: []string{"name"}},
-	"environment": {},
-	"output":      {single: true},
-}
-
 // BlockTypes lists the top-level block types, sorted.
-func BlockTypes() []string { return sortedKeys(blockKinds) }
+func BlockTypes() []string { return sortedKeys(blockSchemas) }
 
-// Load parses and evaluates the recipe at path. The plan is returned even
-// when there are errors, as far as it could be built; callers must check
-// diags.HasErrors() before using it.
+// Load parses and evaluates the recipe at path. When the file parses,
+// the plan is returned even with errors, as far as it could be built, so
+// callers must check diags.HasErrors() before using it; when it does not
+// parse, the plan is nil.
 func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 	file, diags := l.parser.ParseHCLFile(path)
 	if diags.HasErrors() {
@@ -125,7 +102,7 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 	// Phase 4: steps, in stage order and recipe order within a stage.
 	steps := &stepDecoder{ctx: ctx, diags: &diags, plan: plan}
 	for _, b := range body.Blocks {
-		if _, known := blockKinds[b.Type]; !known || !labelsOK(b) {
+		if _, known := blockSchemas[b.Type]; !known || !labelsOK(b) {
 			continue
 		}
 		switch b.Type {
@@ -134,7 +111,7 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 				plan.Steps = append(plan.Steps, step)
 			}
 		case "template":
-			if t, ok := decodeTemplate(b, ctx, plan.Dir, l, &diags); ok {
+			if t, ok := steps.template(b, l); ok {
 				plan.Templates = append(plan.Templates, t)
 			}
 		}
@@ -143,7 +120,46 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 
 	// Phase 5: checks across blocks.
 	diags = append(diags, checkPlan(plan, body)...)
-	return plan, diags
+	return plan, finishDiagnostics(diags, plan)
+}
+
+// finishDiagnostics orders diagnostics by position, those without one
+// first, and masks the values of sensitive variables in their text: go-cty
+// functions quote their arguments in errors whether marked or not.
+func finishDiagnostics(diags hcl.Diagnostics, plan *Plan) hcl.Diagnostics {
+	var secrets []string
+	for _, v := range plan.Variables {
+		secrets = append(secrets, v.secrets...)
+	}
+	// Longest first, so a secret containing another is masked whole.
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	for _, d := range diags {
+		for _, s := range secrets {
+			if len(s) < minSecretLength {
+				continue
+			}
+			d.Summary = maskText(d.Summary, s)
+			d.Detail = maskText(d.Detail, s)
+		}
+	}
+	sort.SliceStable(diags, func(i, j int) bool { return diagBefore(diags[i], diags[j]) })
+	return diags
+}
+
+// minSecretLength keeps one- and two-character values, whose masking
+// would garble messages and whose leaking says little, from being masked.
+const minSecretLength = 3
+
+func diagBefore(a, b *hcl.Diagnostic) bool {
+	switch {
+	case a.Subject == nil || b.Subject == nil:
+		return a.Subject == nil && b.Subject != nil
+	case a.Subject.Filename != b.Subject.Filename:
+		return a.Subject.Filename < b.Subject.Filename
+	case a.Subject.Start.Line != b.Subject.Start.Line:
+		return a.Subject.Start.Line < b.Subject.Start.Line
+	}
+	return a.Subject.Start.Column < b.Subject.Start.Column
 }
 
 func (l *Loader) parseVarFile(path string) (*hcl.File, hcl.Diagnostics) {
@@ -153,7 +169,7 @@ func (l *Loader) parseVarFile(path string) (*hcl.File, hcl.Diagnostics) {
 	return l.parser.ParseHCLFile(path)
 }
 
-// groupBlocks checks every top-level item against blockKinds and returns
+// groupBlocks checks every top-level item against blockSchemas and returns
 // the blocks by type. Unknown items are reported with a suggestion.
 func groupBlocks(body *hclsyntax.Body, diags *hcl.Diagnostics) map[string][]*hclsyntax.Block {
 	for _, name := range sortedKeys(body.Attributes) {
@@ -168,7 +184,7 @@ func groupBlocks(body *hclsyntax.Body, diags *hcl.Diagnostics) map[string][]*hcl
 	}
 	grouped := map[string][]*hclsyntax.Block{}
 	for _, b := range body.Blocks {
-		kind, known := blockKinds[b.Type]
+		kind, known := blockSchemas[b.Type]
 		if !known {
 			rng := b.TypeRange
 			*diags = append(*diags, &hcl.Diagnostic{
@@ -192,9 +208,9 @@ func groupBlocks(body *hclsyntax.Body, diags *hcl.Diagnostics) map[string][]*hcl
 	return grouped
 }
 
-func labelsOK(b *hclsyntax.Block) bool { return labelDiag(b, blockKinds[b.Type]) == nil }
+func labelsOK(b *hclsyntax.Block) bool { return labelDiag(b, blockSchemas[b.Type]) == nil }
 
-func labelDiag(b *hclsyntax.Block, kind blockKind) *hcl.Diagnostic {
+func labelDiag(b *hclsyntax.Block, kind blockSchema) *hcl.Diagnostic {
 	want, got := len(kind.labels), len(b.Labels)
 	if got == want || (kind.optLabel && got == want-1) {
 		for i, l := range b.Labels {
@@ -226,7 +242,7 @@ func labelDiag(b *hclsyntax.Block, kind blockKind) *hcl.Diagnostic {
 	}
 }
 
-func labelText(kind blockKind) string {
+func labelText(kind blockSchema) string {
 	switch {
 	case len(kind.labels) == 0:
 		return "no labels"

@@ -56,6 +56,9 @@ type Variable struct {
 	// "prod.vars.hcl:3", "--var".
 	Origin string
 	Range  hcl.Range
+	// secrets are the texts of a sensitive value, kept even when the
+	// value is invalid, for masking diagnostics.
+	secrets []string
 }
 
 // Local is one evaluated `locals` entry.
@@ -82,7 +85,9 @@ type Image struct {
 	// it from SOURCE_DATE_EPOCH.
 	Serial     string
 	Properties map[string]string
-	Range      hcl.Range
+	// Sensitive lists attributes computed from sensitive values.
+	Sensitive []string
+	Range     hcl.Range
 }
 
 // EnvVar is one variable of the `environment` block.
@@ -168,7 +173,7 @@ type Repository struct {
 	// Key is an armored OpenPGP key, KeyFile a path to one (armored or
 	// binary); at most one is set.
 	Key     string `json:"key,omitempty"`
-	KeyFile string
+	KeyFile string `json:"key_file,omitempty"`
 }
 
 // Packages is one `packages` block.
@@ -176,9 +181,9 @@ type Packages struct {
 	Manager string   `json:"manager"`
 	Update  bool     `json:"update"`
 	Upgrade bool     `json:"upgrade"`
-	Install []string `json:"install"`
-	Remove  []string `json:"remove"`
-	Cleanup bool
+	Install []string `json:"install,omitempty"`
+	Remove  []string `json:"remove,omitempty"`
+	Cleanup bool     `json:"cleanup"`
 }
 
 // Ownership is a mode with an owner and group, names resolved inside the
@@ -204,13 +209,13 @@ type Copy struct {
 	Source string `json:"source"`
 	// Ownership applies when set in the recipe; otherwise the source's
 	// own modes are kept and files belong to root.
-	Ownership *Ownership
+	Ownership *Ownership `json:"ownership,omitempty"`
 }
 
 // Remove deletes Path (recursively) from the rootfs.
 type Remove struct {
 	Path      string `json:"path"`
-	MissingOK bool
+	MissingOK bool   `json:"missing_ok"`
 }
 
 // Run executes a script inside the rootfs.
@@ -237,8 +242,10 @@ type Template struct {
 	// UID, GID and Mode are honoured by Incus and ignored by LXD.
 	UID, GID, Mode string
 	Enabled        bool
-	Range          hcl.Range
-	enabledFailed  bool // as for Step
+	// Sensitive lists attributes computed from sensitive values.
+	Sensitive     []string
+	Range         hcl.Range
+	enabledFailed bool // as for Step
 }
 
 // Output holds the `output` block.

@@ -184,7 +184,7 @@ func TestShippedRecipesValidate(t *testing.T) {
 			t.Run(name+"/"+strings.Join(vars, ","), func(t *testing.T) {
 				plan := mustLoad(t, filepath.Join("..", "..", "recipes", name+".hcl"), Options{Vars: vars})
 				if plan.Bootstrap() == nil || plan.Bootstrap().Backend != "debootstrap" {
-					t.Errorf("bootstrap = %+v, want debootstrap", plan.Bootstrap())
+					t.Fatalf("bootstrap = %+v, want debootstrap", plan.Bootstrap())
 				}
 				if plan.Bootstrap().Mirror != "" {
 					t.Errorf("mirror = %q, want empty (the bootstrap tool's default)", plan.Bootstrap().Mirror)

@@ -7,21 +7,40 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// blockAttributes is the schema of every block with a fixed set of
-// attributes: decoders, `--help`-style listings and the README test all
-// read it. A trailing "!" marks a required attribute. Step blocks start
-// with "enabled".
-var blockAttributes = map[string][]string{
-	"variable":   {"type", "default", "description", "sensitive"},
-	"image":      {"name", "distribution!", "release!", "architecture", "variant", "description", "expiry", "serial", "properties"},
-	"output":     {"type", "compression", "rootfs"},
-	"repository": {"enabled", "url!", "types", "suites", "components", "architectures", "key", "key_file"},
-	"packages":   {"enabled", "manager", "update", "upgrade", "install", "remove", "cleanup"},
-	"file":       {"enabled", "content", "source", "mode", "owner", "group"},
-	"copy":       {"enabled", "source!", "mode", "owner", "group"},
-	"remove":     {"enabled", "missing_ok"},
-	"run":        {"enabled", "stage", "script", "source", "environment", "timeout"},
-	"template":   {"enabled", "source", "content", "name", "when", "create_only", "properties", "uid", "gid", "mode"},
+// blockSchema describes one top-level block type.
+type blockSchema struct {
+	labels   []string
+	optLabel bool // the last label may be left out
+	single   bool // at most one such block
+	// attrs lists the attributes, a trailing "!" marking required ones.
+	// Step blocks start with "enabled". locals and environment take any
+	// names, and bootstrap's depend on the backend (bootstrapBackends).
+	attrs []string
+}
+
+// blockSchemas is the one schema of the recipe language: the decoders,
+// BlockTypes, Attributes and the README test all read it.
+var blockSchemas = map[string]blockSchema{
+	"variable":    {labels: []string{"name"}, attrs: []string{"type", "default", "description", "sensitive"}},
+	"locals":      {},
+	"image":       {single: true, attrs: []string{"name", "distribution!", "release!", "architecture", "variant", "description", "expiry", "serial", "properties"}},
+	"bootstrap":   {labels: []string{"backend"}},
+	"repository":  {labels: []string{"name"}, attrs: []string{"enabled", "url!", "types", "suites", "components", "architectures", "key", "key_file"}},
+	"packages":    {labels: []string{"name"}, optLabel: true, attrs: []string{"enabled", "manager", "update", "upgrade", "install", "remove", "cleanup"}},
+	"file":        {labels: []string{"path"}, attrs: []string{"enabled", "content", "source", "mode", "owner", "group"}},
+	"copy":        {labels: []string{"path"}, attrs: []string{"enabled", "source!", "mode", "owner", "group"}},
+	"remove":      {labels: []string{"path"}, attrs: []string{"enabled", "missing_ok"}},
+	"template":    {labels: []string{"path"}, attrs: []string{"enabled", "source", "content", "name", "when", "create_only", "properties", "uid", "gid", "mode"}},
+	"run":         {labels: []string{"name"}, attrs: []string{"enabled", "stage", "script", "source", "environment", "timeout"}},
+	"environment": {},
+	"output":      {single: true, attrs: []string{"type", "compression", "rootfs"}},
+}
+
+// attrName splits a schema entry into the attribute name and whether it
+// is required.
+func attrName(entry string) (name string, required bool) {
+	name, required = strings.CutSuffix(entry, "!")
+	return name, required
 }
 
 // Attributes returns the attribute names a block type takes, without the
@@ -30,8 +49,8 @@ var blockAttributes = map[string][]string{
 func Attributes(blockType string) []string {
 	var names []string
 	add := func(list []string) {
-		for _, n := range list {
-			n = strings.TrimSuffix(n, "!")
+		for _, entry := range list {
+			n, _ := attrName(entry)
 			if !slices.Contains(names, n) {
 				names = append(names, n)
 			}
@@ -44,7 +63,7 @@ func Attributes(blockType string) []string {
 		}
 		return names
 	}
-	add(blockAttributes[blockType])
+	add(blockSchemas[blockType].attrs)
 	return names
 }
 
@@ -55,16 +74,18 @@ func BackendAttributes(backend string) []string {
 		return nil
 	}
 	names := []string{"enabled"}
-	for _, n := range spec.attrs {
-		names = append(names, strings.TrimSuffix(n, "!"))
+	for _, entry := range spec.attrs {
+		n, _ := attrName(entry)
+		names = append(names, n)
 	}
 	return names
 }
 
 func attributeSchemas(names []string) []hcl.AttributeSchema {
 	out := make([]hcl.AttributeSchema, len(names))
-	for i, n := range names {
-		out[i] = hcl.AttributeSchema{Name: strings.TrimSuffix(n, "!"), Required: strings.HasSuffix(n, "!")}
+	for i, entry := range names {
+		n, required := attrName(entry)
+		out[i] = hcl.AttributeSchema{Name: n, Required: required}
 	}
 	return out
 }

@@ -2,10 +2,8 @@ package recipe
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -28,12 +26,7 @@ func (s *stepDecoder) errorAt(rng hcl.Range, summary, detail string) {
 
 // resolvePath resolves a host path written in the recipe against the
 // recipe's directory.
-func (s *stepDecoder) resolvePath(p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(s.plan.Dir, p)
-}
+func (s *stepDecoder) resolvePath(p string) string { return resolveAgainst(s.plan.Dir, p) }
 
 func (s *stepDecoder) decode(b *hclsyntax.Block) (Step, bool) {
 	step := Step{Kind: b.Type, Range: b.DefRange()}
@@ -72,9 +65,7 @@ func (s *stepDecoder) decode(b *hclsyntax.Block) (Step, bool) {
 	step.Action = action
 	step.Enabled = d.boolean("enabled", true)
 	step.enabledFailed = d.failed["enabled"]
-	if d.sensitive["enabled"] {
-		delete(d.sensitive, "enabled")
-	}
+	delete(d.sensitive, "enabled") // a condition, never printed as a value
 	step.Sensitive = d.sensitiveNames()
 	return step, true
 }
@@ -87,7 +78,7 @@ func (s *stepDecoder) targetPath(b *hclsyntax.Block) {
 }
 
 func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["repository"]...)
+	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["repository"].attrs...)
 	if msg := checkFileLabel("repository name", b.Labels[0]); msg != "" {
 		s.errorAt(b.LabelRanges[0], "Invalid repository name", "The "+msg)
 	}
@@ -108,7 +99,7 @@ func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder)
 	}
 	for i, t := range r.Types {
 		if t != "deb" && t != "deb-src" {
-			s.errorAt(d.elementRange("types", i), "Invalid repository type", fmt.Sprintf("Repository types are \"deb\" and \"deb-src\", not %q.", t))
+			d.elementErrorf("types", i, "Invalid repository type", "Repository types are \"deb\" and \"deb-src\", not %q.", t)
 		}
 	}
 	if len(r.Suites) == 0 {
@@ -132,7 +123,7 @@ func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder)
 func PackageManagers() []string { return []string{"apt"} }
 
 func (s *stepDecoder) packages(b *hclsyntax.Block) (*Packages, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["packages"]...)
+	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["packages"].attrs...)
 	p := &Packages{
 		Manager: d.str("manager", "apt"),
 		Update:  d.boolean("update", false),
@@ -151,7 +142,7 @@ func (s *stepDecoder) packages(b *hclsyntax.Block) (*Packages, *attrDecoder) {
 		}
 		for i, name := range items {
 			if msg := checkPackageName(name); msg != "" {
-				s.errorAt(d.elementRange(list, i), "Invalid package name", msg)
+				d.elementErrorf(list, i, "Invalid package name", "%s", msg)
 			}
 		}
 	}
@@ -161,13 +152,7 @@ func (s *stepDecoder) packages(b *hclsyntax.Block) (*Packages, *attrDecoder) {
 // ownership reads mode, owner and group; ok is false when none is set.
 func (s *stepDecoder) ownership(d *attrDecoder, defaultMode uint32) (Ownership, bool) {
 	o := Ownership{Mode: defaultMode, Owner: d.str("owner", "root"), Group: d.str("group", "root")}
-	// A number is accepted too: HCL reads 0644 as 644, whose digits
-	// parse as the intended octal mode.
-	if text := d.str("mode", ""); text != "" {
-		mode, msg := parseMode(text)
-		if msg != "" {
-			d.errorf("mode", "Invalid mode", "The %s", msg)
-		}
+	if mode, ok := d.mode("mode"); ok {
 		o.Mode = mode
 	}
 	for _, kind := range []string{"owner", "group"} {
@@ -179,7 +164,7 @@ func (s *stepDecoder) ownership(d *attrDecoder, defaultMode uint32) (Ownership, 
 }
 
 func (s *stepDecoder) file(b *hclsyntax.Block) (*File, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["file"]...)
+	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["file"].attrs...)
 	s.targetPath(b)
 	f := &File{Path: b.Labels[0], Content: d.str("content", "")}
 	f.Ownership, _ = s.ownership(d, 0o644)
@@ -255,7 +240,7 @@ func fsErr(err error) error {
 }
 
 func (s *stepDecoder) copy(b *hclsyntax.Block) (*Copy, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["copy"]...)
+	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["copy"].attrs...)
 	s.targetPath(b)
 	c := &Copy{Path: b.Labels[0]}
 	c.Source, _ = s.hostSource(d, true)
@@ -266,7 +251,7 @@ func (s *stepDecoder) copy(b *hclsyntax.Block) (*Copy, *attrDecoder) {
 }
 
 func (s *stepDecoder) remove(b *hclsyntax.Block) (*Remove, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["remove"]...)
+	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["remove"].attrs...)
 	s.targetPath(b)
 	return &Remove{Path: b.Labels[0], MissingOK: d.boolean("missing_ok", false)}, d
 }
@@ -288,7 +273,7 @@ func (s *stepDecoder) readScript(d *attrDecoder, r *Run) bool {
 }
 
 func (s *stepDecoder) run(b *hclsyntax.Block) (*Run, Stage, *attrDecoder) {
-	d := decodeAttrs(b, s.ctx, s.diags, blockAttributes["run"]...)
+	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["run"].attrs...)
 	r := &Run{Name: b.Labels[0], Script: d.str("script", "")}
 	if msg := checkFileLabel("run name", r.Name); msg != "" {
 		s.errorAt(b.LabelRanges[0], "Invalid run name", "The "+msg)

@@ -22,9 +22,10 @@ var TemplateTriggers = []string{"create", "copy", "start", "rename"}
 // time; builder refuses them at validation instead.
 var BannedTemplateTags = []string{"extends", "import", "include", "ssi"}
 
-func decodeTemplate(b *hclsyntax.Block, ctx *hcl.EvalContext, dir string, l *Loader, diags *hcl.Diagnostics) (Template, bool) {
-	s := &stepDecoder{ctx: ctx, diags: diags, plan: &Plan{Dir: dir}}
-	d := decodeAttrs(b, ctx, diags, blockAttributes["template"]...)
+// template decodes a template block; its source file is registered with
+// the loader so diagnostics inside it get snippets.
+func (s *stepDecoder) template(b *hclsyntax.Block, l *Loader) (Template, bool) {
+	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["template"].attrs...)
 	s.targetPath(b)
 	t := Template{
 		Path:       b.Labels[0],
@@ -34,7 +35,6 @@ func decodeTemplate(b *hclsyntax.Block, ctx *hcl.EvalContext, dir string, l *Loa
 		Properties: d.strMap("properties"),
 		UID:        d.str("uid", ""),
 		GID:        d.str("gid", ""),
-		Mode:       d.str("mode", ""),
 		Enabled:    d.boolean("enabled", true),
 		Range:      b.DefRange(),
 	}
@@ -66,8 +66,8 @@ func decodeTemplate(b *hclsyntax.Block, ctx *hcl.EvalContext, dir string, l *Loa
 	}
 	for i, w := range t.When {
 		if !slices.Contains(TemplateTriggers, w) {
-			s.errorAt(d.elementRange("when", i), "Unknown template trigger",
-				fmt.Sprintf("%q is not a template trigger%s; LXD renders templates on %s.", w, suggest(w, TemplateTriggers), strings.Join(TemplateTriggers, ", ")))
+			d.elementErrorf("when", i, "Unknown template trigger",
+				"%q is not a template trigger%s; LXD renders templates on %s.", w, suggest(w, TemplateTriggers), strings.Join(TemplateTriggers, ", "))
 		}
 	}
 	for _, id := range []string{"uid", "gid"} {
@@ -75,14 +75,13 @@ func decodeTemplate(b *hclsyntax.Block, ctx *hcl.EvalContext, dir string, l *Loa
 			d.errorf(id, "Invalid "+id, "%s must be a numeric id, not %q: the daemon applies it without looking names up.", id, v)
 		}
 	}
-	if t.Mode != "" {
-		if _, msg := parseMode(t.Mode); msg != "" {
-			d.errorf("mode", "Invalid mode", "The %s", msg)
-		}
+	if mode, ok := d.mode("mode"); ok {
+		t.Mode = fmt.Sprintf("%04o", mode)
 	}
 	if err := checkTemplateSyntax(t.Content); err != nil {
-		*diags = append(*diags, templateDiag(t, d, err))
+		*s.diags = append(*s.diags, templateDiag(t, d, err))
 	}
+	t.Sensitive = d.sensitiveNames()
 	return t, true
 }
 

@@ -12,9 +12,9 @@ import (
 // SensitiveText replaces a sensitive value wherever one would be printed.
 const SensitiveText = "(sensitive value)"
 
-// displayValue renders a value in HCL syntax, or SensitiveText.
-func displayValue(v cty.Value, sensitive bool) string {
-	if sensitive || v.IsMarked() {
+// DisplayValue renders a value in HCL syntax, or SensitiveText.
+func DisplayValue(v cty.Value, sensitive bool) string {
+	if sensitive || v.ContainsMarked() {
 		return SensitiveText
 	}
 	if !v.IsWhollyKnown() {
@@ -22,9 +22,6 @@ func displayValue(v cty.Value, sensitive bool) string {
 	}
 	return string(hclwrite.TokensForValue(v).Bytes())
 }
-
-// DisplayValue renders a variable's or local's value for people.
-func DisplayValue(v cty.Value, sensitive bool) string { return displayValue(v, sensitive) }
 
 // suggest returns ` (did you mean "x"?)` for the closest candidate, or "".
 func suggest(given string, candidates []string) string {

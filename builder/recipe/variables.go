@@ -58,7 +58,7 @@ func decodeVariable(block *hclsyntax.Block, diags *hcl.Diagnostics) *variableDec
 		})
 	}
 	content, moreDiags := block.Body.Content(&hcl.BodySchema{
-		Attributes: attributeSchemas(blockAttributes["variable"]),
+		Attributes: attributeSchemas(blockSchemas["variable"].attrs),
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "validation"}},
 	})
 	*diags = append(*diags, moreDiags...)
@@ -149,9 +149,17 @@ func traversalAttr(step hcl.Traverser) string {
 // parseVariableValue turns text from the environment or command line into
 // a value: taken literally for string variables, parsed as an HCL
 // expression for everything else (lists, maps, numbers), as Packer does.
+// A variable without a type is a string variable unless its default says
+// otherwise, again as in Packer.
 func parseVariableValue(decl *variableDecl, text, origin string) (cty.Value, hcl.Diagnostics) {
-	if decl.typ == cty.String || decl.typ == cty.DynamicPseudoType {
+	literal := decl.typ == cty.String ||
+		(decl.typ == cty.DynamicPseudoType && (decl.defaultVal == cty.NilVal || decl.defaultVal.Type() == cty.String))
+	if literal {
 		return cty.StringVal(text), nil
+	}
+	shown := ", " + text + ","
+	if decl.sensitive {
+		shown = ""
 	}
 	expr, diags := hclsyntax.ParseExpression([]byte(text), origin, hcl.InitialPos)
 	if diags.HasErrors() {
@@ -168,8 +176,8 @@ func parseVariableValue(decl *variableDecl, text, origin string) (cty.Value, hcl
 		return cty.NilVal, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid value for variable",
-			Detail: fmt.Sprintf("The value given for %q by %s, %s, is not a literal of type %s: values of variables that are not strings are read as HCL, such as 3, true, [\"a\", \"b\"] or {key = \"value\"}, with strings quoted.",
-				decl.name, origin, text, typeexpr.TypeString(decl.typ)),
+			Detail: fmt.Sprintf("The value given for %q by %s%s is not a value of type %s: values of variables that are not strings are read as HCL, such as 3, true, [\"a\", \"b\"] or {key = \"value\"}, with strings quoted.",
+				decl.name, origin, shown, typeexpr.TypeString(decl.typ)),
 		}}
 	}
 	return val, nil
@@ -219,7 +227,7 @@ func collectAssignments(decls map[string]*variableDecl, opts Options, parse func
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagWarning,
 					Summary:  "Undeclared variable",
-					Detail:   fmt.Sprintf("%s sets %q, but the recipe declares no such variable%s; the value is ignored.", filepath.Base(path), name, suggest(name, declNames(decls))),
+					Detail:   fmt.Sprintf("%s sets %q, but the recipe declares no such variable%s; the value is ignored.", filepath.Base(path), name, suggest(name, sortedKeys(decls))),
 					Subject:  &attr.NameRange,
 				})
 				continue
@@ -246,22 +254,13 @@ func collectAssignments(decls map[string]*variableDecl, opts Options, parse func
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Undeclared variable",
-				Detail:   fmt.Sprintf("--var sets %q, but the recipe declares no variable %q%s. Declared variables: %s.", name, name, suggest(name, declNames(decls)), strings.Join(declNames(decls), ", ")),
+				Detail:   fmt.Sprintf("--var sets %q, but the recipe declares no variable %q%s. Declared variables: %s.", name, name, suggest(name, sortedKeys(decls)), strings.Join(sortedKeys(decls), ", ")),
 			})
 			continue
 		}
 		set(decl, text, SourceCommandLine, "--var")
 	}
 	return assigned, diags
-}
-
-func declNames(decls map[string]*variableDecl) []string {
-	names := make([]string, 0, len(decls))
-	for n := range decls {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // resolveVariable converts the winning assignment (or the default) to the
@@ -292,6 +291,10 @@ func resolveVariable(decl *variableDecl, a assignment, hasValue bool, funcs map[
 		})
 		return v
 	}
+	if decl.sensitive && a.value.IsWhollyKnown() {
+		unmarked, _ := a.value.UnmarkDeep()
+		v.secrets = leafTexts(unmarked)
+	}
 	val, err := convert.Convert(a.value, decl.typ)
 	if err != nil {
 		subject := a.rng
@@ -306,13 +309,22 @@ func resolveVariable(decl *variableDecl, a assignment, hasValue bool, funcs map[
 		})
 		return v
 	}
+	// The condition sees the value marked, so that neither hcl's
+	// diagnostics nor go-cty's function errors print a sensitive value.
+	checked := val
+	if decl.sensitive {
+		checked = val.Mark(sensitiveMark)
+	}
+	valid := true
 	for _, rule := range decl.validations {
-		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{decl.name: val})}, Functions: funcs}
+		ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{decl.name: checked})}, Functions: funcs}
 		result, moreDiags := rule.condition.Value(ctx)
 		if moreDiags.HasErrors() {
 			*diags = append(*diags, moreDiags...)
+			valid = false
 			continue
 		}
+		result, _ = result.Unmark()
 		if result.IsNull() || !result.IsKnown() || result.Type() != cty.Bool {
 			rng := rule.condition.Range()
 			*diags = append(*diags, &hcl.Diagnostic{
@@ -321,9 +333,11 @@ func resolveVariable(decl *variableDecl, a assignment, hasValue bool, funcs map[
 				Detail:   "A validation condition must produce true or false.",
 				Subject:  &rng,
 			})
+			valid = false
 			continue
 		}
 		if result.False() {
+			// Every failing rule is reported, as Terraform does.
 			condRange := rule.condition.Range()
 			subject := a.rng
 			if subject == nil {
@@ -333,11 +347,14 @@ func resolveVariable(decl *variableDecl, a assignment, hasValue bool, funcs map[
 				Severity: hcl.DiagError,
 				Summary:  "Invalid value for variable",
 				Detail: fmt.Sprintf("%s\n\nvar.%s is %s (from %s), checked by the validation rule at %s:%d.",
-					rule.message, decl.name, displayValue(val, decl.sensitive), v.Origin, condRange.Filename, condRange.Start.Line),
+					rule.message, decl.name, DisplayValue(val, decl.sensitive), v.Origin, condRange.Filename, condRange.Start.Line),
 				Subject: subject,
 			})
-			return v
+			valid = false
 		}
+	}
+	if !valid {
+		return v
 	}
 	if decl.sensitive {
 		val = val.Mark(sensitiveMark)

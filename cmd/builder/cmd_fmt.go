@@ -203,7 +203,13 @@ func writeDiff(w io.Writer, name string, before, after []byte) error {
 
 // replaceFile writes data beside path and renames it over path, so an
 // interrupted fmt never leaves a half-written recipe. The mode is kept.
+// When path is a symbolic link, the file it points to is replaced and the
+// link is left as it is.
 func replaceFile(path string, data []byte) (err error) {
+	path, err = filepath.EvalSymlinks(path)
+	if err != nil {
+		return fmt.Errorf("fmt: %w", err)
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("fmt: %w", err)

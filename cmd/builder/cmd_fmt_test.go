@@ -7,25 +7,9 @@ import (
 	"testing"
 )
 
-const unformatted = `variable "release" {
-default = "bookworm"
-  description="Debian release"
-}
-image {
-    distribution = "debian"
-  release = var.release
-}
-`
-
-const formatted = `variable "release" {
-  default     = "bookworm"
-  description = "Debian release"
-}
-image {
-  distribution = "debian"
-  release      = var.release
-}
-`
+// The fmt tests format testdata/fmt/messy.hcl; messy.hcl.golden is what
+// fmt makes of it and messy.diff.golden what fmt --check --diff prints.
+// go test ./cmd/builder -update rewrites the golden files.
 
 func TestFmtCheckShippedRecipes(t *testing.T) {
 	repoRoot(t)
@@ -36,9 +20,10 @@ func TestFmtCheckShippedRecipes(t *testing.T) {
 }
 
 func TestFmtCheckDiffAndWrite(t *testing.T) {
+	messy := readTestdata(t, "fmt/messy.hcl")
 	dir := t.TempDir()
-	path := filepath.Join(dir, "r.hcl")
-	if err := os.WriteFile(path, []byte(unformatted), 0o640); err != nil {
+	path := filepath.Join(dir, "messy.hcl")
+	if err := os.WriteFile(path, []byte(messy), 0o640); err != nil {
 		t.Fatal(err)
 	}
 
@@ -46,18 +31,26 @@ func TestFmtCheckDiffAndWrite(t *testing.T) {
 	if code != exitWouldChange || strings.TrimSpace(stdout) != path {
 		t.Errorf("fmt --check: exit %d, stdout %q; want exit 3 and the file name", code, stdout)
 	}
-	if b, _ := os.ReadFile(path); string(b) != unformatted {
+	if b, _ := os.ReadFile(path); string(b) != messy {
 		t.Error("fmt --check changed the file")
 	}
 
-	stdout, _, code = runCLI(t, "", nil, "fmt", "--check", "--diff", path)
-	if code != exitWouldChange {
-		t.Errorf("fmt --check --diff: exit %d, want 3", code)
-	}
-	for _, want := range []string{"--- old/", "+++ new/", "-default = \"bookworm\"", "+  default     = \"bookworm\"", "+  release      = var.release"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("diff lacks %q:\n%s", want, stdout)
+	// From the file's directory, so the diff's file names are stable.
+	t.Run("diff", func(t *testing.T) {
+		t.Chdir(dir)
+		stdout, _, code := runCLI(t, "", nil, "fmt", "--check", "--diff", "messy.hcl")
+		if code != exitWouldChange {
+			t.Errorf("fmt --check --diff: exit %d, want 3", code)
 		}
+		for _, want := range []string{"messy.hcl\n--- old/messy.hcl\n+++ new/messy.hcl\n"} {
+			if !strings.HasPrefix(stdout, want) {
+				t.Errorf("diff does not start with %q:\n%s", want, stdout)
+			}
+		}
+		golden(t, "fmt/messy.diff.golden", stdout)
+	})
+	if b, _ := os.ReadFile(path); string(b) != messy {
+		t.Error("fmt --check --diff changed the file")
 	}
 
 	// A directory argument formats the .hcl files in it.
@@ -69,16 +62,11 @@ func TestFmtCheckDiffAndWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b) != formatted {
-		t.Errorf("formatted file:\n%s\nwant:\n%s", b, formatted)
-	}
+	golden(t, "fmt/messy.hcl.golden", string(b))
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
 		t.Errorf("mode after fmt = %v, want 0640 kept", st.Mode().Perm())
 	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("fmt left %d files in the directory, want only the recipe", len(entries))
-	}
+	assertOnlyEntries(t, dir, "messy.hcl")
 
 	stdout, _, code = runCLI(t, "", nil, "fmt", "--check", path)
 	if code != exitOK || stdout != "" {
@@ -87,14 +75,67 @@ func TestFmtCheckDiffAndWrite(t *testing.T) {
 }
 
 func TestFmtStdin(t *testing.T) {
-	stdout, _, code := runCLI(t, unformatted, nil, "fmt", "-")
-	if code != exitOK || stdout != formatted {
-		t.Errorf("fmt -: exit %d, output:\n%s", code, stdout)
+	messy := readTestdata(t, "fmt/messy.hcl")
+	stdout, _, code := runCLI(t, messy, nil, "fmt", "-")
+	if code != exitOK {
+		t.Errorf("fmt -: exit %d", code)
 	}
-	_, _, code = runCLI(t, unformatted, nil, "fmt", "--check", "-")
+	golden(t, "fmt/messy.hcl.golden", stdout)
+	_, _, code = runCLI(t, messy, nil, "fmt", "--check", "-")
 	if code != exitWouldChange {
 		t.Errorf("fmt --check -: exit %d, want 3", code)
 	}
+	_, _, code = runCLI(t, stdout, nil, "fmt", "--check", "-")
+	if code != exitOK {
+		t.Errorf("fmt --check - on formatted input: exit %d, want 0", code)
+	}
+}
+
+// A recipe reached through a symbolic link is formatted where it lives;
+// the link stays a link.
+func TestFmtSymlink(t *testing.T) {
+	messy := readTestdata(t, "fmt/messy.hcl")
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	recipes := filepath.Join(dir, "recipes")
+	for _, d := range []string{shared, recipes} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := filepath.Join(shared, "base.hcl")
+	if err := os.WriteFile(target, []byte(messy), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(recipes, "base.hcl")
+	const linkText = "../shared/base.hcl"
+	if err := os.Symlink(linkText, link); err != nil {
+		t.Skipf("cannot make symbolic links here: %v", err)
+	}
+
+	stdout, stderr, code := runCLI(t, "", nil, "fmt", link)
+	if code != exitOK || strings.TrimSpace(stdout) != link {
+		t.Fatalf("fmt %s: exit %d, stdout %q, stderr %q", link, code, stdout, stderr)
+	}
+	st, err := os.Lstat(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("%s is no longer a symbolic link after fmt (mode %v)", link, st.Mode())
+	} else if got, _ := os.Readlink(link); got != linkText {
+		t.Errorf("link points to %q after fmt, want %q", got, linkText)
+	}
+	b, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "fmt/messy.hcl.golden", string(b))
+	if st, _ := os.Stat(target); st.Mode().Perm() != 0o640 {
+		t.Errorf("target mode after fmt = %v, want 0640 kept", st.Mode().Perm())
+	}
+	assertOnlyEntries(t, shared, "base.hcl")
+	assertOnlyEntries(t, recipes, "base.hcl")
 }
 
 func TestFmtSyntaxError(t *testing.T) {
@@ -113,5 +154,22 @@ func TestFmtSyntaxError(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != src {
 		t.Error("fmt changed a file that does not parse")
+	}
+}
+
+// assertOnlyEntries fails unless dir holds exactly names: fmt must leave
+// no temporary files behind.
+func assertOnlyEntries(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, " ") != strings.Join(names, " ") {
+		t.Errorf("%s holds %q after fmt, want only %q", dir, got, names)
 	}
 }

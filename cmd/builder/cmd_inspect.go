@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -58,6 +59,7 @@ func (a *app) runInspect(opts *inspectOptions, path string) error {
 	if opts.json {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(view)
 	}
 	return view.writeText(a.stdout)
@@ -134,6 +136,7 @@ type inspectOutput struct {
 func position(r hcl.Range) string { return fmt.Sprintf("%s:%d", r.Filename, r.Start.Line) }
 
 func newInspectView(p *recipe.Plan) (*inspectView, error) {
+	img := masker(p.Image.Sensitive)
 	v := &inspectView{
 		Recipe:      p.File,
 		Variables:   []inspectValue{},
@@ -142,19 +145,19 @@ func newInspectView(p *recipe.Plan) (*inspectView, error) {
 		Steps:       []inspectStep{},
 		Templates:   []inspectTemplate{},
 		Image: inspectImage{
-			Name: p.Image.Name, Distribution: p.Image.Distribution, Release: p.Image.Release,
-			Variant: p.Image.Variant, Architecture: p.Image.Architecture.Distribution,
-			LXDArchitecture: p.Image.Architecture.LXD, Description: p.Image.Description,
-			Expiry: "never", Serial: p.Image.Serial, Properties: p.Image.Properties,
-			Position: position(p.Image.Range),
+			Name: img.text("name", p.Image.Name), Distribution: img.text("distribution", p.Image.Distribution),
+			Release: img.text("release", p.Image.Release), Variant: img.text("variant", p.Image.Variant),
+			Architecture:    img.text("architecture", p.Image.Architecture.Distribution),
+			LXDArchitecture: img.text("architecture", p.Image.Architecture.LXD),
+			Description:     img.text("description", p.Image.Description),
+			Expiry:          img.text("expiry", "never"), Serial: img.text("serial", p.Image.Serial),
+			Properties: img.textMap("properties", p.Image.Properties),
+			Position:   position(p.Image.Range),
 		},
 		Output: inspectOutput{Type: p.Output.Type, Compression: p.Output.Compression.String(), Rootfs: p.Output.RootfsFormat},
 	}
 	if p.Image.Expiry > 0 {
-		v.Image.Expiry = recipe.FormatDuration(p.Image.Expiry)
-	}
-	if v.Image.Properties == nil {
-		v.Image.Properties = map[string]string{}
+		v.Image.Expiry = img.text("expiry", recipe.FormatDuration(p.Image.Expiry))
 	}
 	for _, pv := range p.Variables {
 		iv, err := valueView(pv.Name, pv.Value, pv.Sensitive, pv.Range)
@@ -172,7 +175,7 @@ func newInspectView(p *recipe.Plan) (*inspectView, error) {
 		v.Locals = append(v.Locals, iv)
 	}
 	for _, e := range p.Environment {
-		v.Environment[e.Name] = maskIf(e.Sensitive, e.Value)
+		v.Environment[e.Name] = masker(nil).maskIf(e.Sensitive, e.Value)
 	}
 	for i, s := range p.Steps {
 		action, err := maskedAction(s)
@@ -182,16 +185,38 @@ func newInspectView(p *recipe.Plan) (*inspectView, error) {
 		v.Steps = append(v.Steps, inspectStep{
 			Index: i + 1, Kind: s.Kind, Name: s.Name, Stage: s.Stage.String(), Enabled: s.Enabled,
 			Position: position(s.Range), File: s.Range.Filename, Line: s.Range.Start.Line,
-			Action: action, summary: stepSummary(s),
+			Action: action, summary: stepSummary(s.Kind, action),
 		})
 	}
 	for _, t := range p.Templates {
+		m := masker(t.Sensitive)
 		v.Templates = append(v.Templates, inspectTemplate{
-			Path: t.Path, Name: t.Name, Source: t.Source, When: t.When, CreateOnly: t.CreateOnly,
-			Properties: t.Properties, Enabled: t.Enabled, Position: position(t.Range),
+			Path: t.Path, Name: m.text("name", t.Name), Source: m.text("source", t.Source), When: t.When,
+			CreateOnly: t.CreateOnly, Properties: m.textMap("properties", t.Properties),
+			Enabled: t.Enabled, Position: position(t.Range),
 		})
 	}
 	return v, nil
+}
+
+// masker masks the attributes a block computed from sensitive values.
+type masker []string
+
+func (m masker) text(attr, s string) string { return m.maskIf(slices.Contains(m, attr), s) }
+
+func (masker) maskIf(sensitive bool, s string) string {
+	if sensitive && s != "" {
+		return recipe.SensitiveText
+	}
+	return s
+}
+
+func (m masker) textMap(attr string, in map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range in {
+		out[k] = m.text(attr, v)
+	}
+	return out
 }
 
 func valueView(name string, val cty.Value, sensitive bool, rng hcl.Range) (inspectValue, error) {
@@ -209,15 +234,9 @@ func valueView(name string, val cty.Value, sensitive bool, rng hcl.Range) (inspe
 	return iv, nil
 }
 
-func maskIf(sensitive bool, s string) string {
-	if sensitive {
-		return recipe.SensitiveText
-	}
-	return s
-}
-
 // maskedAction renders a step's action as JSON keys named like the
-// recipe's attributes, with the sensitive ones masked.
+// recipe's attributes, with the sensitive ones masked. Both outputs of
+// inspect are made from it, so they mask alike.
 func maskedAction(s recipe.Step) (map[string]any, error) {
 	raw, err := json.Marshal(s.Action)
 	if err != nil {
@@ -236,67 +255,6 @@ func maskedAction(s recipe.Step) (map[string]any, error) {
 		}
 	}
 	return out, nil
-}
-
-// stepSummary is the one-line description inspect's text output gives.
-func stepSummary(s recipe.Step) string {
-	masked := func(attr, text string) string {
-		for _, a := range s.Sensitive {
-			if a == attr {
-				return recipe.SensitiveText
-			}
-		}
-		return text
-	}
-	switch a := s.Action.(type) {
-	case *recipe.Bootstrap:
-		var parts []string
-		for _, kv := range [][2]string{{"suite", a.Suite}, {"variant", a.Variant}, {"mirror", masked("mirror", a.Mirror)}, {"source", a.Source}, {"binary", a.Binary}} {
-			if kv[1] != "" {
-				parts = append(parts, kv[0]+"="+kv[1])
-			}
-		}
-		if len(a.Include) > 0 {
-			parts = append(parts, "include="+strings.Join(a.Include, ","))
-		}
-		return strings.Join(parts, " ")
-	case *recipe.Repository:
-		return fmt.Sprintf("%s %s %s", masked("url", a.URL), strings.Join(a.Suites, ","), strings.Join(a.Components, ","))
-	case *recipe.Packages:
-		var parts []string
-		for _, f := range []struct {
-			on   bool
-			name string
-		}{{a.Update, "update"}, {a.Upgrade, "upgrade"}, {a.Cleanup, "cleanup"}} {
-			if f.on {
-				parts = append(parts, f.name)
-			}
-		}
-		if len(a.Install) > 0 {
-			parts = append(parts, "install "+strings.Join(a.Install, " "))
-		}
-		if len(a.Remove) > 0 {
-			parts = append(parts, "remove "+strings.Join(a.Remove, " "))
-		}
-		return a.Manager + ": " + strings.Join(parts, ", ")
-	case *recipe.File:
-		from := fmt.Sprintf("%d bytes", len(a.Content))
-		if a.Source != "" {
-			from = "from " + a.Source
-		}
-		return fmt.Sprintf("%04o %s:%s (%s)", a.Ownership.Mode, a.Ownership.Owner, a.Ownership.Group, masked("content", from))
-	case *recipe.Copy:
-		return "from " + a.Source
-	case *recipe.Remove:
-		if a.MissingOK {
-			return "missing_ok"
-		}
-		return ""
-	case *recipe.Run:
-		lines := strings.Count(strings.TrimRight(a.Script, "\n"), "\n") + 1
-		return fmt.Sprintf("%d lines", lines)
-	}
-	return ""
 }
 
 func (v *inspectView) writeText(w io.Writer) error {
@@ -320,12 +278,12 @@ func (v *inspectView) writeText(w io.Writer) error {
 	if img.Serial != "" {
 		p("  serial\t%s\n", img.Serial)
 	}
-	for _, k := range sortedMapKeys(img.Properties) {
+	for _, k := range slices.Sorted(maps.Keys(img.Properties)) {
 		p("  property %s\t%s\n", k, img.Properties[k])
 	}
 	if len(v.Environment) > 0 {
 		p("\nenvironment\n")
-		for _, k := range sortedMapKeys(v.Environment) {
+		for _, k := range slices.Sorted(maps.Keys(v.Environment)) {
 			p("  %s\t= %q\n", k, v.Environment[k])
 		}
 	}
@@ -364,13 +322,4 @@ func originText(iv inspectValue) string {
 		return iv.Source
 	}
 	return iv.Source + " (" + iv.Origin + ")"
-}
-
-func sortedMapKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

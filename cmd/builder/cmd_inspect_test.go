@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -74,10 +75,18 @@ func TestInspectJSON(t *testing.T) {
 	if len(v.Steps) == 0 || v.Steps[0].Kind != "bootstrap" {
 		t.Fatalf("steps = %+v, want the bootstrap first", v.Steps)
 	}
+	disabled := 0
 	for _, s := range v.Steps {
-		if !strings.HasPrefix(s.Position, "recipes/debian.hcl:") || s.Line == 0 || !s.Enabled {
-			t.Errorf("step %+v: want an enabled step with a recipes/debian.hcl:LINE position", s)
+		if !strings.HasPrefix(s.Position, "recipes/debian.hcl:") || s.Line == 0 || s.Position != "recipes/debian.hcl:"+strconv.Itoa(s.Line) {
+			t.Errorf("step %+v: want a recipes/debian.hcl:LINE position", s)
 		}
+		if !s.Enabled {
+			disabled++
+		}
+	}
+	// The cloud variant disables only the default variant's interfaces file.
+	if disabled != 1 {
+		t.Errorf("%d steps disabled in the cloud variant, want 1", disabled)
 	}
 }
 
@@ -92,8 +101,13 @@ image {
   distribution = "busybox"
   release      = "static"
   architecture = "amd64"
+  description  = "built with ${var.token}"
+  properties   = { token = var.token }
 }
-bootstrap "busybox" {}
+bootstrap "tarball" {
+  source = "https://images.example.org/${var.token}/rootfs.tar.xz"
+  sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+}
 run "use-token" {
   script      = "#!/bin/sh\necho using token\n"
   environment = { TOKEN = var.token }
@@ -101,21 +115,97 @@ run "use-token" {
 file "/etc/token" {
   content = "token=${var.token}\n"
 }
+repository "private" {
+  url = "https://user:${upper(var.token)}@apt.example.org/debian"
+}
+template "/etc/motd" {
+  content    = "{{ properties.token }}"
+  properties = { token = var.token }
+}
 environment {
   API_TOKEN = var.token
 }
 `
 	writeFile(t, path, src)
-	for _, args := range [][]string{{"inspect", path}, {"inspect", "--json", path}, {"inspect", path, "--var", "token=s3cret"}} {
+	// The text shows the variable, the image description and property,
+	// the bootstrap source, the repository URL, the file content and the
+	// environment block; JSON adds the run environment and the template
+	// property.
+	for _, tt := range []struct {
+		args   []string
+		masked int
+	}{
+		{[]string{"inspect", path}, 7},
+		{[]string{"inspect", "--json", path}, 9},
+		{[]string{"inspect", path, "--var", "token=s3cret"}, 7},
+	} {
+		args := tt.args
 		stdout, stderr, code := runCLI(t, "", nil, args...)
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, stderr)
 		}
-		if strings.Contains(stdout, "hunter2") || strings.Contains(stdout, "s3cret") {
-			t.Errorf("%v printed the sensitive value:\n%s", args, stdout)
+		for _, secret := range []string{"hunter2", "HUNTER2", "s3cret", "S3CRET"} {
+			if strings.Contains(stdout+stderr, secret) {
+				t.Errorf("%v printed the sensitive value %s:\n%s", args, secret, stdout)
+			}
 		}
-		if strings.Count(stdout, "(sensitive value)") < 3 {
-			t.Errorf("%v: want the variable, the environment and the step values masked:\n%s", args, stdout)
+		if n := strings.Count(stdout, "(sensitive value)"); n != tt.masked {
+			t.Errorf("%v: %d values masked, want %d:\n%s", args, n, tt.masked, stdout)
+		}
+	}
+}
+
+// TestValidateMasksSensitiveValues makes errors about sensitive values:
+// in a validation condition, a check on a derived value, a function error
+// and a --var that does not parse. None may print the value.
+func TestValidateMasksSensitiveValues(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/secret.hcl"
+	src := `variable "pin" {
+  type      = string
+  default   = "hunter2"
+  sensitive = true
+  validation {
+    condition     = parseint(var.pin, 10) > 999
+    error_message = "The pin must be a number over 999."
+  }
+}
+variable "secret" {
+  default   = "hunter2-secret"
+  sensitive = true
+}
+variable "port" {
+  type      = number
+  default   = 1
+  sensitive = true
+}
+image {
+  distribution = "busybox"
+  release      = "static"
+  architecture = "amd64"
+  serial       = var.secret
+}
+bootstrap "debootstrap" {
+  mirror = "ftp://user:${var.secret}@mirror.example.org/debian"
+}
+file "/etc/pin" {
+  content = file(var.secret)
+}
+`
+	writeFile(t, path, src)
+	for _, args := range [][]string{{"validate", path}, {"validate", "--json", path}, {"validate", path, "--var", "port=hunter2-port"}} {
+		stdout, stderr, code := runCLI(t, "", nil, args...)
+		if code != exitFailure {
+			t.Fatalf("%v: exit %d, want 1:\n%s", args, code, stderr)
+		}
+		out := stdout + stderr
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("%v printed the sensitive value:\n%s", args, out)
+		}
+		for _, want := range []string{"parseint", "serial", "mirror", "file whose path is sensitive"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: the error about %s is missing:\n%s", args, want, out)
+			}
 		}
 	}
 }

@@ -51,7 +51,7 @@ func (a *app) runValidate(opts *validateOptions, path string) error {
 	}
 	if !opts.json {
 		fmt.Fprintf(a.stdout, "%s is valid: image %s, %d steps enabled, %d templates\n",
-			path, plan.Image.Name, len(plan.EnabledSteps()), countEnabledTemplates(plan))
+			path, masker(plan.Image.Sensitive).text("name", plan.Image.Name), len(plan.EnabledSteps()), countEnabledTemplates(plan))
 	}
 	return nil
 }

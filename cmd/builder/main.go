@@ -56,22 +56,29 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	environ        []string
-	getwd          func() (string, error)
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ(), getwd: os.Getwd}
-	err := a.newRootCommand().ExecuteContext(ctx)
-	code := exitCode(ctx, err)
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ()}
+	code := run(ctx, a, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command line args (without the program name) and returns
+// the exit status. Errors not already reported are printed to a.stderr.
+func run(ctx context.Context, a *app, args []string) int {
+	root := a.newRootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
 	if err != nil {
 		var ee *exitError
 		if !errors.As(err, &ee) || !ee.silent {
-			fmt.Fprintf(os.Stderr, "builder: %s\n", err)
+			fmt.Fprintf(a.stderr, "builder: %s\n", err)
 		}
 	}
-	stop()
-	os.Exit(code)
+	return exitCode(ctx, err)
 }
 
 func exitCode(ctx context.Context, err error) int {

@@ -13,22 +13,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
-// runCLI runs builder in-process from the repository root and returns
-// what it printed and the exit code main would use.
+// runCLI runs builder in-process, as main does, and returns what it
+// printed and its exit code.
 func runCLI(t *testing.T, stdin string, environ []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, environ: environ, getwd: os.Getwd}
-	root := a.newRootCommand()
-	root.SetArgs(args)
-	ctx := context.Background()
-	err := root.ExecuteContext(ctx)
-	if err != nil {
-		if ee, ok := err.(*exitError); !ok || !ee.silent {
-			errOut.WriteString("builder: " + err.Error() + "\n")
-		}
-	}
-	return out.String(), errOut.String(), exitCode(ctx, err)
+	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, environ: environ}
+	code = run(context.Background(), a, args)
+	return out.String(), errOut.String(), code
 }
 
 // repoRoot makes the test run from the repository root, where the
@@ -38,10 +30,35 @@ func repoRoot(t *testing.T) {
 	t.Chdir(filepath.Join("..", ".."))
 }
 
+// testdataDir is cmd/builder/testdata, found before any test changes
+// directory.
+var testdataDir = func() string {
+	dir, err := filepath.Abs("testdata")
+	if err != nil {
+		panic(err)
+	}
+	return dir
+}()
+
+// readTestdata returns the content of testdata/name.
+func readTestdata(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testdataDir, filepath.FromSlash(name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// golden compares got with testdata/name (which may be in a
+// subdirectory, as "fmt/x.golden"), or writes it there with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("cmd", "builder", "testdata", name)
+	path := filepath.Join(testdataDir, filepath.FromSlash(name))
 	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
