@@ -5,14 +5,14 @@ import (
 	"sort"
 
 	"github.com/agext/levenshtein"
-	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
 // SensitiveText replaces a sensitive value wherever one would be printed.
 const SensitiveText = "(sensitive value)"
 
-// DisplayValue renders a value in HCL syntax, or SensitiveText.
+// DisplayValue renders a value on one line, or SensitiveText.
 func DisplayValue(v cty.Value, sensitive bool) string {
 	if sensitive || v.ContainsMarked() {
 		return SensitiveText
@@ -20,7 +20,13 @@ func DisplayValue(v cty.Value, sensitive bool) string {
 	if !v.IsWhollyKnown() {
 		return "(unknown)"
 	}
-	return string(hclwrite.TokensForValue(v).Bytes())
+	// JSON keeps lists and maps on one line, which tables need; for
+	// strings, numbers and bools it reads as HCL does.
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return "(" + v.Type().FriendlyName() + ")"
+	}
+	return string(b)
 }
 
 // suggest returns ` (did you mean "x"?)` for the closest candidate, or "".
