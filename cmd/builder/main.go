@@ -123,6 +123,9 @@ Start with 'builder validate recipes/debian.hcl' and 'builder inspect'.`,
 		a.newInspectCommand(),
 		a.newFmtCommand(),
 		a.newVersionCommand(),
+		a.newDoctorCommand(),
+		a.newRootfsCommand(),
+		a.newStageCommand(),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

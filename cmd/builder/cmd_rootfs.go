@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/rootfs"
+)
+
+type rootfsOptions struct {
+	recipeOptions
+	keepOnError bool
+}
+
+// stageCommand is the hidden command the isolated child runs.
+const stageCommand = "__rootfs-stage"
+
+func (a *app) newRootfsCommand() *cobra.Command {
+	opts := &rootfsOptions{}
+	cmd := &cobra.Command{
+		Use:   "rootfs RECIPE DIR",
+		Short: "Build a recipe's root filesystem into a directory (as root)",
+		Long: `Rootfs runs the recipe's bootstrap and every enabled step into DIR, the
+first half of 'builder build' (distrobuilder's build-dir). DIR must not
+exist or be empty.
+
+The build runs in its own mount and PID namespaces: every mount it makes
+and every process it starts end with it, even when builder is killed.
+On failure DIR is removed, unless --keep-on-error keeps it for inspection.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runRootfs(cmd.Context(), opts, args[0], args[1])
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.keepOnError, "keep-on-error", false, "keep DIR when the build fails, for inspection")
+	a.addRecipeCompletion(cmd)
+	return cmd
+}
+
+func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, dir string) error {
+	plan, diags, loader := opts.load(a, recipePath)
+	if err := a.writeDiagnostics(diags, loader.Files()); err != nil {
+		return err
+	}
+	if diags.HasErrors() {
+		return &exitError{code: exitUsage, silent: true}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("builder rootfs needs root: it mounts, chroots and creates device nodes (run it with sudo)")
+	}
+	abs, created, err := prepareTarget(dir)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	args := []string{stageCommand, "--dir", abs}
+	for _, v := range opts.vars {
+		args = append(args, "--var", v)
+	}
+	for _, f := range opts.varFiles {
+		args = append(args, "--var-file", f)
+	}
+	args = append(args, recipePath)
+	buildErr := rootfs.RunIsolated(ctx, args, a.stdout, a.stderr)
+	if buildErr == nil {
+		fmt.Fprintf(a.stdout, "rootfs of %s is in %s (%s)\n", plan.Image.Name, abs, time.Since(start).Round(time.Second))
+		return nil
+	}
+	if opts.keepOnError {
+		fmt.Fprintf(a.stderr, "builder: keeping %s for inspection (--keep-on-error)\n", abs)
+	} else if err := removeTarget(abs, created); err != nil {
+		buildErr = errors.Join(buildErr, err)
+	}
+	var isolated *rootfs.IsolatedExitError
+	if errors.As(buildErr, &isolated) {
+		return &exitError{code: exitFailure, silent: true, err: buildErr}
+	}
+	return buildErr
+}
+
+// prepareTarget makes DIR an empty directory, creating it when missing.
+func prepareTarget(dir string) (abs string, created bool, err error) {
+	abs, err = filepath.Abs(dir)
+	if err != nil {
+		return "", false, fmt.Errorf("resolving %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return "", false, fmt.Errorf("creating %s: %w", abs, err)
+		}
+		return abs, true, nil
+	case err != nil:
+		return "", false, fmt.Errorf("%s: %w", abs, err)
+	case len(entries) > 0:
+		return "", false, usageError{fmt.Errorf("%s is not empty; give a new or empty directory", abs)}
+	}
+	return abs, false, nil
+}
+
+// removeTarget removes what a failed build left, proving first that
+// nothing is mounted there; a directory the user made stays, empty.
+func removeTarget(abs string, created bool) error {
+	if err := rootfs.RemoveTree(abs); err != nil {
+		return err
+	}
+	if !created {
+		if err := os.Mkdir(abs, 0o755); err != nil {
+			return fmt.Errorf("recreating %s: %w", abs, err)
+		}
+	}
+	return nil
+}
+
+// newStageCommand is the isolated child of 'builder rootfs'.
+func (a *app) newStageCommand() *cobra.Command {
+	opts := &recipeOptions{}
+	var dir string
+	cmd := &cobra.Command{
+		Use:    stageCommand + " RECIPE",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := rootfs.EnterIsolation(); err != nil {
+				return err
+			}
+			plan, diags, _ := opts.load(a, args[0])
+			if diags.HasErrors() {
+				return fmt.Errorf("the recipe changed since it was checked: %s", diags.Error())
+			}
+			return a.runStage(cmd.Context(), plan, dir)
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	cmd.Flags().StringVar(&dir, "dir", "", "target directory")
+	return cmd
+}
+
+func (a *app) runStage(ctx context.Context, plan *recipe.Plan, dir string) error {
+	stage := &rootfs.Stage{Plan: plan, Dir: dir, Out: a.stdout}
+	return stage.Run(ctx)
+}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/builder-images/builder/rootfs"
+)
+
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// builderBinary builds bin/builder once per test run, into a directory
+// every user can read.
+func builderBinary(t *testing.T) string {
+	t.Helper()
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "builder-bin-")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "builder")
+		out, err := exec.Command("go", "build", "-o", binaryPath, "github.com/builder-images/builder/cmd/builder").CombinedOutput()
+		if err != nil {
+			binaryErr = &buildError{out: string(out), err: err}
+		}
+	})
+	if binaryErr != nil {
+		t.Fatalf("building builder: %v", binaryErr)
+	}
+	return binaryPath
+}
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// requireRoot skips a test that needs root, unless BUILDER_TEST_REQUIRE=1
+// (CI), where a skip would hide a missing test.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("BUILDER_TEST_REQUIRE") == "1" {
+		t.Fatal("this test needs root and BUILDER_TEST_REQUIRE=1 is set")
+	}
+	t.Skip("needs root")
+}
+
+func requireBusybox(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		if os.Getenv("BUILDER_TEST_REQUIRE") == "1" {
+			t.Fatal("needs /bin/busybox (busybox-static)")
+		}
+		t.Skip("needs /bin/busybox (apt-get install busybox-static)")
+	}
+}
+
+// assertNothingMounted checks the host's mount table below dir, or below
+// its parent when a failed build removed it.
+func assertNothingMounted(t *testing.T, dir string) {
+	t.Helper()
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		dir = filepath.Dir(dir)
+	}
+	if err := rootfs.CheckNothingMounted(dir); err != nil {
+		t.Errorf("after the build: %v", err)
+	}
+}
+
+// processesRootedIn lists processes whose root directory is dir: what a
+// chroot left running.
+func processesRootedIn(dir string) []int {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		real = filepath.Clean(dir) // removed already: no process can be in it
+	}
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if root, err := os.Readlink("/proc/" + e.Name() + "/root"); err == nil && (root == real || strings.HasPrefix(root, real+"/")) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestRootfsBusybox(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	bin := builderBinary(t)
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	cmd := exec.Command(bin, "rootfs", "cmd/builder/testdata/rootfs/busybox.hcl", dir)
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("builder rootfs: %v\n%s", err, out)
+	}
+	for _, want := range []string{"==> [1/", `bootstrap "busybox"`, `run "late"`, "finalize done"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil {
+			t.Errorf("reading %s: %v", p, err)
+		}
+		return string(b)
+	}
+	if got := read("etc/greeting"); got != "hello world\n" {
+		t.Errorf("environment block and step environment: /etc/greeting = %q", got)
+	}
+	if got := read("etc/motd"); got != "welcome\n" {
+		t.Errorf("/etc/motd = %q", got)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "etc/motd")); err == nil {
+		sys := st.Sys().(*syscall.Stat_t)
+		if st.Mode().Perm() != 0o640 || sys.Uid != 65534 || sys.Gid != 65534 {
+			t.Errorf("/etc/motd mode %v owner %d:%d, want 0640 65534:65534 (names from the image's passwd)", st.Mode().Perm(), sys.Uid, sys.Gid)
+		}
+	}
+	if got := read("srv/data/sub/two.txt"); got != "two\n" {
+		t.Errorf("copied tree: %q", got)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "etc/early")); !os.IsNotExist(err) {
+		t.Errorf("/etc/early should have been removed: %v", err)
+	}
+	host, _ := os.Hostname()
+	if got := strings.TrimSpace(read("etc/hostname")); got == host || got != "localhost" {
+		t.Errorf("/etc/hostname = %q, want localhost (not the build host's %q)", got, host)
+	}
+	for _, gone := range []string{"usr/sbin/policy-rc.d", "tmp/started"} {
+		if _, err := os.Lstat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
+			t.Errorf("/%s is left in the image: %v", gone, err)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "dev")); len(entries) != 0 {
+		t.Errorf("/dev holds %d entries after the build; the build's /dev is a tmpfs", len(entries))
+	}
+	assertNothingMounted(t, dir)
+}
+
+func TestRootfsFailingRunStep(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	bin := builderBinary(t)
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	cmd := exec.Command(bin, "rootfs", "cmd/builder/testdata/rootfs/fails.hcl", dir)
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.CombinedOutput()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != exitFailure {
+		t.Fatalf("exit = %v, want status 1:\n%s", err, out)
+	}
+	for _, want := range []string{
+		`run "fail" (cmd/builder/testdata/rootfs/fails.hcl:10)`,
+		"exited with status 3",
+		"[fail] about to fail",
+		"[fail] on stderr",
+	} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the failed build's directory is left: %v", err)
+	}
+	// With --keep-on-error the tree stays for inspection, unmounted.
+	cmd = exec.Command(bin, "rootfs", "--keep-on-error", "cmd/builder/testdata/rootfs/fails.hcl", dir)
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err == nil || !bytes.Contains(out, []byte("keeping "+dir)) {
+		t.Errorf("--keep-on-error: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin", "busybox")); err != nil {
+		t.Errorf("--keep-on-error removed the tree: %v", err)
+	}
+	assertNothingMounted(t, dir)
+}
+
+// TestRootfsKill kills builder with SIGKILL while a run step is inside the
+// chroot, at several stages and from both sides (the builder process and
+// the isolated child), and checks that no mount and no process is left.
+func TestRootfsKill(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	bin := builderBinary(t)
+	for _, tt := range []struct {
+		stage string
+		child bool // kill the isolated child instead of builder
+	}{
+		{"post-bootstrap", false},
+		{"post-files", false},
+		{"post-packages", true},
+	} {
+		t.Run(tt.stage, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "rootfs")
+			cmd := exec.Command(bin, "rootfs", "--var", "stage="+tt.stage, "cmd/builder/testdata/rootfs/sleepy.hcl", dir)
+			cmd.Dir = filepath.Join("..", "..")
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			// Wait until the step runs inside the chroot, and see the
+			// chroot's mounts in the child's namespace.
+			var rooted []int
+			for len(rooted) == 0 {
+				if ctx.Err() != nil {
+					_ = cmd.Process.Kill()
+					t.Fatalf("the run step never started:\n%s", out.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+				rooted = processesRootedIn(dir)
+			}
+			// The isolated child is not chrooted, so its mount table
+			// shows the chroot's mounts under their full paths; the
+			// host's shows none of them.
+			child := isolatedChild(t, cmd.Process.Pid)
+			mountinfo, err := os.ReadFile("/proc/" + strconv.Itoa(child) + "/mountinfo")
+			if err != nil || !bytes.Contains(mountinfo, []byte(dir+"/proc ")) || !bytes.Contains(mountinfo, []byte(dir+"/dev/pts ")) {
+				t.Errorf("the chroot's mounts are not in the build's namespace (%v)", err)
+			}
+			assertNothingMounted(t, dir)
+			victim := cmd.Process.Pid
+			if tt.child {
+				victim = child
+			}
+			if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			// The kernel tears the namespaces down asynchronously.
+			for ctx.Err() == nil && len(processesRootedIn(dir)) > 0 {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if left := processesRootedIn(dir); len(left) > 0 {
+				t.Errorf("processes left in the rootfs: %v", left)
+			}
+			assertNothingMounted(t, dir)
+			if tt.child {
+				// builder outlived its child and cleaned up.
+				if _, err := os.Stat(dir); !os.IsNotExist(err) {
+					t.Errorf("builder did not remove the failed build: %v", err)
+				}
+			}
+			if err := rootfs.RemoveTree(dir); err != nil {
+				t.Errorf("removing the killed build: %v", err)
+			}
+		})
+	}
+}
+
+// isolatedChild returns the PID of builder's isolated child process.
+func isolatedChild(t *testing.T, parent int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(parent) + "/task/" + strconv.Itoa(parent) + "/children")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The child is started from a locked thread, not necessarily the
+	// main one; look at every thread.
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(parent) + "/task")
+	for _, task := range tasks {
+		c, _ := os.ReadFile("/proc/" + strconv.Itoa(parent) + "/task/" + task.Name() + "/children")
+		b = append(b, c...)
+		b = append(b, ' ')
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			return pid
+		}
+	}
+	t.Fatal("builder has no child process")
+	return 0
+}

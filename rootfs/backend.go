@@ -1,0 +1,112 @@
+package rootfs
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// Backend creates a root filesystem in an empty directory.
+type Backend interface {
+	Bootstrap(ctx context.Context, env BootstrapEnv, b *recipe.Bootstrap, dir string) error
+}
+
+// BootstrapEnv is what a backend may use besides its recipe block.
+type BootstrapEnv struct {
+	Arch   image.Architecture
+	Runner *Runner
+	// HTTP downloads tarball sources; nil means http.DefaultClient.
+	HTTP *http.Client
+	// WorkDir holds downloads, outside the rootfs.
+	WorkDir string
+}
+
+// backends maps the recipe's backend names to implementations. The
+// recipe package lists the same names with their attributes; a test
+// keeps the two in step.
+var backends = map[string]Backend{
+	"debootstrap": debootstrapBackend{tool: "debootstrap"},
+	"mmdebstrap":  debootstrapBackend{tool: "mmdebstrap"},
+	"tarball":     tarballBackend{},
+	"directory":   directoryBackend{},
+	"busybox":     busyboxBackend{},
+}
+
+// BackendNames lists the registered backends, sorted.
+func BackendNames() []string {
+	names := make([]string, 0, len(backends))
+	for n := range backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func lookupBackend(name string) (Backend, error) {
+	b, ok := backends[name]
+	if !ok {
+		return nil, fmt.Errorf("no bootstrap backend %q; known: %s", name, strings.Join(BackendNames(), ", "))
+	}
+	return b, nil
+}
+
+// debootstrapBackend runs debootstrap or mmdebstrap, which take the same
+// inputs. Both copy the host's resolv.conf and hostname into the target;
+// finalize puts the distribution's back.
+type debootstrapBackend struct{ tool string }
+
+func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *recipe.Bootstrap, dir string) error {
+	argv, err := d.argv(env.Arch, b, dir)
+	if err != nil {
+		return err
+	}
+	return env.Runner.Run(ctx, Command{Label: d.tool, Argv: argv})
+}
+
+func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, dir string) ([]string, error) {
+	argv := []string{d.tool, "--arch=" + arch.Distribution}
+	if d.tool == "mmdebstrap" {
+		// root mode: builder is root and isolates the build itself.
+		argv = append(argv, "--mode=root")
+		if len(b.Exclude) > 0 {
+			return nil, fmt.Errorf("mmdebstrap cannot exclude packages (exclude = %v); use debootstrap, or remove them in a packages block", b.Exclude)
+		}
+	}
+	if b.Variant != "" {
+		argv = append(argv, "--variant="+b.Variant)
+	}
+	if len(b.Components) > 0 {
+		argv = append(argv, "--components="+strings.Join(b.Components, ","))
+	}
+	if len(b.Include) > 0 {
+		argv = append(argv, "--include="+strings.Join(b.Include, ","))
+	}
+	if len(b.Exclude) > 0 {
+		argv = append(argv, "--exclude="+strings.Join(b.Exclude, ","))
+	}
+	if b.Keyring != "" {
+		argv = append(argv, "--keyring="+b.Keyring)
+	}
+	argv = append(argv, b.ExtraArgs...)
+	argv = append(argv, b.Suite, dir)
+	// An empty mirror leaves the choice to the tool, whose default
+	// follows the suite (Debian's or Ubuntu's archive).
+	if b.Mirror != "" {
+		argv = append(argv, b.Mirror)
+	}
+	return argv, nil
+}
+
+type directoryBackend struct{}
+
+func (directoryBackend) Bootstrap(ctx context.Context, _ BootstrapEnv, b *recipe.Bootstrap, dir string) error {
+	if err := CopyTree(ctx, b.Source, dir); err != nil {
+		return fmt.Errorf("copying %s: %w", b.Source, err)
+	}
+	return nil
+}

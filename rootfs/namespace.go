@@ -1,0 +1,97 @@
+package rootfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The rootfs stage runs in a child process of its own, in new mount and
+// PID namespaces, as distrobuilder does with a cgo constructor. Whatever
+// the stage mounts lives in the child's mount namespace, and whatever it
+// starts lives in the child's PID namespace: when the child dies, by any
+// means including kill -9, the kernel unmounts the one and kills the
+// other. The parent dies → the child gets SIGKILL (Pdeathsig) → same.
+
+// StopGrace is how long the child gets to clean up after SIGTERM before
+// it is killed.
+const StopGrace = 30 * time.Second
+
+// RunIsolated re-executes the running binary with args in new mount and
+// PID namespaces and waits for it. Cancelling ctx sends the child
+// SIGTERM, then SIGKILL after StopGrace.
+func RunIsolated(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding builder's own binary: %w", err)
+	}
+	// Pdeathsig fires when the thread that started the child exits, not
+	// the process: keep this goroutine on its thread until the child is
+	// gone.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the isolated build: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(StopGrace):
+				_ = cmd.Process.Kill()
+			}
+		case <-done:
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("build interrupted: %w", ctx.Err())
+	case errors.As(err, &exitErr):
+		return &IsolatedExitError{Status: exitErr.ExitCode()}
+	}
+	return fmt.Errorf("isolated build: %w", err)
+}
+
+// IsolatedExitError is the isolated child's failure; the child has
+// already reported why.
+type IsolatedExitError struct{ Status int }
+
+func (e *IsolatedExitError) Error() string {
+	return fmt.Sprintf("the isolated build exited with status %d", e.Status)
+}
+
+// EnterIsolation is the first thing the isolated child does: it checks
+// that it really is in its own namespaces and makes every mount private,
+// so that nothing mounted from now on propagates to the host.
+func EnterIsolation() error {
+	if os.Getpid() != 1 {
+		return errors.New("the rootfs stage must run isolated (PID 1 of its own PID namespace); run it through 'builder rootfs'")
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	return nil
+}

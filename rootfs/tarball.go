@@ -1,0 +1,261 @@
+package rootfs
+
+// The `tarball` bootstrap backend: open a (compressed) tar archive and
+// extract it into a rootfs, refusing every entry that could write outside.
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+	"golang.org/x/sys/unix"
+)
+
+// Archive formats as detectFormat names them.
+const (
+	formatTar   = "tar"
+	formatGzip  = "gzip"
+	formatXz    = "xz"
+	formatZstd  = "zstd"
+	formatBzip2 = "bzip2"
+)
+
+// detectFormat names the format from a file's first bytes (at least 262
+// for a plain tar), or returns "". Magic numbers rather than file name
+// extensions, since downloaded tarballs are often named oddly.
+func detectFormat(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return formatGzip
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
+		return formatXz
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return formatZstd
+	case bytes.HasPrefix(head, []byte("BZh")):
+		return formatBzip2
+	case len(head) >= 262 && string(head[257:262]) == "ustar":
+		// POSIX "ustar\x0000" and GNU "ustar  \x00" alike.
+		return formatTar
+	}
+	return ""
+}
+
+// archive is a decompressed stream that closes its decompressor and file.
+type archive struct {
+	io.Reader
+	closers []func() error
+}
+
+func (a *archive) Close() error {
+	var errs []error
+	for _, c := range a.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// OpenArchive opens a tar archive, plain or compressed with gzip, xz,
+// zstd or bzip2 (detected by magic bytes), and returns its tar stream.
+func OpenArchive(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening archive: %w", err)
+	}
+	br := bufio.NewReaderSize(f, 64*1024)
+	head, err := br.Peek(512)
+	if err != nil && err != io.EOF {
+		return nil, errors.Join(fmt.Errorf("reading archive %s: %w", path, err), f.Close())
+	}
+	a := &archive{closers: []func() error{f.Close}}
+	switch format := detectFormat(head); format {
+	case formatGzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("reading gzip archive %s: %w", path, err), f.Close())
+		}
+		a.Reader, a.closers = zr, append(a.closers, zr.Close)
+	case formatXz:
+		xr, err := xz.NewReader(br)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("reading xz archive %s: %w", path, err), f.Close())
+		}
+		a.Reader = xr
+	case formatZstd:
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("reading zstd archive %s: %w", path, err), f.Close())
+		}
+		a.Reader, a.closers = zr, append(a.closers, func() error { zr.Close(); return nil })
+	case formatBzip2:
+		a.Reader = bzip2.NewReader(br)
+	case formatTar:
+		a.Reader = br
+	default:
+		what := "it is empty"
+		if len(head) > 0 {
+			what = fmt.Sprintf("it starts with % x", head[:min(8, len(head))])
+		}
+		return nil, errors.Join(fmt.Errorf("%s: unknown archive format: not a tar archive, nor one compressed with gzip, xz, zstd or bzip2 (%s)", path, what), f.Close())
+	}
+	return a, nil
+}
+
+// ExtractArchive extracts the (compressed) tar archive at path into root.
+// Extraction errors name the entry; the caller names the archive.
+func ExtractArchive(ctx context.Context, path, root string) (err error) {
+	a, err := OpenArchive(path)
+	if err != nil {
+		return err
+	}
+	defer closeInto(a, &err)
+	return ExtractTar(ctx, a, root)
+}
+
+// ExtractTar extracts a tar stream into root, keeping numeric owners
+// (when running as root, as GNU tar does), modes with setuid bits,
+// mtimes, xattrs (PAX SCHILY.xattr.*), hardlinks, symlinks, device nodes
+// and fifos. It refuses, naming the entry, absolute names, names with a
+// ".." component, hardlinks whose target does either, and symlinks whose
+// relative target climbs above the root from where the link sits. Every
+// write goes through Root, so a symlink extracted earlier cannot redirect
+// a later entry outside: for `a -> /tmp/outside` then `a/evil`, "a" is
+// resolved inside the image and the entry fails or lands there.
+// An existing directory is kept, any other existing object replaced.
+// ctx is checked between entries.
+func ExtractTar(ctx context.Context, r io.Reader, root string) (err error) {
+	rt, err := OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer closeInto(rt, &err)
+	w := &treeWriter{root: rt, owners: os.Geteuid() == 0}
+	tr := tar.NewReader(r)
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("extraction stopped: %w", err)
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		// With GODEBUG=tarinsecurepath=0 the reader flags bad names
+		// itself; tarNode refuses them with the entry's name either way.
+		if err != nil && !(errors.Is(err, tar.ErrInsecurePath) && hdr != nil) {
+			return fmt.Errorf("reading the archive: %w", err)
+		}
+		n, err := tarNode(hdr, tr)
+		if err == nil && n != nil {
+			err = w.create(n)
+		}
+		if err != nil {
+			return fmt.Errorf("extracting %q: %w", hdr.Name, err)
+		}
+	}
+	return w.finish()
+}
+
+// xattrPrefix marks xattrs in PAX records, as GNU tar and star write them.
+const xattrPrefix = "SCHILY.xattr."
+
+// tarNode turns a header into the node to create; nil for entries with
+// nothing to create (a global PAX header).
+func tarNode(hdr *tar.Header, content io.Reader) (*node, error) {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil, nil
+	}
+	name, err := entryName(hdr.Name)
+	if err != nil {
+		return nil, err
+	}
+	n := &node{name: name, mode: uint32(hdr.Mode) & 0o7777, uid: hdr.Uid, gid: hdr.Gid, mtime: hdr.ModTime}
+	for k, v := range hdr.PAXRecords {
+		if attr, ok := strings.CutPrefix(k, xattrPrefix); ok {
+			if n.xattrs == nil {
+				n.xattrs = map[string][]byte{}
+			}
+			n.xattrs[attr] = []byte(v)
+		}
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeGNUSparse: // the reader fills sparse holes
+		n.mode |= unix.S_IFREG
+		n.content = content
+	case tar.TypeDir:
+		n.mode |= unix.S_IFDIR
+	case tar.TypeSymlink:
+		if symlinkEscapes(name, hdr.Linkname) {
+			return nil, fmt.Errorf("symlink target %q climbs above the root from /%s", hdr.Linkname, path.Dir(name))
+		}
+		n.mode |= unix.S_IFLNK
+		n.symlink = hdr.Linkname
+	case tar.TypeLink:
+		target, err := entryName(hdr.Linkname)
+		if err != nil {
+			return nil, fmt.Errorf("hard link target: %w", err)
+		}
+		if target == "" {
+			return nil, errors.New("hard link to the root directory")
+		}
+		n.hardlink = target
+	case tar.TypeChar, tar.TypeBlock:
+		n.mode |= unix.S_IFCHR
+		if hdr.Typeflag == tar.TypeBlock {
+			n.mode = n.mode&^unix.S_IFMT | unix.S_IFBLK
+		}
+		n.rdev = unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+	case tar.TypeFifo:
+		n.mode |= unix.S_IFIFO
+	default:
+		return nil, fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
+	}
+	return n, nil
+}
+
+// entryName checks an archive name and returns it relative to the root.
+// A leading "./" is how `tar -C dir .` spells names; a leading "/" is
+// refused rather than stripped, since an archive with absolute names was
+// not made for extraction into a root.
+func entryName(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return "", fmt.Errorf("%q is an absolute name; entries must be relative to the root", name)
+	}
+	parts, err := splitPath(name)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(parts, "/"), nil
+}
+
+// symlinkEscapes says whether a relative symlink target climbs above the
+// root, walked from the directory holding name. Absolute targets are
+// fine: inside the image they resolve against its root (and Root makes
+// every write do the same).
+func symlinkEscapes(name, target string) bool {
+	if strings.HasPrefix(target, "/") {
+		return false
+	}
+	depth := strings.Count(name, "/") // name is clean and relative
+	for _, p := range strings.Split(target, "/") {
+		switch p {
+		case "", ".":
+		case "..":
+			if depth--; depth < 0 {
+				return true
+			}
+		default:
+			depth++
+		}
+	}
+	return false
+}
