@@ -5,7 +5,7 @@
 set -eu
 
 packages="make git ca-certificates debootstrap mmdebstrap busybox-static
-qemu-user-static binfmt-support squashfs-tools arch-test"
+qemu-user-static binfmt-support squashfs-tools arch-test bzip2"
 
 missing=""
 for p in $packages; do

@@ -9,6 +9,7 @@ import (
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 func TestBackendsMatchTheRecipeLanguage(t *testing.T) {
@@ -54,12 +55,7 @@ func TestDebootstrapArgv(t *testing.T) {
 
 func TestBusyboxBootstrap(t *testing.T) {
 	binary := "/bin/busybox"
-	if _, err := os.Stat(binary); err != nil {
-		if os.Getenv("BUILDER_TEST_REQUIRE") == "1" {
-			t.Fatal("needs /bin/busybox (busybox-static)")
-		}
-		t.Skip("needs /bin/busybox (apt-get install busybox-static)")
-	}
+	testenv.File(t, binary, "busybox-static")
 	dir := t.TempDir()
 	err := busyboxBackend{}.Bootstrap(context.Background(), BootstrapEnv{}, &recipe.Bootstrap{Binary: binary}, dir)
 	if err != nil {

@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 func binfmtArch(t *testing.T, name string) image.Architecture {
@@ -232,12 +234,8 @@ func TestProbeCompat(t *testing.T) {
 	default:
 		t.Skipf("no 32-bit relative of %s", runtime.GOARCH)
 	}
-	if err := ProbeCompat(binfmtArch(t, target)); err != nil {
-		if os.Getenv("BUILDER_TEST_REQUIRE") == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("this kernel or CPU does not run %s: %v", target, err)
-	}
+	err := ProbeCompat(binfmtArch(t, target))
+	testenv.Need(t, err == nil, fmt.Sprintf("this kernel or CPU does not run %s: %v", target, err))
 	if _, err := compatProgram(binfmtArch(t, "s390x")); err == nil {
 		t.Error("a probe program for s390x")
 	}

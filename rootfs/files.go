@@ -56,7 +56,8 @@ func WriteFile(root string, f *recipe.File) (err error) {
 // (as symlinks, never followed) are copied; anything else is an error.
 //
 // Without c.Ownership everything copied belongs to root and keeps the
-// source's permission bits. With it, files get c.Ownership.Mode and
+// source's permission bits; its owner and group apply to everything.
+// With a mode (non-zero), files get c.Ownership.Mode and
 // directories that mode plus an execute bit wherever it grants read
 // (0644 gives 0755, 0640 gives 0750), so a directory stays traversable by
 // whoever may read the files in it; owner and group apply to all.
@@ -81,7 +82,7 @@ func CopyIn(root string, c *recipe.Copy) (err error) {
 		if cp.uid, cp.gid, err = lookupOwner(r, o.Owner, o.Group); err != nil {
 			return err
 		}
-		cp.fixed, cp.mode = true, o.Mode&0o7777
+		cp.fixed, cp.mode = o.Mode != 0, o.Mode&0o7777
 	}
 	st, err := os.Stat(c.Source) // the top is followed: the recipe named it
 	if err != nil {
@@ -127,7 +128,7 @@ func CopyIn(root string, c *recipe.Copy) (err error) {
 type copier struct {
 	root     *Root
 	uid, gid int
-	fixed    bool   // Ownership was set: mode applies to everything
+	fixed    bool   // the recipe set a mode: it applies to everything
 	mode     uint32 // files; directories get dirMode(mode)
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 const sampleMountInfo = `22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw
@@ -140,15 +142,5 @@ func TestRemoveTreeRefusesMounts(t *testing.T) {
 	}
 }
 
-// requireRoot skips tests that need root, unless BUILDER_TEST_REQUIRE=1
-// (set by CI), where a skip would hide a missing test and so fails.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("BUILDER_TEST_REQUIRE") == "1" {
-		t.Fatal("this test needs root and BUILDER_TEST_REQUIRE=1 is set")
-	}
-	t.Skip("needs root (mounts a tmpfs)")
-}
+// requireRoot skips tests that need root, or fails them in CI.
+func requireRoot(t *testing.T) { testenv.Root(t) }

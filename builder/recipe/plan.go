@@ -207,8 +207,8 @@ type File struct {
 type Copy struct {
 	Path   string `json:"path"`
 	Source string `json:"source"`
-	// Ownership applies when set in the recipe; otherwise the source's
-	// own modes are kept and files belong to root.
+	// Ownership applies when set in the recipe; otherwise files belong
+	// to root. A Mode of 0 keeps the source's own modes.
 	Ownership *Ownership `json:"ownership,omitempty"`
 }
 
@@ -279,13 +279,18 @@ func (p *Plan) Bootstrap() *Bootstrap {
 	return nil
 }
 
-// MarshalJSON writes the mode in octal, as recipes spell it.
+// MarshalJSON writes the mode in octal, as recipes spell it; a copy's
+// mode 0 (keep the sources' modes) is left out.
 func (o Ownership) MarshalJSON() ([]byte, error) {
+	mode := ""
+	if o.Mode != 0 {
+		mode = fmt.Sprintf("%04o", o.Mode)
+	}
 	return json.Marshal(struct {
-		Mode  string `json:"mode"`
+		Mode  string `json:"mode,omitempty"`
 		Owner string `json:"owner"`
 		Group string `json:"group"`
-	}{fmt.Sprintf("%04o", o.Mode), o.Owner, o.Group})
+	}{mode, o.Owner, o.Group})
 }
 
 // MarshalJSON writes the timeout as a duration string.

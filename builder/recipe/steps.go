@@ -244,7 +244,9 @@ func (s *stepDecoder) copy(b *hclsyntax.Block) (*Copy, *attrDecoder) {
 	s.targetPath(b)
 	c := &Copy{Path: b.Labels[0]}
 	c.Source, _ = s.hostSource(d, true)
-	if o, set := s.ownership(d, 0o644); set {
+	// Mode 0 keeps each copied file's own mode: setting only an owner
+	// must not take the execute bit off copied scripts.
+	if o, set := s.ownership(d, 0); set {
 		c.Ownership = &o
 	}
 	return c, d

@@ -71,7 +71,11 @@ func actionText(v any) string {
 		}
 		return strings.Join(items, ",")
 	case map[string]any: // ownership
-		return fmt.Sprintf("%s %s:%s", actionText(v["mode"]), actionText(v["owner"]), actionText(v["group"]))
+		owner := actionText(v["owner"]) + ":" + actionText(v["group"])
+		if mode := actionText(v["mode"]); mode != "" {
+			return mode + " " + owner
+		}
+		return owner
 	case nil:
 		return ""
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 // TestRootfsDebian bootstraps bookworm minbase with debootstrap and with
@@ -20,12 +22,7 @@ func TestRootfsDebian(t *testing.T) {
 	bin := builderBinary(t)
 	for _, tool := range []string{"debootstrap", "mmdebstrap"} {
 		t.Run(tool, func(t *testing.T) {
-			if _, err := exec.LookPath(tool); err != nil {
-				if os.Getenv("BUILDER_TEST_REQUIRE") == "1" {
-					t.Fatalf("%s is not installed", tool)
-				}
-				t.Skipf("%s is not installed", tool)
-			}
+			testenv.Command(t, tool, tool)
 			dir := filepath.Join(t.TempDir(), "rootfs")
 			cmd := exec.Command(bin, "rootfs", "--var", "tool="+tool, "cmd/builder/testdata/rootfs/debian-small.hcl", dir)
 			cmd.Dir = filepath.Join("..", "..")

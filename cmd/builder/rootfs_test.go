@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/builder-images/builder/internal/testenv"
 	"github.com/builder-images/builder/rootfs"
 )
 
@@ -56,28 +57,8 @@ type buildError struct {
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
-// requireRoot skips a test that needs root, unless BUILDER_TEST_REQUIRE=1
-// (CI), where a skip would hide a missing test.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("BUILDER_TEST_REQUIRE") == "1" {
-		t.Fatal("this test needs root and BUILDER_TEST_REQUIRE=1 is set")
-	}
-	t.Skip("needs root")
-}
-
-func requireBusybox(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		if os.Getenv("BUILDER_TEST_REQUIRE") == "1" {
-			t.Fatal("needs /bin/busybox (busybox-static)")
-		}
-		t.Skip("needs /bin/busybox (apt-get install busybox-static)")
-	}
-}
+func requireRoot(t *testing.T)    { testenv.Root(t) }
+func requireBusybox(t *testing.T) { testenv.File(t, "/bin/busybox", "busybox-static") }
 
 // assertNothingMounted checks the host's mount table below dir, or below
 // its parent when a failed build removed it.
