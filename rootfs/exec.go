@@ -73,8 +73,10 @@ type Runner struct {
 // Command describes one command to run.
 type Command struct {
 	Label string // prefixes each output line: "[label] …"
-	Argv  []string
-	Env   []string // added to baseEnv
+	// Name is what errors call the command; Argv[0] when empty.
+	Name string
+	Argv []string
+	Env  []string // added to baseEnv
 	// Chroot, when set, is the directory the command runs chrooted in.
 	Chroot  string
 	Timeout time.Duration
@@ -105,7 +107,10 @@ func (r *Runner) Run(ctx context.Context, c Command) error {
 	if err == nil {
 		return nil
 	}
-	name := c.Argv[0]
+	name := c.Name
+	if name == "" {
+		name = c.Argv[0]
+	}
 	var exitErr *exec.ExitError
 	switch {
 	case c.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded):

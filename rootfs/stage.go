@@ -136,9 +136,9 @@ func (s *Stage) bootstrap(ctx context.Context, runner *Runner, step recipe.Step)
 }
 
 func (s *Stage) step(ctx context.Context, runner *Runner, env []string, step recipe.Step) error {
-	inChroot := func(label string, extraEnv []string, timeout time.Duration) run {
+	inChroot := func(label string) run {
 		return func(ctx context.Context, argv ...string) error {
-			return runner.Run(ctx, Command{Label: label, Argv: argv, Env: mergeEnv(env, extraEnv), Chroot: s.Dir, Timeout: timeout})
+			return runner.Run(ctx, Command{Label: label, Argv: argv, Env: env, Chroot: s.Dir})
 		}
 	}
 	switch a := step.Action.(type) {
@@ -147,7 +147,7 @@ func (s *Stage) step(ctx context.Context, runner *Runner, env []string, step rec
 		if err != nil {
 			return err
 		}
-		return inChroot(a.Name, envList(a.Environment), a.Timeout)(ctx, argv...)
+		return runner.Run(ctx, Command{Label: a.Name, Name: "the script", Argv: argv, Env: mergeEnv(env, envList(a.Environment)), Chroot: s.Dir, Timeout: a.Timeout})
 	case *recipe.Repository:
 		return writeRepository(s.Dir, a)
 	case *recipe.Packages:
@@ -155,7 +155,7 @@ func (s *Stage) step(ctx context.Context, runner *Runner, env []string, step rec
 		if !ok {
 			return fmt.Errorf("no package manager %q; known: %s", a.Manager, strings.Join(PackageManagerNames(), ", "))
 		}
-		return applyPackages(ctx, newPM(inChroot(a.Manager, nil, 0)), a)
+		return applyPackages(ctx, newPM(inChroot(a.Manager)), a)
 	case *recipe.File:
 		return WriteFile(s.Dir, a)
 	case *recipe.Copy:

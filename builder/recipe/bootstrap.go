@@ -128,6 +128,9 @@ func (s *stepDecoder) bootstrapSource(d *attrDecoder, backend string) string {
 		return src
 	}
 	path := s.resolvePath(src)
+	if s.disabled {
+		return path
+	}
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:
@@ -171,7 +174,7 @@ func (s *stepDecoder) hostPath(d *attrDecoder, name, p string) string {
 		return p
 	}
 	path := s.resolvePath(p)
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); err != nil && !s.disabled {
 		d.errorf(name, "Missing file", "The %s %s cannot be read: %s. Relative paths are resolved against the recipe's directory.", name, path, fsErr(err))
 	}
 	return path

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // stepDecoder turns step blocks into Steps. Each kind's decoder returns
@@ -18,6 +19,25 @@ type stepDecoder struct {
 	ctx   *hcl.EvalContext
 	diags *hcl.Diagnostics
 	plan  *Plan
+	// disabled is set while decoding a block whose enabled condition is
+	// false: the files it names are neither read nor checked, since a
+	// variant's files may exist only where that variant is built.
+	disabled bool
+}
+
+// blockDisabled evaluates a block's enabled condition ahead of its other
+// attributes. Errors are left for the decoder to report.
+func (s *stepDecoder) blockDisabled(b *hclsyntax.Block) bool {
+	attr, ok := b.Body.Attributes["enabled"]
+	if !ok {
+		return false
+	}
+	val, diags := attr.Expr.Value(s.ctx)
+	if diags.HasErrors() || !val.IsWhollyKnown() || val.IsNull() {
+		return false
+	}
+	val, _ = val.Unmark()
+	return val.Type() == cty.Bool && val.False()
 }
 
 func (s *stepDecoder) errorAt(rng hcl.Range, summary, detail string) {
@@ -29,6 +49,7 @@ func (s *stepDecoder) errorAt(rng hcl.Range, summary, detail string) {
 func (s *stepDecoder) resolvePath(p string) string { return resolveAgainst(s.plan.Dir, p) }
 
 func (s *stepDecoder) decode(b *hclsyntax.Block) (Step, bool) {
+	s.disabled = s.blockDisabled(b)
 	step := Step{Kind: b.Type, Range: b.DefRange()}
 	if len(b.Labels) > 0 {
 		step.Name = b.Labels[0]
@@ -112,7 +133,7 @@ func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder)
 		d.errorf("key", "Invalid repository key", "key must hold an ASCII-armored OpenPGP public key (-----BEGIN PGP PUBLIC KEY BLOCK-----); use key_file for a binary keyring.")
 	case r.KeyFile != "":
 		r.KeyFile = s.resolvePath(r.KeyFile)
-		if st, err := os.Stat(r.KeyFile); err != nil || !st.Mode().IsRegular() {
+		if st, err := os.Stat(r.KeyFile); !s.disabled && (err != nil || !st.Mode().IsRegular()) {
 			d.errorf("key_file", "Missing key file", "The key file %s is not a readable regular file.", r.KeyFile)
 		}
 	}
@@ -211,6 +232,9 @@ func (s *stepDecoder) hostSource(d *attrDecoder, dirOK bool) (path string, ok bo
 		return "", false
 	}
 	path = s.resolvePath(src)
+	if s.disabled {
+		return path, false
+	}
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:

@@ -52,3 +52,67 @@ copy "/c" {
 		}
 	}
 }
+
+// TestDisabledBlocksDoNotReadFiles: a variant's files may exist only
+// where that variant is built, so disabled blocks' files are not checked,
+// while enabled ones are.
+func TestDisabledBlocksDoNotReadFiles(t *testing.T) {
+	dir := t.TempDir()
+	src := `variable "arm" { default = false }
+image {
+  distribution = "d"
+  release      = "r"
+  architecture = "amd64"
+}
+bootstrap "busybox" { enabled = !var.arm }
+bootstrap "tarball" {
+  enabled = var.arm
+  source  = "missing-arm64.tar.gz"
+}
+bootstrap "busybox" {
+  enabled = var.arm && false
+  binary  = "missing-busybox"
+}
+file "/etc/x" {
+  enabled = var.arm
+  source  = "missing-file"
+}
+copy "/srv" {
+  enabled = var.arm
+  source  = "missing-dir"
+}
+run "r" {
+  enabled = var.arm
+  source  = "missing.sh"
+}
+repository "extra" {
+  enabled  = var.arm
+  url      = "https://apt.example.org/debian"
+  key_file = "missing.gpg"
+}
+template "/etc/hostname" {
+  enabled = var.arm
+  source  = "missing.tpl"
+}
+`
+	path := filepath.Join(dir, "r.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := mustLoad(t, path, Options{})
+	if len(plan.Templates) != 1 || plan.Templates[0].Enabled || plan.Templates[0].Name != "missing.tpl" {
+		t.Errorf("the disabled template should be listed, unread: %+v", plan.Templates)
+	}
+	_, diags := NewLoader().Load(path, Options{HostArch: "amd64", Vars: []string{"arm=true"}})
+	missing := 0
+	for _, d := range diags {
+		if d.Summary == "Missing source" || d.Summary == "Missing key file" {
+			missing++
+		}
+	}
+	// tarball, file, copy, run, key file and template; the busybox
+	// binary stays unchecked because that block is still disabled.
+	if missing != 6 {
+		t.Errorf("enabled blocks: %d missing-file errors, want 6:\n%s", missing, diags.Error())
+	}
+}

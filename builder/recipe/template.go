@@ -25,6 +25,7 @@ var BannedTemplateTags = []string{"extends", "import", "include", "ssi"}
 // template decodes a template block; its source file is registered with
 // the loader so diagnostics inside it get snippets.
 func (s *stepDecoder) template(b *hclsyntax.Block, l *Loader) (Template, bool) {
+	s.disabled = s.blockDisabled(b)
 	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["template"].attrs...)
 	s.targetPath(b)
 	t := Template{
@@ -46,7 +47,9 @@ func (s *stepDecoder) template(b *hclsyntax.Block, l *Loader) (Template, bool) {
 	case "source":
 		var ok bool
 		if t.Source, ok = s.hostSource(d, false); !ok {
-			return t, false
+			// A disabled template is listed, unread.
+			t.Name = d.str("name", defaultTemplateName(t))
+			return t, s.disabled && t.Source != ""
 		}
 		body, err := os.ReadFile(t.Source)
 		if err != nil {

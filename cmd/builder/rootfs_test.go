@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -163,7 +165,7 @@ func TestRootfsFailingRunStep(t *testing.T) {
 	}
 	for _, want := range []string{
 		`run "fail" (cmd/builder/testdata/rootfs/fails.hcl:10)`,
-		"exited with status 3",
+		"the script exited with status 3",
 		"[fail] about to fail",
 		"[fail] on stderr",
 	} {
@@ -283,4 +285,116 @@ func isolatedChild(t *testing.T, parent int) int {
 	}
 	t.Fatal("builder has no child process")
 	return 0
+}
+
+// TestRootfsInterrupt sends builder SIGINT, as Ctrl-C does, while a run
+// step is inside the chroot: builder stops the step, unmounts, removes
+// the half-built tree and exits 130.
+func TestRootfsInterrupt(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	bin := builderBinary(t)
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	cmd := exec.Command(bin, "rootfs", "cmd/builder/testdata/rootfs/sleepy.hcl", dir)
+	cmd.Dir = filepath.Join("..", "..")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(processesRootedIn(dir)) == 0 {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the run step never started:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != exitInterrupted {
+		t.Errorf("exit = %v, want status %d:\n%s", err, exitInterrupted, out.String())
+	}
+	if !strings.Contains(out.String(), "interrupted") {
+		t.Errorf("output does not say the build was interrupted:\n%s", out.String())
+	}
+	if left := processesRootedIn(dir); len(left) > 0 {
+		t.Errorf("processes left in the rootfs: %v", left)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the interrupted build's directory is left: %v", err)
+	}
+	assertNothingMounted(t, dir)
+}
+
+// TestRootfsFromTree bootstraps from a busybox tree made by the busybox
+// backend: as a gzip tarball with its checksum, and as a directory.
+func TestRootfsFromTree(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	bin := builderBinary(t)
+	repo := filepath.Join("..", "..")
+	tmp := t.TempDir()
+	base := filepath.Join(tmp, "base")
+	run := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = repo
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("builder %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	run("rootfs", "cmd/builder/testdata/rootfs/busybox.hcl", base)
+	if err := os.WriteFile(filepath.Join(base, "etc/origin"), []byte("tree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(tmp, "base.tar.gz")
+	if out, err := exec.Command("tar", "-C", base, "--numeric-owner", "-czf", archive, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	sum := sha256File(t, archive)
+
+	for _, tt := range []struct{ kind, source, sha string }{
+		{"tarball", archive, sum},
+		{"directory", base, ""},
+	} {
+		t.Run(tt.kind, func(t *testing.T) {
+			dir := filepath.Join(tmp, tt.kind)
+			run("rootfs", "--var", "kind="+tt.kind, "--var", "source="+tt.source, "--var", "sha256="+tt.sha, "cmd/builder/testdata/rootfs/from-tree.hcl", dir)
+			if b, err := os.ReadFile(filepath.Join(dir, "etc/checked")); err != nil || string(b) != "from-tree\n" {
+				t.Errorf("/etc/checked = %q, %v", b, err)
+			}
+			if target, err := os.Readlink(filepath.Join(dir, "bin/sh")); err != nil || target != "/bin/busybox" {
+				t.Errorf("/bin/sh -> %q, %v: symlinks must survive the bootstrap", target, err)
+			}
+			assertNothingMounted(t, dir)
+		})
+	}
+
+	// A wrong checksum fails before anything is extracted.
+	dir := filepath.Join(tmp, "bad-sum")
+	cmd := exec.Command(bin, "rootfs", "--var", "source="+archive, "--var", "sha256="+strings.Repeat("0", 64), "cmd/builder/testdata/rootfs/from-tree.hcl", dir)
+	cmd.Dir = repo
+	out, err := cmd.CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("but the recipe expects "+strings.Repeat("0", 64))) {
+		t.Errorf("wrong sha256: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the failed build's directory is left: %v", err)
+	}
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
