@@ -48,12 +48,13 @@ deps:
 	./ci/install-deps.sh
 
 # The main job: install what is missing, build the binary, check the
-# Debian recipe and show its plan. Building the image itself arrives with
-# the rootfs and pack stages; until then this stops after the plan.
+# machine and the Debian recipe and show its plan. Packing arrives with
+# 'builder build'; until then this stops after the plan.
 image: deps build
+	./$(BIN) doctor recipes/debian.hcl
 	./$(BIN) validate recipes/debian.hcl
 	./$(BIN) inspect recipes/debian.hcl
-	@echo "make image: recipes/debian.hcl is valid; 'builder build' (rootfs and pack stages) is not implemented yet, so nothing was written to out/."
+	@echo "make image: recipes/debian.hcl is valid and this machine can build it ('builder rootfs recipes/debian.hcl DIR' builds its root filesystem); packing into out/ arrives with 'builder build'."
 
 clean:
 	rm -rf bin out

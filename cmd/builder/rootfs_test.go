@@ -130,6 +130,12 @@ func TestRootfsBusybox(t *testing.T) {
 			t.Errorf("/etc/motd mode %v owner %d:%d, want 0640 65534:65534 (names from the image's passwd)", st.Mode().Perm(), sys.Uid, sys.Gid)
 		}
 	}
+	if got := read("etc/apt/sources.list.d/extra.sources"); !strings.Contains(got, "URIs: https://apt.example.org/debian\nSuites: stable\nComponents: main contrib\nSigned-By: /etc/apt/keyrings/extra.asc\n") {
+		t.Errorf("repository sources file:\n%s", got)
+	}
+	if got := read("etc/apt/keyrings/extra.asc"); !strings.HasPrefix(got, "-----BEGIN PGP PUBLIC KEY BLOCK-----") {
+		t.Errorf("repository key: %q", got)
+	}
 	if got := read("srv/data/sub/two.txt"); got != "two\n" {
 		t.Errorf("copied tree: %q", got)
 	}

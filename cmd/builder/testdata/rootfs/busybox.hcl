@@ -16,6 +16,13 @@ run "early" {
   script = "echo early > /etc/early\n"
 }
 
+repository "extra" {
+  url        = "https://apt.example.org/debian"
+  suites     = ["stable"]
+  components = ["main", "contrib"]
+  key        = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a real key\n-----END PGP PUBLIC KEY BLOCK-----\n"
+}
+
 file "/etc/motd" {
   content = "welcome\n"
   mode    = "0640"
