@@ -3,8 +3,9 @@ package rootfs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/builder-images/builder/builder/image"
@@ -38,14 +39,7 @@ var backends = map[string]Backend{
 }
 
 // BackendNames lists the registered backends, sorted.
-func BackendNames() []string {
-	names := make([]string, 0, len(backends))
-	for n := range backends {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func BackendNames() []string { return slices.Sorted(maps.Keys(backends)) }
 
 func lookupBackend(name string) (Backend, error) {
 	b, ok := backends[name]
@@ -72,7 +66,9 @@ func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, d
 	argv := []string{d.tool, "--arch=" + arch.Distribution}
 	if d.tool == "mmdebstrap" {
 		// root mode: builder is root and isolates the build itself.
-		argv = append(argv, "--mode=root")
+		// mmdebstrap would bind the host's /dev (and /dev/shm) into the
+		// target; it makes the device nodes itself without that.
+		argv = append(argv, "--mode=root", "--skip=chroot/mount/dev")
 		if len(b.Exclude) > 0 {
 			return nil, fmt.Errorf("mmdebstrap cannot exclude packages (exclude = %v); use debootstrap, or remove them in a packages block", b.Exclude)
 		}

@@ -36,7 +36,7 @@ func TestDebootstrapArgv(t *testing.T) {
 	}{
 		{"debootstrap", full, "debootstrap --arch=arm64 --variant=minbase --components=main,contrib --include=a,b --exclude=c --keyring=/k.gpg --no-merged-usr bookworm /r http://mirror.example/debian", ""},
 		{"debootstrap", &recipe.Bootstrap{Suite: "bookworm"}, "debootstrap --arch=arm64 bookworm /r", ""},
-		{"mmdebstrap", &recipe.Bootstrap{Suite: "bookworm", Variant: "apt", Include: []string{"a"}}, "mmdebstrap --arch=arm64 --mode=root --variant=apt --include=a bookworm /r", ""},
+		{"mmdebstrap", &recipe.Bootstrap{Suite: "bookworm", Variant: "apt", Include: []string{"a"}}, "mmdebstrap --arch=arm64 --mode=root --skip=chroot/mount/dev --variant=apt --include=a bookworm /r", ""},
 		{"mmdebstrap", full, "", "mmdebstrap cannot exclude packages"},
 	}
 	for _, tt := range tests {
@@ -57,7 +57,9 @@ func TestBusyboxBootstrap(t *testing.T) {
 	binary := "/bin/busybox"
 	testenv.File(t, binary, "busybox-static")
 	dir := t.TempDir()
-	err := busyboxBackend{}.Bootstrap(context.Background(), BootstrapEnv{}, &recipe.Bootstrap{Binary: binary}, dir)
+	amd64, _ := image.LookupArchitecture("amd64")
+	arm64, _ := image.LookupArchitecture("arm64")
+	err := busyboxBackend{}.Bootstrap(context.Background(), BootstrapEnv{Arch: amd64}, &recipe.Bootstrap{Binary: binary}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +76,13 @@ func TestBusyboxBootstrap(t *testing.T) {
 		t.Errorf("/etc/passwd = %q", b)
 	}
 
+	// A binary of another architecture would not run in the image.
+	err = busyboxBackend{}.Bootstrap(context.Background(), BootstrapEnv{Arch: arm64}, &recipe.Bootstrap{Binary: binary}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "built for EM_X86_64, but the image is arm64") {
+		t.Errorf("foreign binary: %v", err)
+	}
 	// A dynamically linked binary would not run in the image.
-	err = busyboxBackend{}.Bootstrap(context.Background(), BootstrapEnv{}, &recipe.Bootstrap{Binary: "/bin/ls"}, t.TempDir())
+	err = busyboxBackend{}.Bootstrap(context.Background(), BootstrapEnv{Arch: amd64}, &recipe.Bootstrap{Binary: "/bin/ls"}, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		t.Errorf("dynamic binary: %v", err)
 	}

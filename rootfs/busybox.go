@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
@@ -55,7 +56,7 @@ func (busyboxBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *recipe
 			return fmt.Errorf("chmod /%s: %w", d.path, err)
 		}
 	}
-	if err := installBusybox(b.Binary, filepath.Join(dir, "bin", "busybox")); err != nil {
+	if err := installBusybox(b.Binary, filepath.Join(dir, "bin", "busybox"), env.Arch); err != nil {
 		return err
 	}
 	applets, err := busyboxApplets(ctx, b.Binary)
@@ -87,7 +88,7 @@ func (busyboxBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *recipe
 
 // installBusybox copies the binary, refusing one that is dynamically
 // linked: it would not run in an image without the host's libraries.
-func installBusybox(src, dst string) error {
+func installBusybox(src, dst string, arch image.Architecture) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("busybox binary: %w (install Debian's busybox-static, or set binary)", err)
@@ -96,6 +97,9 @@ func installBusybox(src, dst string) error {
 	bin, err := elf.NewFile(in)
 	if err != nil {
 		return fmt.Errorf("busybox binary %s is not an ELF executable: %w", src, err)
+	}
+	if want, known := elfMachines[arch.Distribution]; known && bin.Machine != want {
+		return fmt.Errorf("busybox binary %s is built for %s, but the image is %s; set binary to a %s busybox", src, bin.Machine, arch.Distribution, arch.Distribution)
 	}
 	for _, p := range bin.Progs {
 		if p.Type == elf.PT_INTERP {
@@ -114,6 +118,13 @@ func installBusybox(src, dst string) error {
 		return fmt.Errorf("installing /bin/busybox: %w", err)
 	}
 	return nil
+}
+
+// elfMachines maps architectures to the ELF machine of their binaries.
+var elfMachines = map[string]elf.Machine{
+	"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "armhf": elf.EM_ARM, "armel": elf.EM_ARM,
+	"i386": elf.EM_386, "ppc64el": elf.EM_PPC64, "s390x": elf.EM_S390, "riscv64": elf.EM_RISCV,
+	"loong64": elf.EM_LOONGARCH,
 }
 
 // busyboxApplets asks the binary for its applets' install paths

@@ -1,21 +1,31 @@
 package rootfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
 // Chroot is a rootfs prepared for running commands: the kernel
 // filesystems a package manager needs are mounted inside it. It must only
-// be set up inside the build's private mount namespace (see Isolate), so
-// that whatever happens, its mounts die with the namespace.
+// be set up inside the build's private mount namespace (see RunIsolated),
+// so that whatever happens, its mounts die with the namespace.
+//
+// Every path inside the image is resolved through Root, as in a chroot: a
+// symlink in the image (an absolute /tmp, a merged /usr/sbin) is followed
+// inside it and can never make builder create, write or mount anything on
+// the host.
 type Chroot struct {
-	Dir string
-	// mounted lists mount points in mount order, for unmounting in reverse.
+	Dir  string
+	root *Root
+	// mounted lists mount points (host paths, resolved) in mount order,
+	// for unmounting in reverse.
 	mounted []string
 	// restore undoes the files Setup replaced (resolv.conf, policy-rc.d).
 	restore []func() error
@@ -39,40 +49,49 @@ var devices = []struct {
 // policyRC keeps maintainer scripts from starting services in the chroot.
 const policyRC = "#!/bin/sh\n# Written by builder for the build; removed afterwards.\nexit 101\n"
 
-// SetupChroot mounts proc, a read-only sysfs, a tmpfs /dev with the nodes
-// above and devpts, /dev/shm, /run and /tmp, puts the host's resolv.conf
-// in place and a deny-all policy-rc.d. On error everything done so far is
-// undone.
+var chrootMounts = []struct {
+	target, fstype, data string
+	flags                uintptr
+}{
+	{"proc", "proc", "", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+	{"sys", "sysfs", "", unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+	{"dev", "tmpfs", "mode=0755,size=65536k", unix.MS_NOSUID | unix.MS_NOEXEC},
+	{"dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", unix.MS_NOSUID | unix.MS_NOEXEC},
+	{"dev/shm", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV},
+	{"run", "tmpfs", "mode=0755", unix.MS_NOSUID | unix.MS_NODEV},
+	{"tmp", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV},
+}
+
+// SetupChroot mounts proc (with /proc/sys and /proc/sysrq-trigger
+// read-only: they are the host kernel's), a read-only sysfs, a tmpfs /dev
+// with the nodes above and devpts, /dev/shm, /run and /tmp, puts the
+// host's resolv.conf in place and a deny-all policy-rc.d. On error
+// everything done so far is undone.
 func SetupChroot(dir string) (_ *Chroot, err error) {
-	c := &Chroot{Dir: dir}
+	root, err := OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Chroot{Dir: dir, root: root}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, c.Teardown())
 		}
 	}()
-	mounts := []struct {
-		target, fstype, data string
-		flags                uintptr
-	}{
-		{"proc", "proc", "", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
-		{"sys", "sysfs", "", unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
-		{"dev", "tmpfs", "mode=0755,size=65536k", unix.MS_NOSUID | unix.MS_NOEXEC},
-		{"dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", unix.MS_NOSUID | unix.MS_NOEXEC},
-		{"dev/shm", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV},
-		{"run", "tmpfs", "mode=0755", unix.MS_NOSUID | unix.MS_NODEV},
-		{"tmp", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV},
-	}
-	for _, m := range mounts {
-		target, err := c.mountPoint(m.target)
+	for _, m := range chrootMounts {
+		target, err := c.mount(m.target, m.fstype, m.flags, m.data)
 		if err != nil {
 			return nil, err
 		}
-		if err := unix.Mount(m.fstype, target, m.fstype, m.flags, m.data); err != nil {
-			return nil, fmt.Errorf("mounting %s on /%s: %w", m.fstype, m.target, err)
-		}
-		c.mounted = append(c.mounted, target)
-		if m.target == "dev" {
-			if err := populateDev(target); err != nil {
+		switch m.target {
+		case "proc":
+			for _, p := range []string{"sys", "sysrq-trigger"} {
+				if err := c.bindReadOnly(path.Join(target, p)); err != nil {
+					return nil, err
+				}
+			}
+		case "dev":
+			if err := c.populateDev(); err != nil {
 				return nil, err
 			}
 		}
@@ -86,51 +105,74 @@ func SetupChroot(dir string) (_ *Chroot, err error) {
 	return c, nil
 }
 
-// mountPoint returns the host path of a mount point inside the rootfs,
-// creating it as a directory. It refuses a mount point that is a symlink
-// or that resolves outside the rootfs: a mount follows symlinks.
-func (c *Chroot) mountPoint(rel string) (string, error) {
-	target := filepath.Join(c.Dir, rel)
-	if err := os.MkdirAll(target, 0o755); err != nil {
+// mount mounts a fresh filesystem on rel inside the image. The mount
+// point is created and opened inside the root, and the mount goes onto
+// that open directory (/proc/self/fd/N), so no symlink in the image can
+// move the mount elsewhere. It returns the mount point's host path.
+func (c *Chroot) mount(rel, fstype string, flags uintptr, data string) (string, error) {
+	d, err := c.root.MkdirAll(rel)
+	if err != nil {
 		return "", fmt.Errorf("creating /%s: %w", rel, err)
 	}
-	real, err := filepath.EvalSymlinks(target)
+	defer d.Close()
+	fdPath := "/proc/self/fd/" + strconv.Itoa(int(d.Fd()))
+	target, err := os.Readlink(fdPath)
 	if err != nil {
 		return "", fmt.Errorf("resolving /%s: %w", rel, err)
 	}
-	root, err := filepath.EvalSymlinks(c.Dir)
-	if err != nil {
-		return "", fmt.Errorf("resolving %s: %w", c.Dir, err)
+	if err := unix.Mount(fstype, fdPath, fstype, flags, data); err != nil {
+		return "", fmt.Errorf("mounting %s on /%s: %w", fstype, rel, err)
 	}
-	if real != filepath.Join(root, rel) {
-		return "", fmt.Errorf("refusing to mount on /%s: it is a symlink (to %s) in the image", rel, real)
-	}
-	return real, nil
+	c.mounted = append(c.mounted, target)
+	return target, nil
 }
 
-func populateDev(dev string) error {
+// bindReadOnly makes a path of the build's /proc read-only by binding it
+// over itself; one the kernel does not have (no magic sysrq) is skipped.
+func (c *Chroot) bindReadOnly(p string) error {
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := unix.Mount(p, p, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding %s: %w", p, err)
+	}
+	c.mounted = append(c.mounted, p)
+	if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("making %s read-only: %w", p, err)
+	}
+	return nil
+}
+
+// populateDev fills the freshly mounted /dev, reopened so the handle is
+// the tmpfs and not the directory under it.
+func (c *Chroot) populateDev() error {
+	dev, err := c.root.OpenDir("dev")
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	dfd := int(dev.Fd())
 	for _, d := range devices {
-		path := filepath.Join(dev, d.name)
-		if err := unix.Mknod(path, unix.S_IFCHR|d.mode, int(unix.Mkdev(d.major, d.minor))); err != nil {
+		if err := unix.Mknodat(dfd, d.name, unix.S_IFCHR|d.mode, int(unix.Mkdev(d.major, d.minor))); err != nil {
 			return fmt.Errorf("creating /dev/%s: %w", d.name, err)
 		}
 		// mknod applies the umask; the nodes need their exact modes.
-		if err := os.Chmod(path, os.FileMode(d.mode)); err != nil {
+		if err := unix.Fchmodat(dfd, d.name, d.mode, 0); err != nil {
 			return fmt.Errorf("chmod /dev/%s: %w", d.name, err)
 		}
 	}
-	links := map[string]string{
-		"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
-		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
-	}
-	for name, target := range links {
-		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
+	for _, name := range []string{"pts", "shm"} {
+		if err := unix.Mkdirat(dfd, name, 0o755); err != nil {
 			return fmt.Errorf("creating /dev/%s: %w", name, err)
 		}
 	}
-	for _, d := range []string{"pts", "shm"} {
-		if err := os.Mkdir(filepath.Join(dev, d), 0o755); err != nil {
-			return fmt.Errorf("creating /dev/%s: %w", d, err)
+	links := [][2]string{
+		{"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+	}
+	for _, l := range links {
+		if err := unix.Symlinkat(l[1], dfd, l[0]); err != nil {
+			return fmt.Errorf("creating /dev/%s: %w", l[0], err)
 		}
 	}
 	return nil
@@ -146,39 +188,73 @@ func hostResolvConf() []byte {
 	return b
 }
 
-// replaceFile puts content at rel for the build and registers the undo:
-// whatever was there (a file, a symlink such as systemd-resolved's, or
-// nothing) comes back at Teardown. The original is moved aside within
-// the same directory, so no copy of it leaves the image.
-func (c *Chroot) replaceFile(rel string, content []byte, mode os.FileMode) error {
-	parent, err := c.mountPoint(filepath.Dir(rel))
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(parent, filepath.Base(rel))
-	aside := path + ".builder-original"
-	_, statErr := os.Lstat(path)
+// replaceFile puts content at rel for the build and registers the undo.
+// The original (a file, a symlink such as systemd-resolved's, or nothing)
+// is set aside in the same directory and comes back at Teardown, unless a
+// step replaced builder's file with its own: then the step's stays.
+func (c *Chroot) replaceFile(rel string, content []byte, mode uint32) error {
+	aside := rel + ".builder-original"
+	_, statErr := c.root.Lstat(rel)
 	existed := statErr == nil
 	if existed {
-		if err := os.Rename(path, aside); err != nil {
+		if err := c.root.Rename(rel, aside); err != nil {
 			return fmt.Errorf("setting /%s aside: %w", rel, err)
 		}
 	}
+	if err := c.root.WriteFile(rel, bytes.NewReader(content), Attrs{Mode: mode}); err != nil {
+		return fmt.Errorf("writing /%s: %w", rel, err)
+	}
+	ours, err := c.root.Lstat(rel)
+	if err != nil {
+		return fmt.Errorf("writing /%s: %w", rel, err)
+	}
 	c.restore = append(c.restore, func() error {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		now, err := c.root.Lstat(rel)
+		stillOurs := err == nil && now.Ino == ours.Ino && now.Dev == ours.Dev
+		switch {
+		case !stillOurs && existed:
+			// A step wrote its own file: keep it, drop the original.
+			return ignoreMissing(c.root.RemoveAll(aside))
+		case !stillOurs:
+			return nil
+		}
+		if err := c.root.RemoveAll(rel); err != nil {
 			return fmt.Errorf("removing the build's /%s: %w", rel, err)
 		}
 		if existed {
-			if err := os.Rename(aside, path); err != nil {
+			if err := c.root.Rename(aside, rel); err != nil {
 				return fmt.Errorf("restoring /%s: %w", rel, err)
 			}
 		}
 		return nil
 	})
-	if err := os.WriteFile(path, content, mode); err != nil {
-		return fmt.Errorf("writing /%s: %w", rel, err)
+	return nil
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	return os.Chmod(path, mode)
+	return err
+}
+
+// WriteScript writes a run step's script into the build's /tmp (through
+// the root, like every write) and returns how to run it: through its #!
+// line when it has one, with /bin/sh otherwise.
+func (c *Chroot) WriteScript(name, script string) ([]string, error) {
+	p := fmt.Sprintf("/tmp/builder-run-%s", name)
+	if err := c.root.WriteFile(p, bytes.NewReader([]byte(script)), Attrs{Mode: 0o700}); err != nil {
+		return nil, fmt.Errorf("writing the script of %s: %w", name, err)
+	}
+	if bytes.HasPrefix([]byte(script), []byte("#!")) {
+		return []string{p}, nil
+	}
+	return []string{"/bin/sh", p}, nil
+}
+
+// LookPath finds a command in the image's PATH.
+func (c *Chroot) LookPath(name string) (string, error) {
+	return c.root.LookPath(name, pathFromEnv(baseEnv))
 }
 
 // Teardown restores replaced files and unmounts in reverse order. It may
@@ -197,5 +273,9 @@ func (c *Chroot) Teardown() error {
 		}
 	}
 	c.mounted = nil
+	if c.root != nil {
+		errs = append(errs, c.root.Close())
+		c.root = nil
+	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,6 +69,42 @@ type Runner struct {
 	Out io.Writer
 	// TailLines is how many last lines of output an ExitError keeps.
 	TailLines int
+	// PassEnv holds NAME=VALUE pairs from the host that every command
+	// gets (proxies, SOURCE_DATE_EPOCH), before the command's own.
+	PassEnv []string
+	// ReapOrphans kills and reaps every other process of the PID
+	// namespace after each command: set it only in the isolated child,
+	// which is PID 1 there.
+	ReapOrphans bool
+}
+
+// passedEnv names the host variables a build passes on to its commands:
+// the proxies downloads need, and the reproducibility clock.
+var passedEnv = []string{
+	"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "SOURCE_DATE_EPOCH",
+}
+
+// HostEnv picks the passed variables out of environ.
+func HostEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		for _, p := range passedEnv {
+			if name == p {
+				out = append(out, kv)
+			}
+		}
+	}
+	return out
+}
+
+func pathFromEnv(env []string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // Command describes one command to run.
@@ -77,39 +114,59 @@ type Command struct {
 	Name string
 	Argv []string
 	Env  []string // added to baseEnv
-	// Chroot, when set, is the directory the command runs chrooted in.
-	Chroot  string
+	// Chroot, when set, is where the command runs chrooted; Argv[0] is
+	// then looked up in the image's PATH, not the host's.
+	Chroot  *Chroot
 	Timeout time.Duration
 }
 
 // Run runs cmd and waits. The command and everything it starts run in
 // their own process group, killed whole on timeout or cancellation.
 func (r *Runner) Run(ctx context.Context, c Command) error {
+	if r.ReapOrphans {
+		defer reapOrphans()
+	}
+	name := c.Name
+	if name == "" {
+		name = c.Argv[0]
+	}
+	argv0 := c.Argv[0]
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	if c.Chroot != nil {
+		found, err := c.Chroot.LookPath(argv0)
+		if err != nil {
+			return err
+		}
+		argv0, attr.Chroot = found, c.Chroot.Dir
+	}
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
-	cmd.Env = mergeEnv(baseEnv, c.Env)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Chroot: c.Chroot}
-	if c.Chroot != "" {
+	cmd := exec.CommandContext(ctx, argv0, c.Argv[1:]...)
+	cmd.Env = mergeEnv(baseEnv, r.PassEnv, c.Env)
+	cmd.SysProcAttr = attr
+	if c.Chroot != nil {
 		cmd.Dir = "/"
 	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
+	// A command that leaves a background job holding its output would
+	// otherwise keep Wait waiting for the output to end.
+	cmd.WaitDelay = 2 * time.Second
 
 	lines := newLineWriter(r.Out, c.Label, r.TailLines)
 	cmd.Stdout, cmd.Stderr = lines, lines
-	cmd.Stdin = nil
 	err := cmd.Run()
 	lines.Flush()
-	if err == nil {
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The command succeeded; what it left running is stopped.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		lines.note("left background processes running; builder stopped them")
 		return nil
 	}
-	name := c.Name
-	if name == "" {
-		name = c.Argv[0]
+	if err == nil {
+		return nil
 	}
 	var exitErr *exec.ExitError
 	switch {
@@ -121,6 +178,25 @@ func (r *Runner) Run(ctx context.Context, c Command) error {
 		return &ExitError{Command: name, Status: exitErr.ExitCode(), Tail: lines.Tail()}
 	}
 	return fmt.Errorf("running %s: %w", name, err)
+}
+
+// reapOrphans kills every process of the PID namespace but its init, the
+// isolated child, and reaps them: daemons a step started must not run on
+// into later steps or finalize, and orphans must not pile up as zombies.
+// It does nothing outside the isolated child, where kill(-1) would reach
+// every process of the machine.
+func reapOrphans() {
+	if os.Getpid() != 1 {
+		return
+	}
+	_ = syscall.Kill(-1, syscall.SIGKILL)
+	for {
+		var status syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &status, 0, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
 }
 
 // lineWriter writes complete lines under a label and remembers the last
@@ -145,19 +221,37 @@ func newLineWriter(out io.Writer, label string, keep int) *lineWriter {
 	return &lineWriter{out: out, prefix: prefix, keep: keep}
 }
 
+// maxLine caps a line kept while waiting for its newline: output without
+// newlines (a progress bar, binary junk) is written out in pieces.
+const maxLine = 64 * 1024
+
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.partial = append(w.partial, p...)
-	for {
-		i := strings.IndexByte(string(w.partial), '\n')
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
+			w.partial = append(w.partial, p...)
+			if len(w.partial) >= maxLine {
+				w.emit(string(w.partial))
+				w.partial = w.partial[:0]
+			}
 			break
 		}
-		w.emit(string(w.partial[:i]))
-		w.partial = w.partial[i+1:]
+		w.partial = append(w.partial, p[:i]...)
+		w.emit(string(w.partial))
+		w.partial = w.partial[:0]
+		p = p[i+1:]
 	}
-	return len(p), nil
+	return n, nil
+}
+
+// note writes a line of builder's own under the label.
+func (w *lineWriter) note(line string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.emit("builder: " + line)
 }
 
 func (w *lineWriter) emit(line string) {
@@ -187,24 +281,4 @@ func (w *lineWriter) Tail() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.tail...)
-}
-
-// scriptArgv writes a run step's script into the chroot's /tmp (the
-// build's tmpfs) and returns how to run it: through its #! line when it
-// has one, with /bin/sh otherwise.
-func scriptArgv(chroot, name, script string) ([]string, error) {
-	f, err := os.CreateTemp(chroot+"/tmp", "builder-run-*")
-	if err != nil {
-		return nil, fmt.Errorf("writing the script of %s: %w", name, err)
-	}
-	_, werr := f.WriteString(script)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(f.Name(), 0o700)); err != nil {
-		return nil, fmt.Errorf("writing the script of %s: %w", name, err)
-	}
-	inside := "/tmp/" + f.Name()[len(chroot+"/tmp/"):]
-	if strings.HasPrefix(script, "#!") {
-		return []string{inside}, nil
-	}
-	return []string{"/bin/sh", inside}, nil
 }

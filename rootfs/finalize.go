@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,14 +10,36 @@ import (
 	"slices"
 )
 
+// HostIdentity is what bootstrap tools copy from the build host into an
+// image: debootstrap and mmdebstrap copy /etc/hostname and
+// /etc/resolv.conf.
+type HostIdentity struct {
+	Hostname, ResolvConf []byte
+}
+
+// ReadHostIdentity reads this machine's hostname and resolv.conf files.
+func ReadHostIdentity() HostIdentity {
+	var h HostIdentity
+	h.Hostname, _ = os.ReadFile("/etc/hostname")
+	if len(h.Hostname) == 0 {
+		if name, err := os.Hostname(); err == nil {
+			h.Hostname = []byte(name + "\n")
+		}
+	}
+	h.ResolvConf, _ = os.ReadFile("/etc/resolv.conf")
+	return h
+}
+
 // Finalize removes what the build host and the build left in the image:
-// machine-id, hostname and resolv.conf from the host, apt's lists and
-// caches, log contents and ssh host keys, so that every container from
-// the image starts with identities of its own.
+// the host's hostname and resolv.conf, machine-id, apt's lists and
+// caches, dpkg's and debconf's backups, ldconfig's cache, log contents and
+// ssh host keys, so that every container from the image starts with
+// identities of its own. What a recipe wrote itself (a hostname, a
+// resolv.conf) is kept: only files still equal to the host's are reset.
 //
 // It works through os.Root: a symlink in the image that points outside
 // it makes the operation fail instead of reaching the host.
-func Finalize(dir string) error {
+func Finalize(dir string, host HostIdentity) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", dir, err)
@@ -26,17 +49,21 @@ func Finalize(dir string) error {
 	// An empty machine-id makes systemd create one at first boot.
 	f.truncateRegular("etc/machine-id")
 	f.removeRegular("var/lib/dbus/machine-id")
-	// debootstrap and mmdebstrap copy the host's: the image gets a
-	// neutral name (LXD's hostname template sets the container's) and
-	// no name servers of the build network. A symlink (systemd-resolved)
-	// is the distribution's own and stays.
-	f.replaceRegular("etc/hostname", "localhost\n")
-	f.truncateRegular("etc/resolv.conf")
+	// LXD's hostname template names each container; until then the
+	// image is "localhost". A symlink (systemd-resolved) is the
+	// distribution's own and stays.
+	f.resetIfEqual("etc/hostname", host.Hostname, "localhost\n")
+	f.resetIfEqual("etc/resolv.conf", host.ResolvConf, "")
 	f.emptyDir("var/lib/apt/lists", "lock", "partial")
 	f.emptyDir("var/lib/apt/lists/partial")
 	f.removeMatching("var/cache/apt", "*.bin")
 	f.removeMatching("var/cache/apt/archives", "*.deb")
 	f.emptyDir("var/cache/apt/archives/partial")
+	f.removeMatching("var/lib/dpkg", "*-old")
+	f.removeMatching("var/cache/debconf", "*-old")
+	f.removeRegular("var/cache/ldconfig/aux-cache")
+	// Journal files are binary: an empty one is a corrupt one.
+	f.emptyDir("var/log/journal")
 	f.truncateTree("var/log")
 	if f.removeMatching("etc/ssh", "ssh_host_*") > 0 {
 		f.regenerateSSHKeys()
@@ -80,17 +107,23 @@ func (f *finalizer) removeRegular(p string) {
 	}
 }
 
-func (f *finalizer) replaceRegular(p, content string) {
+// resetIfEqual rewrites the regular file p as root:root 0644 holding
+// content, if it still holds exactly what the host has.
+func (f *finalizer) resetIfEqual(p string, hostContent []byte, content string) {
 	if !f.regular(p) {
 		return
 	}
-	file, err := f.root.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	now, err := f.root.ReadFile(p)
 	if err != nil {
-		f.fail("rewriting", p, err)
+		f.fail("reading", p, err)
 		return
 	}
-	_, werr := file.WriteString(content)
-	f.fail("rewriting", p, errors.Join(werr, file.Close()))
+	if !bytes.Equal(now, hostContent) || (len(now) == 0 && content == "") {
+		return
+	}
+	f.fail("rewriting", p, f.root.WriteFile(p, []byte(content), 0o644))
+	f.fail("chmod", p, f.root.Chmod(p, 0o644))
+	f.fail("chown", p, f.root.Lchown(p, 0, 0))
 }
 
 // entries lists a directory of the image; a missing one lists nothing.
@@ -140,10 +173,14 @@ func (f *finalizer) truncateTree(dir string) {
 
 // sshKeysDropIn makes sshd create the host keys finalize removed, on the
 // container's first start.
+// The empty ExecStartPre= clears the unit's own list, so that the keys
+// exist before Debian's "sshd -t" check, which fails without them.
 const sshKeysDropIn = `# Written by builder: the image ships without ssh host keys, so that
 # every container gets its own.
 [Service]
+ExecStartPre=
 ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
 `
 
 func (f *finalizer) regenerateSSHKeys() {

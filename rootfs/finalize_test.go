@@ -45,7 +45,8 @@ func TestFinalize(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := Finalize(dir); err != nil {
+	host := HostIdentity{Hostname: []byte("buildhost\n"), ResolvConf: []byte("nameserver 10.0.0.1\n")}
+	if err := Finalize(dir, host); err != nil {
 		t.Fatal(err)
 	}
 	expect := map[string]string{
@@ -89,7 +90,7 @@ func TestFinalize(t *testing.T) {
 	if err := os.Symlink("../run/systemd/resolve/stub-resolv.conf", filepath.Join(dir2, "etc/resolv.conf")); err != nil {
 		t.Fatal(err)
 	}
-	if err := Finalize(dir2); err != nil {
+	if err := Finalize(dir2, host); err != nil {
 		t.Fatal(err)
 	}
 	if target, err := os.Readlink(filepath.Join(dir2, "etc/resolv.conf")); err != nil || target != "../run/systemd/resolve/stub-resolv.conf" {
@@ -97,7 +98,10 @@ func TestFinalize(t *testing.T) {
 	}
 }
 
-func TestSetupChrootRefusesSymlinkedMountPoints(t *testing.T) {
+// TestSetupChrootRefusesEscapingMountPoints: a mount point that is a
+// symlink out of the image is refused before anything is mounted, and
+// nothing is created on the host.
+func TestSetupChrootRefusesEscapingMountPoints(t *testing.T) {
 	dir := t.TempDir()
 	outside := t.TempDir()
 	if err := os.Symlink(outside, filepath.Join(dir, "proc")); err != nil {
@@ -106,9 +110,70 @@ func TestSetupChrootRefusesSymlinkedMountPoints(t *testing.T) {
 	c, err := SetupChroot(dir)
 	if err == nil {
 		_ = c.Teardown()
-		t.Fatal("SetupChroot mounted through a symlink")
+		t.Fatal("SetupChroot mounted through a symlink that leaves the image")
 	}
-	if want := "refusing to mount on /proc"; !strings.Contains(err.Error(), want) {
+	if want := "creating /proc"; !strings.Contains(err.Error(), want) {
 		t.Errorf("err = %v, want %q", err, want)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("SetupChroot created %d entries on the host", len(entries))
+	}
+}
+
+// TestFinalizeKeepsTheRecipesOwnFiles: a hostname or resolv.conf that a
+// recipe wrote differs from the host's and stays.
+func TestFinalizeKeepsTheRecipesOwnFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"hostname": "appliance\n", "resolv.conf": "nameserver 192.0.2.53\n"} {
+		if err := os.WriteFile(filepath.Join(dir, "etc", name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	host := HostIdentity{Hostname: []byte("buildhost\n"), ResolvConf: []byte("nameserver 10.0.0.1\n")}
+	if err := Finalize(dir, host); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "etc/hostname")); string(b) != "appliance\n" {
+		t.Errorf("the recipe's hostname was reset: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "etc/resolv.conf")); string(b) != "nameserver 192.0.2.53\n" {
+		t.Errorf("the recipe's resolv.conf was reset: %q", b)
+	}
+}
+
+// TestFinalizeStaysInTheImage points whole directories of the image at
+// the host: finalize must fail or skip, never touch the host's files.
+func TestFinalizeStaysInTheImage(t *testing.T) {
+	for _, link := range []string{"etc", "var/log", "var/lib/apt/lists", "etc/ssh"} {
+		t.Run(link, func(t *testing.T) {
+			dir := t.TempDir()
+			outside := t.TempDir()
+			victim := map[string]string{
+				"hostname": "buildhost\n", "resolv.conf": "nameserver 10.0.0.1\n", "machine-id": "id\n",
+				"syslog": "log\n", "ssh_host_rsa_key": "key", "lock": "", "pkgs_Packages": "x",
+			}
+			for name, content := range victim {
+				if err := os.WriteFile(filepath.Join(outside, name), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			full := filepath.Join(dir, link)
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(outside, full); err != nil {
+				t.Fatal(err)
+			}
+			host := HostIdentity{Hostname: []byte("buildhost\n"), ResolvConf: []byte("nameserver 10.0.0.1\n")}
+			_ = Finalize(dir, host) // an error is fine; touching the host is not
+			for name, content := range victim {
+				if b, err := os.ReadFile(filepath.Join(outside, name)); err != nil || string(b) != content {
+					t.Errorf("host file %s changed: %q, %v", name, b, err)
+				}
+			}
+		})
 	}
 }

@@ -14,8 +14,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mount is one line of /proc/self/mountinfo (proc(5)).
@@ -123,12 +126,7 @@ func CheckNothingMounted(dir string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return fmt.Errorf("reading the mount table: %w", err)
-	}
-	defer f.Close()
-	mounts, err := ParseMountInfo(f)
+	mounts, err := readMountInfo()
 	if err != nil {
 		return err
 	}
@@ -168,4 +166,35 @@ func realDir(dir string) (string, error) {
 		return "", fmt.Errorf("%s is the root directory; builder never works on it", dir)
 	}
 	return real, nil
+}
+
+// UnmountBelow unmounts everything mounted at or below dir, deepest
+// first, then proves nothing is left. The build uses it in its own mount
+// namespace for mounts a step made and did not undo.
+func UnmountBelow(dir string) error {
+	real, err := realDir(dir)
+	if err != nil {
+		return err
+	}
+	mounts, err := readMountInfo()
+	if err != nil {
+		return err
+	}
+	below := MountsBelow(mounts, real)
+	sort.Slice(below, func(i, j int) bool { return len(below[i].MountPoint) > len(below[j].MountPoint) })
+	for _, m := range below {
+		if err := unix.Unmount(m.MountPoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("unmounting %s: %w", m.MountPoint, err)
+		}
+	}
+	return CheckNothingMounted(dir)
+}
+
+func readMountInfo() ([]Mount, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("reading the mount table: %w", err)
+	}
+	defer f.Close()
+	return ParseMountInfo(f)
 }

@@ -39,13 +39,27 @@ func RunIsolated(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
+	// The child also watches a pipe whose only writer is this process:
+	// Pdeathsig is armed after the fork, and with a new PID namespace the
+	// child cannot tell whether builder died in between (its parent PID
+	// reads 0), but a pipe's end of file it can.
+	alive, lifeline, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("starting the isolated build: %w", err)
+	}
+	defer lifeline.Close()
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.ExtraFiles = []*os.File{alive} // fd 3 in the child
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID,
+		// UTS and IPC too: a hostname a maintainer script sets, or its
+		// shared memory, must not reach the build host.
+		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	alive.Close()
+	if err != nil {
 		return fmt.Errorf("starting the isolated build: %w", err)
 	}
 	done := make(chan struct{})
@@ -70,18 +84,32 @@ func RunIsolated(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case ctx.Err() != nil:
 		return fmt.Errorf("build interrupted: %w", ctx.Err())
 	case errors.As(err, &exitErr):
-		return &IsolatedExitError{Status: exitErr.ExitCode()}
+		e := &IsolatedExitError{Status: exitErr.ExitCode()}
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.Signal = ws.Signal()
+		}
+		return e
 	}
 	return fmt.Errorf("isolated build: %w", err)
 }
 
-// IsolatedExitError is the isolated child's failure; the child has
-// already reported why.
-type IsolatedExitError struct{ Status int }
+// IsolatedExitError is the isolated child's failure. When it exited, it
+// has reported why itself; when a signal killed it (the OOM killer, kill
+// -9), only this error can tell.
+type IsolatedExitError struct {
+	Status int
+	Signal syscall.Signal // 0 unless killed by a signal
+}
 
 func (e *IsolatedExitError) Error() string {
+	if e.Signal != 0 {
+		return fmt.Sprintf("the isolated build was killed by signal %d (%s)", int(e.Signal), e.Signal)
+	}
 	return fmt.Sprintf("the isolated build exited with status %d", e.Status)
 }
+
+// Reported says whether the child already explained its failure.
+func (e *IsolatedExitError) Reported() bool { return e.Signal == 0 }
 
 // EnterIsolation is the first thing the isolated child does: it checks
 // that it really is in its own namespaces and makes every mount private,
@@ -93,5 +121,13 @@ func EnterIsolation() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
+	// builder died before or after Pdeathsig was armed: stop, and with
+	// this process the whole namespace.
+	lifeline := os.NewFile(3, "builder lifeline")
+	go func() {
+		_, _ = io.Copy(io.Discard, lifeline)
+		fmt.Fprintln(os.Stderr, "builder: the builder process is gone; stopping the build")
+		os.Exit(1)
+	}()
 	return nil
 }

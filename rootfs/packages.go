@@ -3,7 +3,8 @@ package rootfs
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/builder-images/builder/builder/recipe"
@@ -28,14 +29,7 @@ var packageManagers = map[string]func(run) PackageManager{
 }
 
 // PackageManagerNames lists the implemented package managers, sorted.
-func PackageManagerNames() []string {
-	names := make([]string, 0, len(packageManagers))
-	for n := range packageManagers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func PackageManagerNames() []string { return slices.Sorted(maps.Keys(packageManagers)) }
 
 // applyPackages runs one packages block: update, upgrade, install,
 // remove, cleanup, in that order, each only when asked for.

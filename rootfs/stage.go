@@ -49,13 +49,17 @@ type Stage struct {
 	HTTP *http.Client
 	// WorkDir holds downloads; it must not be inside Dir.
 	WorkDir string
+	// Environ is builder's environment: proxies and SOURCE_DATE_EPOCH
+	// are passed on to the build's commands (see HostEnv).
+	Environ []string
 }
 
 // Run builds the rootfs. Mounts are undone before it returns, whatever
 // happened; the directory's contents are left for the caller to keep or
 // remove.
 func (s *Stage) Run(ctx context.Context) (err error) {
-	runner := &Runner{Out: s.Out, TailLines: 20}
+	runner := &Runner{Out: s.Out, TailLines: 20, PassEnv: HostEnv(s.Environ), ReapOrphans: os.Getpid() == 1}
+	host := ReadHostIdentity()
 	steps := s.Plan.EnabledSteps()
 	if len(steps) == 0 || steps[0].Stage != recipe.StageBootstrap {
 		return errors.New("the plan has no enabled bootstrap step")
@@ -79,7 +83,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.timed(i+2, total, step, func() error { return s.step(ctx, runner, env, step) }); err != nil {
+		if err := s.timed(i+2, total, step, func() error { return s.step(ctx, runner, chroot, env, step) }); err != nil {
 			return err
 		}
 	}
@@ -88,9 +92,14 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 	if teardownErr != nil {
 		return fmt.Errorf("leaving the chroot: %w", teardownErr)
 	}
+	// A step may have mounted something of its own; finalize and packing
+	// must see only the image.
+	if err := UnmountBelow(s.Dir); err != nil {
+		return fmt.Errorf("leaving the chroot: %w", err)
+	}
 	start := time.Now()
 	s.printf("==> [%d/%d] finalize\n", total, total)
-	if err := Finalize(s.Dir); err != nil {
+	if err := Finalize(s.Dir, host); err != nil {
 		return fmt.Errorf("finalizing: %w", err)
 	}
 	s.printf("<== finalize done in %s\n", since(start))
@@ -107,7 +116,11 @@ func (s *Stage) printf(format string, args ...any) {
 // recipe position.
 func (s *Stage) timed(n, total int, step recipe.Step, do func() error) error {
 	start := time.Now()
-	s.printf("==> [%d/%d] %s %s (%s:%d)\n", n, total, step.Stage, blockHeader(step.Kind, step.Name), step.Range.Filename, step.Range.Start.Line)
+	stage := step.Stage.String() + " "
+	if stage == step.Kind+" " {
+		stage = ""
+	}
+	s.printf("==> [%d/%d] %s%s (%s:%d)\n", n, total, stage, blockHeader(step.Kind, step.Name), step.Range.Filename, step.Range.Start.Line)
 	if err := do(); err != nil {
 		s.printf("<== %s failed after %s\n", blockHeader(step.Kind, step.Name), since(start))
 		return &StepError{Kind: step.Kind, Name: step.Name, Range: step.Range, Err: err}
@@ -135,19 +148,19 @@ func (s *Stage) bootstrap(ctx context.Context, runner *Runner, step recipe.Step)
 	return backend.Bootstrap(ctx, env, b, s.Dir)
 }
 
-func (s *Stage) step(ctx context.Context, runner *Runner, env []string, step recipe.Step) error {
+func (s *Stage) step(ctx context.Context, runner *Runner, chroot *Chroot, env []string, step recipe.Step) error {
 	inChroot := func(label string) run {
 		return func(ctx context.Context, argv ...string) error {
-			return runner.Run(ctx, Command{Label: label, Argv: argv, Env: env, Chroot: s.Dir})
+			return runner.Run(ctx, Command{Label: label, Argv: argv, Env: env, Chroot: chroot})
 		}
 	}
 	switch a := step.Action.(type) {
 	case *recipe.Run:
-		argv, err := scriptArgv(s.Dir, a.Name, a.Script)
+		argv, err := chroot.WriteScript(a.Name, a.Script)
 		if err != nil {
 			return err
 		}
-		return runner.Run(ctx, Command{Label: a.Name, Name: "the script", Argv: argv, Env: mergeEnv(env, envList(a.Environment)), Chroot: s.Dir, Timeout: a.Timeout})
+		return runner.Run(ctx, Command{Label: a.Name, Name: "the script", Argv: argv, Env: mergeEnv(env, envList(a.Environment)), Chroot: chroot, Timeout: a.Timeout})
 	case *recipe.Repository:
 		return writeRepository(s.Dir, a)
 	case *recipe.Packages:

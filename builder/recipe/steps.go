@@ -2,8 +2,10 @@ package recipe
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"slices"
 	"strings"
 
@@ -95,7 +97,29 @@ func (s *stepDecoder) decode(b *hclsyntax.Block) (Step, bool) {
 func (s *stepDecoder) targetPath(b *hclsyntax.Block) {
 	if msg := checkTargetPath(b.Labels[0]); msg != "" {
 		s.errorAt(b.LabelRanges[0], "Invalid path", "The path "+msg)
+		return
 	}
+	if b.Type == "template" {
+		return // rendered in the instance, where these paths are real
+	}
+	if dir := buildOnlyDir(b.Labels[0]); dir != "" {
+		s.errorAt(b.LabelRanges[0], "Path outside the image",
+			fmt.Sprintf("During the build %s is the build's own filesystem (proc, sysfs or a tmpfs), so a %s block there would not reach the image; use a template, or a run step at first boot.", dir, b.Type))
+	}
+}
+
+// buildOnlyDirs are mounted over the image while steps run.
+var buildOnlyDirs = []string{"/proc", "/sys", "/dev", "/run", "/tmp"}
+
+// buildOnlyDir returns the build-only directory p lies in, or "".
+func buildOnlyDir(p string) string {
+	clean := path.Clean(p)
+	for _, d := range buildOnlyDirs {
+		if clean == d || strings.HasPrefix(clean, d+"/") {
+			return d
+		}
+	}
+	return ""
 }
 
 func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder) {

@@ -81,7 +81,7 @@ func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, di
 	}
 	var isolated *rootfs.IsolatedExitError
 	if errors.As(buildErr, &isolated) {
-		return &exitError{code: exitFailure, silent: true, err: buildErr}
+		return &exitError{code: exitFailure, silent: isolated.Reported(), err: buildErr}
 	}
 	return buildErr
 }

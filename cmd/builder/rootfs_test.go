@@ -26,6 +26,15 @@ var (
 	binaryErr  error
 )
 
+// TestMain removes the binary builderBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaryPath != "" {
+		os.RemoveAll(filepath.Dir(binaryPath))
+	}
+	os.Exit(code)
+}
+
 // builderBinary builds bin/builder once per test run, into a directory
 // every user can read.
 func builderBinary(t *testing.T) string {
@@ -146,7 +155,15 @@ func TestRootfsBusybox(t *testing.T) {
 	if got := strings.TrimSpace(read("etc/hostname")); got == host || got != "localhost" {
 		t.Errorf("/etc/hostname = %q, want localhost (not the build host's %q)", got, host)
 	}
-	for _, gone := range []string{"usr/sbin/policy-rc.d", "tmp/started"} {
+	if after, _ := os.Hostname(); after != host {
+		t.Errorf("a run step renamed the build host to %q", after)
+	}
+	if hostResolv, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		if got := read("root/resolv-during-build"); got != string(hostResolv) {
+			t.Errorf("during the build /etc/resolv.conf was %q, want the host's", got)
+		}
+	}
+	for _, gone := range []string{"usr/sbin/policy-rc.d", "etc/resolv.conf.builder-original"} {
 		if _, err := os.Lstat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
 			t.Errorf("/%s is left in the image: %v", gone, err)
 		}
@@ -344,7 +361,7 @@ func TestRootfsFromTree(t *testing.T) {
 	bin := builderBinary(t)
 	repo := filepath.Join("..", "..")
 	tmp := t.TempDir()
-	base := filepath.Join(tmp, "base")
+	base := busyboxTree(t, bin, filepath.Join(tmp, "base"))
 	run := func(args ...string) []byte {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
@@ -354,10 +371,6 @@ func TestRootfsFromTree(t *testing.T) {
 			t.Fatalf("builder %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 		return out
-	}
-	run("rootfs", "cmd/builder/testdata/rootfs/busybox.hcl", base)
-	if err := os.WriteFile(filepath.Join(base, "etc/origin"), []byte("tree\n"), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	archive := filepath.Join(tmp, "base.tar.gz")
 	if out, err := exec.Command("tar", "-C", base, "--numeric-owner", "-czf", archive, ".").CombinedOutput(); err != nil {
@@ -403,4 +416,69 @@ func sha256File(t *testing.T, path string) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// busyboxTree builds the busybox test recipe into dir and marks it, as a
+// base for the tarball and directory bootstraps.
+func busyboxTree(t *testing.T, bin, dir string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "rootfs", "cmd/builder/testdata/rootfs/busybox.hcl", dir)
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the busybox tree: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc/origin"), []byte("tree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestRootfsImageLayouts bootstraps trees whose /usr/sbin or /usr are
+// symlinks: a merged /usr/sbin (Arch, Fedora) builds, with policy-rc.d
+// written inside the image and removed; a /usr pointing at a host
+// directory fails without creating anything there.
+func TestRootfsImageLayouts(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	bin := builderBinary(t)
+	tmp := t.TempDir()
+	build := func(base, dir string) ([]byte, error) {
+		cmd := exec.Command(bin, "rootfs", "--var", "kind=directory", "--var", "source="+base, "cmd/builder/testdata/rootfs/from-tree.hcl", dir)
+		cmd.Dir = filepath.Join("..", "..")
+		return cmd.CombinedOutput()
+	}
+
+	merged := busyboxTree(t, bin, filepath.Join(tmp, "merged"))
+	if err := os.RemoveAll(filepath.Join(merged, "usr/sbin")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("bin", filepath.Join(merged, "usr/sbin")); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(tmp, "merged-out")
+	if out, err := build(merged, dir); err != nil {
+		t.Fatalf("merged /usr/sbin: %v\n%s", err, out)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "usr/bin/policy-rc.d")); !os.IsNotExist(err) {
+		t.Errorf("policy-rc.d left in the merged /usr/sbin: %v", err)
+	}
+
+	victim := filepath.Join(tmp, "host-usr")
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hostile := busyboxTree(t, bin, filepath.Join(tmp, "hostile"))
+	if err := os.RemoveAll(filepath.Join(hostile, "usr")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(hostile, "usr")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := build(hostile, filepath.Join(tmp, "hostile-out"))
+	if err == nil || !bytes.Contains(out, []byte("/usr")) {
+		t.Errorf("a /usr leading to the host built: %v\n%s", err, out)
+	}
+	if entries, _ := os.ReadDir(victim); len(entries) != 0 {
+		t.Errorf("the build created %d entries in the host directory /usr pointed at", len(entries))
+	}
 }

@@ -45,6 +45,14 @@ run "late" {
     echo "$GREETING $WHO" > /etc/greeting
     test -c /dev/null && test -e /dev/pts/ptmx && test -d /proc/self
     test -f /usr/sbin/policy-rc.d
-    hostname > /etc/build-hostname
+    # The build's kernel filesystems: sysfs and /proc/sys read-only, its
+    # own tmpfs /dev/shm, /run and /tmp.
+    grep -q '^sysfs /sys sysfs ro,' /proc/mounts
+    grep -q ' /proc/sys proc ro,' /proc/mounts
+    for d in /dev /dev/shm /run /tmp; do grep -q "^tmpfs $d tmpfs " /proc/mounts; done
+    grep -q '^devpts /dev/pts devpts ' /proc/mounts
+    cp /etc/resolv.conf /root/resolv-during-build
+    # A hostname set here stays in the build's own UTS namespace.
+    hostname builder-uts-test
   EOT
 }
