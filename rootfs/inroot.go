@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -214,19 +215,32 @@ func (r *Root) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := r.openat2(strings.Join(parts, "/"), unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	// Look before opening: opening a device node can have effects (a
+	// watchdog arms on open), so the file is first reached with O_PATH
+	// and only reopened, the very same inode, once it is known regular.
+	ref, err := r.openat2(strings.Join(parts, "/"), unix.O_PATH, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s in the image: %w", display(parts), err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
+	defer ref.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(ref.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("%s in the image: %w", display(parts), err)
 	}
-	if !st.Mode().IsRegular() {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("%s in the image is not a regular file", display(parts))
 	}
-	return io.ReadAll(f)
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(int(ref.Fd())), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s in the image: %w", display(parts), err)
+	}
+	f := os.NewFile(uintptr(fd), display(parts))
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s in the image: %w", display(parts), err)
+	}
+	return b, nil
 }
 
 // Lstat describes name inside the root without following its final

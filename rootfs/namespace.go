@@ -21,6 +21,10 @@ import (
 // means including kill -9, the kernel unmounts the one and kills the
 // other. The parent dies → the child gets SIGKILL (Pdeathsig) → same.
 
+// parentMountNS carries builder's mount namespace to the child, which
+// checks that its own is another.
+const parentMountNS = "BUILDER_PARENT_MOUNT_NS"
+
 // StopGrace is how long the child gets to clean up after SIGTERM before
 // it is killed.
 const StopGrace = 30 * time.Second
@@ -48,7 +52,12 @@ func RunIsolated(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("starting the isolated build: %w", err)
 	}
 	defer lifeline.Close()
+	mountNS, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return fmt.Errorf("reading builder's mount namespace: %w", err)
+	}
 	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), parentMountNS+"="+mountNS)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.ExtraFiles = []*os.File{alive} // fd 3 in the child
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -117,6 +126,15 @@ func (e *IsolatedExitError) Reported() bool { return e.Signal == 0 }
 func EnterIsolation() error {
 	if os.Getpid() != 1 {
 		return errors.New("the rootfs stage must run isolated (PID 1 of its own PID namespace); run it through 'builder rootfs'")
+	}
+	// A mount namespace shared with builder's (and so the host's) must
+	// not be made private: compare with the one builder recorded.
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return fmt.Errorf("checking the mount namespace: %w", err)
+	}
+	if parent := os.Getenv(parentMountNS); parent == "" || parent == self {
+		return errors.New("the rootfs stage must run in its own mount namespace; run it through 'builder rootfs'")
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)

@@ -137,8 +137,14 @@ func (s *Stage) bootstrap(ctx context.Context, runner *Runner, step recipe.Step)
 	if err != nil {
 		return err
 	}
-	if err := CheckArchitecture(s.Plan.Image.Architecture, runtime.GOARCH); err != nil {
+	support, err := Emulation{}.Check(s.Plan.Image.Architecture, runtime.GOARCH)
+	if err != nil {
 		return err
+	}
+	// Without the F flag the kernel looks the emulator up inside the
+	// chroot, where it is not: every foreign program would fail there.
+	if h := support.Handler; h != nil && !h.FixBinary() {
+		return fmt.Errorf("the binfmt handler %s lacks the F (fix binary) flag, so %s programs cannot run in the chroot; reinstall Debian's qemu-user-static, whose handlers have it", h.Name, s.Plan.Image.Architecture.Distribution)
 	}
 	workDir := s.WorkDir
 	if workDir == "" {
