@@ -122,15 +122,11 @@ func (e *MountedError) Error() string {
 // CheckNothingMounted proves from /proc/self/mountinfo that nothing is
 // mounted at or below dir, returning a *MountedError otherwise.
 func CheckNothingMounted(dir string) error {
-	real, err := realDir(dir)
+	below, err := mountsBelowDir(dir)
 	if err != nil {
 		return err
 	}
-	mounts, err := readMountInfo()
-	if err != nil {
-		return err
-	}
-	if below := MountsBelow(mounts, real); len(below) > 0 {
+	if len(below) > 0 {
 		return &MountedError{Dir: dir, Mounts: below}
 	}
 	return nil
@@ -172,15 +168,10 @@ func realDir(dir string) (string, error) {
 // first, then proves nothing is left. The build uses it in its own mount
 // namespace for mounts a step made and did not undo.
 func UnmountBelow(dir string) error {
-	real, err := realDir(dir)
+	below, err := mountsBelowDir(dir)
 	if err != nil {
 		return err
 	}
-	mounts, err := readMountInfo()
-	if err != nil {
-		return err
-	}
-	below := MountsBelow(mounts, real)
 	sort.Slice(below, func(i, j int) bool { return len(below[i].MountPoint) > len(below[j].MountPoint) })
 	for _, m := range below {
 		if err := unix.Unmount(m.MountPoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
@@ -188,6 +179,19 @@ func UnmountBelow(dir string) error {
 		}
 	}
 	return CheckNothingMounted(dir)
+}
+
+// mountsBelowDir reads the mount table for the mounts at or below dir.
+func mountsBelowDir(dir string) ([]Mount, error) {
+	real, err := realDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := readMountInfo()
+	if err != nil {
+		return nil, err
+	}
+	return MountsBelow(mounts, real), nil
 }
 
 func readMountInfo() ([]Mount, error) {

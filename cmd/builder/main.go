@@ -21,8 +21,8 @@ import (
 // Exit codes shared by every command.
 const (
 	exitOK          = 0
-	exitFailure     = 1 // the command ran and failed (invalid recipe, failed build)
-	exitUsage       = 2 // bad flags or arguments
+	exitFailure     = 1 // the command ran and failed: validate found errors, a build failed
+	exitUsage       = 2 // bad flags or arguments; for building commands also an invalid recipe
 	exitWouldChange = 3 // fmt --check found files to format
 	exitInterrupted = 130
 )
