@@ -1,9 +1,3 @@
-// Package image owns what LXD and Incus read from an image: architecture
-// names, metadata.yaml, templates, fingerprints and image.json.
-//
-// Start with Architecture: every recipe names its architecture in the
-// distribution's spelling (amd64, arm64, …) and the image needs LXD's
-// canonical name (x86_64, aarch64, …) for metadata.yaml.
 package image
 
 import (

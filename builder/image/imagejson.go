@@ -1,0 +1,188 @@
+package image
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// File names of an output directory besides the image's own files.
+const (
+	ImageJSONName  = "image.json"
+	SHA256SUMSName = "SHA256SUMS"
+)
+
+// ImageJSON is image.json: what delivery (import, upload, publish) reads
+// about an output directory instead of looking into the files again.
+type ImageJSON struct {
+	// Fingerprint is LXD's: see CombinedHasher.
+	Fingerprint string `json:"fingerprint"`
+	// Type is TypeSplit or TypeUnified.
+	Type string `json:"type"`
+	// Architecture is LXD's canonical name.
+	Architecture string            `json:"architecture"`
+	Properties   map[string]string `json:"properties"`
+	// Files are in fingerprint order: metadata then rootfs, or unified.
+	Files []FileInfo `json:"files"`
+	// Packages are the image's installed packages, sorted.
+	Packages []Package `json:"packages"`
+}
+
+// FileInfo is one file of an output directory.
+type FileInfo struct {
+	// Name is the bare file name in the output directory.
+	Name   string `json:"name"`
+	Role   Role   `json:"role"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// Package is one installed package of the image.
+type Package struct {
+	Name         string `json:"name"`
+	Version      string `json:"version"`
+	Architecture string `json:"architecture"`
+}
+
+// Check reports what makes j inconsistent: a fingerprint or sha256 that is
+// not lowercase hex, a type that does not match the files' roles, a
+// unified image whose fingerprint is not its file's sha256, a
+// non-canonical architecture, a file name that is not bare.
+func (j ImageJSON) Check() error {
+	var errs []error
+	if !isSHA256(j.Fingerprint) {
+		errs = append(errs, fmt.Errorf("fingerprint %q is not 64 lowercase hex digits", j.Fingerprint))
+	}
+	roles := make([]Role, len(j.Files))
+	for i, f := range j.Files {
+		roles[i] = f.Role
+		if err := checkBareName(f.Name); err != nil {
+			errs = append(errs, fmt.Errorf("file %d: %w", i, err))
+		}
+		if !isSHA256(f.SHA256) {
+			errs = append(errs, fmt.Errorf("file %s: sha256 %q is not 64 lowercase hex digits", f.Name, f.SHA256))
+		}
+		if f.Size < 0 {
+			errs = append(errs, fmt.Errorf("file %s: negative size", f.Name))
+		}
+	}
+	typ, err := imageType(roles)
+	switch {
+	case err != nil:
+		errs = append(errs, err)
+	case typ != j.Type:
+		errs = append(errs, fmt.Errorf("type %q does not match the files, which make a %s image", j.Type, typ))
+	case typ == TypeUnified && j.Files[0].SHA256 != j.Fingerprint:
+		errs = append(errs, fmt.Errorf("a unified image's fingerprint is its file's sha256, %s, not %s", j.Files[0].SHA256, j.Fingerprint))
+	}
+	if arch, err := LookupArchitecture(j.Architecture); err != nil || arch.LXD != j.Architecture {
+		errs = append(errs, fmt.Errorf("architecture %q is not an LXD architecture name", j.Architecture))
+	}
+	for i, p := range j.Packages {
+		if p.Name == "" {
+			errs = append(errs, fmt.Errorf("package %d has no name", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Marshal returns image.json: two-space indented JSON, keys in a fixed
+// order (struct fields as declared, map keys sorted), packages sorted, no
+// HTML escaping, a final newline. It refuses a j that fails Check.
+func (j ImageJSON) Marshal() ([]byte, error) {
+	if err := j.Check(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", ImageJSONName, err)
+	}
+	if j.Properties == nil {
+		j.Properties = map[string]string{}
+	}
+	if j.Files == nil {
+		j.Files = []FileInfo{}
+	}
+	j.Packages = slices.Clone(j.Packages)
+	if j.Packages == nil {
+		j.Packages = []Package{}
+	}
+	sortPackages(j.Packages)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(j); err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", ImageJSONName, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteImageJSON writes dir/image.json atomically.
+func WriteImageJSON(dir string, j ImageJSON) error {
+	data, err := j.Marshal()
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, ImageJSONName), data, 0o644)
+}
+
+// ReadImageJSON reads and checks dir/image.json; unknown fields are
+// errors, since they mean a newer builder wrote it.
+func ReadImageJSON(dir string) (ImageJSON, error) {
+	path := filepath.Join(dir, ImageJSONName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ImageJSON{}, fmt.Errorf("reading image description: %w", err)
+	}
+	var j ImageJSON
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return ImageJSON{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if err := j.Check(); err != nil {
+		return ImageJSON{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return j, nil
+}
+
+// SHA256SUMS returns the SHA256SUMS text for files, in the format
+// `sha256sum` prints and `sha256sum -c` reads: "<hex>  <name>\n" lines
+// sorted by name. Names that sha256sum would escape (with a backslash or
+// newline) are refused, as are names that are not bare.
+func SHA256SUMS(files []FileInfo) ([]byte, error) {
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b FileInfo) int { return strings.Compare(a.Name, b.Name) })
+	var buf bytes.Buffer
+	for i, f := range sorted {
+		if err := checkBareName(f.Name); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", SHA256SUMSName, err)
+		}
+		if strings.ContainsAny(f.Name, "\\\n\r") {
+			return nil, fmt.Errorf("writing %s: %q would need sha256sum's escaping", SHA256SUMSName, f.Name)
+		}
+		if i > 0 && sorted[i-1].Name == f.Name {
+			return nil, fmt.Errorf("writing %s: %s listed twice", SHA256SUMSName, f.Name)
+		}
+		if !isSHA256(f.SHA256) {
+			return nil, fmt.Errorf("writing %s: %s: sha256 %q is not 64 lowercase hex digits", SHA256SUMSName, f.Name, f.SHA256)
+		}
+		fmt.Fprintf(&buf, "%s  %s\n", f.SHA256, f.Name)
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteSHA256SUMS writes dir/SHA256SUMS atomically; see SHA256SUMS.
+func WriteSHA256SUMS(dir string, files []FileInfo) error {
+	data, err := SHA256SUMS(files)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, SHA256SUMSName), data, 0o644)
+}
+
+func isSHA256(s string) bool {
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
+}

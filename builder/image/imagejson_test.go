@@ -1,0 +1,210 @@
+package image_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/image/fromrecipe"
+)
+
+// outputDir makes a split image's two files with fixed contents, so that
+// their sums and the fingerprint are the same on every run.
+func outputDir(t *testing.T) (string, []image.FileInfo, string) {
+	t.Helper()
+	dir := t.TempDir()
+	writeRandom(t, dir, "lxd.tar.xz", 4096, 7)
+	writeRandom(t, dir, "rootfs.squashfs", 100000, 8)
+	fp, files, err := image.HashFiles(dir,
+		image.FileInfo{Name: "lxd.tar.xz", Role: image.RoleMetadata},
+		image.FileInfo{Name: "rootfs.squashfs", Role: image.RoleRootfs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, files, fp
+}
+
+// TestImageJSONGolden writes image.json and SHA256SUMS for a split debian
+// image and compares them with testdata; image.json reads back equal, and
+// sha256sum -c accepts SHA256SUMS.
+func TestImageJSONGolden(t *testing.T) {
+	dir, files, fp := outputDir(t)
+	m, err := fromrecipe.NewMetadata(loadPlan(t, "../../recipes/debian.hcl"), created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := image.ReadDpkgStatus(rootWithStatus(t, readFile(t, "testdata/dpkg/status")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := image.ImageJSON{
+		Fingerprint: fp, Type: image.TypeSplit, Architecture: m.Architecture,
+		Properties: m.Properties, Files: files, Packages: pkgs,
+	}
+	if err := image.WriteImageJSON(dir, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := image.WriteSHA256SUMS(dir, files); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "debian-default.image.json", []byte(readFile(t, filepath.Join(dir, "image.json"))))
+	golden(t, "debian-default.SHA256SUMS", []byte(readFile(t, filepath.Join(dir, "SHA256SUMS"))))
+
+	back, err := image.ReadImageJSON(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, j) {
+		t.Errorf("image.json read back as\n%+v\nwant\n%+v", back, j)
+	}
+	if _, err := exec.LookPath("sha256sum"); err == nil {
+		cmd := exec.Command("sha256sum", "--check", "--strict", "SHA256SUMS")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("sha256sum -c: %v\n%s", err, out)
+		}
+	}
+	// Files appear under their final names only: no temporary file is
+	// left, and the mode is exactly 0644.
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		if info, _ := e.Info(); (e.Name() == "image.json" || e.Name() == "SHA256SUMS") && info.Mode().Perm() != 0o644 {
+			t.Errorf("%s has mode %v", e.Name(), info.Mode())
+		}
+	}
+	if want := []string{"SHA256SUMS", "image.json", "lxd.tar.xz", "rootfs.squashfs"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("output directory holds %v, want %v", names, want)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestImageJSONDeterministic: package order and nil slices do not change
+// the bytes.
+func TestImageJSONDeterministic(t *testing.T) {
+	_, files, fp := outputDir(t)
+	j := image.ImageJSON{Fingerprint: fp, Type: image.TypeSplit, Architecture: "x86_64", Files: files, Packages: samplePackages}
+	reversed := j
+	reversed.Packages = nil
+	for i := len(samplePackages) - 1; i >= 0; i-- {
+		reversed.Packages = append(reversed.Packages, samplePackages[i])
+	}
+	a, err := j.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := reversed.Marshal()
+	if string(a) != string(b) {
+		t.Error("package order changed image.json")
+	}
+	j.Packages = nil
+	out, _ := j.Marshal()
+	if !strings.Contains(string(out), `"packages": []`) || !strings.Contains(string(out), `"properties": {}`) {
+		t.Errorf("no packages or properties should be [] and {}:\n%s", out)
+	}
+}
+
+func TestImageJSONCheck(t *testing.T) {
+	_, files, fp := outputDir(t)
+	unified := image.FileInfo{Name: "busybox-amd64.tar.gz", Role: image.RoleUnified, SHA256: files[1].SHA256, Size: 5}
+	tests := []struct {
+		name string
+		j    image.ImageJSON
+		want string
+	}{
+		{"valid split", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files}, ""},
+		{"valid unified", image.ImageJSON{Fingerprint: unified.SHA256, Type: "unified", Architecture: "aarch64", Files: []image.FileInfo{unified}}, ""},
+		{"unified fingerprint is not the file's sum", image.ImageJSON{Fingerprint: fp, Type: "unified", Architecture: "x86_64", Files: []image.FileInfo{unified}}, "its file's sha256"},
+		{"type does not match the files", image.ImageJSON{Fingerprint: fp, Type: "unified", Architecture: "x86_64", Files: files}, "make a split image"},
+		{"rootfs before metadata", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: []image.FileInfo{files[1], files[0]}}, "not an image"},
+		{"distribution architecture", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "amd64", Files: files}, "not an LXD architecture name"},
+		{"uppercase fingerprint", image.ImageJSON{Fingerprint: strings.ToUpper(fp), Type: "split", Architecture: "x86_64", Files: files}, "lowercase hex"},
+		{"path as a file name", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: []image.FileInfo{files[0], {Name: "../rootfs", Role: image.RoleRootfs, SHA256: fp}}}, "not a bare file name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.j.Marshal()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSHA256SUMS(t *testing.T) {
+	a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	got, err := image.SHA256SUMS([]image.FileInfo{{Name: "rootfs.squashfs", SHA256: b}, {Name: "lxd.tar.xz", SHA256: a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := a + "  lxd.tar.xz\n" + b + "  rootfs.squashfs\n"; string(got) != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	for _, bad := range []image.FileInfo{
+		{Name: "a\nb", SHA256: a},
+		{Name: `a\b`, SHA256: a},
+		{Name: "sub/a", SHA256: a},
+		{Name: "a", SHA256: "xyz"},
+	} {
+		if _, err := image.SHA256SUMS([]image.FileInfo{bad}); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+	if _, err := image.SHA256SUMS([]image.FileInfo{{Name: "a", SHA256: a}, {Name: "a", SHA256: b}}); err == nil {
+		t.Error("a name listed twice was accepted")
+	}
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if err := image.WriteFileAtomic(path, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := image.WriteFileAtomic(path, []byte("two"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != "two" || info.Mode().Perm() != 0o644 {
+		t.Errorf("content %q mode %v", got, info.Mode())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("left behind: %v", entries)
+	}
+	// Replacing a directory fails, and leaves nothing behind.
+	sub := filepath.Join(dir, "sub")
+	if err := os.MkdirAll(filepath.Join(sub, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := image.WriteFileAtomic(sub, []byte("x"), 0o644); err == nil {
+		t.Error("replaced a non-empty directory")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("left behind: %v", entries)
+	}
+	if err := image.WriteFileAtomic(filepath.Join(dir, "missing", "f"), nil, 0o644); err == nil {
+		t.Error("wrote into a missing directory")
+	}
+}
