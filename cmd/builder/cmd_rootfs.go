@@ -46,19 +46,27 @@ On failure DIR is removed, unless --keep-on-error keeps it for inspection.`,
 }
 
 func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, dir string) error {
-	plan, diags, loader := opts.load(a, recipePath)
-	if err := a.writeDiagnostics(diags, loader.Files()); err != nil {
+	plan, err := a.loadForBuild(&opts.recipeOptions, recipePath)
+	if err != nil {
 		return err
 	}
-	if diags.HasErrors() {
-		return &exitError{code: exitUsage, silent: true}
+	abs, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, dir, opts.keepOnError)
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(a.stdout, "rootfs of %s is in %s\n", plan.Image.Name, abs)
+	return nil
+}
+
+// buildRootfs runs the isolated rootfs stage into dir. On failure dir is
+// removed (after proving nothing is mounted there) unless keep.
+func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, dir string, keep bool) (string, error) {
 	if os.Geteuid() != 0 {
-		return errors.New("builder rootfs needs root: it mounts, chroots and creates device nodes (run it with sudo)")
+		return "", errors.New("building a rootfs needs root: it mounts, chroots and creates device nodes (run builder with sudo)")
 	}
 	abs, created, err := prepareTarget(dir)
 	if err != nil {
-		return err
+		return "", err
 	}
 	start := time.Now()
 	args := []string{stageCommand, "--dir", abs}
@@ -71,19 +79,19 @@ func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, di
 	args = append(args, recipePath)
 	buildErr := rootfs.RunIsolated(ctx, args, a.stdout, a.stderr)
 	if buildErr == nil {
-		fmt.Fprintf(a.stdout, "rootfs of %s is in %s (%s)\n", plan.Image.Name, abs, time.Since(start).Round(time.Second))
-		return nil
+		fmt.Fprintf(a.stdout, "<== rootfs built in %s\n", time.Since(start).Round(time.Second))
+		return abs, nil
 	}
-	if opts.keepOnError {
+	if keep {
 		fmt.Fprintf(a.stderr, "builder: keeping %s for inspection (--keep-on-error)\n", abs)
 	} else if err := removeTarget(abs, created); err != nil {
 		buildErr = errors.Join(buildErr, err)
 	}
 	var isolated *rootfs.IsolatedExitError
 	if errors.As(buildErr, &isolated) {
-		return &exitError{code: exitFailure, silent: isolated.Reported(), err: buildErr}
+		return "", &exitError{code: exitFailure, silent: isolated.Reported(), err: buildErr}
 	}
-	return buildErr
+	return "", buildErr
 }
 
 // prepareTarget makes DIR an empty directory, creating it when missing.

@@ -125,6 +125,8 @@ Start with 'builder validate recipes/debian.hcl' and 'builder inspect'.`,
 		a.newVersionCommand(),
 		a.newDoctorCommand(),
 		a.newRootfsCommand(),
+		a.newPackCommand(),
+		a.newBuildCommand(),
 		a.newStageCommand(),
 	)
 	for _, c := range root.Commands() {

@@ -1,0 +1,211 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/image/fromrecipe"
+	"github.com/builder-images/builder/builder/pack"
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// PackOptions say how to pack a rootfs; zero values take the recipe's
+// output block.
+type PackOptions struct {
+	Plan   *recipe.Plan
+	Rootfs string
+	// Output is the output directory; it is created if missing.
+	Output string
+	// Created is the image's creation time (SOURCE_DATE_EPOCH or now).
+	Created time.Time
+	// Epoch, when set, clamps every file time (SOURCE_DATE_EPOCH).
+	Epoch *time.Time
+	// Threads bounds the compressors; 0 means every CPU.
+	Threads int
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// Pack writes the image files of a finished rootfs into opts.Output: the
+// metadata tarball and the rootfs (split), or one tarball (unified), then
+// SHA256SUMS and image.json, each under its final name only when
+// complete. It returns what image.json says.
+func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
+	plan := opts.Plan
+	out := plan.Output
+	logf := func(format string, args ...any) {
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, format, args...)
+		}
+	}
+	if err := fromrecipe.CheckTemplates(plan); err != nil {
+		return image.ImageJSON{}, err
+	}
+	md, err := fromrecipe.NewMetadata(plan, opts.Created)
+	if err != nil {
+		return image.ImageJSON{}, err
+	}
+	mdYAML, err := md.YAML()
+	if err != nil {
+		return image.ImageJSON{}, err
+	}
+	if err := os.MkdirAll(opts.Output, 0o755); err != nil {
+		return image.ImageJSON{}, fmt.Errorf("creating %s: %w", opts.Output, err)
+	}
+	entries := metadataEntries(plan, mdYAML, opts)
+	tarOpts := pack.TarOptions{SourceDateEpoch: opts.Epoch}
+	ext := ".tar" + out.Compression.Algorithm.Extension
+	threads := opts.Threads
+
+	var files []image.FileInfo
+	add := func(info pack.FileInfo, role image.Role) {
+		files = append(files, image.FileInfo{Name: info.Name, Role: role, SHA256: info.SHA256, Size: info.Size})
+		logf("    %s  %s  %s\n", info.Name, humanSize(info.Size), info.SHA256)
+	}
+	start := time.Now()
+	switch out.Type {
+	case recipe.OutputUnified:
+		name := plan.Image.Name + ext
+		logf("==> packing %s (%s)\n", name, out.Compression)
+		info, err := pack.WriteCompressed(ctx, filepath.Join(opts.Output, name), out.Compression, threads, func(w io.Writer) error {
+			unified := tarOpts
+			unified.Prefix = "rootfs/"
+			return writeImageTar(ctx, w, entries, opts.Rootfs, unified)
+		})
+		if err != nil {
+			return image.ImageJSON{}, err
+		}
+		add(info, image.RoleUnified)
+	default:
+		name := "lxd" + ext
+		logf("==> packing %s (%s)\n", name, out.Compression)
+		info, err := pack.WriteCompressed(ctx, filepath.Join(opts.Output, name), out.Compression, threads, func(w io.Writer) error {
+			_, err := pack.WriteFiles(w, entries, tarOpts)
+			return err
+		})
+		if err != nil {
+			return image.ImageJSON{}, err
+		}
+		add(info, image.RoleMetadata)
+		if out.RootfsFormat == recipe.RootfsSquashfs {
+			logf("==> packing rootfs.squashfs (mksquashfs, %s)\n", out.Compression.Algorithm.Name)
+			info, err = pack.WriteSquashfs(ctx, opts.Rootfs, filepath.Join(opts.Output, "rootfs.squashfs"),
+				pack.SquashfsOptions{Compression: out.Compression, Epoch: opts.Epoch, Processors: threads})
+		} else {
+			name = "rootfs" + ext
+			logf("==> packing %s (%s)\n", name, out.Compression)
+			info, err = pack.WriteCompressed(ctx, filepath.Join(opts.Output, name), out.Compression, threads, func(w io.Writer) error {
+				_, err := pack.WriteTree(ctx, w, opts.Rootfs, tarOpts)
+				return err
+			})
+		}
+		if err != nil {
+			return image.ImageJSON{}, err
+		}
+		add(info, image.RoleRootfs)
+	}
+	logf("<== packed in %s\n", time.Since(start).Round(10*time.Millisecond))
+
+	fingerprint, err := fingerprintOf(opts.Output, files)
+	if err != nil {
+		return image.ImageJSON{}, err
+	}
+	pkgs, err := image.ReadDpkgStatus(opts.Rootfs)
+	if err != nil {
+		return image.ImageJSON{}, err
+	}
+	typ := image.TypeSplit
+	if out.Type == recipe.OutputUnified {
+		typ = image.TypeUnified
+	}
+	j := image.ImageJSON{
+		Fingerprint: fingerprint, Type: typ, Architecture: plan.Image.Architecture.LXD,
+		Properties: md.Properties, Files: files, Packages: pkgs,
+	}
+	if err := image.WriteSHA256SUMS(opts.Output, files); err != nil {
+		return image.ImageJSON{}, err
+	}
+	// image.json last: its presence says the directory is complete.
+	if err := image.WriteImageJSON(opts.Output, j); err != nil {
+		return image.ImageJSON{}, err
+	}
+	return j, nil
+}
+
+// writeImageTar writes a unified image's one archive: the metadata files,
+// then the rootfs under its prefix.
+func writeImageTar(ctx context.Context, w io.Writer, entries []pack.FileEntry, rootfs string, opts pack.TarOptions) error {
+	tw, err := pack.NewTarWriter(w, opts)
+	if err != nil {
+		return err
+	}
+	if err := tw.WriteFiles(entries); err != nil {
+		return err
+	}
+	if err := tw.WriteTree(ctx, rootfs); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// fingerprintOf is LXD's: a unified image's sha256, or the sha256 of the
+// metadata file's bytes followed by the rootfs file's, which no per-file
+// hash gives, so the two files are read once more.
+func fingerprintOf(dir string, files []image.FileInfo) (string, error) {
+	if len(files) == 1 {
+		return files[0].SHA256, nil
+	}
+	fp, _, err := image.HashFiles(dir, files...)
+	if err != nil {
+		return "", fmt.Errorf("computing the fingerprint: %w", err)
+	}
+	return fp, nil
+}
+
+// metadataEntries are the metadata tarball's files: metadata.yaml first
+// (LXD stops reading once it has it), then templates/.
+func metadataEntries(plan *recipe.Plan, mdYAML []byte, opts PackOptions) []pack.FileEntry {
+	mtime := opts.Created
+	entries := []pack.FileEntry{
+		{Name: "metadata.yaml", Mode: 0o644, Data: mdYAML, ModTime: mtime},
+	}
+	templates := map[string][]byte{}
+	for _, t := range plan.Templates {
+		if t.Enabled {
+			templates[t.Name] = []byte(t.Content)
+		}
+	}
+	if len(templates) == 0 {
+		return entries
+	}
+	entries = append(entries, pack.FileEntry{Name: "templates/", Mode: fs.ModeDir | 0o755, ModTime: mtime})
+	names := make([]string, 0, len(templates))
+	for n := range templates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		entries = append(entries, pack.FileEntry{Name: "templates/" + n, Mode: 0o644, Data: templates[n], ModTime: mtime})
+	}
+	return entries
+}
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,206 @@
+package pack
+
+import (
+	"errors"
+	"io"
+	"sync"
+)
+
+// compressChunk compresses src on its own, appending a complete stream or
+// frame to dst. It may return early with errAborted once stop is closed.
+type compressChunk func(dst, src []byte, stop <-chan struct{}) ([]byte, error)
+
+var errAborted = errors.New("compression aborted")
+
+// chunkWriter compresses its input in fixed-size chunks, each on its own,
+// on a pool of workers, and writes the results in input order. Output
+// depends on the chunk size and the compress function alone, never on the
+// number of workers or on how the input was split into Write calls: that
+// is what makes parallel xz and zstd reproducible.
+//
+// Memory is bounded: at most workers+2 input chunks exist at once (one
+// filling, up to workers queued or compressing, one being written), plus
+// their compressed output.
+type chunkWriter struct {
+	w        io.Writer
+	size     int
+	compress compressChunk
+
+	cur   []byte         // the chunk being filled
+	work  chan *chunkJob // to the workers
+	order chan *chunkJob // to the writer, in input order; its capacity bounds memory
+	free  chan []byte    // input buffers to reuse
+	stop  chan struct{}  // closed to abort
+	wg    sync.WaitGroup // workers and writer
+	once  sync.Once      // closes stop
+	mu    sync.Mutex     // guards err
+	err   error          // the first error, reported by Write and Close
+	sent  bool           // a chunk was submitted
+	done  bool           // Close or Abort ran
+	outMu sync.Mutex     // guards outs
+	outs  [][]byte       // output buffers to reuse
+}
+
+type chunkJob struct {
+	src, out []byte
+	err      error
+	ready    chan struct{}
+}
+
+func newChunkWriter(w io.Writer, size, workers int, compress compressChunk) *chunkWriter {
+	c := &chunkWriter{
+		w: w, size: size, compress: compress,
+		work:  make(chan *chunkJob, workers),
+		order: make(chan *chunkJob, workers),
+		free:  make(chan []byte, workers+2),
+		stop:  make(chan struct{}),
+	}
+	c.wg.Add(workers + 1)
+	for range workers {
+		go c.worker()
+	}
+	go c.writer()
+	return c
+}
+
+func (c *chunkWriter) worker() {
+	defer c.wg.Done()
+	for job := range c.work {
+		select {
+		case <-c.stop:
+			job.err = errAborted
+		default:
+			job.out, job.err = c.compress(c.outBuf(), job.src, c.stop)
+		}
+		select {
+		case c.free <- job.src[:0]:
+		default:
+		}
+		job.src = nil
+		close(job.ready)
+	}
+}
+
+func (c *chunkWriter) writer() {
+	defer c.wg.Done()
+	for job := range c.order {
+		<-job.ready
+		if c.error() != nil {
+			continue // drain after a failure
+		}
+		err := job.err
+		if err == nil {
+			_, err = c.w.Write(job.out)
+		}
+		if err != nil {
+			c.fail(err)
+			continue
+		}
+		c.outMu.Lock()
+		if len(c.outs) < cap(c.free) {
+			c.outs = append(c.outs, job.out[:0])
+		}
+		c.outMu.Unlock()
+	}
+}
+
+func (c *chunkWriter) outBuf() []byte {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	if n := len(c.outs); n > 0 {
+		b := c.outs[n-1]
+		c.outs = c.outs[:n-1]
+		return b
+	}
+	return nil
+}
+
+func (c *chunkWriter) error() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// fail records the first error and stops the workers.
+func (c *chunkWriter) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+	c.once.Do(func() { close(c.stop) })
+}
+
+// Write buffers p and hands every full chunk to the workers.
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	if c.done {
+		return 0, errors.New("write to a closed compressor")
+	}
+	n := 0
+	for len(p) > 0 {
+		if err := c.error(); err != nil {
+			return n, err
+		}
+		if c.cur == nil {
+			select {
+			case c.cur = <-c.free:
+			default:
+				c.cur = make([]byte, 0, c.size)
+			}
+		}
+		k := copy(c.cur[len(c.cur):c.size], p)
+		c.cur = c.cur[:len(c.cur)+k]
+		p, n = p[k:], n+k
+		if len(c.cur) == c.size {
+			c.submit()
+		}
+	}
+	return n, c.error()
+}
+
+// submit queues the current chunk; it blocks while workers+1 chunks are
+// already waiting, which is what bounds memory.
+func (c *chunkWriter) submit() {
+	job := &chunkJob{src: c.cur, ready: make(chan struct{})}
+	c.cur, c.sent = nil, true
+	select {
+	case c.order <- job:
+	case <-c.stop:
+		return
+	}
+	c.work <- job // never blocks for long: workers drain it even when stopped
+}
+
+// Close compresses what is left and waits for every chunk to be written.
+// An empty input still gives one (empty) stream, so the file is valid.
+func (c *chunkWriter) Close() error {
+	if c.done {
+		return c.error()
+	}
+	if c.error() == nil && (len(c.cur) > 0 || !c.sent) {
+		if c.cur == nil {
+			c.cur = []byte{}
+		}
+		c.submit()
+	}
+	c.finish()
+	return c.error()
+}
+
+// Abort stops the workers as soon as they can and waits for them; the
+// output is incomplete.
+func (c *chunkWriter) Abort() {
+	if c.done {
+		return
+	}
+	c.fail(errAborted)
+	c.finish()
+}
+
+func (c *chunkWriter) finish() {
+	c.done = true
+	close(c.order)
+	close(c.work)
+	c.wg.Wait()
+	c.cur, c.outs = nil, nil
+}

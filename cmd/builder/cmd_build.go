@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/builder-images/builder/builder"
+	"github.com/builder-images/builder/rootfs"
+)
+
+type buildOptions struct {
+	recipeOptions
+	outputOptions
+	keepOnError bool
+	workDir     string
+}
+
+func (a *app) newBuildCommand() *cobra.Command {
+	opts := &buildOptions{}
+	cmd := &cobra.Command{
+		Use:   "build RECIPE",
+		Short: "Build a recipe into LXD/Incus image files (as root)",
+		Long: `Build runs 'builder rootfs' into a work directory and 'builder pack' on
+the result, then removes the work directory: the image files, SHA256SUMS
+and image.json land in --output (default out/IMAGE-NAME).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runBuild(cmd.Context(), opts, args[0])
+		},
+	}
+	opts.recipeOptions.AddFlags(cmd.Flags())
+	opts.outputOptions.AddFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.keepOnError, "keep-on-error", false, "keep the rootfs when the build fails, for inspection")
+	cmd.Flags().StringVar(&opts.workDir, "work-dir", "", "where the rootfs is built (default: beside the output directory)")
+	a.addRecipeCompletion(cmd)
+	return cmd
+}
+
+func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath string) (err error) {
+	plan, err := a.loadForBuild(&opts.recipeOptions, recipePath)
+	if err != nil {
+		return err
+	}
+	if err := opts.apply(plan); err != nil {
+		return err
+	}
+	popts, err := opts.packOptions(a, plan, "")
+	if err != nil {
+		return err
+	}
+	parent := opts.workDir
+	if parent == "" {
+		parent = filepath.Dir(popts.Output)
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", parent, err)
+	}
+	// A private directory: the image's setuid programs must not be
+	// reachable by other users of the build host while it is built.
+	work, err := os.MkdirTemp(parent, ".builder-work-")
+	if err != nil {
+		return fmt.Errorf("creating a work directory in %s: %w", parent, err)
+	}
+	keep := false
+	defer func() {
+		if keep {
+			return
+		}
+		if rmErr := rootfs.RemoveTree(work); rmErr != nil {
+			err = errors.Join(err, rmErr)
+		}
+	}()
+	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work, "rootfs"), opts.keepOnError)
+	if err != nil {
+		keep = opts.keepOnError
+		return err
+	}
+	popts.Rootfs = dir
+	j, err := builder.Pack(ctx, popts)
+	if err != nil {
+		if opts.keepOnError {
+			keep = true
+			fmt.Fprintf(a.stderr, "builder: keeping %s for inspection (--keep-on-error)\n", dir)
+		}
+		return err
+	}
+	a.printImage(popts.Output, j)
+	return nil
+}
