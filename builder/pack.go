@@ -29,8 +29,9 @@ type PackOptions struct {
 	Epoch *time.Time
 	// Threads bounds the compressors; 0 means every CPU.
 	Threads int
-	// Log receives progress lines.
+	// Log receives progress lines; TTY says it is a terminal.
 	Log io.Writer
+	TTY bool
 }
 
 // Pack writes the image files of a finished rootfs into opts.Output: the
@@ -38,6 +39,13 @@ type PackOptions struct {
 // SHA256SUMS and image.json, each under its final name only when
 // complete. It returns what image.json says.
 func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
+	compressed := func(name string, write func(io.Writer) error) (pack.FileInfo, error) {
+		prog := startProgress(opts.Log, opts.TTY, name)
+		defer prog.Stop()
+		return pack.WriteCompressed(ctx, filepath.Join(opts.Output, name), opts.Plan.Output.Compression, opts.Threads, func(w io.Writer) error {
+			return write(prog.Wrap(w))
+		})
+	}
 	plan := opts.Plan
 	out := plan.Output
 	logf := func(format string, args ...any) {
@@ -62,7 +70,6 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 	entries := metadataEntries(plan, mdYAML, opts)
 	tarOpts := pack.TarOptions{SourceDateEpoch: opts.Epoch}
 	ext := ".tar" + out.Compression.Algorithm.Extension
-	threads := opts.Threads
 
 	var files []image.FileInfo
 	add := func(info pack.FileInfo, role image.Role) {
@@ -74,7 +81,7 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 	case recipe.OutputUnified:
 		name := plan.Image.Name + ext
 		logf("==> packing %s (%s)\n", name, out.Compression)
-		info, err := pack.WriteCompressed(ctx, filepath.Join(opts.Output, name), out.Compression, threads, func(w io.Writer) error {
+		info, err := compressed(name, func(w io.Writer) error {
 			unified := tarOpts
 			unified.Prefix = "rootfs/"
 			return writeImageTar(ctx, w, entries, opts.Rootfs, unified)
@@ -86,7 +93,7 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 	default:
 		name := "lxd" + ext
 		logf("==> packing %s (%s)\n", name, out.Compression)
-		info, err := pack.WriteCompressed(ctx, filepath.Join(opts.Output, name), out.Compression, threads, func(w io.Writer) error {
+		info, err := compressed(name, func(w io.Writer) error {
 			_, err := pack.WriteFiles(w, entries, tarOpts)
 			return err
 		})
@@ -97,11 +104,11 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 		if out.RootfsFormat == recipe.RootfsSquashfs {
 			logf("==> packing rootfs.squashfs (mksquashfs, %s)\n", out.Compression.Algorithm.Name)
 			info, err = pack.WriteSquashfs(ctx, opts.Rootfs, filepath.Join(opts.Output, "rootfs.squashfs"),
-				pack.SquashfsOptions{Compression: out.Compression, Epoch: opts.Epoch, Processors: threads})
+				pack.SquashfsOptions{Compression: out.Compression, Epoch: opts.Epoch, Processors: opts.Threads})
 		} else {
 			name = "rootfs" + ext
 			logf("==> packing %s (%s)\n", name, out.Compression)
-			info, err = pack.WriteCompressed(ctx, filepath.Join(opts.Output, name), out.Compression, threads, func(w io.Writer) error {
+			info, err = compressed(name, func(w io.Writer) error {
 				_, err := pack.WriteTree(ctx, w, opts.Rootfs, tarOpts)
 				return err
 			})

@@ -45,8 +45,12 @@ func TestLXDImportAndLaunch(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"unified", []string{"--type", "unified", "--compression", "gzip"}},
-		{"split", []string{"--type", "split", "--compression", "xz", "--rootfs-format", "squashfs"}},
+		{"unified-gzip", []string{"--type", "unified", "--compression", "gzip"}},
+		{"unified-zstd", []string{"--type", "unified", "--compression", "zstd"}},
+		{"unified-xz", []string{"--type", "unified", "--compression", "xz"}},
+		{"unified-none", []string{"--type", "unified", "--compression", "none"}},
+		{"split-squashfs", []string{"--type", "split", "--compression", "xz", "--rootfs-format", "squashfs"}},
+		{"split-tar", []string{"--type", "split", "--compression", "zstd", "--rootfs-format", "tar"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(tmp, tt.name)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/builder-images/builder/internal/testenv"
@@ -98,4 +100,54 @@ func TestPackReproducible(t *testing.T) {
 	if err != nil || !strings.Contains(string(md), "creation_date: 1700000000") || !strings.Contains(string(md), "architecture: x86_64") {
 		t.Errorf("metadata.yaml:\n%s (%v)", md, err)
 	}
+}
+
+// TestPackSquashfsRoundTrip unpacks a split image's rootfs.squashfs with
+// unsquashfs, as LXD does, and compares the tree with the source: names,
+// types, modes, owners, sizes and symlink targets.
+func TestPackSquashfsRoundTrip(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	testenv.Command(t, "unsquashfs", "squashfs-tools")
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "rootfs")
+	runBuilder(t, nil, "rootfs", "cmd/builder/testdata/rootfs/busybox.hcl", src)
+	out := filepath.Join(tmp, "out")
+	runBuilder(t, []string{"SOURCE_DATE_EPOCH=1700000000"}, "pack", src, "--recipe", "recipes/busybox.hcl", "--type", "split", "--output", out)
+	back := filepath.Join(tmp, "back")
+	if b, err := exec.Command("unsquashfs", "-n", "-d", back, filepath.Join(out, "rootfs.squashfs")).CombinedOutput(); err != nil {
+		t.Fatalf("unsquashfs: %v\n%s", err, b)
+	}
+	want, got := describeTree(t, src), describeTree(t, back)
+	if len(want) == 0 || strings.Join(want, "\n") != strings.Join(got, "\n") {
+		t.Errorf("the unpacked tree differs from the source:\nsource:\n%s\nunpacked:\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+	}
+}
+
+// describeTree lists every path with its type, mode, owner, size and
+// link target: what must survive packing.
+func describeTree(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		st := info.Sys().(*syscall.Stat_t)
+		line := fmt.Sprintf("%s %o %d:%d", rel, st.Mode, st.Uid, st.Gid)
+		switch {
+		case info.Mode().IsRegular():
+			line += fmt.Sprintf(" %d", info.Size())
+		case info.Mode()&os.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			line += " -> " + target
+		}
+		out = append(out, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

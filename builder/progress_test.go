@@ -1,0 +1,50 @@
+package builder
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestProgress(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		var out syncBuffer
+		p := startProgressEvery(&out, tty, "rootfs.tar.xz", 20*time.Millisecond)
+		var sink bytes.Buffer
+		w := p.Wrap(&sink)
+		if _, err := w.Write(make([]byte, 3<<20)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		p.Stop()
+		got := out.String()
+		if !strings.Contains(got, "rootfs.tar.xz: 3.0 MiB archived") {
+			t.Errorf("tty=%v: progress output %q", tty, got)
+		}
+		if tty != strings.Contains(got, "\r") {
+			t.Errorf("tty=%v: carriage returns in %q", tty, got)
+		}
+		if sink.Len() != 3<<20 {
+			t.Errorf("the wrapped writer passed %d bytes on", sink.Len())
+		}
+	}
+}
