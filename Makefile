@@ -47,14 +47,11 @@ fuzz:
 deps:
 	./ci/install-deps.sh
 
-# The main job: install what is missing, build the binary, check the
-# machine and the Debian recipe and show its plan. Packing arrives with
-# 'builder build'; until then this stops after the plan.
+# The main job (as root): install what is missing, build the binary, check
+# the machine, and build recipes/debian.hcl into out/IMAGE-NAME/.
 image: deps build
 	./$(BIN) doctor recipes/debian.hcl
-	./$(BIN) validate recipes/debian.hcl
-	./$(BIN) inspect recipes/debian.hcl
-	@echo "make image: recipes/debian.hcl is valid and this machine can build it ('builder rootfs recipes/debian.hcl DIR' builds its root filesystem); packing into out/ arrives with 'builder build'."
+	./$(BIN) build recipes/debian.hcl
 
 clean:
 	rm -rf bin out

@@ -2,7 +2,11 @@
 // compressors behind it and the squashfs rootfs.
 //
 // Start with Compression: the recipe's `compression = "xz-9"` is parsed
-// here, so validation, `--help` and the packer read one table.
+// here, so validation, `--help` and the packer read one table. The image
+// stage's single pass is WriteCompressed (temporary file, compressor,
+// sha256, fsync, rename) around a TarWriter (WriteFiles for metadata.yaml
+// and templates/, WriteTree for the rootfs); tarheader.go holds every
+// header rule and compressors.go the reproducible parallel compressors.
 package pack
 
 import (
