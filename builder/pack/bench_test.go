@@ -15,7 +15,7 @@ package pack
 //	wall/C        our wall time ÷ `tar --sort=name -c . | pigz -6` (zstd -3 -T0, xz -6 -T0)
 //	size/C        our file size ÷ theirs
 //	RSS-MiB       our peak RSS during the pass (VmHWM, reset before it)
-//	C-RSS-MiB     tar's + the compressor's peak RSS (getrusage maxrss)
+//	C-RSS-MiB     tar's + the compressor's peak RSS (VmHWM; see watchPeaks)
 //	C-s           the C pipeline's wall time in seconds
 //	wall/2pass, size/2pass, 2pass-RSS-MiB (xz only): against
 //	              distrobuilder's `tar -cf x.tar` then `xz -6 -T0 x.tar`
@@ -35,7 +35,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -153,13 +152,14 @@ func pipeline(b *testing.B, tarPath, tree, tool string, args []string, dst strin
 	if err := comp.Start(); err != nil {
 		b.Fatal(err)
 	}
+	peaks := watchPeaks(tarCmd.Process.Pid, comp.Process.Pid)
 	errComp := comp.Wait()
 	errTar := tarCmd.Wait()
 	wall := time.Since(start)
 	if errTar != nil || errComp != nil {
 		b.Fatalf("tar | %s: %v, %v", tool, errTar, errComp)
 	}
-	return wall, maxRSS(tarCmd) + maxRSS(comp)
+	return wall, peaks()
 }
 
 // twoPass is distrobuilder's method: an uncompressed tarball on disk,
@@ -168,25 +168,80 @@ func pipeline(b *testing.B, tarPath, tree, tool string, args []string, dst strin
 func twoPass(b *testing.B, tarPath, tree, tool string, args []string, tarball string) (time.Duration, int64, float64) {
 	b.Helper()
 	start := time.Now()
-	tarCmd := exec.Command(tarPath, "--sort=name", "-cf", tarball, "-C", tree, ".")
-	comp := exec.Command(tool, append(args, tarball)...)
-	for _, cmd := range []*exec.Cmd{tarCmd, comp} {
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("%v: %v\n%s", cmd, err, out)
+	var rss float64
+	for _, cmd := range []*exec.Cmd{
+		exec.Command(tarPath, "--sort=name", "-cf", tarball, "-C", tree, "."),
+		exec.Command(tool, append(args, tarball)...),
+	} {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
 		}
+		peak := watchPeaks(cmd.Process.Pid)
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("%v: %v", cmd, err)
+		}
+		rss = max(rss, peak())
 	}
 	wall := time.Since(start)
 	result := tarball + ".xz"
 	size := fileSize(b, result)
 	os.Remove(result)
-	return wall, size, max(maxRSS(tarCmd), maxRSS(comp))
+	return wall, size, rss
 }
 
-func maxRSS(cmd *exec.Cmd) float64 {
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return float64(ru.Maxrss) / 1024 // KiB on Linux
+// watchPeaks samples the VmHWM of running processes every 10 ms until
+// the returned function is called after they have exited; that returns
+// the sum of their peaks in MiB (they run at the same time).
+//
+// getrusage's ru_maxrss cannot be used here: Go starts children with
+// clone(CLONE_VM|CLONE_VFORK), and at exec the kernel folds the high-water
+// mark of the mm being left, which is this test process's own, into the
+// child's maxrss; every child would report at least our peak.
+func watchPeaks(pids ...int) func() float64 {
+	peaks := make([]float64, len(pids))
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for i, pid := range pids {
+				if v, ok := readHWM(fmt.Sprintf("/proc/%d/status", pid)); ok {
+					peaks[i] = max(peaks[i], v)
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() float64 {
+		close(stop)
+		<-done
+		var sum float64
+		for _, p := range peaks {
+			sum += p
+		}
+		return sum
 	}
-	return 0
+}
+
+// readHWM reads VmHWM in MiB from a /proc status file.
+func readHWM(path string) (float64, bool) {
+	status, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kib / 1024, err == nil
+		}
+	}
+	return 0, false
 }
 
 func fileSize(b *testing.B, path string) int64 {
@@ -209,21 +264,11 @@ func resetPeakRSS(b *testing.B) {
 // peakRSS reads this process's VmHWM in MiB.
 func peakRSS(b *testing.B) float64 {
 	b.Helper()
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
+	v, ok := readHWM("/proc/self/status")
+	if !ok {
+		b.Fatal("no VmHWM in /proc/self/status")
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			if err != nil {
-				b.Fatalf("parsing %q: %v", line, err)
-			}
-			return kib / 1024
-		}
-	}
-	b.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return v
 }
 
 // warmTree reads every file once, so that both pipelines start from the

@@ -23,7 +23,8 @@ var errAborted = errors.New("compression aborted")
 // their compressed output.
 type chunkWriter struct {
 	w        io.Writer
-	size     int
+	size     int // input bytes per chunk
+	outCap   int // capacity of a new output buffer
 	compress compressChunk
 
 	cur   []byte         // the chunk being filled
@@ -47,9 +48,12 @@ type chunkJob struct {
 	ready    chan struct{}
 }
 
-func newChunkWriter(w io.Writer, size, workers int, compress compressChunk) *chunkWriter {
+// newChunkWriter starts workers compressing chunks of size bytes. outCap
+// sizes new output buffers: big enough for a typical compressed chunk
+// that compressing rarely grows (and so reallocates) one.
+func newChunkWriter(w io.Writer, size, outCap, workers int, compress compressChunk) *chunkWriter {
 	c := &chunkWriter{
-		w: w, size: size, compress: compress,
+		w: w, size: size, outCap: outCap, compress: compress,
 		work:  make(chan *chunkJob, workers),
 		order: make(chan *chunkJob, workers),
 		free:  make(chan []byte, workers+2),
@@ -112,7 +116,9 @@ func (c *chunkWriter) outBuf() []byte {
 		c.outs = c.outs[:n-1]
 		return b
 	}
-	return nil
+	// Growing by append's doubling from nothing left more garbage than
+	// data (+90 MiB RSS for zstd-3 on two threads).
+	return make([]byte, 0, c.outCap)
 }
 
 func (c *chunkWriter) error() error {

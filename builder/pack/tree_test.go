@@ -288,7 +288,9 @@ func extract(t testing.TB, archive string) string {
 	t.Helper()
 	tarPath := testenv.Command(t, "tar", "tar")
 	dst := t.TempDir()
-	cmd := exec.Command(tarPath, "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", archive, "-C", dst)
+	// LXD's flags (lxd/archive: --restrict --force-local --numeric-owner
+	// --xattrs-include=*) plus the explicit --xattrs -p.
+	cmd := exec.Command(tarPath, "--restrict", "--force-local", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", archive, "-C", dst)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	out, err := cmd.CombinedOutput()
 	var complaints []string
