@@ -228,26 +228,9 @@ func TestRootfsKill(t *testing.T) {
 	} {
 		t.Run(tt.stage, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "rootfs")
-			cmd := exec.Command(bin, "rootfs", "--var", "stage="+tt.stage, "cmd/builder/testdata/rootfs/sleepy.hcl", dir)
-			cmd.Dir = filepath.Join("..", "..")
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			cmd, _ := startSleepyBuild(t, bin, dir, "--var", "stage="+tt.stage)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			// Wait until the step runs inside the chroot, and see the
-			// chroot's mounts in the child's namespace.
-			var rooted []int
-			for len(rooted) == 0 {
-				if ctx.Err() != nil {
-					_ = cmd.Process.Kill()
-					t.Fatalf("the run step never started:\n%s", out.String())
-				}
-				time.Sleep(50 * time.Millisecond)
-				rooted = processesRootedIn(dir)
-			}
 			// The isolated child is not chrooted, so its mount table
 			// shows the chroot's mounts under their full paths; the
 			// host's shows none of them.
@@ -318,21 +301,7 @@ func TestRootfsInterrupt(t *testing.T) {
 	requireBusybox(t)
 	bin := builderBinary(t)
 	dir := filepath.Join(t.TempDir(), "rootfs")
-	cmd := exec.Command(bin, "rootfs", "cmd/builder/testdata/rootfs/sleepy.hcl", dir)
-	cmd.Dir = filepath.Join("..", "..")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for len(processesRootedIn(dir)) == 0 {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the run step never started:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	cmd, out := startSleepyBuild(t, bin, dir)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -481,4 +450,27 @@ func TestRootfsImageLayouts(t *testing.T) {
 	if entries, _ := os.ReadDir(victim); len(entries) != 0 {
 		t.Errorf("the build created %d entries in the host directory /usr pointed at", len(entries))
 	}
+}
+
+// startSleepyBuild starts builder on the sleepy recipe and returns once
+// its run step is inside the chroot.
+func startSleepyBuild(t *testing.T, bin, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	args = append(append([]string{"rootfs"}, args...), "cmd/builder/testdata/rootfs/sleepy.hcl", dir)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = filepath.Join("..", "..")
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(processesRootedIn(dir)) == 0 {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the run step never started:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cmd, out
 }
