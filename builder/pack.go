@@ -133,8 +133,12 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 		typ = image.TypeUnified
 	}
 	j := image.ImageJSON{
-		Fingerprint: fingerprint, Type: typ, Architecture: plan.Image.Architecture.LXD,
-		Properties: md.Properties, Files: files, Packages: pkgs,
+		Name: plan.Image.Name, Fingerprint: fingerprint, Type: typ, Architecture: plan.Image.Architecture.LXD,
+		Properties: md.Properties, Aliases: plan.Image.Aliases, Created: time.Unix(md.CreationDate, 0).UTC(),
+		Files: files, Packages: pkgs,
+	}
+	if md.ExpiryDate != 0 {
+		j.Expires = time.Unix(md.ExpiryDate, 0).UTC()
 	}
 	if err := image.WriteSHA256SUMS(opts.Output, files); err != nil {
 		return image.ImageJSON{}, err

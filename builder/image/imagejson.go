@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // File names of an output directory besides the image's own files.
@@ -20,6 +21,8 @@ const (
 // ImageJSON is image.json: what delivery (import, upload, publish) reads
 // about an output directory instead of looking into the files again.
 type ImageJSON struct {
+	// Name is the recipe's image name: the default alias on import.
+	Name string `json:"name,omitempty"`
 	// Fingerprint is LXD's: see CombinedHasher.
 	Fingerprint string `json:"fingerprint"`
 	// Type is TypeSplit or TypeUnified.
@@ -27,6 +30,12 @@ type ImageJSON struct {
 	// Architecture is LXD's canonical name.
 	Architecture string            `json:"architecture"`
 	Properties   map[string]string `json:"properties"`
+	// Aliases are the recipe's own aliases.
+	Aliases []string `json:"aliases,omitempty"`
+	// Created and Expires are metadata.yaml's creation_date and
+	// expiry_date; a zero Expires means the image does not expire.
+	Created time.Time `json:"created,omitzero"`
+	Expires time.Time `json:"expires,omitzero"`
 	// Files are in fingerprint order: metadata then rootfs, or unified.
 	Files []FileInfo `json:"files"`
 	// Packages are the image's installed packages, sorted.
@@ -82,6 +91,14 @@ func (j ImageJSON) Check() error {
 	}
 	if arch, err := LookupArchitecture(j.Architecture); err != nil || arch.LXD != j.Architecture {
 		errs = append(errs, fmt.Errorf("architecture %q is not an LXD architecture name", j.Architecture))
+	}
+	for _, a := range j.Aliases {
+		if err := CheckAlias(a); err != nil {
+			errs = append(errs, fmt.Errorf("alias %q %w", a, err))
+		}
+	}
+	if !j.Expires.IsZero() && !j.Expires.After(j.Created) {
+		errs = append(errs, fmt.Errorf("expiry %s is not after creation %s", j.Expires.UTC().Format(time.RFC3339), j.Created.UTC().Format(time.RFC3339)))
 	}
 	for i, p := range j.Packages {
 		if p.Name == "" {

@@ -66,6 +66,16 @@ func decodeImage(block *hclsyntax.Block, body *hclsyntax.Body, ctx *hcl.EvalCont
 			d.errorf("expiry", "Invalid expiry", "The expiry: %s Use \"never\" for an image that does not expire.", msg)
 		}
 	}
+	img.Aliases = d.strList("aliases", nil)
+	seen := map[string]bool{}
+	for i, a := range img.Aliases {
+		if err := image.CheckAlias(a); err != nil {
+			d.elementErrorf("aliases", i, "Invalid alias", "The alias %q %v.", a, err)
+		} else if seen[a] {
+			d.elementErrorf("aliases", i, "Duplicate alias", "The alias %q is listed twice.", a)
+		}
+		seen[a] = true
+	}
 	img.Sensitive = d.sensitiveNames()
 	return img
 }

@@ -83,7 +83,10 @@ type Image struct {
 	Expiry time.Duration
 	// Serial is empty unless the recipe fixes it; the build then derives
 	// it from SOURCE_DATE_EPOCH.
-	Serial     string
+	Serial string
+	// Aliases are the recipe's own aliases, added to the ones delivery
+	// derives (the image name on import, os/release/variant in a tree).
+	Aliases    []string
 	Properties map[string]string
 	// Sensitive lists attributes computed from sensitive values.
 	Sensitive []string

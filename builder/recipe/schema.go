@@ -23,7 +23,7 @@ type blockSchema struct {
 var blockSchemas = map[string]blockSchema{
 	"variable":    {labels: []string{"name"}, attrs: []string{"type", "default", "description", "sensitive"}},
 	"locals":      {},
-	"image":       {single: true, attrs: []string{"name", "distribution!", "release!", "architecture", "variant", "description", "expiry", "serial", "properties"}},
+	"image":       {single: true, attrs: []string{"name", "distribution!", "release!", "architecture", "variant", "description", "expiry", "serial", "aliases", "properties"}},
 	"bootstrap":   {labels: []string{"backend"}},
 	"repository":  {labels: []string{"name"}, attrs: []string{"enabled", "url!", "types", "suites", "components", "architectures", "key", "key_file"}},
 	"packages":    {labels: []string{"name"}, optLabel: true, attrs: []string{"enabled", "manager", "update", "upgrade", "install", "remove", "cleanup"}},
