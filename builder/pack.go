@@ -40,7 +40,7 @@ type PackOptions struct {
 // complete. It returns what image.json says.
 func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 	compressed := func(name string, write func(io.Writer) error) (pack.FileInfo, error) {
-		prog := startProgress(opts.Log, opts.TTY, name)
+		prog := StartProgress(opts.Log, opts.TTY, name, "archived")
 		defer prog.Stop()
 		return pack.WriteCompressed(ctx, filepath.Join(opts.Output, name), opts.Plan.Output.Compression, opts.Threads, func(w io.Writer) error {
 			return write(prog.Wrap(w))
@@ -74,7 +74,7 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 	var files []image.FileInfo
 	add := func(info pack.FileInfo, role image.Role) {
 		files = append(files, image.FileInfo{Name: info.Name, Role: role, SHA256: info.SHA256, Size: info.Size})
-		logf("    %s  %s  %s\n", info.Name, humanSize(info.Size), info.SHA256)
+		logf("    %s  %s  %s\n", info.Name, HumanSize(info.Size), info.SHA256)
 	}
 	start := time.Now()
 	switch out.Type {
@@ -208,7 +208,8 @@ func metadataEntries(plan *recipe.Plan, mdYAML []byte, opts PackOptions) []pack.
 	return entries
 }
 
-func humanSize(n int64) string {
+// HumanSize spells a byte count in binary units: 1.5 MiB.
+func HumanSize(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

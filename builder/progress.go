@@ -8,29 +8,33 @@ import (
 	"time"
 )
 
-// progress reports the bytes a packing pass has archived: on a terminal
+// Progress reports the bytes a pass has archived or sent: on a terminal
 // as one line updated in place, otherwise (CI logs) as a plain line every
 // few seconds, so long packs show they are alive without flooding logs.
-type progress struct {
+type Progress struct {
 	out   io.Writer
 	tty   bool
 	label string
+	// verb says what happened to the bytes: "archived", "sent".
+	verb  string
 	n     atomic.Int64
 	start time.Time
 	stop  chan struct{}
 	wg    sync.WaitGroup
 }
 
-func startProgress(out io.Writer, tty bool, label string) *progress {
+// StartProgress starts reporting on out (nil: no reports) every quarter
+// second on a terminal, every five seconds otherwise.
+func StartProgress(out io.Writer, tty bool, label, verb string) *Progress {
 	every := 5 * time.Second
 	if tty {
 		every = 250 * time.Millisecond
 	}
-	return startProgressEvery(out, tty, label, every)
+	return startProgressEvery(out, tty, label, verb, every)
 }
 
-func startProgressEvery(out io.Writer, tty bool, label string, every time.Duration) *progress {
-	p := &progress{out: out, tty: tty, label: label, start: time.Now(), stop: make(chan struct{})}
+func startProgressEvery(out io.Writer, tty bool, label, verb string, every time.Duration) *Progress {
+	p := &Progress{out: out, tty: tty, label: label, verb: verb, start: time.Now(), stop: make(chan struct{})}
 	if out == nil {
 		return p
 	}
@@ -51,19 +55,19 @@ func startProgressEvery(out io.Writer, tty bool, label string, every time.Durati
 	return p
 }
 
-func (p *progress) report() {
+func (p *Progress) report() {
 	n := p.n.Load()
 	elapsed := time.Since(p.start)
 	rate := float64(n) / elapsed.Seconds()
 	if p.tty {
-		fmt.Fprintf(p.out, "\r    %s: %s archived, %s/s   ", p.label, humanSize(n), humanSize(int64(rate)))
+		fmt.Fprintf(p.out, "\r    %s: %s %s, %s/s   ", p.label, HumanSize(n), p.verb, HumanSize(int64(rate)))
 		return
 	}
-	fmt.Fprintf(p.out, "    %s: %s archived, %s/s, %s\n", p.label, humanSize(n), humanSize(int64(rate)), elapsed.Round(time.Second))
+	fmt.Fprintf(p.out, "    %s: %s %s, %s/s, %s\n", p.label, HumanSize(n), p.verb, HumanSize(int64(rate)), elapsed.Round(time.Second))
 }
 
 // Stop ends the reports; on a terminal it clears the line.
-func (p *progress) Stop() {
+func (p *Progress) Stop() {
 	close(p.stop)
 	p.wg.Wait()
 	if p.out != nil && p.tty {
@@ -72,7 +76,10 @@ func (p *progress) Stop() {
 }
 
 // Wrap counts what is written through w.
-func (p *progress) Wrap(w io.Writer) io.Writer { return countingWriter{w: w, n: &p.n} }
+func (p *Progress) Wrap(w io.Writer) io.Writer { return countingWriter{w: w, n: &p.n} }
+
+// Set records that n bytes are done so far.
+func (p *Progress) Set(n int64) { p.n.Store(n) }
 
 type countingWriter struct {
 	w io.Writer

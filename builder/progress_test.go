@@ -28,7 +28,7 @@ func (s *syncBuffer) String() string {
 func TestProgress(t *testing.T) {
 	for _, tty := range []bool{false, true} {
 		var out syncBuffer
-		p := startProgressEvery(&out, tty, "rootfs.tar.xz", 20*time.Millisecond)
+		p := startProgressEvery(&out, tty, "rootfs.tar.xz", "archived", 20*time.Millisecond)
 		var sink bytes.Buffer
 		w := p.Wrap(&sink)
 		if _, err := w.Write(make([]byte, 3<<20)); err != nil {

@@ -16,9 +16,16 @@ import (
 type buildOptions struct {
 	recipeOptions
 	outputOptions
+	deliveryOptions
 	keepOnError bool
 	workDir     string
+	// importAlias is --import's value: importDefault for a bare --import.
+	importAlias string
 }
+
+// importDefault marks a bare --import: the image name and the recipe's
+// aliases, or --alias values.
+const importDefault = "\x00default"
 
 func (a *app) newBuildCommand() *cobra.Command {
 	opts := &buildOptions{}
@@ -37,6 +44,9 @@ and image.json land in --output (default out/IMAGE-NAME).`,
 	opts.outputOptions.AddFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.keepOnError, "keep-on-error", false, "keep the rootfs when the build fails, for inspection")
 	cmd.Flags().StringVar(&opts.workDir, "work-dir", "", "where the rootfs is built (default: beside the output directory)")
+	cmd.Flags().StringVar(&opts.importAlias, "import", "", "import the image into LXD/Incus when built; --import=ALIAS names it (see 'builder import' for the delivery flags)")
+	cmd.Flags().Lookup("import").NoOptDefVal = importDefault
+	opts.deliveryOptions.AddFlags(cmd.Flags())
 	a.addRecipeCompletion(cmd)
 	return cmd
 }
@@ -48,6 +58,9 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	}
 	if err := opts.apply(plan); err != nil {
 		return err
+	}
+	if opts.importAlias == "" && opts.delivering() {
+		return usageError{errors.New("the delivery flags (--alias, --remote, …) need --import")}
 	}
 	popts, err := opts.packOptions(a, plan, "")
 	if err != nil {
@@ -90,5 +103,12 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		return err
 	}
 	a.printImage(popts.Output, j)
-	return nil
+	if opts.importAlias == "" {
+		return nil
+	}
+	if opts.importAlias != importDefault {
+		opts.aliases = append([]string{opts.importAlias}, opts.aliases...)
+	}
+	_, err = a.deliver(ctx, &opts.deliveryOptions, popts.Output, j)
+	return err
 }

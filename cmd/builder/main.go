@@ -119,6 +119,7 @@ Start with 'builder validate recipes/debian.hcl' and 'builder inspect'.`,
 		return usageError{fmt.Errorf("%w\nrun '%s --help' for usage", err, cmd.CommandPath())}
 	})
 	root.AddCommand(
+		a.newImportCommand(),
 		a.newValidateCommand(),
 		a.newInspectCommand(),
 		a.newFmtCommand(),

@@ -14,9 +14,10 @@ import (
 )
 
 type imageJSON struct {
-	Fingerprint  string `json:"fingerprint"`
-	Type         string `json:"type"`
-	Architecture string `json:"architecture"`
+	Fingerprint  string            `json:"fingerprint"`
+	Type         string            `json:"type"`
+	Architecture string            `json:"architecture"`
+	Properties   map[string]string `json:"properties"`
 	Files        []struct {
 		Name, Role, SHA256 string
 		Size               int64
