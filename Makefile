@@ -1,7 +1,8 @@
 # builder — see README.md. The quick start is `make image` then `make test`.
 
 # Debian installs Go under /usr/local/go; a non-login shell may not have it.
-export PATH := /usr/local/go/bin:$(PATH)
+# bin/tools holds test-only tools built from Go modules (test-deps).
+export PATH := $(CURDIR)/bin/tools:/usr/local/go/bin:$(PATH)
 export GOFLAGS := -buildvcs=false
 
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -9,7 +10,7 @@ BIN         := bin/builder
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_FILES    := $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 
-.PHONY: all build test test-short bench lint fmt-check fuzz deps image clean
+.PHONY: all build test test-deps test-short bench lint fmt-check fuzz deps image clean
 
 all: build
 
@@ -19,12 +20,18 @@ build:
 # The whole suite, as CI runs it. Root and daemon tests skip with a reason
 # when run as a normal user; CI sets BUILDER_TEST_REQUIRE=1 to make such
 # skips failures.
-test: fmt-check
+test: fmt-check test-deps
 	go vet ./...
 	go test -count=1 ./...
 	$(MAKE) build
 	./$(BIN) fmt --check recipes
 	for r in recipes/*.hcl; do ./$(BIN) validate "$$r" || exit 1; done
+
+# Tools only the tests use, built once into bin/tools: versitygw, the
+# S3-compatible server the publish tests run on loopback.
+VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
+test-deps:
+	@command -v versitygw >/dev/null || GOBIN=$(CURDIR)/bin/tools go install $(VERSITYGW)
 
 # Unit tests only: no root, no network, seconds.
 test-short:

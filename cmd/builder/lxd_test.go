@@ -22,11 +22,7 @@ func requireLXD(t *testing.T) {
 
 func lxc(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("lxc", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("lxc %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return lxcWith(t, nil, args...)
 }
 
 var importedFingerprint = regexp.MustCompile(`fingerprint: ([0-9a-f]{64})`)

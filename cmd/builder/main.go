@@ -129,6 +129,9 @@ Start with 'builder validate recipes/debian.hcl' and 'builder inspect'.`,
 		a.newPackCommand(),
 		a.newBuildCommand(),
 		a.newStageCommand(),
+		a.newPublishCommand(),
+		a.newTreeCommand(),
+		a.newServeCommand(),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

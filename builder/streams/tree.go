@@ -1,0 +1,287 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Tree is a simplestreams tree in a store.
+type Tree struct {
+	Store Store
+	// Log receives one line per change; nil discards them.
+	Log io.Writer
+	// Now is the clock for expiry and index timestamps; nil is time.Now.
+	Now func() time.Time
+	// LockTimeout bounds the wait for another publisher's lock; 0 waits
+	// as long as the context allows.
+	LockTimeout time.Duration
+}
+
+func (t *Tree) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+func (t *Tree) logf(format string, args ...any) {
+	if t.Log != nil {
+		fmt.Fprintf(t.Log, format+"\n", args...)
+	}
+}
+
+// Read returns the tree's products; a tree with no images.json yet is
+// empty.
+func (t *Tree) Read(ctx context.Context) (*Products, error) {
+	p, _, err := t.read(ctx)
+	return p, err
+}
+
+func (t *Tree) read(ctx context.Context) (*Products, string, error) {
+	data, tag, err := t.Store.ReadIndex(ctx, ProductsPath)
+	if isNotExist(err) {
+		return newProducts(), "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := parseProducts(data, t.Store.String()+"/"+ProductsPath)
+	return p, tag, err
+}
+
+// Images lists the tree's images that match every filter; see Match.
+func (t *Tree) Images(ctx context.Context, filters ...string) ([]Image, error) {
+	p, err := t.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Image
+	for _, img := range p.images() {
+		ok, err := Match(img, filters)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, img)
+		}
+	}
+	return out, nil
+}
+
+// Match applies lxc image list's filters to img; all must match. A bare
+// filter matches a substring of an alias or of the fingerprint. KEY=VALUE
+// matches a property whose name matches KEY, each dot-separated part of
+// KEY a prefix of the name's part ("rel" matches "release"), and whose
+// value matches VALUE as a regular expression anchored at both ends
+// (unless VALUE holds ^ or $ itself), or equals VALUE when it is not one.
+func Match(img Image, filters []string) (bool, error) {
+	for _, f := range filters {
+		key, value, isKV := strings.Cut(f, "=")
+		found := false
+		if !isKV {
+			found = strings.Contains(img.Fingerprint, f)
+			for _, a := range img.Aliases {
+				found = found || strings.Contains(a, f)
+			}
+		} else {
+			re := value
+			if !strings.ContainsAny(value, "^$") {
+				re = "^(?:" + value + ")$"
+			}
+			r, rerr := regexp.Compile(re)
+			for name, v := range img.Properties {
+				if !dotPrefixMatch(key, name) {
+					continue
+				}
+				if (rerr == nil && r.MatchString(v)) || (rerr != nil && v == value) {
+					found = true
+					break
+				}
+			}
+		}
+		if !found {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// dotPrefixMatch reports whether each dot-separated part of short is a
+// prefix of the same part of full, with as many parts.
+func dotPrefixMatch(short, full string) bool {
+	s, f := strings.Split(short, "."), strings.Split(full, ".")
+	if len(s) != len(f) {
+		return false
+	}
+	for i := range s {
+		if !strings.HasPrefix(f[i], s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// update runs change on the products under the tree's lock and, when it
+// reports a change, rewrites images.json then index.json and deletes the
+// files no version refers to any more. Every step is in the lock, so a
+// file another publisher uploaded for its own version cannot be deleted
+// while it is being referenced.
+func (t *Tree) update(ctx context.Context, change func(p *Products) (bool, error)) (err error) {
+	host, _ := os.Hostname() // only a label in the lock
+	lctx, cancel := ctx, context.CancelFunc(func() {})
+	if t.LockTimeout > 0 {
+		lctx, cancel = context.WithTimeout(ctx, t.LockTimeout)
+	}
+	unlock, err := t.Store.Lock(lctx, fmt.Sprintf("%s pid %d since %s", host, os.Getpid(), t.now().UTC().Format(time.RFC3339)))
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
+
+	p, tag, err := t.read(ctx)
+	if err != nil {
+		return err
+	}
+	old, err := t.snapshot(p)
+	if err != nil {
+		return err
+	}
+	changed, err := change(p)
+	if err != nil || !changed {
+		return err
+	}
+	for _, prod := range p.Products {
+		prod.refresh()
+	}
+	for key, prod := range p.Products {
+		if len(prod.Versions) == 0 {
+			delete(p.Products, key)
+		}
+	}
+	if err := t.write(ctx, p, tag); err != nil {
+		return err
+	}
+	for _, name := range p.unreferenced(old) {
+		if err := t.Store.Remove(ctx, name); err != nil {
+			return fmt.Errorf("removing unreferenced %s: %w", name, err)
+		}
+		t.logf("deleted %s", name)
+	}
+	return nil
+}
+
+// snapshot deep-copies p through its JSON form.
+func (t *Tree) snapshot(p *Products) (*Products, error) {
+	data, err := marshalJSON(p)
+	if err != nil {
+		return nil, err
+	}
+	return parseProducts(data, "snapshot")
+}
+
+// write stores images.json (only if unchanged since tag) and then
+// index.json, which lists its products.
+func (t *Tree) write(ctx context.Context, p *Products, tag string) error {
+	updated := t.now().UTC().Format(time.RFC1123Z)
+	p.Updated = updated
+	data, err := marshalJSON(p)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", ProductsPath, err)
+	}
+	if err := t.Store.WriteIndex(ctx, ProductsPath, data, tag); err != nil {
+		return err
+	}
+	idx, err := marshalJSON(p.index(updated))
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", IndexPath, err)
+	}
+	_, itag, err := t.Store.ReadIndex(ctx, IndexPath)
+	if err != nil && !isNotExist(err) {
+		return err
+	}
+	return t.Store.WriteIndex(ctx, IndexPath, idx, itag)
+}
+
+// Remove deletes versions from the tree. Each selector is a fingerprint
+// (or a prefix of at least 12 digits), a product key (every version), or
+// PRODUCT:VERSION. A selector that matches nothing is an error and
+// nothing is removed.
+func (t *Tree) Remove(ctx context.Context, selectors ...string) error {
+	return t.update(ctx, func(p *Products) (bool, error) {
+		type target struct{ product, version string }
+		var targets []target
+		for _, sel := range selectors {
+			var found []target
+			if prod := p.Products[sel]; prod != nil {
+				for _, serial := range prod.serials() {
+					found = append(found, target{sel, serial})
+				}
+			} else if i := strings.LastIndex(sel, ":"); i > 0 && p.Products[sel[:i]] != nil && p.Products[sel[:i]].Versions[sel[i+1:]] != nil {
+				found = append(found, target{sel[:i], sel[i+1:]})
+			} else if len(sel) >= 12 && strings.Trim(sel, "0123456789abcdef") == "" {
+				for _, img := range p.images() {
+					if strings.HasPrefix(img.Fingerprint, sel) {
+						found = append(found, target{img.Product, img.Version})
+					}
+				}
+			}
+			if len(found) == 0 {
+				return false, fmt.Errorf("no image in %s matches %q (a fingerprint of at least 12 digits, PRODUCT or PRODUCT:VERSION)", t.Store, sel)
+			}
+			targets = append(targets, found...)
+		}
+		for _, tg := range targets {
+			if _, ok := p.Products[tg.product].Versions[tg.version]; ok {
+				delete(p.Products[tg.product].Versions, tg.version)
+				t.logf("removed %s:%s", tg.product, tg.version)
+			}
+		}
+		return true, nil
+	})
+}
+
+// Prune removes every version past its expiry and, with keep > 0, all but
+// the newest keep versions of each product. With dryRun it only reports.
+// It returns the removed versions as PRODUCT:VERSION.
+func (t *Tree) Prune(ctx context.Context, keep int, dryRun bool) ([]string, error) {
+	now := t.now()
+	var removed []string
+	err := t.update(ctx, func(p *Products) (bool, error) {
+		keys := make([]string, 0, len(p.Products))
+		for k := range p.Products {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
+			prod := p.Products[key]
+			for i, serial := range prod.serials() {
+				b := prod.Versions[serial].Builder
+				expired := b != nil && !b.Expires.IsZero() && !now.Before(b.Expires)
+				if !expired && (keep <= 0 || i < keep) {
+					continue
+				}
+				why := "expired"
+				if !expired {
+					why = fmt.Sprintf("older than the newest %d", keep)
+				}
+				removed = append(removed, key+":"+serial)
+				if dryRun {
+					t.logf("would remove %s:%s (%s)", key, serial, why)
+					continue
+				}
+				delete(prod.Versions, serial)
+				t.logf("removed %s:%s (%s)", key, serial, why)
+			}
+		}
+		return len(removed) > 0 && !dryRun, nil
+	})
+	return removed, err
+}

@@ -1,0 +1,170 @@
+package streams
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"slices"
+	"sort"
+)
+
+// Problem is one thing tree verify found wrong.
+type Problem struct {
+	// Where is a file path, PRODUCT:VERSION or an index file.
+	Where string `json:"where"`
+	What  string `json:"what"`
+}
+
+func (p Problem) String() string { return p.Where + ": " + p.What }
+
+// Verify reads every file the tree refers to and checks its size and
+// sha256, and every image's fingerprint: each combined hash (or a unified
+// file's sha256) against the files, and both stacks' items against each
+// other. It also checks that index.json lists the products. It returns
+// the problems found; the error is for a tree it could not read at all.
+// Verify takes no lock, so a concurrent prune can make it report a file
+// that just went away.
+func (t *Tree) Verify(ctx context.Context) ([]Problem, error) {
+	p, err := t.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var problems []Problem
+	add := func(where, format string, args ...any) {
+		problems = append(problems, Problem{where, fmt.Sprintf(format, args...)})
+	}
+
+	data, _, err := t.Store.ReadIndex(ctx, IndexPath)
+	switch {
+	case isNotExist(err) && len(p.Products) > 0:
+		add(IndexPath, "missing")
+	case err != nil && !isNotExist(err):
+		return nil, err
+	case err == nil:
+		var idx Index
+		if err := json.Unmarshal(data, &idx); err != nil {
+			add(IndexPath, "%v", err)
+		} else if e, ok := idx.Index["images"]; !ok || e.Path != ProductsPath {
+			add(IndexPath, "no \"images\" entry pointing at %s", ProductsPath)
+		} else {
+			want := p.index("").Index["images"].Products
+			got := slices.Clone(e.Products)
+			sort.Strings(got)
+			if !slices.Equal(got, want) {
+				add(IndexPath, "lists products %v, %s has %v", got, ProductsPath, want)
+			}
+		}
+	}
+
+	// hashFile checks one item's file, feeding its bytes to extra too.
+	hashFile := func(it *Item, extra ...hash.Hash) (string, error) {
+		r, err := t.Store.Open(ctx, it.Path)
+		if err != nil {
+			return "", err
+		}
+		h := sha256.New()
+		w := io.MultiWriter(append([]io.Writer{h}, toWriters(extra)...)...)
+		n, err := io.Copy(w, r)
+		err = errors.Join(err, r.Close())
+		if err != nil {
+			return "", err
+		}
+		if n != it.Size {
+			add(it.Path, "%d bytes, the index says %d", n, it.Size)
+		}
+		sum := hex.EncodeToString(h.Sum(nil))
+		if sum != it.SHA256 {
+			add(it.Path, "sha256 %s, the index says %s", sum, it.SHA256)
+		}
+		return sum, nil
+	}
+
+	for _, img := range p.images() {
+		where := img.Product + ":" + img.Version
+		v := p.Products[img.Product].Versions[img.Version]
+		meta, dataItem, err := v.imageFiles()
+		if err != nil {
+			add(where, "%v", err)
+			continue
+		}
+		checkTwins(v, add, where)
+		if dataItem == nil {
+			if _, err := hashFile(meta); err != nil {
+				add(meta.Path, "%v", err)
+				continue
+			}
+			if b := v.Builder; b != nil && b.Fingerprint != meta.SHA256 {
+				add(where, "recorded fingerprint %s, the unified file's sha256 is %s", b.Fingerprint, meta.SHA256)
+			}
+			continue
+		}
+		combined := sha256.New()
+		_, err1 := hashFile(meta, combined)
+		_, err2 := hashFile(dataItem, combined)
+		if err1 != nil || err2 != nil {
+			for _, e := range []struct {
+				it  *Item
+				err error
+			}{{meta, err1}, {dataItem, err2}} {
+				if e.err != nil {
+					add(e.it.Path, "%v", e.err)
+				}
+			}
+			continue
+		}
+		fp := hex.EncodeToString(combined.Sum(nil))
+		for _, ft := range []string{FtypeLXDMeta, FtypeIncusMeta} {
+			it := v.Items[ft]
+			if it == nil {
+				continue
+			}
+			fields := map[string]string{}
+			if dataItem.Ftype == FtypeSquashfs {
+				fields["combined_squashfs_sha256"] = it.CombinedSquashfsSHA256
+			} else {
+				fields["combined_rootxz_sha256"] = it.CombinedRootxzSHA256
+				fields["combined_sha256"] = it.CombinedSHA256
+			}
+			for name, val := range fields {
+				if val != fp {
+					add(where, "%s item's %s is %q; the files' combined sha256 is %s", ft, name, val, fp)
+				}
+			}
+		}
+		if b := v.Builder; b != nil && b.Fingerprint != fp {
+			add(where, "recorded fingerprint %s, the files' combined sha256 is %s", b.Fingerprint, fp)
+		}
+	}
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Where < problems[j].Where })
+	return problems, nil
+}
+
+// checkTwins checks that the LXD and Incus items of a version name the
+// same file.
+func checkTwins(v *Version, add func(string, string, ...any), where string) {
+	for _, pair := range [][2]string{{FtypeLXDMeta, FtypeIncusMeta}, {FtypeLXDCombined, FtypeIncusCombined}} {
+		a, b := v.Items[pair[0]], v.Items[pair[1]]
+		switch {
+		case a == nil && b == nil:
+		case a == nil:
+			add(where, "has a %s item but no %s item", pair[1], pair[0])
+		case b == nil:
+			add(where, "has a %s item but no %s item", pair[0], pair[1])
+		case a.Path != b.Path || a.SHA256 != b.SHA256 || a.Size != b.Size:
+			add(where, "the %s and %s items differ", pair[0], pair[1])
+		}
+	}
+}
+
+func toWriters(hs []hash.Hash) []io.Writer {
+	ws := make([]io.Writer, len(hs))
+	for i, h := range hs {
+		ws[i] = h
+	}
+	return ws
+}

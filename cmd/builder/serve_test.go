@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/builder-images/builder/internal/testenv"
+)
+
+// testCA makes a CA and a server certificate for 127.0.0.1 signed by it,
+// and writes ca.pem, cert.pem and key.pem into dir.
+func testCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "builder test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemFile := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		writeFile(t, p, string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})))
+		return p
+	}
+	return pemFile("ca.pem", "CERTIFICATE", caDER), pemFile("cert.pem", "CERTIFICATE", der), pemFile("key.pem", "EC PRIVATE KEY", keyDER)
+}
+
+// startServe runs builder serve on a free loopback port and returns its
+// base URL. The cleanup stops it with SIGTERM and checks it stopped
+// cleanly.
+func startServe(t *testing.T, tree, cert, key string) string {
+	t.Helper()
+	cmd := exec.Command(builderBinary(t), "serve", tree, "--addr", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("builder serve printed nothing: %s", stderr.String())
+	}
+	first := lines.Text()
+	i := strings.Index(first, "https://")
+	if i < 0 {
+		t.Fatalf("builder serve said %q", first)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		rest := ""
+		for lines.Scan() {
+			rest += lines.Text() + "\n"
+		}
+		if err := cmd.Wait(); err != nil || !strings.Contains(rest, "stopped") {
+			t.Errorf("builder serve after SIGTERM: %v, %q\n%s", err, rest, stderr.String())
+		}
+	})
+	return strings.TrimSuffix(first[i:], "/")
+}
+
+// lxcWith runs lxc with extra environment (its own LXD_CONF, say).
+func lxcWith(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("lxc", args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("lxc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestServeSimplestreamsRemote publishes a split and a unified image,
+// serves the tree over HTTPS with a test CA, adds it to the shared LXD
+// daemon as a simplestreams remote, copies both images and launches a
+// container from each. The lxc client runs with its own LXD_CONF, where
+// the server certificate is pinned as servercerts/REMOTE.crt: lxc passes
+// it on to the daemon with the copy request, so nothing on the system
+// learns to trust the test CA.
+func TestServeSimplestreamsRemote(t *testing.T) {
+	requireLXD(t)
+	tmp := t.TempDir()
+	split, unified := buildPair(t, tmp)
+	sj, uj := readImageJSON(t, split), readImageJSON(t, unified)
+	tree := filepath.Join(tmp, "tree")
+	runBuilder(t, nil, "publish", tree, split, unified)
+	_, cert, key := testCA(t, tmp)
+	base := startServe(t, tree, cert, key)
+
+	conf := filepath.Join(tmp, "lxc-conf")
+	if err := os.MkdirAll(filepath.Join(conf, "servercerts"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"LXD_CONF=" + conf}
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000)
+	remote := "bt" + suffix
+	lxcWith(t, env, "remote", "add", remote, base, "--protocol", "simplestreams")
+	pem, err := os.ReadFile(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(conf, "servercerts", remote+".crt"), string(pem))
+	// The daemon caches a remote's index under its URL's sha256.
+	t.Cleanup(func() {
+		sum := sha256.Sum256([]byte(base))
+		_ = os.RemoveAll(filepath.Join("/var/cache/lxd", hex.EncodeToString(sum[:])))
+	})
+
+	listed := lxcWith(t, env, "image", "list", remote+":", "--format", "csv", "--columns", "F")
+	if !strings.Contains(listed, sj.Fingerprint) || !strings.Contains(listed, uj.Fingerprint) {
+		t.Fatalf("lxc image list %s: sees\n%s", remote, listed)
+	}
+	for _, tt := range []struct{ name, source, fingerprint string }{
+		{"split", remote + ":busybox/static/default", sj.Fingerprint}, // the alias: the newest version
+		{"unified", remote + ":" + uj.Fingerprint[:12], uj.Fingerprint},
+	} {
+		alias := "builder-serve-" + tt.name + "-" + suffix
+		lxcWith(t, env, "image", "copy", tt.source, "local:", "--alias", alias)
+		t.Cleanup(func() { _ = exec.Command("lxc", "image", "delete", alias).Run() })
+		if info := lxc(t, "image", "info", alias); !strings.Contains(info, "Fingerprint: "+tt.fingerprint) {
+			t.Fatalf("copied %s:\n%s", tt.source, info)
+		}
+		name := "bts-" + tt.name + "-" + suffix
+		lxc(t, "launch", alias, name)
+		t.Cleanup(func() { _ = exec.Command("lxc", "delete", "--force", name).Run() })
+		waitRunning(t, name)
+		if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
+			t.Errorf("/etc/hostname = %q, want %q", got, name)
+		}
+	}
+}
+
+func waitRunning(t *testing.T, name string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		state := strings.TrimSpace(lxc(t, "list", name, "--format", "csv", "--columns", "s"))
+		if state == "RUNNING" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s is %q after 60 s", name, state)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// privateLXD starts an LXD daemon of the test's own, in a temporary
+// LXD_DIR, whose system trust store is the machine's plus caFile
+// (SSL_CERT_FILE). URL import is the one request the daemon makes with
+// its system trust, which a Go program reads once, at start: a private
+// daemon trusts the test CA without any change to the machine or a
+// restart of the shared daemon. It needs no storage pool to import.
+func privateLXD(t *testing.T, caFile string) (lxdDir string) {
+	t.Helper()
+	// A short path: the daemon's unix socket goes below it, and socket
+	// paths are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "blxd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "..", filepath.Base(dir)+"-ca.pem")
+	// Debian's bundle, when there is one, so the daemon trusts what it
+	// did before.
+	pems, _ := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, bundle, string(append(pems, ca...)))
+	log, err := os.Create(filepath.Join(dir, "..", filepath.Base(dir)+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("lxd", "--group", "root")
+	cmd.Env = append(os.Environ(), "LXD_DIR="+dir, "SSL_CERT_FILE="+bundle)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sd := exec.Command("lxd", "shutdown", "--timeout", "30")
+		sd.Env = append(os.Environ(), "LXD_DIR="+dir)
+		if out, err := sd.CombinedOutput(); err != nil {
+			t.Errorf("lxd shutdown of the private daemon: %v\n%s", err, out)
+			_ = cmd.Process.Kill()
+		}
+		_ = cmd.Wait()
+		log.Close()
+		if t.Failed() {
+			out, _ := os.ReadFile(log.Name())
+			t.Logf("private LXD's log:\n%s", out)
+		}
+		// Never delete through a mount the daemon left behind.
+		if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), dir) {
+			t.Errorf("mounts left below %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+		os.Remove(bundle)
+		os.Remove(log.Name())
+	})
+	wait := exec.Command("lxd", "waitready", "--timeout", "60")
+	wait.Env = append(os.Environ(), "LXD_DIR="+dir)
+	if out, err := wait.CombinedOutput(); err != nil {
+		t.Fatalf("the private LXD daemon did not start: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// TestServeURLImport imports a unified image by URL: the daemon asks
+// builder serve (HEAD) and gets the image's URL and hash from headers.
+func TestServeURLImport(t *testing.T) {
+	requireLXD(t)
+	testenv.Command(t, "lxd", "lxd")
+	tmp := t.TempDir()
+	split, unified := buildPair(t, tmp)
+	uj := readImageJSON(t, unified)
+	tree := filepath.Join(tmp, "tree")
+	runBuilder(t, nil, "publish", tree, split, unified)
+	caFile, cert, key := testCA(t, tmp)
+	base := startServe(t, tree, cert, key)
+	lxdDir := privateLXD(t, caFile)
+	env := []string{"LXD_DIR=" + lxdDir, "LXD_CONF=" + filepath.Join(tmp, "lxc-conf")}
+
+	// The alias names the split image, the newest; URL import takes the
+	// newest unified one.
+	out := lxcWith(t, env, "image", "import", base+"/1.0/images/busybox/static/default", "--alias", "by-url")
+	if !strings.Contains(out, uj.Fingerprint) {
+		t.Fatalf("lxc image import by URL:\n%s", out)
+	}
+	if info := lxcWith(t, env, "image", "info", "by-url"); !strings.Contains(info, "Fingerprint: "+uj.Fingerprint) {
+		t.Errorf("imported:\n%s", info)
+	}
+}
