@@ -78,7 +78,9 @@ func (t *Tree) Images(ctx context.Context, filters ...string) ([]Image, error) {
 // Match applies lxc image list's filters to img; all must match. A bare
 // filter matches a substring of an alias or of the fingerprint. KEY=VALUE
 // matches a property whose name matches KEY, each dot-separated part of
-// KEY a prefix of the name's part ("rel" matches "release"), and whose
+// KEY a prefix of the name's part ("rel" matches "release"), or one of
+// the image's fields (architecture, type, fingerprint, product, version),
+// and whose
 // value matches VALUE as a regular expression anchored at both ends
 // (unless VALUE holds ^ or $ itself), or equals VALUE when it is not one.
 func Match(img Image, filters []string) (bool, error) {
@@ -96,11 +98,11 @@ func Match(img Image, filters []string) (bool, error) {
 				re = "^(?:" + value + ")$"
 			}
 			r, rerr := regexp.Compile(re)
-			for name, v := range img.Properties {
-				if !dotPrefixMatch(key, name) {
+			for _, field := range filterFields(img) {
+				if !dotPrefixMatch(key, field[0]) {
 					continue
 				}
-				if (rerr == nil && r.MatchString(v)) || (rerr != nil && v == value) {
+				if v := field[1]; (rerr == nil && r.MatchString(v)) || (rerr != nil && v == value) {
 					found = true
 					break
 				}
@@ -111,6 +113,20 @@ func Match(img Image, filters []string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// filterFields are the names KEY=VALUE filters look at: the properties,
+// then the image's own fields, as lxc image list also matches those; so
+// arch=x86_64 finds an image whose architecture property is amd64.
+func filterFields(img Image) [][2]string {
+	fields := make([][2]string, 0, len(img.Properties)+5)
+	for name, v := range img.Properties {
+		fields = append(fields, [2]string{name, v})
+	}
+	return append(fields,
+		[2]string{"architecture", img.Architecture}, [2]string{"type", img.Type},
+		[2]string{"fingerprint", img.Fingerprint}, [2]string{"product", img.Product},
+		[2]string{"version", img.Version})
 }
 
 // dotPrefixMatch reports whether each dot-separated part of short is a

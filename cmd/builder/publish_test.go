@@ -89,6 +89,8 @@ func TestPublishTreeCommands(t *testing.T) {
 		{[]string{"os=busybox", "rel=stat.*"}, []string{sj.Fingerprint, uj.Fingerprint}},
 		{[]string{"serial=" + readSerial(t, unified)}, []string{uj.Fingerprint}},
 		{[]string{"os=debian"}, nil},
+		{[]string{"arch=x86_64", "type=unified"}, []string{uj.Fingerprint}}, // the image's fields, not only properties
+		{[]string{"arch=amd64", "type=split"}, []string{sj.Fingerprint}},
 	} {
 		var got []string
 		for _, img := range treeList(t, nil, tree, tt.filters...) {
