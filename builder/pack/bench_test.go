@@ -15,7 +15,7 @@ package pack
 //	wall/C        our wall time ÷ `tar --sort=name -c . | pigz -6` (zstd -3 -T0, xz -6 -T0)
 //	size/C        our file size ÷ theirs
 //	RSS-MiB       our peak RSS during the pass (VmHWM, reset before it)
-//	C-RSS-MiB     tar's + the compressor's peak RSS (VmHWM; see watchPeaks)
+//	C-RSS-MiB     tar's + the compressor's peak RSS (VmHWM; see benchutil.WatchPeaks)
 //	C-s           the C pipeline's wall time in seconds
 //	wall/2pass, size/2pass, 2pass-RSS-MiB (xz only): against
 //	              distrobuilder's `tar -cf x.tar` then `xz -6 -T0 x.tar`
@@ -34,10 +34,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/builder-images/builder/internal/benchutil"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -63,7 +63,7 @@ func BenchmarkPack(b *testing.B) {
 			c := mustCompression(b, tc.compression)
 			out := b.TempDir()
 			b.SetBytes(size)
-			var m benchMetrics
+			var m benchutil.Metrics
 			b.ResetTimer()
 			for range b.N {
 				ours := filepath.Join(out, "ours.tar"+c.Algorithm.Extension)
@@ -83,48 +83,24 @@ func BenchmarkPack(b *testing.B) {
 
 				theirs := filepath.Join(out, "c.tar"+c.Algorithm.Extension)
 				cWall, cRSS := pipeline(b, tarPath, tree, tool, tc.args, theirs)
-				m.add("wall/C", wall.Seconds()/cWall.Seconds())
-				m.add("size/C", float64(info.Size)/float64(fileSize(b, theirs)))
-				m.add("RSS-MiB", rss)
-				m.add("C-RSS-MiB", cRSS)
-				m.add("C-s", cWall.Seconds())
+				m.Add("wall/C", wall.Seconds()/cWall.Seconds())
+				m.Add("size/C", float64(info.Size)/float64(fileSize(b, theirs)))
+				m.Add("RSS-MiB", rss)
+				m.Add("C-RSS-MiB", cRSS)
+				m.Add("C-s", cWall.Seconds())
 				os.Remove(theirs)
 
 				if c.Algorithm.Name == "xz" {
 					twoWall, twoSize, twoRSS := twoPass(b, tarPath, tree, tool, tc.args, filepath.Join(out, "x.tar"))
-					m.add("wall/2pass", wall.Seconds()/twoWall.Seconds())
-					m.add("size/2pass", float64(info.Size)/float64(twoSize))
-					m.add("2pass-RSS-MiB", twoRSS)
+					m.Add("wall/2pass", wall.Seconds()/twoWall.Seconds())
+					m.Add("size/2pass", float64(info.Size)/float64(twoSize))
+					m.Add("2pass-RSS-MiB", twoRSS)
 				}
 				os.Remove(ours)
 				b.StartTimer()
 			}
-			m.report(b)
+			m.Report(b)
 		})
-	}
-}
-
-// benchMetrics averages custom metrics over the iterations.
-type benchMetrics struct {
-	names []string
-	sums  map[string]float64
-	n     map[string]int
-}
-
-func (m *benchMetrics) add(name string, v float64) {
-	if m.sums == nil {
-		m.sums, m.n = map[string]float64{}, map[string]int{}
-	}
-	if _, ok := m.sums[name]; !ok {
-		m.names = append(m.names, name)
-	}
-	m.sums[name] += v
-	m.n[name]++
-}
-
-func (m *benchMetrics) report(b *testing.B) {
-	for _, name := range m.names {
-		b.ReportMetric(m.sums[name]/float64(m.n[name]), name)
 	}
 }
 
@@ -152,7 +128,7 @@ func pipeline(b *testing.B, tarPath, tree, tool string, args []string, dst strin
 	if err := comp.Start(); err != nil {
 		b.Fatal(err)
 	}
-	peaks := watchPeaks(tarCmd.Process.Pid, comp.Process.Pid)
+	peaks := benchutil.WatchPeaks(tarCmd.Process.Pid, comp.Process.Pid)
 	errComp := comp.Wait()
 	errTar := tarCmd.Wait()
 	wall := time.Since(start)
@@ -177,7 +153,7 @@ func twoPass(b *testing.B, tarPath, tree, tool string, args []string, tarball st
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
-		peak := watchPeaks(cmd.Process.Pid)
+		peak := benchutil.WatchPeaks(cmd.Process.Pid)
 		if err := cmd.Wait(); err != nil {
 			b.Fatalf("%v: %v", cmd, err)
 		}
@@ -188,60 +164,6 @@ func twoPass(b *testing.B, tarPath, tree, tool string, args []string, tarball st
 	size := fileSize(b, result)
 	os.Remove(result)
 	return wall, size, rss
-}
-
-// watchPeaks samples the VmHWM of running processes every 10 ms until
-// the returned function is called after they have exited; that returns
-// the sum of their peaks in MiB (they run at the same time).
-//
-// getrusage's ru_maxrss cannot be used here: Go starts children with
-// clone(CLONE_VM|CLONE_VFORK), and at exec the kernel folds the high-water
-// mark of the mm being left, which is this test process's own, into the
-// child's maxrss; every child would report at least our peak.
-func watchPeaks(pids ...int) func() float64 {
-	peaks := make([]float64, len(pids))
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			for i, pid := range pids {
-				if v, ok := readHWM(fmt.Sprintf("/proc/%d/status", pid)); ok {
-					peaks[i] = max(peaks[i], v)
-				}
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() float64 {
-		close(stop)
-		<-done
-		var sum float64
-		for _, p := range peaks {
-			sum += p
-		}
-		return sum
-	}
-}
-
-// readHWM reads VmHWM in MiB from a /proc status file.
-func readHWM(path string) (float64, bool) {
-	status, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kib / 1024, err == nil
-		}
-	}
-	return 0, false
 }
 
 func fileSize(b *testing.B, path string) int64 {
@@ -256,17 +178,17 @@ func fileSize(b *testing.B, path string) int64 {
 // resetPeakRSS resets this process's VmHWM to its current RSS.
 func resetPeakRSS(b *testing.B) {
 	b.Helper()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Fatalf("resetting peak RSS: %v", err)
+	if err := benchutil.ResetPeakRSS(); err != nil {
+		b.Fatal(err)
 	}
 }
 
 // peakRSS reads this process's VmHWM in MiB.
 func peakRSS(b *testing.B) float64 {
 	b.Helper()
-	v, ok := readHWM("/proc/self/status")
-	if !ok {
-		b.Fatal("no VmHWM in /proc/self/status")
+	v, err := benchutil.PeakRSS()
+	if err != nil {
+		b.Fatal(err)
 	}
 	return v
 }

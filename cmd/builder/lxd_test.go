@@ -13,14 +13,14 @@ import (
 )
 
 // requireLXD needs a running LXD daemon (ci/start-lxd.sh starts one).
-func requireLXD(t *testing.T) {
+func requireLXD(t testing.TB) {
 	t.Helper()
 	testenv.Command(t, "lxc", "lxd")
 	err := exec.Command("lxc", "info").Run()
 	testenv.Need(t, err == nil, "needs a running LXD daemon (ci/start-lxd.sh)")
 }
 
-func lxc(t *testing.T, args ...string) string {
+func lxc(t testing.TB, args ...string) string {
 	t.Helper()
 	return lxcWith(t, nil, args...)
 }

@@ -24,7 +24,7 @@ type imageJSON struct {
 	} `json:"files"`
 }
 
-func readImageJSON(t *testing.T, dir string) imageJSON {
+func readImageJSON(t testing.TB, dir string) imageJSON {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "image.json"))
 	if err != nil {
@@ -38,7 +38,7 @@ func readImageJSON(t *testing.T, dir string) imageJSON {
 }
 
 // runBuilder runs the built binary from the repository root.
-func runBuilder(t *testing.T, env []string, args ...string) string {
+func runBuilder(t testing.TB, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(builderBinary(t), args...)
 	cmd.Dir = filepath.Join("..", "..")

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 
 // builderBinary builds bin/builder once per test run, into a directory
 // every user can read.
-func builderBinary(t *testing.T) string {
+func builderBinary(t testing.TB) string {
 	t.Helper()
 	binaryOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "builder-bin-")
@@ -68,8 +68,8 @@ type buildError struct {
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
-func requireRoot(t *testing.T)    { testenv.Root(t) }
-func requireBusybox(t *testing.T) { testenv.File(t, "/bin/busybox", "busybox-static") }
+func requireRoot(t testing.TB)    { testenv.Root(t) }
+func requireBusybox(t testing.TB) { testenv.File(t, "/bin/busybox", "busybox-static") }
 
 // assertNothingMounted checks the host's mount table below dir, or below
 // its parent when a failed build removed it.

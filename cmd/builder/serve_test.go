@@ -112,7 +112,7 @@ func startServe(t *testing.T, tree, cert, key string) string {
 }
 
 // lxcWith runs lxc with extra environment (its own LXD_CONF, say).
-func lxcWith(t *testing.T, env []string, args ...string) string {
+func lxcWith(t testing.TB, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("lxc", args...)
 	cmd.Env = append(os.Environ(), env...)
