@@ -67,6 +67,9 @@ func (e *ExitError) Error() string {
 // output line by line under a label.
 type Runner struct {
 	Out io.Writer
+	// Lines, when set, receives each output line with the command's
+	// label instead of Out.
+	Lines func(label, line string)
 	// TailLines is how many last lines of output an ExitError keeps.
 	TailLines int
 	// PassEnv holds NAME=VALUE pairs from the host that every command
@@ -156,6 +159,10 @@ func (r *Runner) Run(ctx context.Context, c Command) error {
 	cmd.WaitDelay = 2 * time.Second
 
 	lines := newLineWriter(r.Out, c.Label, r.TailLines)
+	if r.Lines != nil {
+		label := c.Label
+		lines.send = func(line string) { r.Lines(label, line) }
+	}
 	cmd.Stdout, cmd.Stderr = lines, lines
 	err := cmd.Run()
 	lines.Flush()
@@ -208,6 +215,8 @@ type lineWriter struct {
 	partial []byte
 	tail    []string
 	keep    int
+	// send, when set, takes each line instead of out.
+	send func(line string)
 }
 
 func newLineWriter(out io.Writer, label string, keep int) *lineWriter {
@@ -256,9 +265,13 @@ func (w *lineWriter) note(line string) {
 
 func (w *lineWriter) emit(line string) {
 	line = strings.TrimRight(line, "\r")
-	// Output errors are not the command's failure; losing a log line
-	// must not fail the build.
-	_, _ = fmt.Fprintf(w.out, "%s%s\n", w.prefix, line)
+	if w.send != nil {
+		w.send(line)
+	} else {
+		// Output errors are not the command's failure; losing a log
+		// line must not fail the build.
+		_, _ = fmt.Fprintf(w.out, "%s%s\n", w.prefix, line)
+	}
 	if w.keep > 0 {
 		w.tail = append(w.tail, line)
 		if len(w.tail) > w.keep {

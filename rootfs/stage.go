@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
@@ -43,8 +44,12 @@ func blockHeader(kind, name string) string {
 type Stage struct {
 	Plan *recipe.Plan
 	Dir  string
-	// Out receives progress lines and every command's output.
+	// Out receives progress lines and every command's output, as text,
+	// unless Events is set.
 	Out io.Writer
+	// Events, when set, receives the steps' start and end and every
+	// command's output line instead of Out.
+	Events events.Sink
 	// HTTP downloads tarball sources; nil means http.DefaultClient.
 	HTTP *http.Client
 	// WorkDir holds downloads; it must not be inside Dir.
@@ -52,13 +57,24 @@ type Stage struct {
 	// Environ is builder's environment: proxies and SOURCE_DATE_EPOCH
 	// are passed on to the build's commands (see HostEnv).
 	Environ []string
+
+	sink    events.Sink
+	current *events.Step
 }
 
 // Run builds the rootfs. Mounts are undone before it returns, whatever
 // happened; the directory's contents are left for the caller to keep or
 // remove.
 func (s *Stage) Run(ctx context.Context) (err error) {
-	runner := &Runner{Out: s.Out, TailLines: 20, PassEnv: HostEnv(s.Environ), ReapOrphans: os.Getpid() == 1}
+	sink := s.Events
+	if sink == nil {
+		sink = &events.Text{Out: s.Out}
+	}
+	s.sink = sink
+	runner := &Runner{Out: s.Out, TailLines: 20, PassEnv: HostEnv(s.Environ), ReapOrphans: os.Getpid() == 1,
+		Lines: func(label, line string) {
+			sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Step: s.current, Label: label, Line: line})
+		}}
 	host := ReadHostIdentity()
 	steps := s.Plan.EnabledSteps()
 	if len(steps) == 0 || steps[0].Stage != recipe.StageBootstrap {
@@ -97,39 +113,65 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 	if err := UnmountBelow(s.Dir); err != nil {
 		return fmt.Errorf("leaving the chroot: %w", err)
 	}
-	start := time.Now()
-	s.printf("==> [%d/%d] finalize\n", total, total)
-	if err := Finalize(s.Dir, host); err != nil {
-		return fmt.Errorf("finalizing: %w", err)
-	}
-	s.printf("<== finalize done in %s\n", since(start))
-	return nil
-}
-
-func (s *Stage) printf(format string, args ...any) {
-	if s.Out != nil {
-		fmt.Fprintf(s.Out, format, args...)
-	}
+	finalize := events.Step{Index: total, Total: total, Kind: "finalize", Stage: "finalize"}
+	return s.timedRef(&finalize, hcl.Range{}, func() error {
+		if err := Finalize(s.Dir, host); err != nil {
+			return fmt.Errorf("finalizing: %w", err)
+		}
+		return nil
+	})
 }
 
 // timed announces a step, runs it and wraps its error with the step's
 // recipe position.
 func (s *Stage) timed(n, total int, step recipe.Step, do func() error) error {
-	start := time.Now()
-	stage := step.Stage.String() + " "
-	if stage == step.Kind+" " {
-		stage = ""
-	}
-	s.printf("==> [%d/%d] %s%s (%s:%d)\n", n, total, stage, blockHeader(step.Kind, step.Name), step.Range.Filename, step.Range.Start.Line)
-	if err := do(); err != nil {
-		s.printf("<== %s failed after %s\n", blockHeader(step.Kind, step.Name), since(start))
-		return &StepError{Kind: step.Kind, Name: step.Name, Range: step.Range, Err: err}
-	}
-	s.printf("<== %s done in %s\n", blockHeader(step.Kind, step.Name), since(start))
-	return nil
+	ref := &events.Step{Index: n, Total: total, Kind: step.Kind, Name: step.Name, Stage: step.Stage.String(),
+		File: step.Range.Filename, Line: step.Range.Start.Line}
+	return s.timedRef(ref, step.Range, do)
 }
 
-func since(t time.Time) time.Duration { return time.Since(t).Round(10 * time.Millisecond) }
+func (s *Stage) timedRef(ref *events.Step, rng hcl.Range, do func() error) error {
+	start := time.Now()
+	s.current = ref
+	defer func() { s.current = nil }()
+	s.sink.Emit(events.Event{Time: start, Type: events.StepStart, Step: ref})
+	err := do()
+	end := events.Event{Time: time.Now(), Type: events.StepEnd, Step: ref, Status: events.StatusOK, Duration: time.Since(start).Seconds()}
+	if err == nil {
+		s.sink.Emit(end)
+		return nil
+	}
+	if ref.Kind == "finalize" {
+		end.Status = events.StatusFailed
+		end.Error = &events.Failure{Message: err.Error()}
+		s.sink.Emit(end)
+		return err
+	}
+	stepErr := &StepError{Kind: ref.Kind, Name: ref.Name, Range: rng, Err: err}
+	end.Status = events.StatusFailed
+	if errors.Is(err, context.Canceled) {
+		end.Status = events.StatusInterrupted
+	}
+	end.Error = describeFailure(stepErr)
+	s.sink.Emit(end)
+	return stepErr
+}
+
+// describeFailure turns a step's error into the event's failure: the
+// message, the recipe position and, for a command, its status and last
+// output lines.
+func describeFailure(e *StepError) *events.Failure {
+	f := &events.Failure{Message: e.Err.Error(), File: e.Range.Filename, Line: e.Range.Start.Line}
+	var exitErr *ExitError
+	if errors.As(e.Err, &exitErr) {
+		f.Command = exitErr.Command
+		status := exitErr.Status
+		f.ExitStatus = &status
+		f.TimedOut = exitErr.TimedOut > 0
+		f.Tail = exitErr.Tail
+	}
+	return f
+}
 
 func (s *Stage) bootstrap(ctx context.Context, runner *Runner, step recipe.Step) error {
 	b := step.Action.(*recipe.Bootstrap)

@@ -38,6 +38,8 @@ type AliasChange struct {
 // ImportResult is what Import did.
 type ImportResult struct {
 	Fingerprint string `json:"fingerprint"`
+	// Where is the daemon: its socket path or URL.
+	Where string `json:"daemon"`
 	// Uploaded is false when the daemon already held the image.
 	Uploaded bool          `json:"uploaded"`
 	Aliases  []AliasChange `json:"aliases"`
@@ -55,7 +57,7 @@ type ImportResult struct {
 // directory twice changes nothing the second time.
 func Import(ctx context.Context, c *Client, opts ImportOptions) (ImportResult, error) {
 	j := opts.Image
-	res := ImportResult{Fingerprint: j.Fingerprint}
+	res := ImportResult{Fingerprint: j.Fingerprint, Where: c.Where}
 	for _, a := range opts.Aliases {
 		if err := image.CheckAlias(a); err != nil {
 			return res, fmt.Errorf("alias %q %w", a, err)

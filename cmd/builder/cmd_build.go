@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/builder-images/builder/builder"
+	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/rootfs"
 )
 
@@ -21,6 +23,7 @@ type buildOptions struct {
 	workDir     string
 	// importAlias is --import's value: importDefault for a bare --import.
 	importAlias string
+	asJSON      bool
 }
 
 // importDefault marks a bare --import: the image name and the recipe's
@@ -47,11 +50,32 @@ and image.json land in --output (default out/IMAGE-NAME).`,
 	cmd.Flags().StringVar(&opts.importAlias, "import", "", "import the image into LXD/Incus when built; --import=ALIAS names it (see 'builder import' for the delivery flags)")
 	cmd.Flags().Lookup("import").NoOptDefVal = importDefault
 	opts.deliveryOptions.AddFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the build as NDJSON events on stdout (docs/events.md); the log goes to stderr")
 	a.addRecipeCompletion(cmd)
 	return cmd
 }
 
 func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath string) (err error) {
+	rep := a.newReporter(opts.asJSON)
+	start := time.Now()
+	end := events.Event{Type: events.BuildEnd}
+	defer func() {
+		end.Time, end.Duration, end.Status = time.Now(), time.Since(start).Seconds(), events.StatusOK
+		switch {
+		case err != nil && ctx.Err() != nil:
+			end.Status = events.StatusInterrupted
+		case err != nil:
+			end.Status = events.StatusFailed
+			if _, f := rep.failed(); f != nil {
+				end.Error = f
+			} else {
+				end.Error = &events.Failure{Message: err.Error()}
+			}
+		}
+		if opts.asJSON {
+			rep.Emit(end)
+		}
+	}()
 	plan, err := a.loadForBuild(&opts.recipeOptions, recipePath)
 	if err != nil {
 		return err
@@ -65,6 +89,11 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	popts, err := opts.packOptions(a, plan, "")
 	if err != nil {
 		return err
+	}
+	popts.Log = rep.log(a)
+	if opts.asJSON {
+		popts.TTY = false
+		rep.Emit(events.Event{Time: start, Type: events.BuildStart, Recipe: recipePath, Image: plan.Image.Name, Output: popts.Output})
 	}
 	parent := opts.workDir
 	if parent == "" {
@@ -88,7 +117,7 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 			err = errors.Join(err, rmErr)
 		}
 	}()
-	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work, "rootfs"), opts.keepOnError)
+	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work, "rootfs"), opts.keepOnError, rep)
 	if err != nil {
 		keep = opts.keepOnError
 		return err
@@ -102,13 +131,27 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		}
 		return err
 	}
-	a.printImage(popts.Output, j)
+	end.Fingerprint, end.Output = j.Fingerprint, popts.Output
+	if opts.asJSON {
+		rep.artifacts(j)
+	} else {
+		a.printImage(popts.Output, j)
+	}
 	if opts.importAlias == "" {
 		return nil
 	}
 	if opts.importAlias != importDefault {
 		opts.aliases = append([]string{opts.importAlias}, opts.aliases...)
 	}
-	_, err = a.deliver(ctx, &opts.deliveryOptions, popts.Output, j)
-	return err
+	res, err := a.deliver(ctx, &opts.deliveryOptions, popts.Output, j)
+	if err != nil {
+		return err
+	}
+	uploaded := res.Uploaded
+	imp := events.Event{Time: time.Now(), Type: events.Import, Fingerprint: res.Fingerprint, Daemon: res.Where, Uploaded: &uploaded}
+	for _, c := range res.Aliases {
+		imp.Aliases = append(imp.Aliases, c.Name)
+	}
+	rep.Emit(imp)
+	return nil
 }

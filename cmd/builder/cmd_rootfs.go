@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/rootfs"
 )
@@ -50,7 +52,7 @@ func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, di
 	if err != nil {
 		return err
 	}
-	abs, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, dir, opts.keepOnError)
+	abs, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, dir, opts.keepOnError, a.newReporter(false))
 	if err != nil {
 		return err
 	}
@@ -60,7 +62,7 @@ func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, di
 
 // buildRootfs runs the isolated rootfs stage into dir. On failure dir is
 // removed (after proving nothing is mounted there) unless keep.
-func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, dir string, keep bool) (string, error) {
+func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, dir string, keep bool, rep *reporter) (string, error) {
 	if os.Geteuid() != 0 {
 		return "", errors.New("building a rootfs needs root: it mounts, chroots and creates device nodes (run builder with sudo)")
 	}
@@ -69,7 +71,7 @@ func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, 
 		return "", err
 	}
 	start := time.Now()
-	args := []string{stageCommand, "--dir", abs}
+	args := []string{stageCommand, "--events", "--dir", abs}
 	for _, v := range opts.vars {
 		args = append(args, "--var", v)
 	}
@@ -77,9 +79,21 @@ func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, 
 		args = append(args, "--var-file", f)
 	}
 	args = append(args, recipePath)
-	buildErr := rootfs.RunIsolated(ctx, args, a.stdout, a.stderr)
+	// The child reports on its stdout as events; builder renders them.
+	pr, pw := io.Pipe()
+	decoded := make(chan error, 1)
+	go func() {
+		err := events.Decode(pr, rep)
+		_, _ = io.Copy(io.Discard, pr)
+		decoded <- err
+	}()
+	buildErr := rootfs.RunIsolated(ctx, args, pw, a.stderr)
+	pw.Close()
+	if err := <-decoded; err != nil && buildErr == nil {
+		buildErr = fmt.Errorf("reading the build's events: %w", err)
+	}
 	if buildErr == nil {
-		fmt.Fprintf(a.stdout, "<== rootfs built in %s\n", time.Since(start).Round(time.Second))
+		fmt.Fprintf(rep.log(a), "<== rootfs built in %s\n", time.Since(start).Round(time.Second))
 		return abs, nil
 	}
 	if keep {
@@ -89,6 +103,10 @@ func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, 
 	}
 	var isolated *rootfs.IsolatedExitError
 	if errors.As(buildErr, &isolated) {
+		if _, f := rep.failed(); f != nil && ctx.Err() == nil {
+			rep.summarize()
+			return "", &exitError{code: exitFailure, silent: true, err: buildErr}
+		}
 		return "", &exitError{code: exitFailure, silent: isolated.Reported(), err: buildErr}
 	}
 	return "", buildErr
@@ -133,6 +151,7 @@ func removeTarget(abs string, created bool) error {
 func (a *app) newStageCommand() *cobra.Command {
 	opts := &recipeOptions{}
 	var dir string
+	var asEvents bool
 	cmd := &cobra.Command{
 		Use:    stageCommand + " RECIPE",
 		Hidden: true,
@@ -145,15 +164,26 @@ func (a *app) newStageCommand() *cobra.Command {
 			if diags.HasErrors() {
 				return fmt.Errorf("the recipe changed since it was checked: %s", diags.Error())
 			}
-			return a.runStage(cmd.Context(), plan, dir)
+			return a.runStage(cmd.Context(), plan, dir, asEvents)
 		},
 	}
 	opts.AddFlags(cmd.Flags())
 	cmd.Flags().StringVar(&dir, "dir", "", "target directory")
+	cmd.Flags().BoolVar(&asEvents, "events", false, "report as NDJSON events on stdout")
 	return cmd
 }
 
-func (a *app) runStage(ctx context.Context, plan *recipe.Plan, dir string) error {
+func (a *app) runStage(ctx context.Context, plan *recipe.Plan, dir string, asEvents bool) error {
 	stage := &rootfs.Stage{Plan: plan, Dir: dir, Out: a.stdout}
-	return stage.Run(ctx)
+	if !asEvents {
+		return stage.Run(ctx)
+	}
+	stage.Events = events.NewJSON(a.stdout)
+	err := stage.Run(ctx)
+	var stepErr *rootfs.StepError
+	if errors.As(err, &stepErr) {
+		// The step_end event carries the failure; builder reports it.
+		return &exitError{code: exitFailure, silent: true, err: err}
+	}
+	return err
 }

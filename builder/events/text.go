@@ -1,0 +1,118 @@
+package events
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Text renders events as the plain lines of builder's log: a line when a
+// step starts and ends, and every command's output under its label. With
+// Timestamps (for CI logs) each line starts with the time of day.
+type Text struct {
+	Out        io.Writer
+	Timestamps bool
+	mu         sync.Mutex
+}
+
+// Header is how a step is named in text: `run "name"`, `finalize`.
+func (s *Step) Header() string {
+	if s.Name == "" {
+		return s.Kind
+	}
+	return fmt.Sprintf("%s %q", s.Kind, s.Name)
+}
+
+func (t *Text) Emit(e Event) {
+	if t.Out == nil {
+		return
+	}
+	line := t.line(e)
+	if line == "" {
+		return
+	}
+	if t.Timestamps {
+		when := e.Time
+		if when.IsZero() {
+			when = time.Now()
+		}
+		line = when.UTC().Format("15:04:05 ") + line
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, _ = io.WriteString(t.Out, line+"\n")
+}
+
+func (t *Text) line(e Event) string {
+	switch e.Type {
+	case StepStart:
+		s := e.Step
+		stage := s.Stage + " "
+		if s.Stage == s.Kind {
+			stage = ""
+		}
+		where := ""
+		if s.File != "" {
+			where = fmt.Sprintf(" (%s:%d)", s.File, s.Line)
+		}
+		return fmt.Sprintf("==> [%d/%d] %s%s%s", s.Index, s.Total, stage, s.Header(), where)
+	case Output:
+		if e.Label == "" {
+			return e.Line
+		}
+		return "[" + e.Label + "] " + e.Line
+	case StepEnd:
+		d := Round(e.Duration)
+		if e.Status == StatusOK {
+			return fmt.Sprintf("<== %s done in %s", e.Step.Header(), d)
+		}
+		return fmt.Sprintf("<== %s %s after %s", e.Step.Header(), e.Status, d)
+	}
+	return ""
+}
+
+// Round turns seconds into a duration rounded for people.
+func Round(seconds float64) time.Duration {
+	return time.Duration(seconds * float64(time.Second)).Round(10 * time.Millisecond)
+}
+
+// Seconds is a duration as an event's Duration.
+func Seconds(d time.Duration) float64 { return d.Seconds() }
+
+// WriteFailure writes the failure summary: the step and where the recipe
+// declares it, the recipe lines (snippet, numbered from f.Line), the
+// command and its status, and its last output lines.
+func WriteFailure(w io.Writer, step *Step, f *Failure, snippet []string) {
+	var b strings.Builder
+	what := "the build"
+	if step != nil {
+		what = step.Header()
+	}
+	fmt.Fprintf(&b, "builder: %s failed", what)
+	if f.File != "" {
+		fmt.Fprintf(&b, " (%s:%d)", f.File, f.Line)
+	}
+	fmt.Fprintf(&b, ": %s\n", f.Message)
+	for i, l := range snippet {
+		fmt.Fprintf(&b, "  %4d | %s\n", f.Line+i, l)
+	}
+	if f.Command != "" {
+		switch {
+		case f.TimedOut:
+			fmt.Fprintf(&b, "  command: %s (timed out)\n", f.Command)
+		case f.ExitStatus != nil && *f.ExitStatus >= 0:
+			fmt.Fprintf(&b, "  command: %s, exit status %d\n", f.Command, *f.ExitStatus)
+		default:
+			fmt.Fprintf(&b, "  command: %s (killed)\n", f.Command)
+		}
+	}
+	if len(f.Tail) > 0 {
+		fmt.Fprintf(&b, "  last %d lines of its output:\n", len(f.Tail))
+		for _, l := range f.Tail {
+			fmt.Fprintf(&b, "    %s\n", l)
+		}
+	}
+	_, _ = io.WriteString(w, b.String())
+}

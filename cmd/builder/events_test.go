@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/builder-images/builder/builder/events"
+)
+
+// decodeEvents parses NDJSON, failing on any line that is not an event.
+func decodeEvents(t *testing.T, stdout string) []events.Event {
+	t.Helper()
+	var list []events.Event
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		var e events.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e.Type == "" || e.Time.IsZero() {
+			t.Fatalf("stdout line is not an event (%v): %s", err, sc.Text())
+		}
+		list = append(list, e)
+	}
+	if len(list) == 0 {
+		t.Fatal("no events on stdout")
+	}
+	return list
+}
+
+// TestBuildFailureReport: a run step exiting 3 makes the build exit 1
+// with the block's file:line, its recipe lines, the command's status and
+// its last output lines, in text and in the event stream.
+func TestBuildFailureReport(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	out := filepath.Join(t.TempDir(), "out")
+	recipe := "cmd/builder/testdata/rootfs/fails.hcl"
+
+	_, stderr, status := builderExec(t, nil, "build", recipe, "-o", out)
+	if status != exitFailure {
+		t.Fatalf("exit %d, want 1\n%s", status, stderr)
+	}
+	for _, want := range []string{
+		`builder: run "fail" failed (` + recipe + `:10): the script exited with status 3`,
+		`    10 | run "fail" {`,
+		"  command: the script, exit status 3",
+		"  last 2 lines of its output:\n    about to fail\n    on stderr\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	stdout, stderr, status := builderExec(t, nil, "build", recipe, "-o", out, "--json")
+	if status != exitFailure {
+		t.Fatalf("--json: exit %d, want 1\n%s", status, stderr)
+	}
+	list := decodeEvents(t, stdout)
+	if list[0].Type != events.BuildStart || list[0].Recipe != recipe {
+		t.Errorf("first event: %+v", list[0])
+	}
+	last := list[len(list)-1]
+	if last.Type != events.BuildEnd || last.Status != events.StatusFailed || last.Error == nil {
+		t.Fatalf("last event: %+v", last)
+	}
+	var failed *events.Event
+	for i, e := range list {
+		if e.Type == events.StepEnd && e.Status == events.StatusFailed {
+			failed = &list[i]
+		}
+	}
+	if failed == nil {
+		t.Fatalf("no failed step_end in:\n%s", stdout)
+	}
+	f := failed.Error
+	if failed.Step.Kind != "run" || failed.Step.Name != "fail" || f.File != recipe || f.Line != 10 ||
+		f.ExitStatus == nil || *f.ExitStatus != 3 || strings.Join(f.Tail, "|") != "about to fail|on stderr" {
+		t.Errorf("failed step_end: %+v, error %+v", failed.Step, f)
+	}
+}
+
+// TestBuildJSONEvents: a successful build --import --json reports every
+// step with its position and duration, the files, the import with the
+// daemon's fingerprint and aliases, and the build's end.
+func TestBuildJSONEvents(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	requireLXD(t)
+	out := filepath.Join(t.TempDir(), "out")
+	alias := "builder-test-events-" + uniqueSuffix()
+	stdout, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "-o", out, "--json", "--import="+alias)
+	if status != 0 {
+		t.Fatalf("exit %d\n%s", status, stderr)
+	}
+	j := readImageJSON(t, out)
+	deleteImageLater(t, j.Fingerprint)
+	if !strings.Contains(stderr, "==> packing") {
+		t.Errorf("the log does not go to stderr:\n%s", stderr)
+	}
+	started := map[int]bool{}
+	counts := map[events.Type]int{}
+	var imported *events.Event
+	list := decodeEvents(t, stdout)
+	for i, e := range list {
+		counts[e.Type]++
+		switch e.Type {
+		case events.StepStart:
+			started[e.Step.Index] = true
+			if e.Step.Kind != "finalize" && (e.Step.File != "recipes/busybox.hcl" || e.Step.Line == 0) {
+				t.Errorf("step_start without a recipe position: %+v", e.Step)
+			}
+		case events.StepEnd:
+			if !started[e.Step.Index] || e.Status != events.StatusOK || e.Duration <= 0 {
+				t.Errorf("step_end: %+v status %s duration %v", e.Step, e.Status, e.Duration)
+			}
+		case events.Import:
+			imported = &list[i]
+		}
+	}
+	if counts[events.StepStart] != 5 || counts[events.StepEnd] != 5 || counts[events.Artifact] != len(j.Files) {
+		t.Errorf("event counts %v; want 5 steps (4 + finalize) and %d artifacts", counts, len(j.Files))
+	}
+	if imported == nil || imported.Fingerprint != j.Fingerprint || len(imported.Aliases) != 1 || imported.Aliases[0] != alias ||
+		imported.Uploaded == nil || !*imported.Uploaded {
+		t.Errorf("import event: %+v", imported)
+	}
+	last := list[len(list)-1]
+	if last.Type != events.BuildEnd || last.Status != events.StatusOK || last.Fingerprint != j.Fingerprint || last.Output != out {
+		t.Errorf("build_end: %+v", last)
+	}
+}
