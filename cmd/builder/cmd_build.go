@@ -12,6 +12,7 @@ import (
 
 	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/rootfs"
 )
 
@@ -24,6 +25,20 @@ type buildOptions struct {
 	// importAlias is --import's value: importDefault for a bare --import.
 	importAlias string
 	asJSON      bool
+	onError     string
+	timeout     time.Duration
+}
+
+// keep reports whether a failed build's work directory stays: --on-error
+// abort (Packer's word) or --keep-on-error.
+func (o *buildOptions) keep() (bool, error) {
+	switch o.onError {
+	case "cleanup":
+		return o.keepOnError, nil
+	case "abort":
+		return true, nil
+	}
+	return false, usageError{fmt.Errorf("--on-error must be cleanup or abort, not %q", o.onError)}
 }
 
 // importDefault marks a bare --import: the image name and the recipe's
@@ -50,6 +65,8 @@ and image.json land in --output (default out/IMAGE-NAME).`,
 	cmd.Flags().StringVar(&opts.importAlias, "import", "", "import the image into LXD/Incus when built; --import=ALIAS names it (see 'builder import' for the delivery flags)")
 	cmd.Flags().Lookup("import").NoOptDefVal = importDefault
 	opts.deliveryOptions.AddFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.onError, "on-error", "cleanup", "when the build fails: cleanup (remove the work directory) or abort (stop and keep it, as --keep-on-error)")
+	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop the build (exit 1) when it takes longer, e.g. 45m; 0 means no limit")
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the build as NDJSON events on stdout (docs/events.md); the log goes to stderr")
 	a.addRecipeCompletion(cmd)
 	return cmd
@@ -66,7 +83,8 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 			end.Status = events.StatusInterrupted
 		case err != nil:
 			end.Status = events.StatusFailed
-			if _, f := rep.failed(); f != nil {
+			var te *timeoutError
+			if _, f := rep.failed(); f != nil && !errors.As(err, &te) {
 				end.Error = f
 			} else {
 				end.Error = &events.Failure{Message: err.Error()}
@@ -76,6 +94,13 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 			rep.Emit(end)
 		}
 	}()
+	keepOnError, err := opts.keep()
+	if err != nil {
+		return err
+	}
+	if opts.timeout < 0 {
+		return usageError{fmt.Errorf("--timeout must not be negative")}
+	}
 	plan, err := a.loadForBuild(&opts.recipeOptions, recipePath)
 	if err != nil {
 		return err
@@ -95,39 +120,16 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		popts.TTY = false
 		rep.Emit(events.Event{Time: start, Type: events.BuildStart, Recipe: recipePath, Image: plan.Image.Name, Output: popts.Output})
 	}
-	parent := opts.workDir
-	if parent == "" {
-		parent = filepath.Dir(popts.Output)
+	buildCtx := ctx
+	if opts.timeout > 0 {
+		var cancel context.CancelFunc
+		buildCtx, cancel = context.WithTimeout(ctx, opts.timeout)
+		defer cancel()
 	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", parent, err)
-	}
-	// A private directory: the image's setuid programs must not be
-	// reachable by other users of the build host while it is built.
-	work, err := os.MkdirTemp(parent, ".builder-work-")
+	j, err := a.buildImage(buildCtx, opts, recipePath, popts, keepOnError, rep)
 	if err != nil {
-		return fmt.Errorf("creating a work directory in %s: %w", parent, err)
-	}
-	keep := false
-	defer func() {
-		if keep {
-			return
-		}
-		if rmErr := rootfs.RemoveTree(work); rmErr != nil {
-			err = errors.Join(err, rmErr)
-		}
-	}()
-	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work, "rootfs"), opts.keepOnError, rep)
-	if err != nil {
-		keep = opts.keepOnError
-		return err
-	}
-	popts.Rootfs = dir
-	j, err := builder.Pack(ctx, popts)
-	if err != nil {
-		if opts.keepOnError {
-			keep = true
-			fmt.Fprintf(a.stderr, "builder: keeping %s for inspection (--keep-on-error)\n", dir)
+		if errors.Is(buildCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return &exitError{code: exitFailure, err: &timeoutError{opts.timeout}}
 		}
 		return err
 	}
@@ -143,8 +145,11 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	if opts.importAlias != importDefault {
 		opts.aliases = append([]string{opts.importAlias}, opts.aliases...)
 	}
-	res, err := a.deliver(ctx, &opts.deliveryOptions, popts.Output, j)
+	res, err := a.deliver(buildCtx, &opts.deliveryOptions, popts.Output, j)
 	if err != nil {
+		if errors.Is(buildCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return &exitError{code: exitFailure, err: &timeoutError{opts.timeout}}
+		}
 		return err
 	}
 	uploaded := res.Uploaded
@@ -154,4 +159,54 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	}
 	rep.Emit(imp)
 	return nil
+}
+
+// buildImage builds the rootfs in a private work directory beside the
+// output (or in --work-dir) and packs it; the work directory is removed
+// unless the build fails and keep is set.
+func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath string, popts builder.PackOptions, keep bool, rep *reporter) (_ image.ImageJSON, err error) {
+	parent := opts.workDir
+	if parent == "" {
+		parent = filepath.Dir(popts.Output)
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return image.ImageJSON{}, fmt.Errorf("creating %s: %w", parent, err)
+	}
+	// A private directory: the image's setuid programs must not be
+	// reachable by other users of the build host while it is built.
+	work, err := os.MkdirTemp(parent, ".builder-work-")
+	if err != nil {
+		return image.ImageJSON{}, fmt.Errorf("creating a work directory in %s: %w", parent, err)
+	}
+	kept := false
+	defer func() {
+		if kept {
+			return
+		}
+		if rmErr := rootfs.RemoveTree(work); rmErr != nil {
+			err = errors.Join(err, rmErr)
+		}
+	}()
+	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work, "rootfs"), keep, rep)
+	if err != nil {
+		kept = keep
+		return image.ImageJSON{}, err
+	}
+	popts.Rootfs = dir
+	j, err := builder.Pack(ctx, popts)
+	if err != nil {
+		if keep {
+			kept = true
+			fmt.Fprintf(a.stderr, "builder: keeping %s for inspection (--on-error=abort)\n", dir)
+		}
+		return image.ImageJSON{}, err
+	}
+	return j, nil
+}
+
+// timeoutError is a build stopped by --timeout.
+type timeoutError struct{ limit time.Duration }
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("the build took longer than --timeout %s and was stopped", e.limit)
 }

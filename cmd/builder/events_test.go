@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/rootfs"
 )
 
 // decodeEvents parses NDJSON, failing on any line that is not an event.
@@ -129,5 +130,55 @@ func TestBuildJSONEvents(t *testing.T) {
 	last := list[len(list)-1]
 	if last.Type != events.BuildEnd || last.Status != events.StatusOK || last.Fingerprint != j.Fingerprint || last.Output != out {
 		t.Errorf("build_end: %+v", last)
+	}
+}
+
+// TestBuildTimeout: --timeout stops a build stuck in a run step; builder
+// exits 1 saying so, with the work directory gone and nothing mounted.
+func TestBuildTimeout(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	parent := t.TempDir()
+	stdout, stderr, status := builderExec(t, nil, "build", "cmd/builder/testdata/rootfs/sleepy.hcl",
+		"-o", filepath.Join(parent, "out"), "--timeout", "2s", "--json")
+	if status != exitFailure || !strings.Contains(stderr, "the build took longer than --timeout 2s and was stopped") {
+		t.Fatalf("exit %d\n%s", status, stderr)
+	}
+	list := decodeEvents(t, stdout)
+	last := list[len(list)-1]
+	if last.Type != events.BuildEnd || last.Status != events.StatusFailed || last.Error == nil || !strings.Contains(last.Error.Message, "--timeout") {
+		t.Errorf("build_end: %+v %+v", last, last.Error)
+	}
+	if left, _ := filepath.Glob(filepath.Join(parent, ".builder-work-*")); len(left) != 0 {
+		t.Errorf("work directories left: %v", left)
+	}
+	assertNothingMounted(t, parent)
+}
+
+// TestBuildOnErrorAbort: --on-error=abort keeps the failed build's tree
+// for inspection, unmounted; a bad value is a usage error.
+func TestBuildOnErrorAbort(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	parent := t.TempDir()
+	_, stderr, status := builderExec(t, nil, "build", "cmd/builder/testdata/rootfs/fails.hcl",
+		"-o", filepath.Join(parent, "out"), "--on-error=abort")
+	if status != exitFailure || !strings.Contains(stderr, "keeping ") {
+		t.Fatalf("exit %d\n%s", status, stderr)
+	}
+	kept, _ := filepath.Glob(filepath.Join(parent, ".builder-work-*", "rootfs", "bin", "busybox"))
+	if len(kept) != 1 {
+		t.Errorf("the failed tree is not kept: %v", kept)
+	}
+	assertNothingMounted(t, parent)
+	t.Cleanup(func() {
+		for _, k := range kept {
+			_ = rootfs.RemoveTree(filepath.Dir(filepath.Dir(filepath.Dir(k))))
+		}
+	})
+
+	_, stderr, status = builderExec(t, nil, "build", "recipes/busybox.hcl", "--on-error=ask")
+	if status != exitUsage || !strings.Contains(stderr, "--on-error must be cleanup or abort") {
+		t.Errorf("--on-error=ask: exit %d\n%s", status, stderr)
 	}
 }
