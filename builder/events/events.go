@@ -60,8 +60,12 @@ type Event struct {
 	Aliases     []string `json:"aliases,omitempty"`
 	Daemon      string   `json:"daemon,omitempty"`
 	Uploaded    *bool    `json:"uploaded,omitempty"`
-	// Output is the output directory (build_end).
+	// Output is the output directory (build_start, build_end).
 	Output string `json:"output,omitempty"`
+	// Stages is the time in seconds per stage of the build (build_end):
+	// bootstrap, repositories, packages, files, runs, finalize, pack,
+	// import.
+	Stages map[string]float64 `json:"stages,omitempty"`
 }
 
 // Step identifies a recipe step and where the recipe declares it.

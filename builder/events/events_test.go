@@ -85,3 +85,30 @@ func TestWriteFailure(t *testing.T) {
 		}
 	}
 }
+
+func TestLive(t *testing.T) {
+	var buf bytes.Buffer
+	live := NewLive(&buf, 40, 2)
+	step := &Step{Index: 1, Total: 2, Kind: "run", Name: "x", Stage: "post-files", File: "r.hcl", Line: 7}
+	live.Emit(Event{Type: StepStart, Step: step})
+	for _, l := range []string{"one", "two", "three\x1b[2J", strings.Repeat("y", 80)} {
+		live.Emit(Event{Type: Output, Step: step, Label: "x", Line: l})
+	}
+	live.Emit(Event{Type: StepEnd, Step: step, Status: StatusOK, Duration: 2})
+	live.Close()
+	got := buf.String()
+	last := got[strings.LastIndex(got, "\x1b[J")+len("\x1b[J"):]
+	if last != "✓ [1/2] run \"x\"  2s\n" {
+		t.Errorf("after the step: %q", last)
+	}
+	// The fold holds two lines: the region before the end is the header
+	// and the last two output lines, each cut to the width.
+	regions := strings.Split(got, "\x1b[J")
+	before := regions[len(regions)-2]
+	if strings.Count(before, "\n") != 3 || !strings.Contains(before, "three[2J") || !strings.Contains(before, "…") || strings.Contains(before, "one") {
+		t.Errorf("live region before the end: %q", before)
+	}
+	if !strings.HasSuffix(regions[len(regions)-2], "\r\x1b[3A") {
+		t.Errorf("the region is not erased by counting its 3 lines: %q", before)
+	}
+}

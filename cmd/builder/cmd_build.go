@@ -25,6 +25,7 @@ type buildOptions struct {
 	// importAlias is --import's value: importDefault for a bare --import.
 	importAlias string
 	asJSON      bool
+	quiet       bool
 	onError     string
 	timeout     time.Duration
 }
@@ -67,17 +68,19 @@ and image.json land in --output (default out/IMAGE-NAME).`,
 	opts.deliveryOptions.AddFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.onError, "on-error", "cleanup", "when the build fails: cleanup (remove the work directory) or abort (stop and keep it, as --keep-on-error)")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop the build (exit 1) when it takes longer, e.g. 45m; 0 means no limit")
+	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print only errors and the final summary")
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the build as NDJSON events on stdout (docs/events.md); the log goes to stderr")
 	a.addRecipeCompletion(cmd)
 	return cmd
 }
 
 func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath string) (err error) {
-	rep := a.newReporter(opts.asJSON)
+	rep := a.newReporter(reportMode{json: opts.asJSON, quiet: opts.quiet})
 	start := time.Now()
 	end := events.Event{Type: events.BuildEnd}
 	defer func() {
 		end.Time, end.Duration, end.Status = time.Now(), time.Since(start).Seconds(), events.StatusOK
+		end.Stages = rep.stageTimes()
 		switch {
 		case err != nil && ctx.Err() != nil:
 			end.Status = events.StatusInterrupted
@@ -94,6 +97,7 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 			rep.Emit(end)
 		}
 	}()
+	defer rep.close()
 	keepOnError, err := opts.keep()
 	if err != nil {
 		return err
@@ -116,8 +120,10 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		return err
 	}
 	popts.Log = rep.log(a)
-	if opts.asJSON {
+	if opts.asJSON || opts.quiet {
 		popts.TTY = false
+	}
+	if opts.asJSON {
 		rep.Emit(events.Event{Time: start, Type: events.BuildStart, Recipe: recipePath, Image: plan.Image.Name, Output: popts.Output})
 	}
 	buildCtx := ctx
@@ -134,18 +140,16 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		return err
 	}
 	end.Fingerprint, end.Output = j.Fingerprint, popts.Output
-	if opts.asJSON {
-		rep.artifacts(j)
-	} else {
-		a.printImage(popts.Output, j)
-	}
+	rep.artifacts(j)
 	if opts.importAlias == "" {
+		rep.summary(a.stdout, popts.Output, j, time.Since(start))
 		return nil
 	}
 	if opts.importAlias != importDefault {
 		opts.aliases = append([]string{opts.importAlias}, opts.aliases...)
 	}
-	res, err := a.deliver(buildCtx, &opts.deliveryOptions, popts.Output, j)
+	importStart := time.Now()
+	res, err := a.deliver(buildCtx, &opts.deliveryOptions, popts.Output, j, rep.log(a), rep.tty)
 	if err != nil {
 		if errors.Is(buildCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			return &exitError{code: exitFailure, err: &timeoutError{opts.timeout}}
@@ -158,6 +162,8 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		imp.Aliases = append(imp.Aliases, c.Name)
 	}
 	rep.Emit(imp)
+	rep.addStage("import", time.Since(importStart).Seconds())
+	rep.summary(a.stdout, popts.Output, j, time.Since(start))
 	return nil
 }
 
@@ -193,7 +199,9 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 		return image.ImageJSON{}, err
 	}
 	popts.Rootfs = dir
+	packStart := time.Now()
 	j, err := builder.Pack(ctx, popts)
+	rep.addStage("pack", time.Since(packStart).Seconds())
 	if err != nil {
 		if keep {
 			kept = true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -82,7 +83,7 @@ the recipe's) are created, or moved from the image they named.`,
 			if err != nil {
 				return err
 			}
-			res, err := a.deliver(cmd.Context(), opts, args[0], j)
+			res, err := a.deliver(cmd.Context(), opts, args[0], j, a.stderr, a.stderrIsTerminal())
 			if err != nil {
 				return err
 			}
@@ -99,8 +100,9 @@ the recipe's) are created, or moved from the image they named.`,
 	return cmd
 }
 
-// deliver imports an output directory, reporting on stderr.
-func (a *app) deliver(ctx context.Context, opts *deliveryOptions, dir string, j image.ImageJSON) (lxd.ImportResult, error) {
+// deliver imports an output directory, reporting on log (a terminal
+// when tty, which shows the upload live).
+func (a *app) deliver(ctx context.Context, opts *deliveryOptions, dir string, j image.ImageJSON, log io.Writer, tty bool) (lxd.ImportResult, error) {
 	if opts.daemon != "" && opts.daemon != string(lxd.LXD) && opts.daemon != string(lxd.Incus) {
 		return lxd.ImportResult{}, usageError{fmt.Errorf("--daemon must be lxd or incus, not %q", opts.daemon)}
 	}
@@ -113,9 +115,9 @@ func (a *app) deliver(ctx context.Context, opts *deliveryOptions, dir string, j 
 	if err != nil {
 		return lxd.ImportResult{}, err
 	}
-	fmt.Fprintf(a.stderr, "==> importing %s into %s (%s)\n", short(j.Fingerprint), client.Where, client.Daemon)
+	fmt.Fprintf(log, "==> importing %s into %s (%s)\n", short(j.Fingerprint), client.Where, client.Daemon)
 	start := time.Now()
-	progress := builder.StartProgress(a.stderr, a.stderrIsTerminal(), "upload", "sent")
+	progress := builder.StartProgress(log, tty, "upload", "sent")
 	res, err := lxd.Import(ctx, client, lxd.ImportOptions{
 		Dir: dir, Image: j, Aliases: opts.aliasesFor(j),
 		Replace: opts.replace, Public: opts.public,
@@ -126,25 +128,25 @@ func (a *app) deliver(ctx context.Context, opts *deliveryOptions, dir string, j 
 		return res, err
 	}
 	if res.Uploaded {
-		fmt.Fprintf(a.stderr, "    uploaded %s in %s\n", builder.HumanSize(totalSize(j)), time.Since(start).Round(10*time.Millisecond))
+		fmt.Fprintf(log, "    uploaded %s in %s\n", builder.HumanSize(totalSize(j)), time.Since(start).Round(10*time.Millisecond))
 	} else {
-		fmt.Fprintf(a.stderr, "    already present\n")
+		fmt.Fprintf(log, "    already present\n")
 	}
 	for _, c := range res.Aliases {
 		switch c.Action {
 		case "moved":
-			fmt.Fprintf(a.stderr, "    alias %s moved from %s\n", c.Name, short(c.Previous))
+			fmt.Fprintf(log, "    alias %s moved from %s\n", c.Name, short(c.Previous))
 		default:
-			fmt.Fprintf(a.stderr, "    alias %s %s\n", c.Name, c.Action)
+			fmt.Fprintf(log, "    alias %s %s\n", c.Name, c.Action)
 		}
 	}
 	for _, fp := range res.Deleted {
-		fmt.Fprintf(a.stderr, "    deleted replaced image %s\n", short(fp))
+		fmt.Fprintf(log, "    deleted replaced image %s\n", short(fp))
 	}
 	for _, fp := range res.Kept {
-		fmt.Fprintf(a.stderr, "    kept image %s (still aliased, or no --replace)\n", short(fp))
+		fmt.Fprintf(log, "    kept image %s (still aliased, or no --replace)\n", short(fp))
 	}
-	fmt.Fprintf(a.stderr, "<== imported %s\n", j.Fingerprint)
+	fmt.Fprintf(log, "<== imported %s\n", j.Fingerprint)
 	return res, nil
 }
 

@@ -52,7 +52,9 @@ func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, di
 	if err != nil {
 		return err
 	}
-	abs, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, dir, opts.keepOnError, a.newReporter(false))
+	rep := a.newReporter(reportMode{})
+	abs, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, dir, opts.keepOnError, rep)
+	rep.close()
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -180,5 +181,43 @@ func TestBuildOnErrorAbort(t *testing.T) {
 	_, stderr, status = builderExec(t, nil, "build", "recipes/busybox.hcl", "--on-error=ask")
 	if status != exitUsage || !strings.Contains(stderr, "--on-error must be cleanup or abort") {
 		t.Errorf("--on-error=ask: exit %d\n%s", status, stderr)
+	}
+}
+
+// TestBuildLogModes: without a terminal every log line carries the time;
+// --quiet prints the summary alone; build_end has the time per stage.
+func TestBuildLogModes(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "-o", out)
+	if status != 0 {
+		t.Fatalf("exit %d\n%s", status, stderr)
+	}
+	stamped := regexp.MustCompile(`^\d\d:\d\d:\d\d `)
+	log, summary, _ := strings.Cut(stdout, "==> built busybox-amd64")
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if !stamped.MatchString(line) {
+			t.Errorf("log line without a time: %q", line)
+		}
+	}
+	for _, want := range []string{"fingerprint ", "busybox-amd64.tar.gz", "time: bootstrap "} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+
+	stdout, stderr, status = builderExec(t, nil, "build", "recipes/busybox.hcl", "-o", out, "--quiet")
+	if status != 0 || !strings.HasPrefix(stdout, "==> built busybox-amd64") || strings.Count(stdout, "==>") != 1 || stderr != "" {
+		t.Errorf("--quiet: exit %d\nstdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+	}
+
+	stdout, _, _ = builderExec(t, nil, "build", "recipes/busybox.hcl", "-o", out, "--json")
+	list := decodeEvents(t, stdout)
+	stages := list[len(list)-1].Stages
+	for _, name := range []string{"bootstrap", "files", "runs", "finalize", "pack"} {
+		if _, ok := stages[name]; !ok {
+			t.Errorf("build_end stages %v lack %s", stages, name)
+		}
 	}
 }

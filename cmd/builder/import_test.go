@@ -89,14 +89,14 @@ func TestBuildImport(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			out := filepath.Join(tmp, typ)
 			alias := "builder-test-import-" + typ + "-" + suffix
-			_, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "--type", typ, "-o", out, "--import="+alias)
+			stdout, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "--type", typ, "-o", out, "--import="+alias)
 			if status != 0 {
 				t.Fatalf("build --import: exit %d\n%s", status, stderr)
 			}
 			j := readImageJSON(t, out)
 			deleteImageLater(t, j.Fingerprint)
-			if !strings.Contains(stderr, "alias "+alias+" created") {
-				t.Errorf("stderr does not report the alias:\n%s", stderr)
+			if !strings.Contains(stdout, "alias "+alias+" created") || !strings.Contains(stdout, "fingerprint "+j.Fingerprint) {
+				t.Errorf("the log does not report the alias and the fingerprint:\n%s", stdout)
 			}
 			info := lxc(t, "image", "info", alias)
 			for _, want := range []string{"Fingerprint: " + j.Fingerprint, "Architecture: x86_64", "os: busybox", "release: static", "serial: " + j.Properties["serial"]} {

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/builder-images/builder/builder/recipe"
+
+	"golang.org/x/sys/unix"
 )
 
 // recipeOptions are the flags of every command that reads a recipe.
@@ -87,4 +89,13 @@ func (a *app) addRecipeCompletion(cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("var-file", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"hcl", "json"}, cobra.ShellCompDirectiveFilterFileExt
 	})
+}
+
+// terminalWidth is the terminal's width in columns, 0 when unknown.
+func terminalWidth(f *os.File) int {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
 )
@@ -16,40 +20,117 @@ import (
 type reporter struct {
 	sink   events.Sink
 	json   bool
+	quiet  bool
 	stderr io.Writer
+	// logOut is where human progress lines go (see log).
+	logOut io.Writer
+	// tty is true when the log is a terminal that takes redraws.
+	tty  bool
+	live *events.Live
 
 	mu         sync.Mutex
 	failedStep *events.Step
 	failure    *events.Failure
+	stages     map[string]float64
+	stageOrder []string
 }
 
-func (a *app) newReporter(asJSON bool) *reporter {
-	r := &reporter{json: asJSON, stderr: a.stderr}
-	if asJSON {
+// reportMode is how a build reports: --json, --quiet, or text.
+type reportMode struct {
+	json, quiet bool
+}
+
+// newReporter picks the view: NDJSON on stdout (the log on stderr);
+// nothing but errors and the summary (--quiet); on a terminal, live
+// steps with their output folded; otherwise (CI logs, pipes, CI=true)
+// plain lines stamped with the time.
+func (a *app) newReporter(mode reportMode) *reporter {
+	r := &reporter{json: mode.json, quiet: mode.quiet, stderr: a.stderr, stages: map[string]float64{}}
+	f, isFile := a.stdout.(*os.File)
+	switch {
+	case mode.json:
 		r.sink = events.NewJSON(a.stdout)
-	} else {
-		r.sink = &events.Text{Out: a.stdout}
+		r.logOut = a.stderr
+	case mode.quiet:
+		r.sink = events.Discard{}
+		r.logOut = io.Discard
+	case isFile && isTerminal(f) && !isCI(a.environ):
+		r.tty = true
+		r.live = events.NewLive(a.stdout, terminalWidth(f), 5)
+		r.sink = r.live
+		r.logOut = a.stdout
+	default:
+		r.sink = &events.Text{Out: a.stdout, Timestamps: true}
+		r.logOut = &stampWriter{out: a.stdout}
 	}
 	return r
 }
 
+func isCI(environ []string) bool {
+	v, _ := environLookup(environ)("CI")
+	return v == "true" || v == "1"
+}
+
+// close stops the live view's redraws.
+func (r *reporter) close() {
+	if r.live != nil {
+		r.live.Close()
+	}
+}
+
 func (r *reporter) Emit(e events.Event) {
-	if e.Type == events.StepEnd && e.Status != events.StatusOK && e.Error != nil {
+	if e.Type == events.StepEnd {
 		r.mu.Lock()
-		r.failedStep, r.failure = e.Step, e.Error
+		if e.Status != events.StatusOK && e.Error != nil {
+			r.failedStep, r.failure = e.Step, e.Error
+		}
+		r.addStageLocked(stageOf(e.Step), e.Duration)
 		r.mu.Unlock()
 	}
 	r.sink.Emit(e)
 }
 
-// log is where human progress lines go: stdout, or stderr when stdout
-// carries the event stream.
-func (r *reporter) log(a *app) io.Writer {
-	if r.json {
-		return a.stderr
+// stageOf groups steps for the time per stage.
+func stageOf(s *events.Step) string {
+	switch s.Kind {
+	case "run":
+		return "runs"
+	case "file", "copy", "remove":
+		return "files"
+	case "repository":
+		return "repositories"
 	}
-	return a.stdout
+	return s.Kind
 }
+
+// addStage records time spent in a stage of the build.
+func (r *reporter) addStage(name string, seconds float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addStageLocked(name, seconds)
+}
+
+func (r *reporter) addStageLocked(name string, seconds float64) {
+	if _, ok := r.stages[name]; !ok {
+		r.stageOrder = append(r.stageOrder, name)
+	}
+	r.stages[name] += seconds
+}
+
+// stageTimes returns the time per stage, for build_end.
+func (r *reporter) stageTimes() map[string]float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]float64, len(r.stages))
+	for k, v := range r.stages {
+		out[k] = v
+	}
+	return out
+}
+
+// log is where human progress lines go: stdout, stderr when stdout
+// carries the event stream, nowhere when quiet.
+func (r *reporter) log(*app) io.Writer { return r.logOut }
 
 // failed returns the failure a step reported, if one did.
 func (r *reporter) failed() (*events.Step, *events.Failure) {
@@ -68,8 +149,63 @@ func (r *reporter) summarize() {
 	events.WriteFailure(r.stderr, step, f, recipeSnippet(f.File, f.Line, 4))
 }
 
-// artifacts emits an event per image file and one for image.json.
+// summary writes the end of a successful build for people: the image,
+// its fingerprint, its files and the time per stage.
+func (r *reporter) summary(w io.Writer, dir string, j image.ImageJSON, total time.Duration) {
+	if r.json {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "==> built %s (%s, %s) in %s\n", j.Name, j.Type, j.Architecture, total.Round(100*time.Millisecond))
+	fmt.Fprintf(&b, "    fingerprint %s\n", j.Fingerprint)
+	for _, f := range j.Files {
+		fmt.Fprintf(&b, "    %-10s %s  %s\n", builder.HumanSize(f.Size), filepath.Join(dir, f.Name), f.SHA256[:12])
+	}
+	r.mu.Lock()
+	var times []string
+	for _, name := range r.stageOrder {
+		times = append(times, fmt.Sprintf("%s %s", name, events.Round(r.stages[name])))
+	}
+	r.mu.Unlock()
+	if len(times) > 0 {
+		fmt.Fprintf(&b, "    time: %s\n", strings.Join(times, ", "))
+	}
+	_, _ = io.WriteString(w, b.String())
+}
+
+// stampWriter starts every line with the time of day, for CI logs.
+type stampWriter struct {
+	out     io.Writer
+	midLine bool
+	mu      sync.Mutex
+}
+
+func (s *stampWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b []byte
+	for _, c := range p {
+		if !s.midLine {
+			b = time.Now().UTC().AppendFormat(b, "15:04:05 ")
+			s.midLine = true
+		}
+		b = append(b, c)
+		if c == '\n' {
+			s.midLine = false
+		}
+	}
+	if _, err := s.out.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// artifacts emits an event per image file (the text views show files
+// in the summary instead).
 func (r *reporter) artifacts(j image.ImageJSON) {
+	if !r.json {
+		return
+	}
 	for _, f := range j.Files {
 		r.Emit(events.Event{Time: time.Now(), Type: events.Artifact,
 			File: &events.File{Name: f.Name, Role: string(f.Role), SHA256: f.SHA256, Size: f.Size}, Fingerprint: j.Fingerprint})

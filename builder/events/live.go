@@ -1,0 +1,150 @@
+package events
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Live renders events on a terminal: the current step on one line with
+// its elapsed time, its last few output lines folded under it, both
+// redrawn in place; when the step ends they give way to one line saying
+// how it went. A build's full output stays available in the failure
+// summary (its last lines) and in --json.
+type Live struct {
+	out   io.Writer
+	width int
+	fold  int
+
+	mu      sync.Mutex
+	step    *Step
+	started time.Time
+	lines   []string
+	drawn   int // terminal lines the live region occupies
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// NewLive starts a renderer on a terminal width columns wide, showing up
+// to fold output lines of the running step.
+func NewLive(out io.Writer, width, fold int) *Live {
+	if width < 20 {
+		width = 80
+	}
+	l := &Live{out: out, width: width, fold: fold, stop: make(chan struct{}), done: make(chan struct{})}
+	go l.tick()
+	return l
+}
+
+// tick redraws the elapsed time while a step runs quietly.
+func (l *Live) tick() {
+	defer close(l.done)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.mu.Lock()
+			if l.step != nil {
+				l.redraw()
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+// Close stops the redraws and clears what is left of the live region.
+func (l *Live) Close() {
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.clear()
+}
+
+func (l *Live) Emit(e Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch e.Type {
+	case StepStart:
+		l.step, l.started, l.lines = e.Step, time.Now(), nil
+		l.redraw()
+	case Output:
+		if l.step == nil {
+			l.clear()
+			fmt.Fprintln(l.out, l.cut(e.Line))
+			return
+		}
+		l.lines = append(l.lines, e.Line)
+		if len(l.lines) > l.fold {
+			l.lines = l.lines[len(l.lines)-l.fold:]
+		}
+		l.redraw()
+	case StepEnd:
+		l.clear()
+		mark := "✓"
+		if e.Status != StatusOK {
+			mark = "✗"
+		}
+		fmt.Fprintln(l.out, l.cut(fmt.Sprintf("%s [%d/%d] %s  %s%s", mark, e.Step.Index, e.Step.Total, e.Step.Header(), Round(e.Duration), statusWord(e.Status))))
+		l.step, l.lines = nil, nil
+	}
+}
+
+func statusWord(status string) string {
+	if status == StatusOK {
+		return ""
+	}
+	return "  " + status
+}
+
+// clear erases the live region: up to its first line, then to the end
+// of the screen.
+func (l *Live) clear() {
+	if l.drawn > 0 {
+		fmt.Fprintf(l.out, "\r\033[%dA\033[J", l.drawn)
+		l.drawn = 0
+	}
+}
+
+func (l *Live) redraw() {
+	l.clear()
+	s := l.step
+	where := ""
+	if s.File != "" {
+		where = fmt.Sprintf(" (%s:%d)", s.File, s.Line)
+	}
+	elapsed := time.Since(l.started).Truncate(time.Second)
+	var b strings.Builder
+	b.WriteString(l.cut(fmt.Sprintf("==> [%d/%d] %s%s  %s", s.Index, s.Total, s.Header(), where, elapsed)) + "\n")
+	for _, line := range l.lines {
+		b.WriteString("\033[2m" + l.cut("    "+line) + "\033[0m\n")
+	}
+	fmt.Fprint(l.out, b.String())
+	l.drawn = 1 + len(l.lines)
+}
+
+// cut shortens a line to the terminal's width, so that each takes one
+// terminal line and the region can be erased by counting lines; control
+// characters that would move the cursor are dropped.
+func (l *Live) cut(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return -1
+		}
+		if r == '\t' {
+			return ' '
+		}
+		return r
+	}, s)
+	if utf8.RuneCountInString(s) < l.width {
+		return s
+	}
+	runes := []rune(s)
+	return string(runes[:l.width-2]) + "…"
+}
