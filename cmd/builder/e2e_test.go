@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/internal/testenv"
+)
+
+// testNetwork is the bridge ci/start-lxd.sh creates for containers that
+// need a network to boot cleanly.
+const testNetwork = "builderbr0"
+
+// TestEndToEndDebian is the README's promise, whole: build
+// recipes/debian.hcl with --import into the real daemon, launch it,
+// and check that systemd reaches "running", that /etc/hostname is the
+// container's name and that the image carries the recipe's properties.
+// It runs a real debootstrap against the distribution's mirror, so it is
+// skipped by -short.
+func TestEndToEndDebian(t *testing.T) {
+	if testing.Short() {
+		t.Skip("debootstraps Debian (a minute or two)")
+	}
+	requireRoot(t)
+	requireLXD(t)
+	testenv.Command(t, "debootstrap", "debootstrap")
+	testenv.Command(t, "mksquashfs", "squashfs-tools")
+	err := exec.Command("lxc", "network", "show", testNetwork).Run()
+	testenv.Need(t, err == nil, "needs the LXD network "+testNetwork+" (ci/start-lxd.sh creates it)")
+
+	out := filepath.Join(t.TempDir(), "out")
+	suffix := uniqueSuffix()
+	alias := "builder-e2e-debian-" + suffix
+	stdout, stderr, status := builderExec(t, nil, "build", "recipes/debian.hcl", "-o", out, "--import="+alias, "--json")
+	if status != 0 {
+		t.Fatalf("build --import: exit %d\n%s", status, stderr)
+	}
+	j := readImageJSON(t, out)
+	deleteImageLater(t, j.Fingerprint)
+
+	var imported bool
+	for _, e := range decodeEvents(t, stdout) {
+		switch {
+		case e.Type == events.StepEnd && (e.Status != events.StatusOK || e.Duration <= 0):
+			t.Errorf("step %s: %s after %vs", e.Step.Header(), e.Status, e.Duration)
+		case e.Type == events.Import:
+			imported = e.Fingerprint == j.Fingerprint
+		}
+	}
+	if !imported {
+		t.Errorf("no import event with fingerprint %s", j.Fingerprint)
+	}
+
+	info := lxc(t, "image", "info", alias)
+	for k, v := range j.Properties {
+		if !strings.Contains(info, "    "+k+": "+v+"\n") {
+			t.Errorf("lxc image info lacks the property %s: %s:\n%s", k, v, info)
+		}
+	}
+	for k, v := range map[string]string{"os": "debian", "release": "bookworm", "variant": "default", "architecture": "amd64"} {
+		if j.Properties[k] != v {
+			t.Errorf("property %s = %q, want the recipe's %q", k, j.Properties[k], v)
+		}
+	}
+
+	name := "bt-e2e-deb-" + suffix
+	lxc(t, "launch", alias, name, "--network", testNetwork)
+	t.Cleanup(func() { _ = exec.Command("lxc", "delete", "--force", name).Run() })
+	state := systemState(t, name, 2*time.Minute)
+	if state != "running" {
+		failed, _ := exec.Command("lxc", "exec", name, "--", "systemctl", "--failed", "--no-legend").CombinedOutput()
+		t.Errorf("systemd in the container is %q, want running; failed units:\n%s", state, failed)
+	}
+	if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
+		t.Errorf("/etc/hostname = %q, want the container's name %q", got, name)
+	}
+}
+
+// systemState waits for systemd in the container to finish booting and
+// returns what `systemctl is-system-running` says then.
+func systemState(t *testing.T, name string, limit time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		out, _ := exec.Command("lxc", "exec", name, "--", "systemctl", "is-system-running").Output()
+		state := strings.TrimSpace(string(out))
+		switch state {
+		case "running", "degraded", "maintenance", "stopping":
+			return state
+		}
+		if time.Now().After(deadline) {
+			return state
+		}
+		time.Sleep(time.Second)
+	}
+}
