@@ -28,10 +28,13 @@ test: fmt-check test-deps
 	for r in recipes/*.hcl; do ./$(BIN) validate "$$r" || exit 1; done
 
 # Tools only the tests use, built once into bin/tools: versitygw, the
-# S3-compatible server the publish tests run on loopback.
+# S3-compatible server the publish tests run on loopback. As root, also
+# the LXD daemon the import and end-to-end tests use (no systemd here to
+# start it; ci/start-lxd.sh is safe to run again).
 VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 test-deps:
 	@command -v versitygw >/dev/null || GOBIN=$(CURDIR)/bin/tools go install $(VERSITYGW)
+	@if [ "$$(id -u)" = 0 ] && command -v lxd >/dev/null; then ./ci/start-lxd.sh; fi
 
 # Unit tests only: no root, no network, seconds.
 test-short:

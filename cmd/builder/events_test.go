@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/builder-images/builder/builder/events"
@@ -220,4 +223,49 @@ func TestBuildLogModes(t *testing.T) {
 			t.Errorf("build_end stages %v lack %s", stages, name)
 		}
 	}
+}
+
+// TestBuildInterrupt sends SIGINT, as Ctrl-C does, while a build's run
+// step waits in the chroot: builder exits 130, the stream ends with an
+// interrupted build_end, and no work directory or mount is left.
+func TestBuildInterrupt(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	parent := t.TempDir()
+	cmd := exec.Command(builderBinary(t), "build", "cmd/builder/testdata/rootfs/sleepy.hcl", "-o", filepath.Join(parent, "out"), "--json")
+	cmd.Dir = filepath.Join("..", "..")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), `"line":"waiting"`) {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != exitInterrupted {
+		t.Errorf("exit = %v, want %d", err, exitInterrupted)
+	}
+	list := decodeEvents(t, seen.String())
+	if last := list[len(list)-1]; last.Type != events.BuildEnd || last.Status != events.StatusInterrupted {
+		t.Errorf("last event: %+v", last)
+	}
+	if left, _ := filepath.Glob(filepath.Join(parent, ".builder-work-*")); len(left) != 0 {
+		t.Errorf("work directories left: %v", left)
+	}
+	assertNothingMounted(t, parent)
 }
