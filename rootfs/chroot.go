@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -278,4 +279,33 @@ func (c *Chroot) Teardown() error {
 		c.root = nil
 	}
 	return errors.Join(errs...)
+}
+
+// BindHost binds a host directory over rel inside the image (created
+// there when missing, resolved inside the root like every mount point)
+// until the returned function undoes it; Teardown undoes it too.
+func (c *Chroot) BindHost(hostDir, rel string) (func() error, error) {
+	d, err := c.root.MkdirAll(rel)
+	if err != nil {
+		return nil, fmt.Errorf("creating /%s: %w", rel, err)
+	}
+	defer d.Close()
+	fdPath := "/proc/self/fd/" + strconv.Itoa(int(d.Fd()))
+	target, err := os.Readlink(fdPath)
+	if err != nil {
+		return nil, fmt.Errorf("resolving /%s: %w", rel, err)
+	}
+	if err := unix.Mount(hostDir, fdPath, "", unix.MS_BIND, ""); err != nil {
+		return nil, fmt.Errorf("binding %s on /%s: %w", hostDir, rel, err)
+	}
+	c.mounted = append(c.mounted, target)
+	return func() error {
+		if i := slices.Index(c.mounted, target); i >= 0 {
+			c.mounted = slices.Delete(c.mounted, i, i+1)
+		}
+		if err := unix.Unmount(target, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("unmounting %s: %w", target, err)
+		}
+		return nil
+	}, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/recipe"
 )
@@ -57,6 +58,10 @@ type Stage struct {
 	// Environ is builder's environment: proxies and SOURCE_DATE_EPOCH
 	// are passed on to the build's commands (see HostEnv).
 	Environ []string
+	// Cache, when set, restores the longest cached prefix of the build,
+	// stores snapshots after each group of steps and shares package
+	// downloads between builds.
+	Cache *StageCache
 
 	sink    events.Sink
 	current *events.Step
@@ -81,8 +86,24 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		return errors.New("the plan has no enabled bootstrap step")
 	}
 	total := len(steps) + 1 // and finalize
-	if err := s.timed(1, total, steps[0], func() error { return s.bootstrap(ctx, runner, steps[0]) }); err != nil {
-		return err
+	cr := &cacheRun{snapshotAfter: map[int]cache.Point{}}
+	if s.Cache != nil {
+		if cr, err = s.prepareCache(steps); err != nil {
+			return err
+		}
+	}
+	if cr.restore != nil {
+		if err := s.restoreSnapshot(ctx, cr, steps, total); err != nil {
+			return err
+		}
+	} else {
+		if err := s.timed(1, total, steps[0], func() error { return s.bootstrap(ctx, runner, steps[0]) }); err != nil {
+			return err
+		}
+		if p, ok := cr.snapshotAfter[0]; ok {
+			s.storeSnapshot(ctx, cr, p, "")
+		}
+		cr.start = 1
 	}
 
 	chroot, err := SetupChroot(s.Dir)
@@ -95,12 +116,29 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		}
 	}()
 	env := envList(s.Plan.Environment)
-	for i, step := range steps[1:] {
+	for i := cr.start; i < len(steps); i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.timed(i+2, total, step, func() error { return s.step(ctx, runner, chroot, env, step) }); err != nil {
+		step := steps[i]
+		if err := s.timed(i+1, total, step, func() error { return s.step(ctx, runner, chroot, env, step) }); err != nil {
 			return err
+		}
+		p, snapshot := cr.snapshotAfter[i]
+		if !snapshot || i == len(steps)-1 {
+			continue
+		}
+		// Snapshots are of the image alone: the chroot's mounts and
+		// replaced files are undone around them.
+		if err := chroot.Teardown(); err != nil {
+			return fmt.Errorf("leaving the chroot: %w", err)
+		}
+		if err := UnmountBelow(s.Dir); err != nil {
+			return fmt.Errorf("leaving the chroot: %w", err)
+		}
+		s.storeSnapshot(ctx, cr, p, cr.parentOf(p))
+		if chroot, err = SetupChroot(s.Dir); err != nil {
+			return fmt.Errorf("preparing the chroot: %w", err)
 		}
 	}
 	teardownErr := chroot.Teardown()
@@ -112,6 +150,14 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 	// must see only the image.
 	if err := UnmountBelow(s.Dir); err != nil {
 		return fmt.Errorf("leaving the chroot: %w", err)
+	}
+	if p, ok := cr.snapshotAfter[len(steps)-1]; ok && len(steps) > 1 {
+		s.storeSnapshot(ctx, cr, p, cr.parentOf(p))
+	}
+	if s.Cache != nil && ctx.Err() == nil {
+		if err := s.Cache.Cache.RecordBuild(cr.history); err != nil {
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "not recording the build: " + err.Error()})
+		}
 	}
 	finalize := events.Step{Index: total, Total: total, Kind: "finalize", Stage: "finalize"}
 	return s.timedRef(&finalize, hcl.Range{}, func() error {
@@ -125,9 +171,12 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 // timed announces a step, runs it and wraps its error with the step's
 // recipe position.
 func (s *Stage) timed(n, total int, step recipe.Step, do func() error) error {
-	ref := &events.Step{Index: n, Total: total, Kind: step.Kind, Name: step.Name, Stage: step.Stage.String(),
+	return s.timedRef(stepRef(n, total, step), step.Range, do)
+}
+
+func stepRef(n, total int, step recipe.Step) *events.Step {
+	return &events.Step{Index: n, Total: total, Kind: step.Kind, Name: step.Name, Stage: step.Stage.String(),
 		File: step.Range.Filename, Line: step.Range.Start.Line}
-	return s.timedRef(ref, step.Range, do)
 }
 
 func (s *Stage) timedRef(ref *events.Step, rng hcl.Range, do func() error) error {
@@ -179,6 +228,20 @@ func (s *Stage) bootstrap(ctx context.Context, runner *Runner, step recipe.Step)
 	if err != nil {
 		return err
 	}
+	if err := s.checkEmulation(); err != nil {
+		return err
+	}
+	workDir := s.WorkDir
+	if workDir == "" {
+		workDir = filepath.Dir(s.Dir)
+	}
+	env := BootstrapEnv{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir}
+	return backend.Bootstrap(ctx, env, b, s.Dir)
+}
+
+// checkEmulation makes sure the image's programs can run here: natively
+// or through a qemu binfmt handler with the F flag.
+func (s *Stage) checkEmulation() error {
 	support, err := Emulation{}.Check(s.Plan.Image.Architecture, runtime.GOARCH)
 	if err != nil {
 		return err
@@ -188,12 +251,7 @@ func (s *Stage) bootstrap(ctx context.Context, runner *Runner, step recipe.Step)
 	if h := support.Handler; h != nil && !h.FixBinary() {
 		return fmt.Errorf("the binfmt handler %s lacks the F (fix binary) flag, so %s programs cannot run in the chroot; reinstall Debian's qemu-user-static, whose handlers have it", h.Name, s.Plan.Image.Architecture.Distribution)
 	}
-	workDir := s.WorkDir
-	if workDir == "" {
-		workDir = filepath.Dir(s.Dir)
-	}
-	env := BootstrapEnv{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir}
-	return backend.Bootstrap(ctx, env, b, s.Dir)
+	return nil
 }
 
 func (s *Stage) step(ctx context.Context, runner *Runner, chroot *Chroot, env []string, step recipe.Step) error {
@@ -216,7 +274,11 @@ func (s *Stage) step(ctx context.Context, runner *Runner, chroot *Chroot, env []
 		if !ok {
 			return fmt.Errorf("no package manager %q; known: %s", a.Manager, strings.Join(PackageManagerNames(), ", "))
 		}
-		return applyPackages(ctx, newPM(inChroot(a.Manager)), a)
+		pm := newPM(inChroot(a.Manager))
+		if s.Cache != nil && a.Manager == "apt" {
+			return s.withAptCache(ctx, chroot, pm, a)
+		}
+		return applyPackages(ctx, pm, a)
 	case *recipe.File:
 		return WriteFile(s.Dir, a)
 	case *recipe.Copy:

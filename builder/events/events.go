@@ -24,6 +24,8 @@ const (
 	StepEnd    Type = "step_end"
 	Artifact   Type = "artifact"
 	Import     Type = "import"
+	// Cache says how a group of steps was served by the stage cache.
+	Cache Type = "cache"
 	BuildEnd   Type = "build_end"
 )
 
@@ -32,6 +34,17 @@ const (
 	StatusOK          = "ok"
 	StatusFailed      = "failed"
 	StatusInterrupted = "interrupted"
+	// StatusCached ends a step that did not run: its result came from
+	// the stage cache.
+	StatusCached = "cached"
+)
+
+// Cache statuses: a group's snapshot was restored (hit), was not there
+// or is not wanted (miss), or was written (stored).
+const (
+	CacheHit    = "hit"
+	CacheMiss   = "miss"
+	CacheStored = "stored"
 )
 
 // Event is one line of the stream. Type decides which fields are set.
@@ -60,6 +73,12 @@ type Event struct {
 	Aliases     []string `json:"aliases,omitempty"`
 	Daemon      string   `json:"daemon,omitempty"`
 	Uploaded    *bool    `json:"uploaded,omitempty"`
+	// CacheGroup, CacheStatus, CacheKey and Reasons report the stage
+	// cache (cache): a miss says which inputs changed.
+	CacheGroup  string   `json:"cache_group,omitempty"`
+	CacheStatus string   `json:"cache_status,omitempty"`
+	CacheKey    string   `json:"cache_key,omitempty"`
+	Reasons     []string `json:"reasons,omitempty"`
 	// Output is the output directory (build_start, build_end).
 	Output string `json:"output,omitempty"`
 	// Stages is the time in seconds per stage of the build (build_end):

@@ -85,8 +85,23 @@ func (l *Live) Emit(e Event) {
 			l.lines = l.lines[len(l.lines)-l.fold:]
 		}
 		l.redraw()
+	case Cache:
+		l.clear()
+		line := fmt.Sprintf("· cache: %s %s", e.CacheGroup, e.CacheStatus)
+		if len(e.Reasons) > 0 {
+			line += ": " + strings.Join(e.Reasons, "; ")
+		}
+		fmt.Fprintln(l.out, l.cut(line))
+		if l.step != nil {
+			l.redraw()
+		}
 	case StepEnd:
 		l.clear()
+		if e.Status == StatusCached {
+			fmt.Fprintln(l.out, l.cut(fmt.Sprintf("✓ [%d/%d] %s  cached", e.Step.Index, e.Step.Total, e.Step.Header())))
+			l.step, l.lines = nil, nil
+			return
+		}
 		mark := "✓"
 		if e.Status != StatusOK {
 			mark = "✗"

@@ -63,8 +63,17 @@ func (t *Text) line(e Event) string {
 			return e.Line
 		}
 		return "[" + e.Label + "] " + e.Line
+	case Cache:
+		line := fmt.Sprintf("==> cache: %s %s", e.CacheGroup, e.CacheStatus)
+		if len(e.Reasons) > 0 {
+			line += ": " + strings.Join(e.Reasons, "; ")
+		}
+		return line
 	case StepEnd:
 		d := Round(e.Duration)
+		if e.Status == StatusCached {
+			return fmt.Sprintf("<== %s cached", e.Step.Header())
+		}
 		if e.Status == StatusOK {
 			return fmt.Sprintf("<== %s done in %s", e.Step.Header(), d)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/builder-images/builder/builder"
+	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/rootfs"
@@ -19,6 +20,7 @@ import (
 type buildOptions struct {
 	recipeOptions
 	outputOptions
+	cacheOptions
 	deliveryOptions
 	keepOnError bool
 	workDir     string
@@ -66,6 +68,7 @@ and image.json land in --output (default out/IMAGE-NAME).`,
 	cmd.Flags().StringVar(&opts.importAlias, "import", "", "import the image into LXD/Incus when built; --import=ALIAS names it (see 'builder import' for the delivery flags)")
 	cmd.Flags().Lookup("import").NoOptDefVal = importDefault
 	opts.deliveryOptions.AddFlags(cmd.Flags())
+	opts.cacheOptions.AddFlags(cmd.Flags(), a.environ)
 	cmd.Flags().StringVar(&opts.onError, "on-error", "cleanup", "when the build fails: cleanup (remove the work directory) or abort (stop and keep it, as --keep-on-error)")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop the build (exit 1) when it takes longer, e.g. 45m; 0 means no limit")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print only errors and the final summary")
@@ -193,7 +196,24 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 			err = errors.Join(err, rmErr)
 		}
 	}()
-	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work, "rootfs"), keep, rep)
+	stageFlags, err := opts.cacheOptions.stageFlags(recipePath)
+	if err != nil {
+		return image.ImageJSON{}, err
+	}
+	if opts.cacheOptions.dir != "" {
+		// Held for the whole build: prune waits rather than deleting a
+		// snapshot this build is about to restore.
+		c, err := cache.Open(opts.cacheOptions.dir)
+		if err != nil {
+			return image.ImageJSON{}, err
+		}
+		unlock, err := c.Lock(ctx, false)
+		if err != nil {
+			return image.ImageJSON{}, err
+		}
+		defer unlock()
+	}
+	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work, "rootfs"), keep, rep, stageFlags...)
 	if err != nil {
 		kept = keep
 		return image.ImageJSON{}, err

@@ -64,7 +64,7 @@ func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, di
 
 // buildRootfs runs the isolated rootfs stage into dir. On failure dir is
 // removed (after proving nothing is mounted there) unless keep.
-func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, dir string, keep bool, rep *reporter) (string, error) {
+func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, dir string, keep bool, rep *reporter, stageFlags ...string) (string, error) {
 	if os.Geteuid() != 0 {
 		return "", errors.New("building a rootfs needs root: it mounts, chroots and creates device nodes (run builder with sudo)")
 	}
@@ -73,7 +73,7 @@ func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, 
 		return "", err
 	}
 	start := time.Now()
-	args := []string{stageCommand, "--events", "--dir", abs}
+	args := append([]string{stageCommand, "--events", "--dir", abs}, stageFlags...)
 	for _, v := range opts.vars {
 		args = append(args, "--var", v)
 	}
@@ -154,6 +154,7 @@ func (a *app) newStageCommand() *cobra.Command {
 	opts := &recipeOptions{}
 	var dir string
 	var asEvents bool
+	var cached stageCacheFlags
 	cmd := &cobra.Command{
 		Use:    stageCommand + " RECIPE",
 		Hidden: true,
@@ -166,17 +167,22 @@ func (a *app) newStageCommand() *cobra.Command {
 			if diags.HasErrors() {
 				return fmt.Errorf("the recipe changed since it was checked: %s", diags.Error())
 			}
-			return a.runStage(cmd.Context(), plan, dir, asEvents)
+			stageCache, err := cached.open()
+			if err != nil {
+				return err
+			}
+			return a.runStage(cmd.Context(), plan, dir, asEvents, stageCache)
 		},
 	}
 	opts.AddFlags(cmd.Flags())
 	cmd.Flags().StringVar(&dir, "dir", "", "target directory")
 	cmd.Flags().BoolVar(&asEvents, "events", false, "report as NDJSON events on stdout")
+	cached.addFlags(cmd.Flags())
 	return cmd
 }
 
-func (a *app) runStage(ctx context.Context, plan *recipe.Plan, dir string, asEvents bool) error {
-	stage := &rootfs.Stage{Plan: plan, Dir: dir, Out: a.stdout}
+func (a *app) runStage(ctx context.Context, plan *recipe.Plan, dir string, asEvents bool, stageCache *rootfs.StageCache) error {
+	stage := &rootfs.Stage{Plan: plan, Dir: dir, Out: a.stdout, Cache: stageCache}
 	if !asEvents {
 		return stage.Run(ctx)
 	}

@@ -95,7 +95,7 @@ func TestBuildJSONEvents(t *testing.T) {
 	requireLXD(t)
 	out := filepath.Join(t.TempDir(), "out")
 	alias := "builder-test-events-" + uniqueSuffix()
-	stdout, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "-o", out, "--json", "--import="+alias)
+	stdout, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "-o", out, "--json", "--import="+alias, "--no-cache")
 	if status != 0 {
 		t.Fatalf("exit %d\n%s", status, stderr)
 	}

@@ -28,9 +28,17 @@ var (
 
 // TestMain removes the binary builderBinary built.
 func TestMain(m *testing.M) {
+	// Builds share one stage cache per test run, never the host's.
+	cacheDir, err := os.MkdirTemp("", "builder-test-cache-")
+	if err == nil {
+		os.Setenv("BUILDER_CACHE_DIR", cacheDir)
+	}
 	code := m.Run()
 	if binaryPath != "" {
 		os.RemoveAll(filepath.Dir(binaryPath))
+	}
+	if cacheDir != "" {
+		os.RemoveAll(cacheDir)
 	}
 	os.Exit(code)
 }

@@ -1,0 +1,150 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// History is what the last build of a recipe's image used: its points
+// and variable values, to say what changed when a stage misses.
+type History struct {
+	Recipe    string            `json:"recipe"`
+	Image     string            `json:"image"`
+	Points    []Point           `json:"points"`
+	Variables map[string]string `json:"variables"`
+}
+
+func (c *Cache) historyPath(recipe, image string) string {
+	sum := sha256.Sum256([]byte(recipe + "\x00" + image))
+	return filepath.Join(c.Dir, "history", hex.EncodeToString(sum[:12])+".json")
+}
+
+// LastBuild returns the history of the recipe's image, if any.
+func (c *Cache) LastBuild(recipe, image string) (History, bool) {
+	var h History
+	data, err := os.ReadFile(c.historyPath(recipe, image))
+	if err != nil || json.Unmarshal(data, &h) != nil {
+		return History{}, false
+	}
+	return h, true
+}
+
+// RecordBuild keeps h as the recipe's image's last build.
+func (c *Cache) RecordBuild(h History) error {
+	data, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(c, c.historyPath(h.Recipe, h.Image), data)
+}
+
+// Explain says why point i of cur missed, against the last build: the
+// variables whose values changed, then the group's inputs that changed
+// (`packages: install gained "curl"`). With no history it says so.
+func Explain(last History, ok bool, cur History, i int) []string {
+	if !ok {
+		return []string{"no earlier build of this image in the cache"}
+	}
+	var reasons []string
+	names := make([]string, 0, len(cur.Variables))
+	for name := range cur.Variables {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		before, had := last.Variables[name]
+		if now := cur.Variables[name]; !had || before != now {
+			reasons = append(reasons, fmt.Sprintf("variable %s: %s → %s", name, before, now))
+		}
+	}
+	if i >= len(last.Points) || last.Points[i].Group != cur.Points[i].Group {
+		return append(reasons, "the recipe's steps are grouped differently than in the last build")
+	}
+	if i > 0 && last.Points[i-1].Key != cur.Points[i-1].Key {
+		reasons = append(reasons, fmt.Sprintf("the %s stage before it changed", cur.Points[i-1].Group))
+	}
+	reasons = append(reasons, diffInputs(last.Points[i].Inputs, cur.Points[i].Inputs)...)
+	if len(reasons) == 0 {
+		reasons = append(reasons, "its snapshot is not in the cache (pruned, or never stored)")
+	}
+	return reasons
+}
+
+func diffInputs(before, after []Input) []string {
+	old := map[string]Input{}
+	for _, in := range before {
+		old[in.Name] = in
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, in := range after {
+		seen[in.Name] = true
+		prev, had := old[in.Name]
+		switch {
+		case !had:
+			out = append(out, fmt.Sprintf("%s: new (%s)", in.Name, summary(in)))
+		case slices.Equal(prev.Values, in.Values):
+		case in.List && prev.List:
+			out = append(out, listChange(in.Name, prev.Values, in.Values))
+		default:
+			out = append(out, fmt.Sprintf("%s: %s → %s", in.Name, summary(prev), summary(in)))
+		}
+	}
+	for _, in := range before {
+		if !seen[in.Name] {
+			out = append(out, fmt.Sprintf("%s: removed", in.Name))
+		}
+	}
+	return out
+}
+
+func listChange(name string, before, after []string) string {
+	var parts []string
+	if gained := missingFrom(before, after); len(gained) > 0 {
+		parts = append(parts, "gained "+quoteAll(gained))
+	}
+	if lost := missingFrom(after, before); len(lost) > 0 {
+		parts = append(parts, "lost "+quoteAll(lost))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "reordered")
+	}
+	return name + " " + strings.Join(parts, ", ")
+}
+
+// missingFrom lists the items of b that a lacks.
+func missingFrom(a, b []string) []string {
+	var out []string
+	for _, v := range b {
+		if !slices.Contains(a, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func quoteAll(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// summary shortens a value for one line of explanation.
+func summary(in Input) string {
+	s := strings.Join(in.Values, " ")
+	if in.List {
+		s = "[" + s + "]"
+	}
+	if len(s) > 60 {
+		s = s[:57] + "…"
+	}
+	return strings.ReplaceAll(s, "\n", "⏎")
+}

@@ -1,0 +1,252 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// FormatVersion is part of every key: a builder whose snapshots or keys
+// change bumps it, and old entries simply stop matching.
+const FormatVersion = "builder-cache-1"
+
+// The snapshot points: a build's steps fall into three groups, and the
+// rootfs is kept after each. Grouping trades reuse for snapshot cost: a
+// changed file re-runs only the files group, a changed package list the
+// packages and files groups, a changed bootstrap everything.
+const (
+	GroupBootstrap = "bootstrap"
+	GroupPackages  = "packages"
+	GroupFiles     = "files"
+)
+
+// groupOf puts a recipe stage into its snapshot group.
+func groupOf(s recipe.Stage) string {
+	switch s {
+	case recipe.StageBootstrap:
+		return GroupBootstrap
+	case recipe.StagePostBootstrap, recipe.StageRepositories, recipe.StagePackages, recipe.StagePostPackages:
+		return GroupPackages
+	}
+	return GroupFiles
+}
+
+// Input is one resolved input of a group, kept for explaining misses:
+// Name says what it is (`packages: install`, `run "x": script`), Values
+// its value as the recipe has it, or a digest for contents.
+type Input struct {
+	Name   string   `json:"name"`
+	Values []string `json:"values"`
+	// List says Values is a list (diffs name the items gained and lost)
+	// rather than one value.
+	List bool `json:"list,omitempty"`
+}
+
+// Point is a snapshot point: the group, the index in the plan's enabled
+// steps of its last step, its key and its inputs.
+type Point struct {
+	Group  string  `json:"group"`
+	Last   int     `json:"last"`
+	Key    string  `json:"key"`
+	Inputs []Input `json:"inputs"`
+}
+
+// Points computes the snapshot points of a plan. Each key is the sha256
+// of the format version, the previous point's key and the group's
+// resolved inputs: block values, the contents, modes and owners of the
+// host files the steps read, scripts and the environment. The bootstrap
+// group also hashes the architecture and a local tarball or directory.
+func Points(plan *recipe.Plan) ([]Point, error) {
+	steps := plan.EnabledSteps()
+	var points []Point
+	prev := ""
+	for i := 0; i < len(steps); {
+		group := groupOf(steps[i].Stage)
+		h := sha256.New()
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", FormatVersion, prev, group)
+		var inputs []Input
+		if group == GroupBootstrap {
+			arch := plan.Image.Architecture.Distribution
+			fmt.Fprintf(h, "arch\x00%s\x00", arch)
+			inputs = append(inputs, Input{Name: "architecture", Values: []string{arch}})
+		}
+		env := envInputs(plan.Environment)
+		for _, in := range env {
+			hashInput(h, in)
+		}
+		inputs = append(inputs, env...)
+		j := i
+		for ; j < len(steps) && groupOf(steps[j].Stage) == group; j++ {
+			stepInputs, err := inputsOf(steps[j])
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(h, "step\x00%s\x00%s\x00", steps[j].Kind, steps[j].Name)
+			for _, in := range stepInputs {
+				hashInput(h, in)
+			}
+			inputs = append(inputs, stepInputs...)
+		}
+		key := hex.EncodeToString(h.Sum(nil))
+		points = append(points, Point{Group: group, Last: j - 1, Key: key, Inputs: inputs})
+		prev, i = key, j
+	}
+	return points, nil
+}
+
+func hashInput(w io.Writer, in Input) {
+	fmt.Fprintf(w, "%s\x00%d\x00", in.Name, len(in.Values))
+	for _, v := range in.Values {
+		fmt.Fprintf(w, "%d\x00%s", len(v), v)
+	}
+}
+
+func envInputs(vars []recipe.EnvVar) []Input {
+	var out []Input
+	for _, v := range vars {
+		value := v.Value
+		if v.Sensitive {
+			value = digestText(v.Value)
+		}
+		out = append(out, Input{Name: "environment " + v.Name, Values: []string{value}})
+	}
+	return out
+}
+
+// inputsOf lists a step's inputs. Sensitive attributes enter as digests,
+// so explanations never print them.
+func inputsOf(step recipe.Step) ([]Input, error) {
+	header := step.Kind
+	if step.Name != "" {
+		header = fmt.Sprintf("%s %q", step.Kind, step.Name)
+	}
+	raw, err := json.Marshal(step.Action)
+	if err != nil {
+		return nil, fmt.Errorf("computing the cache key of %s: %w", header, err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("computing the cache key of %s: %w", header, err)
+	}
+	var inputs []Input
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		in := Input{Name: header + ": " + name}
+		switch v := fields[name].(type) {
+		case []any:
+			in.List = true
+			for _, item := range v {
+				in.Values = append(in.Values, flat(item))
+			}
+		default:
+			in.Values = []string{flat(v)}
+		}
+		if slices.Contains(step.Sensitive, name) {
+			for i := range in.Values {
+				in.Values[i] = digestText(in.Values[i])
+			}
+		}
+		inputs = append(inputs, in)
+	}
+	// Contents the action only names: host files and trees.
+	var hostPath string
+	switch a := step.Action.(type) {
+	case *recipe.File:
+		hostPath = a.Source
+	case *recipe.Copy:
+		hostPath = a.Source
+	case *recipe.Bootstrap:
+		if a.Backend == "tarball" || a.Backend == "directory" {
+			if !strings.HasPrefix(a.Source, "https://") {
+				hostPath = a.Source
+			}
+		}
+	}
+	if hostPath != "" {
+		digest, err := TreeDigest(hostPath)
+		if err != nil {
+			return nil, fmt.Errorf("computing the cache key of %s: %w", header, err)
+		}
+		inputs = append(inputs, Input{Name: header + ": contents of " + hostPath, Values: []string{digest}})
+	}
+	return inputs, nil
+}
+
+func flat(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case nil:
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func digestText(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:8])
+}
+
+// TreeDigest hashes a host file, or a directory tree: every entry's
+// relative name, type, mode, owner, size and contents (symlinks by
+// target), in sorted order. Times are left out: touching a file does not
+// change the image.
+func TreeDigest(path string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(path, p)
+		fmt.Fprintf(h, "%s\x00%o\x00%s\x00", rel, uint32(info.Mode()), ownerOf(info))
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "->%s\x00", target)
+		case info.Mode().IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fmt.Fprintf(h, "%d\x00", info.Size())
+			if _, err := io.Copy(h, f); err != nil {
+				return fmt.Errorf("reading %s: %w", p, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)[:16]), nil
+}
+
+func ownerOf(info fs.FileInfo) string {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d", st.Uid, st.Gid)
+	}
+	return ""
+}

@@ -1,0 +1,209 @@
+package rootfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/builder-images/builder/builder/cache"
+	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/pack"
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// StageCache configures a Stage's use of the stage cache.
+type StageCache struct {
+	Cache *cache.Cache
+	// TTL is how old a bootstrap snapshot may be before it is rebuilt,
+	// so images still get security updates; 0 means no limit.
+	TTL time.Duration
+	// NoCache rebuilds every group (and stores fresh snapshots).
+	NoCache bool
+	// Recipe identifies the recipe for explanations: its absolute path.
+	Recipe string
+}
+
+// snapshotCompression is fast: snapshots are written on every cold
+// build and read on every warm one; disk is cheaper than time here.
+const snapshotCompression = "zstd-1"
+
+// cacheRun is what the cache decided for one build.
+type cacheRun struct {
+	cfg     StageCache
+	points  []cache.Point
+	history cache.History
+	// start is the first step to run; the steps before it come from
+	// the snapshot of restore.
+	start   int
+	restore *cache.Point
+	// snapshotAfter maps a step's index to the point stored after it.
+	snapshotAfter map[int]cache.Point
+}
+
+// prepareCache finds the longest cached prefix of the build and reports
+// each group: hit, or miss with what changed since the last build.
+func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
+	cfg := *s.Cache
+	points, err := cache.Points(s.Plan)
+	if err != nil {
+		return nil, err
+	}
+	cr := &cacheRun{cfg: cfg, points: points, snapshotAfter: map[int]cache.Point{}}
+	cr.history = cache.History{Recipe: cfg.Recipe, Image: s.Plan.Image.Name, Points: points, Variables: variableValues(s.Plan)}
+	last, hadLast := cfg.Cache.LastBuild(cfg.Recipe, s.Plan.Image.Name)
+	hit := -1
+	var reasons []string
+	for i, p := range points {
+		if cfg.NoCache {
+			reasons = []string{"--no-cache"}
+			break
+		}
+		e, ok := cfg.Cache.Lookup(p.Key)
+		if !ok {
+			reasons = cache.Explain(last, hadLast, cr.history, i)
+			break
+		}
+		if age := time.Since(e.Created); i == 0 && cfg.TTL > 0 && age > cfg.TTL {
+			reasons = []string{fmt.Sprintf("the bootstrap snapshot is %s old, more than --cache-ttl %s", age.Round(time.Hour), cfg.TTL)}
+			break
+		}
+		hit = i
+	}
+	for i, p := range points {
+		switch {
+		case i <= hit:
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheHit, CacheKey: p.Key})
+		case i == hit+1:
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheMiss, CacheKey: p.Key, Reasons: reasons})
+			cr.snapshotAfter[p.Last] = p
+		default:
+			cr.snapshotAfter[p.Last] = p
+		}
+	}
+	if hit >= 0 {
+		cr.restore = &points[hit]
+		cr.start = points[hit].Last + 1
+	}
+	return cr, nil
+}
+
+func variableValues(plan *recipe.Plan) map[string]string {
+	out := map[string]string{}
+	for _, v := range plan.Variables {
+		out[v.Name] = recipe.DisplayValue(v.Value, v.Sensitive)
+	}
+	return out
+}
+
+// restoreSnapshot extracts the cached rootfs into the empty build
+// directory and reports the skipped steps as cached.
+func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recipe.Step, total int) error {
+	if err := s.checkEmulation(); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := ExtractArchive(ctx, cr.cfg.Cache.Snapshot(cr.restore.Key), s.Dir); err != nil {
+		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Group, short(cr.restore.Key), err)
+	}
+	for i := range cr.start {
+		ref := stepRef(i+1, total, steps[i])
+		s.sink.Emit(events.Event{Time: time.Now(), Type: events.StepEnd, Step: ref, Status: events.StatusCached})
+	}
+	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
+		Line: fmt.Sprintf("restored the %s stage in %s", cr.restore.Group, time.Since(start).Round(10*time.Millisecond))})
+	return nil
+}
+
+// storeSnapshot writes the rootfs, which must have nothing mounted in
+// it, as point p's snapshot. A cache that cannot be written does not
+// fail the build: the image is still right, only the next build slower.
+func (s *Stage) storeSnapshot(ctx context.Context, cr *cacheRun, p cache.Point, parent string) {
+	start := time.Now()
+	err := s.writeSnapshot(ctx, cr, p, parent)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
+				Line: fmt.Sprintf("not storing the %s stage: %v", p.Group, err)})
+		}
+		return
+	}
+	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheStored,
+		CacheKey: p.Key, Duration: time.Since(start).Seconds()})
+}
+
+func (s *Stage) writeSnapshot(ctx context.Context, cr *cacheRun, p cache.Point, parent string) (err error) {
+	f, err := cr.cfg.Cache.TempFile("snapshot-*.tar.zst")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}()
+	c, err := pack.ParseCompression(snapshotCompression)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	comp, err := pack.NewCompressor(c, f, runtime.NumCPU())
+	if err != nil {
+		f.Close()
+		return err
+	}
+	_, err = pack.WriteTree(ctx, comp, s.Dir, pack.TarOptions{})
+	err = errors.Join(err, comp.Close(), f.Close())
+	if err != nil {
+		return err
+	}
+	return cr.cfg.Cache.Commit(f.Name(), cache.Entry{
+		Key: p.Key, Group: p.Group, Parent: parent, Recipe: cr.cfg.Recipe, Image: s.Plan.Image.Name,
+		Created: time.Now().UTC(), Inputs: p.Inputs,
+	})
+}
+
+// parentOf is the key of the point before p, or "".
+func (cr *cacheRun) parentOf(p cache.Point) string {
+	for i, q := range cr.points {
+		if q.Key == p.Key && i > 0 {
+			return cr.points[i-1].Key
+		}
+	}
+	return ""
+}
+
+// withAptCache runs a package step with the shared download directory
+// bound over the image's /var/cache/apt/archives, one build at a time;
+// the cleanup (apt-get clean) runs after the bind is gone, so it empties
+// the image's directory and not the shared one.
+func (s *Stage) withAptCache(ctx context.Context, chroot *Chroot, pm PackageManager, p *recipe.Packages) error {
+	unlock, err := s.Cache.Cache.AptLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	unbind, err := chroot.BindHost(s.Cache.Cache.AptArchives(), "var/cache/apt/archives")
+	if err != nil {
+		return err
+	}
+	during := *p
+	during.Cleanup = false
+	runErr := applyPackages(ctx, pm, &during)
+	if err := unbind(); err != nil {
+		return errors.Join(runErr, err)
+	}
+	if runErr != nil || !p.Cleanup {
+		return runErr
+	}
+	return pm.Cleanup(ctx)
+}
+
+func short(key string) string {
+	if len(key) > 12 {
+		return key[:12]
+	}
+	return key
+}
