@@ -25,8 +25,8 @@ const (
 	Artifact   Type = "artifact"
 	Import     Type = "import"
 	// Cache says how a group of steps was served by the stage cache.
-	Cache Type = "cache"
-	BuildEnd   Type = "build_end"
+	Cache    Type = "cache"
+	BuildEnd Type = "build_end"
 )
 
 // Statuses of step_end and build_end.
