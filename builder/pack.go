@@ -32,6 +32,17 @@ type PackOptions struct {
 	// Log receives progress lines; TTY says it is a terminal.
 	Log io.Writer
 	TTY bool
+	// Reuse, for a split image, is a rootfs file packed earlier from the
+	// same rootfs with the same settings: it is copied instead of
+	// packing Rootfs, which may then be empty.
+	Reuse *ReusedRootfs
+}
+
+// ReusedRootfs is a packed rootfs file kept by the stage cache.
+type ReusedRootfs struct {
+	Path     string
+	Info     image.FileInfo
+	Packages []image.Package
 }
 
 // Pack writes the image files of a finished rootfs into opts.Output: the
@@ -101,7 +112,10 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 			return image.ImageJSON{}, err
 		}
 		add(info, image.RoleMetadata)
-		if out.RootfsFormat == recipe.RootfsSquashfs {
+		if opts.Reuse != nil {
+			logf("==> reusing %s from the cache\n", opts.Reuse.Info.Name)
+			info, err = copyReused(ctx, opts.Reuse, opts.Output)
+		} else if out.RootfsFormat == recipe.RootfsSquashfs {
 			logf("==> packing rootfs.squashfs (mksquashfs, %s)\n", out.Compression.Algorithm.Name)
 			info, err = pack.WriteSquashfs(ctx, opts.Rootfs, filepath.Join(opts.Output, "rootfs.squashfs"),
 				pack.SquashfsOptions{Compression: out.Compression, Epoch: opts.Epoch, Processors: opts.Threads})
@@ -124,8 +138,10 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 	if err != nil {
 		return image.ImageJSON{}, err
 	}
-	pkgs, err := image.ReadDpkgStatus(opts.Rootfs)
-	if err != nil {
+	var pkgs []image.Package
+	if opts.Reuse != nil {
+		pkgs = opts.Reuse.Packages
+	} else if pkgs, err = image.ReadDpkgStatus(opts.Rootfs); err != nil {
 		return image.ImageJSON{}, err
 	}
 	typ := image.TypeSplit
@@ -220,4 +236,26 @@ func HumanSize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// copyReused copies a cached rootfs file into the output directory under
+// its name, checking its sha256 on the way: a cache is only a hint.
+func copyReused(ctx context.Context, r *ReusedRootfs, outDir string) (pack.FileInfo, error) {
+	src, err := os.Open(r.Path)
+	if err != nil {
+		return pack.FileInfo{}, fmt.Errorf("reusing %s: %w", r.Path, err)
+	}
+	defer src.Close()
+	none, _ := pack.ParseCompression("none")
+	info, err := pack.WriteCompressed(ctx, filepath.Join(outDir, r.Info.Name), none, 1, func(w io.Writer) error {
+		_, err := io.Copy(w, src)
+		return err
+	})
+	if err != nil {
+		return info, fmt.Errorf("reusing %s: %w", r.Path, err)
+	}
+	if info.SHA256 != r.Info.SHA256 || info.Size != r.Info.Size {
+		return info, fmt.Errorf("the cached %s changed (sha256 %s, want %s); run with --no-cache", r.Path, info.SHA256, r.Info.SHA256)
+	}
+	return info, nil
 }

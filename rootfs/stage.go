@@ -171,10 +171,11 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 // timed announces a step, runs it and wraps its error with the step's
 // recipe position.
 func (s *Stage) timed(n, total int, step recipe.Step, do func() error) error {
-	return s.timedRef(stepRef(n, total, step), step.Range, do)
+	return s.timedRef(StepRef(n, total, step), step.Range, do)
 }
 
-func stepRef(n, total int, step recipe.Step) *events.Step {
+// StepRef is how events name a plan step: its position among total.
+func StepRef(n, total int, step recipe.Step) *events.Step {
 	return &events.Step{Index: n, Total: total, Kind: step.Kind, Name: step.Name, Stage: step.Stage.String(),
 		File: step.Range.Filename, Line: step.Range.Start.Line}
 }

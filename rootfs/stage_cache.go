@@ -109,7 +109,7 @@ func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recip
 		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Group, short(cr.restore.Key), err)
 	}
 	for i := range cr.start {
-		ref := stepRef(i+1, total, steps[i])
+		ref := StepRef(i+1, total, steps[i])
 		s.sink.Emit(events.Event{Time: time.Now(), Type: events.StepEnd, Step: ref, Status: events.StatusCached})
 	}
 	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",

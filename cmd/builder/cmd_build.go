@@ -174,6 +174,31 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 // output (or in --work-dir) and packs it; the work directory is removed
 // unless the build fails and keep is set.
 func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath string, popts builder.PackOptions, keep bool, rep *reporter) (_ image.ImageJSON, err error) {
+	var reuse *packReuse
+	if opts.cacheOptions.dir != "" {
+		c, err := cache.Open(opts.cacheOptions.dir)
+		if err != nil {
+			return image.ImageJSON{}, err
+		}
+		// Held for the whole build: prune waits rather than deleting a
+		// snapshot this build is about to restore.
+		unlock, err := c.Lock(ctx, false)
+		if err != nil {
+			return image.ImageJSON{}, err
+		}
+		defer unlock()
+		if reuse, err = lookupPackReuse(c, &opts.cacheOptions, popts.Plan, popts.Epoch); err != nil {
+			return image.ImageJSON{}, err
+		}
+		if reuse.hit != nil {
+			reuse.reportHit(rep, popts.Plan)
+			popts.Reuse = reuse.hit
+			packStart := time.Now()
+			j, err := builder.Pack(ctx, popts)
+			rep.addStage("pack", time.Since(packStart).Seconds())
+			return j, err
+		}
+	}
 	parent := opts.workDir
 	if parent == "" {
 		parent = filepath.Dir(popts.Output)
@@ -200,19 +225,6 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 	if err != nil {
 		return image.ImageJSON{}, err
 	}
-	if opts.cacheOptions.dir != "" {
-		// Held for the whole build: prune waits rather than deleting a
-		// snapshot this build is about to restore.
-		c, err := cache.Open(opts.cacheOptions.dir)
-		if err != nil {
-			return image.ImageJSON{}, err
-		}
-		unlock, err := c.Lock(ctx, false)
-		if err != nil {
-			return image.ImageJSON{}, err
-		}
-		defer unlock()
-	}
 	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work, "rootfs"), keep, rep, stageFlags...)
 	if err != nil {
 		kept = keep
@@ -228,6 +240,9 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 			fmt.Fprintf(a.stderr, "builder: keeping %s for inspection (--on-error=abort)\n", dir)
 		}
 		return image.ImageJSON{}, err
+	}
+	if reuse != nil {
+		reuse.store(rep, popts.Output, j)
 	}
 	return j, nil
 }

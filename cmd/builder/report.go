@@ -33,6 +33,9 @@ type reporter struct {
 	failure    *events.Failure
 	stages     map[string]float64
 	stageOrder []string
+	// cache is each cache group's last status, in order of appearance.
+	cache      []string
+	cacheState map[string]string
 }
 
 // reportMode is how a build reports: --json, --quiet, or text.
@@ -79,6 +82,20 @@ func (r *reporter) close() {
 }
 
 func (r *reporter) Emit(e events.Event) {
+	if e.Type == events.Cache {
+		r.mu.Lock()
+		if r.cacheState == nil {
+			r.cacheState = map[string]string{}
+		}
+		if _, ok := r.cacheState[e.CacheGroup]; !ok {
+			r.cache = append(r.cache, e.CacheGroup)
+		}
+		// A stored snapshot follows its miss: the miss is the news.
+		if !(e.CacheStatus == events.CacheStored && r.cacheState[e.CacheGroup] == events.CacheMiss) {
+			r.cacheState[e.CacheGroup] = e.CacheStatus
+		}
+		r.mu.Unlock()
+	}
 	if e.Type == events.StepEnd {
 		r.mu.Lock()
 		if e.Status != events.StatusOK && e.Error != nil {
@@ -169,6 +186,13 @@ func (r *reporter) summary(w io.Writer, dir string, j image.ImageJSON, total tim
 	r.mu.Unlock()
 	if len(times) > 0 {
 		fmt.Fprintf(&b, "    time: %s\n", strings.Join(times, ", "))
+	}
+	var cached []string
+	for _, group := range r.cache {
+		cached = append(cached, group+" "+r.cacheState[group])
+	}
+	if len(cached) > 0 {
+		fmt.Fprintf(&b, "    cache: %s\n", strings.Join(cached, ", "))
 	}
 	_, _ = io.WriteString(w, b.String())
 }

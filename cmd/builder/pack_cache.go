@@ -1,0 +1,93 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/builder-images/builder/builder"
+	"github.com/builder-images/builder/builder/cache"
+	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/rootfs"
+)
+
+// packReuse is the parent's view of the cache for one build: whether the
+// packed rootfs of an identical earlier build can be reused, skipping the
+// rootfs stage and packing altogether, and where to keep this build's.
+type packReuse struct {
+	cache *cache.Cache
+	// key is the pack entry's key; empty when the image type cannot
+	// reuse one (a unified image holds the metadata too).
+	key    string
+	points []cache.Point
+	hit    *builder.ReusedRootfs
+}
+
+// lookupPackReuse decides for a split image: every stage's snapshot is
+// in the cache (the bootstrap one younger than the TTL) and so is the
+// rootfs file packed from the last one with the same settings.
+func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoch *time.Time) (*packReuse, error) {
+	pr := &packReuse{cache: c}
+	if plan.Output.Type != recipe.OutputSplit {
+		return pr, nil
+	}
+	points, err := cache.Points(plan)
+	if err != nil || len(points) == 0 {
+		return pr, err
+	}
+	pr.points = points
+	epochText := "none"
+	if epoch != nil {
+		epochText = strconv.FormatInt(epoch.Unix(), 10)
+	}
+	host := rootfs.ReadHostIdentity()
+	hostDigest := fmt.Sprintf("%x", sha256.Sum256(append(append([]byte{}, host.Hostname...), host.ResolvConf...)))
+	pr.key = cache.PackKey(points[len(points)-1].Key, plan.Output.Type, plan.Output.RootfsFormat, plan.Output.Compression.String(), epochText, hostDigest)
+	if opts.noCache {
+		return pr, nil
+	}
+	for i, p := range points {
+		e, ok := c.Lookup(p.Key)
+		if !ok || (i == 0 && time.Duration(opts.ttl) > 0 && time.Since(e.Created) > time.Duration(opts.ttl)) {
+			return pr, nil
+		}
+	}
+	if e, path, ok := c.LookupPack(pr.key); ok {
+		pr.hit = &builder.ReusedRootfs{Path: path, Info: e.File, Packages: e.Packages}
+	}
+	return pr, nil
+}
+
+// reportHit tells the event stream every stage and the packing hit.
+func (pr *packReuse) reportHit(rep *reporter, plan *recipe.Plan) {
+	now := time.Now()
+	for _, p := range pr.points {
+		rep.Emit(events.Event{Time: now, Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheHit, CacheKey: p.Key})
+	}
+	rep.Emit(events.Event{Time: now, Type: events.Cache, CacheGroup: "pack", CacheStatus: events.CacheHit, CacheKey: pr.key})
+	steps := plan.EnabledSteps()
+	total := len(steps) + 1
+	for i, s := range steps {
+		rep.Emit(events.Event{Time: now, Type: events.StepEnd, Step: rootfs.StepRef(i+1, total, s), Status: events.StatusCached})
+	}
+	rep.Emit(events.Event{Time: now, Type: events.StepEnd, Step: &events.Step{Index: total, Total: total, Kind: "finalize", Stage: "finalize"}, Status: events.StatusCached})
+}
+
+// store keeps this build's rootfs file for the next identical build. A
+// cache that cannot be written costs the next build time, not this one
+// its image.
+func (pr *packReuse) store(rep *reporter, dir string, j image.ImageJSON) {
+	if pr.key == "" || pr.hit != nil || len(j.Files) != 2 {
+		return
+	}
+	e := cache.PackEntry{Key: pr.key, File: j.Files[1], Packages: j.Packages, Created: time.Now().UTC()}
+	start := time.Now()
+	if err := pr.cache.StorePack(dir+"/"+j.Files[1].Name, e); err != nil {
+		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "not storing the packed rootfs: " + err.Error()})
+		return
+	}
+	rep.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: "pack", CacheStatus: events.CacheStored, CacheKey: pr.key, Duration: time.Since(start).Seconds()})
+}
