@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/pack"
@@ -93,6 +95,11 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 func variableValues(plan *recipe.Plan) map[string]string {
 	out := map[string]string{}
 	for _, v := range plan.Variables {
+		// Strings unquoted, as people write them on the command line.
+		if !v.Sensitive && v.Value.IsKnown() && !v.Value.IsNull() && !v.Value.IsMarked() && v.Value.Type() == cty.String {
+			out[v.Name] = v.Value.AsString()
+			continue
+		}
 		out[v.Name] = recipe.DisplayValue(v.Value, v.Sensitive)
 	}
 	return out

@@ -21,6 +21,7 @@ import (
 // build whose every stage hits reuses it instead of packing again.
 type PackEntry struct {
 	Key      string          `json:"key"`
+	Image    string          `json:"image"`
 	File     image.FileInfo  `json:"file"`
 	Packages []image.Package `json:"packages"`
 	Created  time.Time       `json:"created"`

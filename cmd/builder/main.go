@@ -120,6 +120,7 @@ Start with 'builder validate recipes/debian.hcl' and 'builder inspect'.`,
 	})
 	root.AddCommand(
 		a.newImportCommand(),
+		a.newCacheCommand(),
 		a.newValidateCommand(),
 		a.newInspectCommand(),
 		a.newFmtCommand(),

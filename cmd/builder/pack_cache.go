@@ -83,7 +83,7 @@ func (pr *packReuse) store(rep *reporter, dir string, j image.ImageJSON) {
 	if pr.key == "" || pr.hit != nil || len(j.Files) != 2 {
 		return
 	}
-	e := cache.PackEntry{Key: pr.key, File: j.Files[1], Packages: j.Packages, Created: time.Now().UTC()}
+	e := cache.PackEntry{Key: pr.key, Image: j.Name, File: j.Files[1], Packages: j.Packages, Created: time.Now().UTC()}
 	start := time.Now()
 	if err := pr.cache.StorePack(dir+"/"+j.Files[1].Name, e); err != nil {
 		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "not storing the packed rootfs: " + err.Error()})

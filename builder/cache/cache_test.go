@@ -1,0 +1,244 @@
+package cache
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+const testRecipe = `
+variable "pkgs" {
+  type    = list(string)
+  default = ["less"]
+}
+variable "secret" {
+  default   = "s3cr3t"
+  sensitive = true
+}
+image {
+  distribution = "debian"
+  release      = "bookworm"
+  architecture = "amd64"
+}
+bootstrap "debootstrap" {}
+packages {
+  install = var.pkgs
+}
+run "token" {
+  stage       = "post-packages"
+  script      = "#!/bin/sh\necho ${var.secret} > /etc/token\n"
+}
+copy "/opt/data" {
+  source = "data"
+}
+`
+
+func plan(t *testing.T, dir string, vars ...string) *recipe.Plan {
+	t.Helper()
+	path := filepath.Join(dir, "r.hcl")
+	if err := os.WriteFile(path, []byte(testRecipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, diags := recipe.NewLoader().Load(path, recipe.Options{HostArch: "amd64", Vars: vars})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return p
+}
+
+func keys(points []Point) []string {
+	var out []string
+	for _, p := range points {
+		out = append(out, p.Group+":"+p.Key[:8])
+	}
+	return out
+}
+
+func TestPoints(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(filepath.Join(data, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(content string) {
+		if err := os.WriteFile(filepath.Join(data, "sub", "f"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("one")
+	base, err := Points(plan(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(base) != 3 || base[0].Group != GroupBootstrap || base[1].Group != GroupPackages || base[2].Group != GroupFiles {
+		t.Fatalf("points %v", keys(base))
+	}
+	again, _ := Points(plan(t, dir))
+	if strings.Join(keys(again), " ") != strings.Join(keys(base), " ") {
+		t.Errorf("the same recipe gave other keys: %v, %v", keys(again), keys(base))
+	}
+
+	// A copied file's contents change the files group only.
+	write("two")
+	content, _ := Points(plan(t, dir))
+	if content[0].Key != base[0].Key || content[1].Key != base[1].Key || content[2].Key == base[2].Key {
+		t.Errorf("changed copy source: %v, was %v", keys(content), keys(base))
+	}
+	// Its time does not.
+	write("one")
+	old := time.Now().Add(-time.Hour)
+	_ = os.Chtimes(filepath.Join(data, "sub", "f"), old, old)
+	touched, _ := Points(plan(t, dir))
+	if touched[2].Key != base[2].Key {
+		t.Error("touching a copied file changed the key")
+	}
+
+	// A package list change re-keys packages and what follows.
+	more, _ := Points(plan(t, dir, `pkgs=["less","curl"]`))
+	if more[0].Key != base[0].Key || more[1].Key == base[1].Key || more[2].Key == base[2].Key {
+		t.Errorf("changed packages: %v, was %v", keys(more), keys(base))
+	}
+
+	// Sensitive values enter as digests: keyed, never shown.
+	secret, _ := Points(plan(t, dir, "secret=other"))
+	if secret[1].Key == base[1].Key {
+		t.Error("a sensitive script change did not change the key")
+	}
+	for _, in := range secret[1].Inputs {
+		if strings.Contains(strings.Join(in.Values, " "), "other") || strings.Contains(strings.Join(in.Values, " "), "s3cr3t") {
+			t.Errorf("input %s shows a sensitive value: %v", in.Name, in.Values)
+		}
+	}
+
+	h := func(p []Point, vars map[string]string) History { return History{Points: p, Variables: vars} }
+	reasons := Explain(h(base, map[string]string{"pkgs": `["less"]`}), true, h(more, map[string]string{"pkgs": `["less", "curl"]`}), 1)
+	got := strings.Join(reasons, "\n")
+	for _, want := range []string{`variable pkgs: ["less"] → ["less", "curl"]`, `packages: install gained "curl"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, got)
+		}
+	}
+	if r := Explain(History{}, false, h(base, nil), 0); len(r) != 1 || !strings.Contains(r[0], "no earlier build") {
+		t.Errorf("without history: %v", r)
+	}
+	if r := Explain(h(base, nil), true, h(base, nil), 2); !strings.Contains(strings.Join(r, ""), "not in the cache") {
+		t.Errorf("same inputs, entry gone: %v", r)
+	}
+}
+
+func TestDiffInputs(t *testing.T) {
+	before := []Input{{Name: "a", Values: []string{"x", "y"}, List: true}, {Name: "b", Values: []string{"1"}}, {Name: "gone", Values: []string{"v"}}}
+	after := []Input{{Name: "a", Values: []string{"y", "z"}, List: true}, {Name: "b", Values: []string{"2"}}, {Name: "new", Values: []string{"w"}}}
+	got := strings.Join(diffInputs(before, after), "\n")
+	want := "a gained \"z\", lost \"x\"\nb: 1 → 2\nnew: new (w)\ngone: removed"
+	if got != want {
+		t.Errorf("diff:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestEntriesAndPrune(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, size int, used time.Time) {
+		f, err := c.TempFile("snap-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(make([]byte, size))
+		f.Close()
+		if err := c.Commit(f.Name(), Entry{Key: key, Group: GroupFiles, Created: used}); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Chtimes(c.entryPath(key), used, used)
+	}
+	now := time.Now()
+	put("old", 100, now.Add(-10*24*time.Hour))
+	put("mid", 200, now.Add(-2*time.Hour))
+	put("new", 300, now)
+	if _, ok := c.Lookup("nosuch"); ok {
+		t.Error("lookup of a missing key hit")
+	}
+	if e, ok := c.Lookup("mid"); !ok || e.Size != 200 {
+		t.Errorf("lookup mid: %+v %v", e, ok)
+	}
+	// The hit refreshed mid's last use; a truncated snapshot misses.
+	if err := os.Truncate(c.Snapshot("new"), 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Lookup("new"); ok {
+		t.Error("a truncated snapshot hit")
+	}
+	if err := os.Truncate(c.Snapshot("new"), 300); err != nil {
+		t.Fatal(err)
+	}
+	leftover, _ := c.TempFile("crashed-*")
+	leftover.Close()
+
+	removed, err := c.Prune(context.Background(), PruneOptions{OlderThan: 7 * 24 * time.Hour, DryRun: true})
+	if err != nil || len(removed) != 1 || removed[0].Key != "old" {
+		t.Fatalf("dry run: %v %v", removed, err)
+	}
+	if _, err := os.Stat(c.Snapshot("old")); err != nil {
+		t.Error("dry run removed old")
+	}
+	removed, err = c.Prune(context.Background(), PruneOptions{OlderThan: 7 * 24 * time.Hour, MaxSize: 350})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range removed {
+		names = append(names, r.Key)
+	}
+	// old by age, then the least recently used until 350 bytes remain.
+	if strings.Join(names, " ") != "old new" {
+		t.Errorf("pruned %v", names)
+	}
+	if _, ok := c.Lookup("mid"); !ok {
+		t.Error("prune removed the recently used entry")
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.Dir, "tmp", "*")); len(left) != 0 {
+		t.Errorf("prune left temporary files: %v", left)
+	}
+}
+
+func TestPackEntries(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "rootfs.squashfs")
+	if err := os.WriteFile(src, []byte("squash"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key := PackKey("final", "split", "squashfs", "xz-6", "none", "host")
+	if key == PackKey("final", "split", "squashfs", "xz-9", "none", "host") {
+		t.Error("the compression does not enter the pack key")
+	}
+	e := PackEntry{Key: key, Image: "img", File: image.FileInfo{Name: "rootfs.squashfs", Role: image.RoleRootfs, Size: 6}}
+	for range 2 { // the second store finds it there
+		if err := c.StorePack(src, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, path, ok := c.LookupPack(key)
+	if !ok || got.Image != "img" {
+		t.Fatalf("lookup: %+v %v", got, ok)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "squash" {
+		t.Errorf("stored %q", data)
+	}
+	if err := c.RemovePack(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := c.LookupPack(key); ok {
+		t.Error("removed pack still found")
+	}
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/builder-images/builder/builder/events"
+)
+
+// cachedBuild runs build --json on the cache test recipe with a fixed
+// SOURCE_DATE_EPOCH and returns its events by type and the fingerprint.
+type cachedRun struct {
+	cache       map[string]events.Event // by group
+	ran, cached []string                // step headers
+	fingerprint string
+}
+
+func cachedBuild(t *testing.T, cacheDir, out string, args ...string) cachedRun {
+	t.Helper()
+	args = append([]string{"build", "cmd/builder/testdata/rootfs/cached.hcl", "-o", out, "--json", "--cache-dir", cacheDir}, args...)
+	stdout, stderr, status := builderExec(t, []string{"SOURCE_DATE_EPOCH=1700000000"}, args...)
+	if status != 0 {
+		t.Fatalf("build %v: exit %d\n%s", args, status, stderr)
+	}
+	r := cachedRun{cache: map[string]events.Event{}}
+	for _, e := range decodeEvents(t, stdout) {
+		switch {
+		case e.Type == events.Cache && (e.CacheStatus != events.CacheStored || r.cache[e.CacheGroup].CacheStatus == ""):
+			r.cache[e.CacheGroup] = e
+		case e.Type == events.StepEnd && e.Status == events.StatusCached:
+			r.cached = append(r.cached, e.Step.Header())
+		case e.Type == events.StepEnd:
+			r.ran = append(r.ran, e.Step.Header())
+		case e.Type == events.BuildEnd:
+			r.fingerprint = e.Fingerprint
+		}
+	}
+	return r
+}
+
+func (r cachedRun) status(group string) string { return r.cache[group].CacheStatus }
+
+// TestBuildCache: a second build with no change hits every stage and the
+// packed rootfs; a changed file re-runs the files group only, a changed
+// run script the groups from it on, each miss saying which variable and
+// which input changed; cached and uncached builds give one fingerprint.
+func TestBuildCache(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "cache")
+	out := filepath.Join(tmp, "out")
+
+	cold := cachedBuild(t, dir, out)
+	if cold.status("bootstrap") != events.CacheMiss || len(cold.cached) != 0 {
+		t.Errorf("cold build: cache %v, cached steps %v", cold.cache, cold.cached)
+	}
+
+	warm := cachedBuild(t, dir, out)
+	for _, g := range []string{"bootstrap", "packages", "files", "pack"} {
+		if warm.status(g) != events.CacheHit {
+			t.Errorf("warm build: %s is %q, want hit", g, warm.status(g))
+		}
+	}
+	if len(warm.ran) != 0 || warm.fingerprint != cold.fingerprint {
+		t.Errorf("warm build ran %v; fingerprint %s, cold %s", warm.ran, warm.fingerprint, cold.fingerprint)
+	}
+
+	greeting := cachedBuild(t, dir, out, "--var", "greeting=bye")
+	if greeting.status("bootstrap") != events.CacheHit || greeting.status("packages") != events.CacheHit || greeting.status("files") != events.CacheMiss {
+		t.Errorf("changed file: %v", greeting.cache)
+	}
+	reasons := strings.Join(greeting.cache["files"].Reasons, "\n")
+	for _, want := range []string{"variable greeting: hello → bye", `file "/etc/greeting": content: hello⏎ → bye⏎`} {
+		if !strings.Contains(reasons, want) {
+			t.Errorf("files miss reasons lack %q:\n%s", want, reasons)
+		}
+	}
+	if strings.Join(greeting.ran, ",") != `file "/etc/greeting",finalize` {
+		t.Errorf("changed file ran %v", greeting.ran)
+	}
+
+	tool := cachedBuild(t, dir, out, "--var", "tool=two")
+	if tool.status("bootstrap") != events.CacheHit || tool.status("packages") != events.CacheMiss {
+		t.Errorf("changed script: %v", tool.cache)
+	}
+	if reasons := strings.Join(tool.cache["packages"].Reasons, "\n"); !strings.Contains(reasons, "variable tool: one → two") || !strings.Contains(reasons, `run "setup": script`) {
+		t.Errorf("packages miss reasons:\n%s", reasons)
+	}
+
+	// Reproducible from the cached bootstrap: the same fingerprint as a
+	// build that used no cache at all.
+	uncached := cachedBuild(t, dir, filepath.Join(tmp, "uncached"), "--var", "greeting=bye", "--no-cache")
+	if uncached.fingerprint != greeting.fingerprint || uncached.status("bootstrap") != events.CacheMiss {
+		t.Errorf("--no-cache fingerprint %s (bootstrap %s), cached %s", uncached.fingerprint, uncached.status("bootstrap"), greeting.fingerprint)
+	}
+
+	// A bootstrap older than the TTL is rebuilt.
+	expired := cachedBuild(t, dir, out, "--cache-ttl", "1ns")
+	if expired.status("bootstrap") != events.CacheMiss || !strings.Contains(strings.Join(expired.cache["bootstrap"].Reasons, ""), "--cache-ttl") {
+		t.Errorf("expired bootstrap: %+v", expired.cache["bootstrap"])
+	}
+
+	ls, stderr, status := builderExec(t, nil, "cache", "ls", "--cache-dir", dir)
+	if status != 0 || !strings.Contains(ls, "bootstrap") || !strings.Contains(ls, "busybox-cached-amd64-default") {
+		t.Errorf("cache ls: exit %d\n%s%s", status, ls, stderr)
+	}
+	pruned, _, status := builderExec(t, nil, "cache", "prune", "--cache-dir", dir)
+	if status != 0 || !strings.Contains(pruned, "removed") {
+		t.Errorf("cache prune: exit %d\n%s", status, pruned)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "stages", "*")); len(left) != 0 {
+		t.Errorf("prune left %v", left)
+	}
+}
+
+// TestBuildCacheShared: builds sharing one cache at once all succeed, with
+// one fingerprint, and leave a consistent cache.
+func TestBuildCacheShared(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "cache")
+	var wg sync.WaitGroup
+	runs := make([]cachedRun, 3)
+	for i := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs[i] = cachedBuild(t, dir, filepath.Join(tmp, "out", string(rune('a'+i))))
+		}()
+	}
+	wg.Wait()
+	for _, r := range runs[1:] {
+		if r.fingerprint != runs[0].fingerprint {
+			t.Errorf("fingerprints differ: %s, %s", r.fingerprint, runs[0].fingerprint)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "tmp", "*")); len(left) != 0 {
+		t.Errorf("temporary files left in the cache: %v", left)
+	}
+	if warm := cachedBuild(t, dir, filepath.Join(tmp, "warm")); warm.status("pack") != events.CacheHit {
+		t.Errorf("after shared builds: %v", warm.cache)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lock")); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/builder-images/builder/builder"
+	"github.com/builder-images/builder/builder/cache"
+)
+
+func (a *app) newCacheCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cache",
+		Short: "List and prune the stage cache",
+		Long: `builder build keeps a snapshot of the rootfs after each group of steps
+(bootstrap; packages and the runs around them; files) and the packed
+rootfs of split images in the cache directory (default ` + cache.DefaultDir + `),
+and reuses them while their inputs are unchanged.`,
+	}
+	var dir string
+	def, _ := environLookup(a.environ)("BUILDER_CACHE_DIR")
+	if def == "" {
+		def = cache.DefaultDir
+	}
+	cmd.PersistentFlags().StringVar(&dir, "cache-dir", def, "the cache ($BUILDER_CACHE_DIR)")
+	cmd.AddCommand(a.newCacheLsCommand(&dir), a.newCachePruneCommand(&dir))
+	return cmd
+}
+
+// openExisting opens a cache that must already exist: listing or pruning
+// a mistyped directory must not create it.
+func openExisting(dir string) (*cache.Cache, error) {
+	if _, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no cache in %s", dir)
+		}
+		return nil, err
+	}
+	return cache.Open(dir)
+}
+
+func (a *app) newCacheLsCommand(dir *string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the cache's entries, most recently used first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := openExisting(*dir)
+			if err != nil {
+				return err
+			}
+			items, err := c.Items()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if items == nil {
+					items = []cache.Item{}
+				}
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(items)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KEY\tSTAGE\tIMAGE\tSIZE\tCREATED\tLAST USED")
+			var total int64
+			for _, it := range items {
+				total += it.Size
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", short(it.Key), it.Group, it.Image, builder.HumanSize(it.Size),
+					it.Created.Local().Format("2006-01-02 15:04"), it.LastUsed.Local().Format("2006-01-02 15:04"))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%d entries, %s in %s\n", len(items), builder.HumanSize(total), c.Dir)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the entries as JSON")
+	return cmd
+}
+
+func (a *app) newCachePruneCommand(dir *string) *cobra.Command {
+	var olderThan days
+	var maxSize string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove entries unused for a while, or the least recently used beyond a size",
+		Long: `Prune removes the entries not used for longer than --older-than, then the
+least recently used until the cache is at most --max-size. It waits for
+builds using the cache to finish. Without either flag it removes
+everything.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			limit, err := parseSize(maxSize)
+			if err != nil {
+				return usageError{fmt.Errorf("--max-size: %w", err)}
+			}
+			opts := cache.PruneOptions{OlderThan: time.Duration(olderThan), MaxSize: limit, DryRun: dryRun}
+			if opts.OlderThan == 0 && opts.MaxSize == 0 {
+				opts.OlderThan = -1 // everything: every entry is older than that
+			}
+			c, err := openExisting(*dir)
+			if err != nil {
+				return err
+			}
+			removed, err := c.Prune(cmd.Context(), opts)
+			verb := "removed"
+			if dryRun {
+				verb = "would remove"
+			}
+			var freed int64
+			for _, it := range removed {
+				freed += it.Size
+				fmt.Fprintf(a.stdout, "%s %s %s (%s, %s)\n", verb, it.Kind, short(it.Key), it.Group, builder.HumanSize(it.Size))
+			}
+			fmt.Fprintf(a.stdout, "%s %d entries, %s\n", verb, len(removed), builder.HumanSize(freed))
+			return err
+		},
+	}
+	cmd.Flags().Var(&olderThan, "older-than", "remove entries unused for longer than this (e.g. 7d, 12h)")
+	cmd.Flags().StringVar(&maxSize, "max-size", "", "then remove the least recently used until the cache is at most this (e.g. 10G, 500M)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would be removed")
+	return cmd
+}
+
+// parseSize reads a byte count with an optional binary suffix: 10G,
+// 500M, 1024K, 4096; "" is no limit.
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	units := map[string]int64{"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(s), "B"), "I")
+	unit := ""
+	if n := len(t); n > 0 && strings.ContainsAny(t[n-1:], "KMGT") {
+		unit, t = t[n-1:], t[:n-1]
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 10G or 500M", s)
+	}
+	return int64(v * float64(units[unit])), nil
+}
