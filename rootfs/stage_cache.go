@@ -8,8 +8,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/zclconf/go-cty/cty"
-
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/pack"
@@ -54,8 +52,8 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 		return nil, err
 	}
 	cr := &cacheRun{cfg: cfg, points: points, snapshotAfter: map[int]cache.Point{}}
-	cr.history = cache.History{Recipe: cfg.Recipe, Image: s.Plan.Image.Name, Points: points, Variables: variableValues(s.Plan)}
-	last, hadLast := cfg.Cache.LastBuild(cfg.Recipe, s.Plan.Image.Name)
+	cr.history = cache.History{Recipe: cfg.Recipe, Image: s.Plan.Image.Name, Points: points, Variables: cache.VariableValues(s.Plan)}
+	last, hadLast := cfg.Cache.LastBuild(cfg.Recipe)
 	hit := -1
 	var reasons []string
 	for i, p := range points {
@@ -82,6 +80,8 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheMiss, CacheKey: p.Key, Reasons: reasons})
 			cr.snapshotAfter[p.Last] = p
 		default:
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheMiss, CacheKey: p.Key,
+				Reasons: []string{fmt.Sprintf("it follows the %s stage, which is rebuilt", points[hit+1].Group)}})
 			cr.snapshotAfter[p.Last] = p
 		}
 	}
@@ -90,19 +90,6 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 		cr.start = points[hit].Last + 1
 	}
 	return cr, nil
-}
-
-func variableValues(plan *recipe.Plan) map[string]string {
-	out := map[string]string{}
-	for _, v := range plan.Variables {
-		// Strings unquoted, as people write them on the command line.
-		if !v.Sensitive && v.Value.IsKnown() && !v.Value.IsNull() && !v.Value.IsMarked() && v.Value.Type() == cty.String {
-			out[v.Name] = v.Value.AsString()
-			continue
-		}
-		out[v.Name] = recipe.DisplayValue(v.Value, v.Sensitive)
-	}
-	return out
 }
 
 // restoreSnapshot extracts the cached rootfs into the empty build

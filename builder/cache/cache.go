@@ -8,7 +8,7 @@
 //	stages/KEY.tar.zst   the rootfs after a group (our tar writer, zstd-1)
 //	stages/KEY.json      its Entry; written last, so present = complete
 //	packs/KEY/           a packed rootfs file and its PackEntry
-//	history/ID.json      the last build's points per recipe and image
+//	history/ID.json      the last build's points, per recipe
 //	apt/archives/        apt's downloads, bind-mounted into package steps
 //	tmp/                 files being written; renamed into place
 //	lock                 flock: shared while a build uses the cache,

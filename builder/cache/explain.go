@@ -9,10 +9,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/builder-images/builder/builder/recipe"
 )
 
-// History is what the last build of a recipe's image used: its points
-// and variable values, to say what changed when a stage misses.
+// History is what the last build of a recipe used: its points and
+// variable values, to say what changed when a stage misses. It is kept
+// per recipe, not per image, so that a changed variant or architecture
+// is named as the change it is.
 type History struct {
 	Recipe    string            `json:"recipe"`
 	Image     string            `json:"image"`
@@ -20,28 +26,28 @@ type History struct {
 	Variables map[string]string `json:"variables"`
 }
 
-func (c *Cache) historyPath(recipe, image string) string {
-	sum := sha256.Sum256([]byte(recipe + "\x00" + image))
+func (c *Cache) historyPath(recipe string) string {
+	sum := sha256.Sum256([]byte(recipe))
 	return filepath.Join(c.Dir, "history", hex.EncodeToString(sum[:12])+".json")
 }
 
-// LastBuild returns the history of the recipe's image, if any.
-func (c *Cache) LastBuild(recipe, image string) (History, bool) {
+// LastBuild returns the history of the recipe's last build, if any.
+func (c *Cache) LastBuild(recipe string) (History, bool) {
 	var h History
-	data, err := os.ReadFile(c.historyPath(recipe, image))
+	data, err := os.ReadFile(c.historyPath(recipe))
 	if err != nil || json.Unmarshal(data, &h) != nil {
 		return History{}, false
 	}
 	return h, true
 }
 
-// RecordBuild keeps h as the recipe's image's last build.
+// RecordBuild keeps h as the recipe's last build.
 func (c *Cache) RecordBuild(h History) error {
 	data, err := json.MarshalIndent(h, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeAtomic(c, c.historyPath(h.Recipe, h.Image), data)
+	return writeAtomic(c, c.historyPath(h.Recipe), data)
 }
 
 // Explain says why point i of cur missed, against the last build: the
@@ -49,7 +55,7 @@ func (c *Cache) RecordBuild(h History) error {
 // (`packages: install gained "curl"`). With no history it says so.
 func Explain(last History, ok bool, cur History, i int) []string {
 	if !ok {
-		return []string{"no earlier build of this image in the cache"}
+		return []string{"no earlier build of this recipe in the cache"}
 	}
 	var reasons []string
 	names := make([]string, 0, len(cur.Variables))
@@ -147,4 +153,19 @@ func summary(in Input) string {
 		s = s[:57] + "…"
 	}
 	return strings.ReplaceAll(s, "\n", "⏎")
+}
+
+// VariableValues are a plan's variables as explanations show them:
+// strings unquoted, sensitive ones masked.
+func VariableValues(plan *recipe.Plan) map[string]string {
+	out := map[string]string{}
+	for _, v := range plan.Variables {
+		// Strings unquoted, as people write them on the command line.
+		if !v.Sensitive && v.Value.IsKnown() && !v.Value.IsNull() && !v.Value.IsMarked() && v.Value.Type() == cty.String {
+			out[v.Name] = v.Value.AsString()
+			continue
+		}
+		out[v.Name] = recipe.DisplayValue(v.Value, v.Sensitive)
+	}
+	return out
 }

@@ -192,6 +192,7 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 		}
 		if reuse.hit != nil {
 			reuse.reportHit(rep, popts.Plan)
+			reuse.recordHit(rep, recipePath, popts.Plan)
 			popts.Reuse = reuse.hit
 			packStart := time.Now()
 			j, err := builder.Pack(ctx, popts)

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -74,6 +75,18 @@ func (pr *packReuse) reportHit(rep *reporter, plan *recipe.Plan) {
 		rep.Emit(events.Event{Time: now, Type: events.StepEnd, Step: rootfs.StepRef(i+1, total, s), Status: events.StatusCached})
 	}
 	rep.Emit(events.Event{Time: now, Type: events.StepEnd, Step: &events.Step{Index: total, Total: total, Kind: "finalize", Stage: "finalize"}, Status: events.StatusCached})
+}
+
+// recordHit keeps this build as the recipe's last, as the rootfs stage
+// does when it runs, so the next miss is explained against it.
+func (pr *packReuse) recordHit(rep *reporter, recipePath string, plan *recipe.Plan) {
+	abs, err := filepath.Abs(recipePath)
+	if err == nil {
+		err = pr.cache.RecordBuild(cache.History{Recipe: abs, Image: plan.Image.Name, Points: pr.points, Variables: cache.VariableValues(plan)})
+	}
+	if err != nil {
+		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "not recording the build: " + err.Error()})
+	}
 }
 
 // store keeps this build's rootfs file for the next identical build. A
