@@ -104,6 +104,12 @@ func TestBuildCache(t *testing.T) {
 		t.Errorf("expired bootstrap: %+v", expired.cache["bootstrap"])
 	}
 
+	// The summary says which stages hit and why the first miss missed.
+	summary, stderr, status := builderExec(t, nil, "build", "cmd/builder/testdata/rootfs/cached.hcl", "-o", out, "--cache-dir", dir, "-q", "--var", "greeting=again")
+	if want := `cache: bootstrap hit, packages hit, files miss (variable greeting: hello → again; file "/etc/greeting": content: hello⏎ → again⏎), pack stored`; status != 0 || !strings.Contains(summary, want) {
+		t.Errorf("summary lacks %q: exit %d\n%s%s", want, status, summary, stderr)
+	}
+
 	ls, stderr, status := builderExec(t, nil, "cache", "ls", "--cache-dir", dir)
 	if status != 0 || !strings.Contains(ls, "bootstrap") || !strings.Contains(ls, "busybox-cached-amd64-default") {
 		t.Errorf("cache ls: exit %d\n%s%s", status, ls, stderr)

@@ -36,6 +36,8 @@ type reporter struct {
 	// cache is each cache group's last status, in order of appearance.
 	cache      []string
 	cacheState map[string]string
+	// cacheWhy is the first miss's reasons: the change that caused it.
+	cacheWhy []string
 }
 
 // reportMode is how a build reports: --json, --quiet, or text.
@@ -93,6 +95,9 @@ func (r *reporter) Emit(e events.Event) {
 		// A stored snapshot follows its miss: the miss is the news.
 		if !(e.CacheStatus == events.CacheStored && r.cacheState[e.CacheGroup] == events.CacheMiss) {
 			r.cacheState[e.CacheGroup] = e.CacheStatus
+		}
+		if e.CacheStatus == events.CacheMiss && r.cacheWhy == nil {
+			r.cacheWhy = e.Reasons
 		}
 		r.mu.Unlock()
 	}
@@ -188,8 +193,14 @@ func (r *reporter) summary(w io.Writer, dir string, j image.ImageJSON, total tim
 		fmt.Fprintf(&b, "    time: %s\n", strings.Join(times, ", "))
 	}
 	var cached []string
+	explained := false
 	for _, group := range r.cache {
-		cached = append(cached, group+" "+r.cacheState[group])
+		entry := group + " " + r.cacheState[group]
+		if r.cacheState[group] == events.CacheMiss && !explained && len(r.cacheWhy) > 0 {
+			entry += " (" + strings.Join(r.cacheWhy, "; ") + ")"
+			explained = true
+		}
+		cached = append(cached, entry)
 	}
 	if len(cached) > 0 {
 		fmt.Fprintf(&b, "    cache: %s\n", strings.Join(cached, ", "))
