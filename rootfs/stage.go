@@ -94,9 +94,16 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 	}
 	if cr.restore != nil {
 		if err := s.restoreSnapshot(ctx, cr, steps, total); err != nil {
-			return err
+			if ctx.Err() != nil {
+				return err
+			}
+			// A damaged snapshot is a miss, not a failed build.
+			if err := s.discardSnapshot(cr, err); err != nil {
+				return err
+			}
 		}
-	} else {
+	}
+	if cr.restore == nil {
 		if err := s.timed(1, total, steps[0], func() error { return s.bootstrap(ctx, runner, steps[0]) }); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -108,6 +109,31 @@ func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recip
 	}
 	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
 		Line: fmt.Sprintf("restored the %s stage in %s", cr.restore.Group, time.Since(start).Round(10*time.Millisecond))})
+	return nil
+}
+
+// discardSnapshot handles a snapshot that could not be restored: it is
+// removed from the cache, the build directory emptied, and the build
+// goes on from the bootstrap, storing every group afresh.
+func (s *Stage) discardSnapshot(cr *cacheRun, restoreErr error) error {
+	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
+		Line: fmt.Sprintf("%v; removing it from the cache and building without it", restoreErr)})
+	if err := cr.cfg.Cache.Remove(cr.restore.Key); err != nil {
+		return fmt.Errorf("removing the damaged snapshot %s: %w", short(cr.restore.Key), err)
+	}
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.Dir, e.Name())); err != nil {
+			return fmt.Errorf("emptying %s after a failed restore: %w", s.Dir, err)
+		}
+	}
+	for _, p := range cr.points {
+		cr.snapshotAfter[p.Last] = p
+	}
+	cr.restore, cr.start = nil, 0
 	return nil
 }
 

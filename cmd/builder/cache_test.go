@@ -69,6 +69,25 @@ func TestBuildCache(t *testing.T) {
 		t.Errorf("warm build ran %v; fingerprint %s, cold %s", warm.ran, warm.fingerprint, cold.fingerprint)
 	}
 
+	// A damaged snapshot is a miss: removed, rebuilt, the build succeeds.
+	snapshot := filepath.Join(dir, "stages", warm.cache["files"].CacheKey+".tar.zst")
+	f, err := os.OpenFile(snapshot, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("garbage in the middle of the snapshot"), 200); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	stdout, stderr, status := builderExec(t, nil, "build", "cmd/builder/testdata/rootfs/cached.hcl", "-o", filepath.Join(tmp, "unified"),
+		"--cache-dir", dir, "--type", "unified")
+	if status != 0 || !strings.Contains(stdout, "removing it from the cache and building without it") {
+		t.Errorf("damaged snapshot: exit %d\n%s%s", status, stdout, stderr)
+	}
+	if again := cachedBuild(t, dir, out); again.status("files") != events.CacheHit {
+		t.Errorf("after the damaged snapshot was replaced: %v", again.cache)
+	}
+
 	greeting := cachedBuild(t, dir, out, "--var", "greeting=bye")
 	if greeting.status("bootstrap") != events.CacheHit || greeting.status("packages") != events.CacheHit || greeting.status("files") != events.CacheMiss {
 		t.Errorf("changed file: %v", greeting.cache)
