@@ -36,6 +36,13 @@ variable "mirror" {
   description = "Debian mirror URL; empty means debootstrap's own default"
 }
 
+# Nightly builds: `builder matrix recipes/debian.hcl` lists one job per
+# combination for a CI engine; `builder build --job NAME` builds one.
+matrix {
+  architecture = ["amd64", "arm64"]
+  variant      = ["default", "cloud"]
+}
+
 locals {
   cloud = var.variant == "cloud"
 }

@@ -90,6 +90,7 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 		varValues[decl.name] = v.Value
 	}
 	ctx.Variables["var"] = cty.ObjectVal(varValues)
+	plan.Matrix = decodeMatrix(firstBlock(blocks["matrix"]), decls, *ctx, &diags)
 
 	// Phase 2: locals, in dependency order.
 	plan.Locals = evaluateLocals(blocks["locals"], ctx, &diags)

@@ -26,6 +26,8 @@ type Plan struct {
 	Steps       []Step
 	Templates   []Template
 	Output      Output
+	// Matrix is the recipe's matrix block; nil when it has none.
+	Matrix *Matrix
 }
 
 // ValueSource says where a variable's value came from, in precedence order.

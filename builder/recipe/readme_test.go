@@ -29,7 +29,7 @@ func TestReadmeMatchesSchema(t *testing.T) {
 			t.Errorf("README has no ### `%s` section", block)
 			continue
 		}
-		if block == "locals" || block == "environment" {
+		if block == "locals" || block == "environment" || block == "matrix" {
 			continue // free-form: NAME = value
 		}
 		documented := map[string][]string{}

@@ -34,6 +34,7 @@ var blockSchemas = map[string]blockSchema{
 	"run":         {labels: []string{"name"}, attrs: []string{"enabled", "stage", "script", "source", "environment", "timeout"}},
 	"environment": {},
 	"output":      {single: true, attrs: []string{"type", "compression", "rootfs"}},
+	"matrix":      {single: true},
 }
 
 // attrName splits a schema entry into the attribute name and whether it
@@ -44,8 +45,8 @@ func attrName(entry string) (name string, required bool) {
 }
 
 // Attributes returns the attribute names a block type takes, without the
-// required marks; for bootstrap, the union over its backends. locals and
-// environment take any names and return nil.
+// required marks; for bootstrap, the union over its backends. locals,
+// environment and matrix take any names and return nil.
 func Attributes(blockType string) []string {
 	var names []string
 	add := func(list []string) {

@@ -30,6 +30,7 @@ type buildOptions struct {
 	quiet       bool
 	onError     string
 	timeout     time.Duration
+	job         string
 }
 
 // keep reports whether a failed build's work directory stays: --on-error
@@ -69,6 +70,7 @@ and image.json land in --output (default out/IMAGE-NAME).`,
 	cmd.Flags().Lookup("import").NoOptDefVal = importDefault
 	opts.deliveryOptions.AddFlags(cmd.Flags())
 	opts.cacheOptions.AddFlags(cmd.Flags(), a.environ)
+	cmd.Flags().StringVar(&opts.job, "job", "", "build one job of the recipe's matrix (see 'builder matrix')")
 	cmd.Flags().StringVar(&opts.onError, "on-error", "cleanup", "when the build fails: cleanup (remove the work directory) or abort (stop and keep it, as --keep-on-error)")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop the build (exit 1) when it takes longer, e.g. 45m; 0 means no limit")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print only errors and the final summary")
@@ -107,6 +109,11 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	}
 	if opts.timeout < 0 {
 		return usageError{fmt.Errorf("--timeout must not be negative")}
+	}
+	if opts.job != "" {
+		if err := a.applyJob(&opts.recipeOptions, recipePath, opts.job); err != nil {
+			return err
+		}
 	}
 	plan, err := a.loadForBuild(&opts.recipeOptions, recipePath)
 	if err != nil {

@@ -75,6 +75,8 @@ type inspectView struct {
 	Steps       []inspectStep     `json:"steps"`
 	Templates   []inspectTemplate `json:"templates"`
 	Output      inspectOutput     `json:"output"`
+	// Jobs are the matrix's, by name (none without a matrix block).
+	Jobs []string `json:"jobs,omitempty"`
 }
 
 type inspectValue struct {
@@ -155,6 +157,11 @@ func newInspectView(p *recipe.Plan) (*inspectView, error) {
 			Position:   position(p.Image.Range),
 		},
 		Output: inspectOutput{Type: p.Output.Type, Compression: p.Output.Compression.String(), Rootfs: p.Output.RootfsFormat},
+	}
+	if p.Matrix != nil {
+		for _, j := range p.Jobs() {
+			v.Jobs = append(v.Jobs, j.Name)
+		}
 	}
 	if p.Image.Expiry > 0 {
 		v.Image.Expiry = img.text("expiry", recipe.FormatDuration(p.Image.Expiry))
@@ -306,6 +313,9 @@ func (v *inspectView) writeText(w io.Writer) error {
 		}
 	}
 	p("\noutput\t%s, %s, rootfs %s\n", v.Output.Type, v.Output.Compression, v.Output.Rootfs)
+	if len(v.Jobs) > 0 {
+		p("matrix\t%d jobs: %s\n", len(v.Jobs), strings.Join(v.Jobs, ", "))
+	}
 	return tw.Flush()
 }
 

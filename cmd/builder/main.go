@@ -121,6 +121,7 @@ Start with 'builder validate recipes/debian.hcl' and 'builder inspect'.`,
 	root.AddCommand(
 		a.newImportCommand(),
 		a.newCacheCommand(),
+		a.newMatrixCommand(),
 		a.newValidateCommand(),
 		a.newInspectCommand(),
 		a.newFmtCommand(),
