@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
-	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
