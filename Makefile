@@ -10,7 +10,7 @@ BIN         := bin/builder
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_FILES    := $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 
-.PHONY: all build test test-deps test-short bench lint fmt-check fuzz deps image clean
+.PHONY: all build test test-deps lint-ci test-short bench lint fmt-check fuzz deps image clean
 
 all: build
 
@@ -20,7 +20,7 @@ build:
 # The whole suite, as CI runs it. Root and daemon tests skip with a reason
 # when run as a normal user; CI sets BUILDER_TEST_REQUIRE=1 to make such
 # skips failures.
-test: fmt-check test-deps
+test: fmt-check test-deps lint-ci
 	go vet ./...
 	go test -count=1 ./...
 	$(MAKE) build
@@ -35,6 +35,12 @@ VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 test-deps:
 	@command -v versitygw >/dev/null || GOBIN=$(CURDIR)/bin/tools go install $(VERSITYGW)
 	@if [ "$$(id -u)" = 0 ] && command -v lxd >/dev/null; then ./ci/start-lxd.sh; fi
+
+# The CI workflows users copy must stay valid: actionlint checks the
+# GitHub one (expressions, contexts, job graph, action inputs).
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+lint-ci:
+	go run $(ACTIONLINT) ci/github/nightly.yml
 
 # Unit tests only: no root, no network, seconds.
 test-short:
