@@ -137,8 +137,8 @@ func (a *app) applyJob(opts *recipeOptions, recipePath, name string) error {
 }
 
 // writeGitLabPipeline prints a child pipeline: one job per matrix entry,
-// each extending .builder-build from ci/gitlab/build-job.yml, which the
-// parent pipeline's generate job passes along.
+// each extending .builder-build from ci/gitlab/build-job.yml, which also
+// holds the publish job that collects their output directories.
 func writeGitLabPipeline(w io.Writer, jobs []matrixJob) error {
 	doc := map[string]any{"include": []map[string]string{{"local": "ci/gitlab/build-job.yml"}}}
 	for _, j := range jobs {

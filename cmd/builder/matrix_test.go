@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestMatrixCommand: the debian recipe's jobs as a GitHub Actions
@@ -73,5 +75,45 @@ matrix {
 	_, errOut, code = runCLI(t, "", nil, "build", "../../recipes/debian.hcl", "--job", "debian-arm64-cloud", "--var", "architecture=amd64")
 	if code != exitUsage || !strings.Contains(errOut, "--var architecture sets an axis of job debian-arm64-cloud") {
 		t.Errorf("--var on an axis: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestGitLabFiles: the GitLab files parse, and the generated child
+// pipeline's jobs extend the template build-job.yml defines.
+func TestGitLabFiles(t *testing.T) {
+	parse := func(path string) map[string]any {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return doc
+	}
+	parent := parse("../../ci/gitlab/gitlab-ci.yml")
+	if _, ok := parent["generate"]; !ok {
+		t.Error("gitlab-ci.yml has no generate job")
+	}
+	jobs := parse("../../ci/gitlab/build-job.yml")
+	for _, name := range []string{".builder-build", "publish"} {
+		if _, ok := jobs[name]; !ok {
+			t.Errorf("build-job.yml has no %s", name)
+		}
+	}
+	out, _, code := runCLI(t, "", nil, "matrix", "../../recipes/debian.hcl", "--format", "gitlab")
+	var child map[string]any
+	if err := yaml.Unmarshal([]byte(out), &child); code != 0 || err != nil {
+		t.Fatalf("generated pipeline: %v\n%s", err, out)
+	}
+	for name, job := range child {
+		if name == "include" {
+			continue
+		}
+		if m, ok := job.(map[string]any); !ok || m["extends"] != ".builder-build" {
+			t.Errorf("job %s: %v", name, job)
+		}
 	}
 }
