@@ -1,8 +1,10 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,37 @@ func systemState(t *testing.T, name string, limit time.Duration) string {
 			return state
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// TestForeignArchitectureImport builds a small arm64 Debian under
+// qemu-user-static's binfmt emulation and imports it: LXD must take it as
+// an aarch64 image, and the image's own dpkg must have said arm64.
+func TestForeignArchitectureImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bootstraps arm64 Debian under emulation (a minute or two)")
+	}
+	requireRoot(t)
+	requireLXD(t)
+	testenv.Command(t, "mmdebstrap", "mmdebstrap")
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the test emulates arm64 on amd64")
+	}
+	_, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+	testenv.Need(t, err == nil, "needs the qemu-aarch64 binfmt handler (apt-get install qemu-user-static binfmt-support)")
+
+	out := filepath.Join(t.TempDir(), "out")
+	alias := "builder-test-arm64-" + uniqueSuffix()
+	_, stderr, status := builderExec(t, nil, "build", "cmd/builder/testdata/rootfs/arm64-essential.hcl", "-o", out, "--import="+alias, "--cache-dir", "")
+	if status != 0 {
+		t.Fatalf("build: exit %d\n%s", status, stderr)
+	}
+	j := readImageJSON(t, out)
+	deleteImageLater(t, j.Fingerprint)
+	if j.Architecture != "aarch64" || j.Properties["architecture"] != "arm64" {
+		t.Errorf("image.json: architecture %s, property %s", j.Architecture, j.Properties["architecture"])
+	}
+	if info := lxc(t, "image", "info", alias); !strings.Contains(info, "Architecture: aarch64") || !strings.Contains(info, "Fingerprint: "+j.Fingerprint) {
+		t.Errorf("lxc image info:\n%s", info)
 	}
 }
