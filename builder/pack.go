@@ -255,6 +255,7 @@ func copyReused(ctx context.Context, r *ReusedRootfs, outDir string) (pack.FileI
 		return info, fmt.Errorf("reusing %s: %w", r.Path, err)
 	}
 	if info.SHA256 != r.Info.SHA256 || info.Size != r.Info.Size {
+		_ = os.Remove(filepath.Join(outDir, r.Info.Name))
 		return info, fmt.Errorf("the cached %s changed (sha256 %s, want %s); run with --no-cache", r.Path, info.SHA256, r.Info.SHA256)
 	}
 	return info, nil

@@ -93,6 +93,11 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		}
 	}
 	if cr.restore != nil {
+		// Checked first: a machine that cannot run the image's programs
+		// is no reason to distrust the snapshot.
+		if err := s.checkEmulation(); err != nil {
+			return err
+		}
 		if err := s.restoreSnapshot(ctx, cr, steps, total); err != nil {
 			if ctx.Err() != nil {
 				return err

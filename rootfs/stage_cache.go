@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/builder-images/builder/builder/cache"
@@ -48,7 +49,7 @@ type cacheRun struct {
 // each group: hit, or miss with what changed since the last build.
 func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 	cfg := *s.Cache
-	points, err := cache.Points(s.Plan)
+	points, err := cache.Points(s.Plan, lookupEnv(s.Environ, "SOURCE_DATE_EPOCH"))
 	if err != nil {
 		return nil, err
 	}
@@ -57,21 +58,17 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 	last, hadLast := cfg.Cache.LastBuild(cfg.Recipe)
 	hit := -1
 	var reasons []string
-	for i, p := range points {
-		if cfg.NoCache {
-			reasons = []string{"--no-cache"}
-			break
+	if cfg.NoCache {
+		reasons = []string{"--no-cache"}
+	} else {
+		var why string
+		hit, _, why = cfg.Cache.Usable(points, cfg.TTL)
+		switch {
+		case why != "":
+			reasons = []string{why}
+		case hit+1 < len(points):
+			reasons = cache.Explain(last, hadLast, cr.history, hit+1)
 		}
-		e, ok := cfg.Cache.Lookup(p.Key)
-		if !ok {
-			reasons = cache.Explain(last, hadLast, cr.history, i)
-			break
-		}
-		if age := time.Since(e.Created); i == 0 && cfg.TTL > 0 && age > cfg.TTL {
-			reasons = []string{fmt.Sprintf("the bootstrap snapshot is %s old, more than --cache-ttl %s", age.Round(time.Hour), cfg.TTL)}
-			break
-		}
-		hit = i
 	}
 	for i, p := range points {
 		switch {
@@ -96,9 +93,6 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 // restoreSnapshot extracts the cached rootfs into the empty build
 // directory and reports the skipped steps as cached.
 func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recipe.Step, total int) error {
-	if err := s.checkEmulation(); err != nil {
-		return err
-	}
 	start := time.Now()
 	if err := ExtractArchive(ctx, cr.cfg.Cache.Snapshot(cr.restore.Key), s.Dir); err != nil {
 		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Group, short(cr.restore.Key), err)
@@ -219,6 +213,15 @@ func (s *Stage) withAptCache(ctx context.Context, chroot *Chroot, pm PackageMana
 		return runErr
 	}
 	return pm.Cleanup(ctx)
+}
+
+func lookupEnv(environ []string, name string) string {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(environ[i], "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
 }
 
 func short(key string) string {

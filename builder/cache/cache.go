@@ -248,3 +248,27 @@ func short(key string) string {
 	}
 	return key
 }
+
+// Usable finds the longest prefix of points whose snapshots can be used:
+// each present, none older than the one before it (a snapshot made on a
+// bootstrap since rebuilt is stale even though its key is the same),
+// the bootstrap younger than ttl (0: any age). It returns the index of
+// the last usable point (-1: none), the entries up to it, and why the
+// next one is not usable ("" when it is simply missing).
+func (c *Cache) Usable(points []Point, ttl time.Duration) (int, []Entry, string) {
+	var entries []Entry
+	for i, p := range points {
+		e, ok := c.Lookup(p.Key)
+		if !ok {
+			return i - 1, entries, ""
+		}
+		if age := time.Since(e.Created); i == 0 && ttl > 0 && age > ttl {
+			return i - 1, entries, fmt.Sprintf("the bootstrap snapshot is %s old, more than --cache-ttl %s", age.Round(time.Hour), ttl)
+		}
+		if i > 0 && e.Created.Before(entries[i-1].Created) {
+			return i - 1, entries, fmt.Sprintf("the %s snapshot predates the %s one it would build on", p.Group, points[i-1].Group)
+		}
+		entries = append(entries, e)
+	}
+	return len(points) - 1, entries, ""
+}

@@ -72,21 +72,21 @@ func TestPoints(t *testing.T) {
 		}
 	}
 	write("one")
-	base, err := Points(plan(t, dir))
+	base, err := Points(plan(t, dir), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(base) != 3 || base[0].Group != GroupBootstrap || base[1].Group != GroupPackages || base[2].Group != GroupFiles {
 		t.Fatalf("points %v", keys(base))
 	}
-	again, _ := Points(plan(t, dir))
+	again, _ := Points(plan(t, dir), "")
 	if strings.Join(keys(again), " ") != strings.Join(keys(base), " ") {
 		t.Errorf("the same recipe gave other keys: %v, %v", keys(again), keys(base))
 	}
 
 	// A copied file's contents change the files group only.
 	write("two")
-	content, _ := Points(plan(t, dir))
+	content, _ := Points(plan(t, dir), "")
 	if content[0].Key != base[0].Key || content[1].Key != base[1].Key || content[2].Key == base[2].Key {
 		t.Errorf("changed copy source: %v, was %v", keys(content), keys(base))
 	}
@@ -94,19 +94,25 @@ func TestPoints(t *testing.T) {
 	write("one")
 	old := time.Now().Add(-time.Hour)
 	_ = os.Chtimes(filepath.Join(data, "sub", "f"), old, old)
-	touched, _ := Points(plan(t, dir))
+	touched, _ := Points(plan(t, dir), "")
 	if touched[2].Key != base[2].Key {
 		t.Error("touching a copied file changed the key")
 	}
 
+	// The epoch the commands see re-keys every group.
+	epoch, _ := Points(plan(t, dir), "1700000000")
+	if epoch[0].Key == base[0].Key || epoch[2].Key == base[2].Key {
+		t.Error("SOURCE_DATE_EPOCH does not enter the keys")
+	}
+
 	// A package list change re-keys packages and what follows.
-	more, _ := Points(plan(t, dir, `pkgs=["less","curl"]`))
+	more, _ := Points(plan(t, dir, `pkgs=["less","curl"]`), "")
 	if more[0].Key != base[0].Key || more[1].Key == base[1].Key || more[2].Key == base[2].Key {
 		t.Errorf("changed packages: %v, was %v", keys(more), keys(base))
 	}
 
 	// Sensitive values enter as digests: keyed, never shown.
-	secret, _ := Points(plan(t, dir, "secret=other"))
+	secret, _ := Points(plan(t, dir, "secret=other"), "")
 	if secret[1].Key == base[1].Key {
 		t.Error("a sensitive script change did not change the key")
 	}
@@ -206,6 +212,37 @@ func TestEntriesAndPrune(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(c.Dir, "tmp", "*")); len(left) != 0 {
 		t.Errorf("prune left temporary files: %v", left)
+	}
+}
+
+func TestUsable(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, created time.Time) {
+		f, err := c.TempFile("snap-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if err := c.Commit(f.Name(), Entry{Key: key, Created: created}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	points := []Point{{Group: GroupBootstrap, Key: "b"}, {Group: GroupPackages, Key: "p"}, {Group: GroupFiles, Key: "f"}}
+	put("b", now.Add(-time.Hour))
+	put("p", now.Add(-30*time.Minute))
+	if hit, _, why := c.Usable(points, 0); hit != 1 || why != "" {
+		t.Errorf("files missing: hit %d, %q", hit, why)
+	}
+	put("f", now.Add(-2*time.Hour)) // made before the bootstrap it follows was rebuilt
+	if hit, _, why := c.Usable(points, 0); hit != 1 || !strings.Contains(why, "predates") {
+		t.Errorf("stale files snapshot: hit %d, %q", hit, why)
+	}
+	if hit, _, why := c.Usable(points, 10*time.Minute); hit != -1 || !strings.Contains(why, "--cache-ttl") {
+		t.Errorf("expired bootstrap: hit %d, %q", hit, why)
 	}
 }
 

@@ -64,9 +64,10 @@ type Point struct {
 // Points computes the snapshot points of a plan. Each key is the sha256
 // of the format version, the previous point's key and the group's
 // resolved inputs: block values, the contents, modes and owners of the
-// host files the steps read, scripts and the environment. The bootstrap
-// group also hashes the architecture and a local tarball or directory.
-func Points(plan *recipe.Plan) ([]Point, error) {
+// host files the steps read, scripts, the environment and the
+// SOURCE_DATE_EPOCH the build's commands see (empty: none). The
+// bootstrap group also hashes the architecture.
+func Points(plan *recipe.Plan, sourceDateEpoch string) ([]Point, error) {
 	steps := plan.EnabledSteps()
 	var points []Point
 	prev := ""
@@ -81,6 +82,9 @@ func Points(plan *recipe.Plan) ([]Point, error) {
 			inputs = append(inputs, Input{Name: "architecture", Values: []string{arch}})
 		}
 		env := envInputs(plan.Environment)
+		if sourceDateEpoch != "" {
+			env = append(env, Input{Name: "SOURCE_DATE_EPOCH", Values: []string{sourceDateEpoch}})
+		}
 		for _, in := range env {
 			hashInput(h, in)
 		}
@@ -162,26 +166,36 @@ func inputsOf(step recipe.Step) ([]Input, error) {
 		}
 		inputs = append(inputs, in)
 	}
-	// Contents the action only names: host files and trees.
-	var hostPath string
+	// Contents the action only names: host files and trees, whose
+	// bytes can change under the same path.
+	var hostPaths []string
 	switch a := step.Action.(type) {
 	case *recipe.File:
-		hostPath = a.Source
+		hostPaths = append(hostPaths, a.Source)
 	case *recipe.Copy:
-		hostPath = a.Source
+		hostPaths = append(hostPaths, a.Source)
+	case *recipe.Repository:
+		hostPaths = append(hostPaths, a.KeyFile)
 	case *recipe.Bootstrap:
+		hostPaths = append(hostPaths, a.Keyring, a.Binary)
 		if a.Backend == "tarball" || a.Backend == "directory" {
 			if !strings.HasPrefix(a.Source, "https://") {
-				hostPath = a.Source
+				hostPaths = append(hostPaths, a.Source)
 			}
 		}
+		if a.Backend == "busybox" && a.Binary == "" {
+			hostPaths = append(hostPaths, recipe.DefaultBusybox)
+		}
 	}
-	if hostPath != "" {
-		digest, err := TreeDigest(hostPath)
+	for _, path := range hostPaths {
+		if path == "" {
+			continue
+		}
+		digest, err := TreeDigest(path)
 		if err != nil {
 			return nil, fmt.Errorf("computing the cache key of %s: %w", header, err)
 		}
-		inputs = append(inputs, Input{Name: header + ": contents of " + hostPath, Values: []string{digest}})
+		inputs = append(inputs, Input{Name: header + ": contents of " + path, Values: []string{digest}})
 	}
 	return inputs, nil
 }

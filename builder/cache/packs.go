@@ -80,20 +80,36 @@ func (c *Cache) StorePack(src string, e PackEntry) (err error) {
 	if err := os.WriteFile(filepath.Join(tmp, "pack.json"), data, 0o644); err != nil {
 		return fmt.Errorf("storing the packed rootfs: %w", err)
 	}
+	// An entry already there is replaced, not kept: it may hold the
+	// rootfs of snapshots since rebuilt. The old one is moved aside in
+	// one rename, so a reader sees the old entry or the new.
 	dst := c.packDir(e.Key)
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err == nil {
+		return os.RemoveAll(tmp) // now the old entry
+	} else if !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("storing the packed rootfs: %w", err)
+	}
 	if err := os.Rename(tmp, dst); err != nil {
-		if isNotEmpty(err) {
-			// Another build stored the same key: same content.
-			_ = os.RemoveAll(tmp)
-			return nil
-		}
 		return fmt.Errorf("storing the packed rootfs: %w", err)
 	}
 	return nil
 }
 
-func isNotEmpty(err error) bool {
-	return errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST)
+// CheckFile reports whether a file's sha256 is want.
+func CheckFile(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("%s has sha256 %s, not %s", path, got, want)
+	}
+	return nil
 }
 
 func copyFile(src, dst string) error {

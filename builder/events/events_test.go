@@ -112,3 +112,18 @@ func TestLive(t *testing.T) {
 		t.Errorf("the region is not erased by counting its 3 lines: %q", before)
 	}
 }
+
+func TestLiveCutWidth(t *testing.T) {
+	l := &Live{width: 12}
+	for in, want := range map[string]string{
+		"short":              "short",
+		"漢字漢字漢字漢字":           "漢字漢字漢…", // 2 columns each: 10 fit in 12-2
+		"a\u009b2Jb\x1b[2Jc": "a2Jb[2Jc",
+		"exactly 10":         "exactly 10",
+		"exactly 11!":        "exactly 11…",
+	} {
+		if got := l.cut(in); got != want {
+			t.Errorf("cut(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/width"
 )
 
 // Live renders events on a terminal: the current step on one line with
@@ -144,22 +146,30 @@ func (l *Live) redraw() {
 	l.drawn = 1 + len(l.lines)
 }
 
-// cut shortens a line to the terminal's width, so that each takes one
-// terminal line and the region can be erased by counting lines; control
-// characters that would move the cursor are dropped.
+// cut shortens a line to the terminal's width in columns (East Asian
+// wide characters take two), so that each takes one terminal line and
+// the region can be erased by counting lines; C0 and C1 control
+// characters, which could move the cursor, are dropped.
 func (l *Live) cut(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\t' || r == 0x7f {
-			return -1
+	var b strings.Builder
+	cols := 0
+	for _, r := range s {
+		switch {
+		case r == '\t':
+			r = ' '
+		case r < 0x20 || (r >= 0x7f && r < 0xa0) || r == utf8.RuneError:
+			continue
 		}
-		if r == '\t' {
-			return ' '
+		w := 1
+		if k := width.LookupRune(r).Kind(); k == width.EastAsianWide || k == width.EastAsianFullwidth {
+			w = 2
 		}
-		return r
-	}, s)
-	if utf8.RuneCountInString(s) < l.width {
-		return s
+		if cols+w > l.width-2 {
+			b.WriteString("…")
+			return b.String()
+		}
+		b.WriteRune(r)
+		cols += w
 	}
-	runes := []rune(s)
-	return string(runes[:l.width-2]) + "…"
+	return b.String()
 }

@@ -249,6 +249,32 @@ func (s *S3Store) List(ctx context.Context, dir string) ([]string, error) {
 	return names, nil
 }
 
+// lockRequestTimeout bounds each renewal and the release, so a stalled
+// connection cannot hold a publisher past its lock's expiry.
+const lockRequestTimeout = 30 * time.Second
+
+// renew extends the lock. A renewal whose answer was lost may still have
+// written the object, leaving our ETag stale: then the object is read
+// back, and if it is still ours its ETag is adopted instead of failing.
+func (s *S3Store) renew(ctx context.Context, put func(context.Context, string) (bool, error), etag, owner string, adopt *string) error {
+	ctx, cancel := context.WithTimeout(ctx, lockRequestTimeout)
+	defer cancel()
+	ok, err := put(ctx, etag)
+	if err == nil && ok {
+		return nil
+	}
+	data, tag, readErr := s.ReadIndex(ctx, LockName)
+	var rec lockRecord
+	if readErr == nil && json.Unmarshal(data, &rec) == nil && rec.Owner == owner {
+		*adopt = tag
+		return nil
+	}
+	if err == nil {
+		err = errors.New("the lock was taken over by another publisher")
+	}
+	return err
+}
+
 // lockRecord is the lock object's content.
 type lockRecord struct {
 	Owner   string    `json:"owner"`
@@ -327,10 +353,7 @@ func (s *S3Store) Lock(ctx context.Context, owner string) (func() error, error) 
 			case <-t.C:
 			}
 			mu.Lock()
-			ok, err := put(hold, etag)
-			if err == nil && !ok {
-				err = errors.New("the lock was taken over by another publisher")
-			}
+			err := s.renew(hold, put, etag, owner, &etag)
 			if err != nil && renewErr == nil {
 				renewErr = err
 			}
@@ -346,14 +369,16 @@ func (s *S3Store) Lock(ctx context.Context, owner string) (func() error, error) 
 			return fmt.Errorf("unlocking tree %s: %w", s, renewErr)
 		}
 		// Remove the lock only while it is still ours.
-		info, err := s.client.StatObject(hold, s.bucket, s.key(LockName), minio.StatObjectOptions{})
+		rctx, cancel := context.WithTimeout(hold, lockRequestTimeout)
+		defer cancel()
+		info, err := s.client.StatObject(rctx, s.bucket, s.key(LockName), minio.StatObjectOptions{})
 		if err != nil {
 			return s.s3Error("unlocking", LockName, err)
 		}
 		if info.ETag != etag {
 			return fmt.Errorf("unlocking tree %s: the lock was taken over by another publisher", s)
 		}
-		if err := s.client.RemoveObject(hold, s.bucket, s.key(LockName), minio.RemoveObjectOptions{}); err != nil {
+		if err := s.client.RemoveObject(rctx, s.bucket, s.key(LockName), minio.RemoveObjectOptions{}); err != nil {
 			return s.s3Error("unlocking", LockName, err)
 		}
 		return nil

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/builder-images/builder/builder/events"
 )
@@ -20,13 +26,33 @@ type cachedRun struct {
 
 func cachedBuild(t *testing.T, cacheDir, out string, args ...string) cachedRun {
 	t.Helper()
+	r, err := tryCachedBuild(builderBinary(t), cacheDir, out, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tryCachedBuild is cachedBuild for goroutines, which must not call
+// t.Fatal: it returns what went wrong instead.
+func tryCachedBuild(bin, cacheDir, out string, args ...string) (cachedRun, error) {
 	args = append([]string{"build", "cmd/builder/testdata/rootfs/cached.hcl", "-o", out, "--json", "--cache-dir", cacheDir}, args...)
-	stdout, stderr, status := builderExec(t, []string{"SOURCE_DATE_EPOCH=1700000000"}, args...)
-	if status != 0 {
-		t.Fatalf("build %v: exit %d\n%s", args, status, stderr)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return cachedRun{}, fmt.Errorf("build %v: %v\n%s", args, err, stderr.String())
 	}
 	r := cachedRun{cache: map[string]events.Event{}}
-	for _, e := range decodeEvents(t, stdout) {
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		var e events.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return r, fmt.Errorf("build %v printed a line that is not an event: %s", args, sc.Text())
+		}
 		switch {
 		case e.Type == events.Cache && (e.CacheStatus != events.CacheStored || r.cache[e.CacheGroup].CacheStatus == ""):
 			r.cache[e.CacheGroup] = e
@@ -38,7 +64,7 @@ func cachedBuild(t *testing.T, cacheDir, out string, args ...string) cachedRun {
 			r.fingerprint = e.Fingerprint
 		}
 	}
-	return r
+	return r, nil
 }
 
 func (r cachedRun) status(group string) string { return r.cache[group].CacheStatus }
@@ -79,7 +105,7 @@ func TestBuildCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	stdout, stderr, status := builderExec(t, nil, "build", "cmd/builder/testdata/rootfs/cached.hcl", "-o", filepath.Join(tmp, "unified"),
+	stdout, stderr, status := builderExec(t, []string{"SOURCE_DATE_EPOCH=1700000000"}, "build", "cmd/builder/testdata/rootfs/cached.hcl", "-o", filepath.Join(tmp, "unified"),
 		"--cache-dir", dir, "--type", "unified")
 	if status != 0 || !strings.Contains(stdout, "removing it from the cache and building without it") {
 		t.Errorf("damaged snapshot: exit %d\n%s%s", status, stdout, stderr)
@@ -117,14 +143,24 @@ func TestBuildCache(t *testing.T) {
 		t.Errorf("--no-cache fingerprint %s (bootstrap %s), cached %s", uncached.fingerprint, uncached.status("bootstrap"), greeting.fingerprint)
 	}
 
-	// A bootstrap older than the TTL is rebuilt.
+	// A bootstrap older than the TTL is rebuilt, and with it the kept
+	// packed rootfs: the next build must not reuse the one packed from
+	// the expired snapshots.
+	packKey := warm.cache["pack"].CacheKey
+	before := packCreated(t, dir, packKey)
 	expired := cachedBuild(t, dir, out, "--cache-ttl", "1ns")
 	if expired.status("bootstrap") != events.CacheMiss || !strings.Contains(strings.Join(expired.cache["bootstrap"].Reasons, ""), "--cache-ttl") {
 		t.Errorf("expired bootstrap: %+v", expired.cache["bootstrap"])
 	}
+	if after := packCreated(t, dir, packKey); !after.After(before) {
+		t.Errorf("the packed rootfs kept after a TTL rebuild is from %s, before it (%s)", after, before)
+	}
+	if next := cachedBuild(t, dir, out); next.status("pack") != events.CacheHit || len(next.ran) != 0 {
+		t.Errorf("after the TTL rebuild: %v, ran %v", next.cache, next.ran)
+	}
 
 	// The summary says which stages hit and why the first miss missed.
-	summary, stderr, status := builderExec(t, nil, "build", "cmd/builder/testdata/rootfs/cached.hcl", "-o", out, "--cache-dir", dir, "-q", "--var", "greeting=again")
+	summary, stderr, status := builderExec(t, []string{"SOURCE_DATE_EPOCH=1700000000"}, "build", "cmd/builder/testdata/rootfs/cached.hcl", "-o", out, "--cache-dir", dir, "-q", "--var", "greeting=again")
 	if want := `cache: bootstrap hit, packages hit, files miss (variable greeting: hello → again; file "/etc/greeting": content: hello⏎ → again⏎), pack stored`; status != 0 || !strings.Contains(summary, want) {
 		t.Errorf("summary lacks %q: exit %d\n%s%s", want, status, summary, stderr)
 	}
@@ -142,6 +178,55 @@ func TestBuildCache(t *testing.T) {
 	}
 }
 
+func packCreated(t *testing.T, dir, key string) time.Time {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "packs", key, "pack.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct{ Created time.Time }
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e.Created
+}
+
+// TestBuildCacheHostFiles: a host file the recipe reads by path (here the
+// busybox binary) keys the cache by its contents: new bytes under the same
+// path rebuild the bootstrap, saying so.
+func TestBuildCacheHostFiles(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "busybox")
+	data, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build := func() string {
+		stdout, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "-o", filepath.Join(tmp, "out"),
+			"--cache-dir", filepath.Join(tmp, "cache"), "--var", "busybox="+bin)
+		if status != 0 {
+			t.Fatalf("build: exit %d\n%s", status, stderr)
+		}
+		return stdout
+	}
+	build()
+	if out := build(); !strings.Contains(out, "cache: bootstrap hit") {
+		t.Errorf("unchanged binary:\n%s", out)
+	}
+	// Trailing bytes leave an ELF binary runnable and change its digest.
+	if err := os.WriteFile(bin, append(data, 0, 0, 0, 0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out := build(); !strings.Contains(out, `cache: bootstrap miss: bootstrap "busybox": contents of `+bin) {
+		t.Errorf("changed binary:\n%s", out)
+	}
+}
+
 // TestBuildCacheShared: builds sharing one cache at once all succeed, with
 // one fingerprint, and leave a consistent cache.
 func TestBuildCacheShared(t *testing.T) {
@@ -151,14 +236,21 @@ func TestBuildCacheShared(t *testing.T) {
 	dir := filepath.Join(tmp, "cache")
 	var wg sync.WaitGroup
 	runs := make([]cachedRun, 3)
+	errs := make([]error, len(runs))
+	bin := builderBinary(t)
 	for i := range runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runs[i] = cachedBuild(t, dir, filepath.Join(tmp, "out", string(rune('a'+i))))
+			runs[i], errs[i] = tryCachedBuild(bin, dir, filepath.Join(tmp, "out", string(rune('a'+i))))
 		}()
 	}
 	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, r := range runs[1:] {
 		if r.fingerprint != runs[0].fingerprint {
 			t.Errorf("fingerprints differ: %s, %s", r.fingerprint, runs[0].fingerprint)

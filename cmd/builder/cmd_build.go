@@ -194,7 +194,7 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 			return image.ImageJSON{}, err
 		}
 		defer unlock()
-		if reuse, err = lookupPackReuse(c, &opts.cacheOptions, popts.Plan, popts.Epoch); err != nil {
+		if reuse, err = lookupPackReuse(c, &opts.cacheOptions, popts.Plan, popts.Epoch, a.environ); err != nil {
 			return image.ImageJSON{}, err
 		}
 		if reuse.hit != nil {

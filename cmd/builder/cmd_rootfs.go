@@ -182,7 +182,7 @@ func (a *app) newStageCommand() *cobra.Command {
 }
 
 func (a *app) runStage(ctx context.Context, plan *recipe.Plan, dir string, asEvents bool, stageCache *rootfs.StageCache) error {
-	stage := &rootfs.Stage{Plan: plan, Dir: dir, Out: a.stdout, Cache: stageCache}
+	stage := &rootfs.Stage{Plan: plan, Dir: dir, Out: a.stdout, Cache: stageCache, Environ: a.environ}
 	if !asEvents {
 		return stage.Run(ctx)
 	}

@@ -30,12 +30,13 @@ type packReuse struct {
 // lookupPackReuse decides for a split image: every stage's snapshot is
 // in the cache (the bootstrap one younger than the TTL) and so is the
 // rootfs file packed from the last one with the same settings.
-func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoch *time.Time) (*packReuse, error) {
+func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoch *time.Time, environ []string) (*packReuse, error) {
 	pr := &packReuse{cache: c}
 	if plan.Output.Type != recipe.OutputSplit {
 		return pr, nil
 	}
-	points, err := cache.Points(plan)
+	envEpoch, _ := environLookup(environ)("SOURCE_DATE_EPOCH")
+	points, err := cache.Points(plan, envEpoch)
 	if err != nil || len(points) == 0 {
 		return pr, err
 	}
@@ -50,15 +51,24 @@ func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoc
 	if opts.noCache {
 		return pr, nil
 	}
-	for i, p := range points {
-		e, ok := c.Lookup(p.Key)
-		if !ok || (i == 0 && time.Duration(opts.ttl) > 0 && time.Since(e.Created) > time.Duration(opts.ttl)) {
-			return pr, nil
-		}
+	hit, entries, _ := c.Usable(points, time.Duration(opts.ttl))
+	if hit != len(points)-1 {
+		return pr, nil
 	}
-	if e, path, ok := c.LookupPack(pr.key); ok {
-		pr.hit = &builder.ReusedRootfs{Path: path, Info: e.File, Packages: e.Packages}
+	newest := entries[len(entries)-1].Created
+	e, path, ok := c.LookupPack(pr.key)
+	if !ok || e.Created.Before(newest) {
+		// Packed before the snapshots were rebuilt (--no-cache, the
+		// TTL): the rootfs it holds is not theirs.
+		return pr, nil
 	}
+	if err := cache.CheckFile(path, e.File.SHA256); err != nil {
+		// Damaged: a miss, and the entry goes, so the build stores a
+		// good one.
+		_ = c.RemovePack(pr.key)
+		return pr, nil
+	}
+	pr.hit = &builder.ReusedRootfs{Path: path, Info: e.File, Packages: e.Packages}
 	return pr, nil
 }
 

@@ -188,10 +188,6 @@ func (r *reporter) summary(w io.Writer, dir string, j image.ImageJSON, total tim
 	for _, name := range r.stageOrder {
 		times = append(times, fmt.Sprintf("%s %s", name, events.Round(r.stages[name])))
 	}
-	r.mu.Unlock()
-	if len(times) > 0 {
-		fmt.Fprintf(&b, "    time: %s\n", strings.Join(times, ", "))
-	}
 	var cached []string
 	explained := false
 	for _, group := range r.cache {
@@ -201,6 +197,10 @@ func (r *reporter) summary(w io.Writer, dir string, j image.ImageJSON, total tim
 			explained = true
 		}
 		cached = append(cached, entry)
+	}
+	r.mu.Unlock()
+	if len(times) > 0 {
+		fmt.Fprintf(&b, "    time: %s\n", strings.Join(times, ", "))
 	}
 	if len(cached) > 0 {
 		fmt.Fprintf(&b, "    cache: %s\n", strings.Join(cached, ", "))
