@@ -14,6 +14,8 @@ import (
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/pack"
 	"github.com/builder-images/builder/builder/recipe"
+
+	"github.com/builder-images/builder/builder/image"
 )
 
 // StageCache configures a Stage's use of the stage cache.
@@ -95,7 +97,7 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recipe.Step, total int) error {
 	start := time.Now()
 	if err := ExtractArchive(ctx, cr.cfg.Cache.Snapshot(cr.restore.Key), s.Dir); err != nil {
-		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Group, short(cr.restore.Key), err)
+		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Group, image.Short(cr.restore.Key), err)
 	}
 	for i := range cr.start {
 		ref := StepRef(i+1, total, steps[i])
@@ -113,7 +115,7 @@ func (s *Stage) discardSnapshot(cr *cacheRun, restoreErr error) error {
 	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
 		Line: fmt.Sprintf("%v; removing it from the cache and building without it", restoreErr)})
 	if err := cr.cfg.Cache.Remove(cr.restore.Key); err != nil {
-		return fmt.Errorf("removing the damaged snapshot %s: %w", short(cr.restore.Key), err)
+		return fmt.Errorf("removing the damaged snapshot %s: %w", image.Short(cr.restore.Key), err)
 	}
 	entries, err := os.ReadDir(s.Dir)
 	if err != nil {
@@ -222,11 +224,4 @@ func lookupEnv(environ []string, name string) string {
 		}
 	}
 	return ""
-}
-
-func short(key string) string {
-	if len(key) > 12 {
-		return key[:12]
-	}
-	return key
 }

@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/builder-images/builder/builder/image"
 )
 
 // DefaultDir is where builds keep their cache unless --cache-dir says.
@@ -164,7 +166,7 @@ func (c *Cache) TempFile(pattern string) (*os.File, error) {
 func (c *Cache) Commit(tmpPath string, e Entry) error {
 	st, err := os.Stat(tmpPath)
 	if err != nil {
-		return fmt.Errorf("storing snapshot %s: %w", short(e.Key), err)
+		return fmt.Errorf("storing snapshot %s: %w", image.Short(e.Key), err)
 	}
 	e.Size = st.Size()
 	data, err := json.MarshalIndent(e, "", "  ")
@@ -172,7 +174,7 @@ func (c *Cache) Commit(tmpPath string, e Entry) error {
 		return err
 	}
 	if err := os.Rename(tmpPath, c.Snapshot(e.Key)); err != nil {
-		return fmt.Errorf("storing snapshot %s: %w", short(e.Key), err)
+		return fmt.Errorf("storing snapshot %s: %w", image.Short(e.Key), err)
 	}
 	return writeAtomic(c, c.entryPath(e.Key), data)
 }
@@ -240,13 +242,6 @@ func (c *Cache) Remove(key string) error {
 		return err
 	}
 	return nil
-}
-
-func short(key string) string {
-	if len(key) > 12 {
-		return key[:12]
-	}
-	return key
 }
 
 // Usable finds the longest prefix of points whose snapshots can be used:

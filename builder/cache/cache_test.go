@@ -187,9 +187,14 @@ func TestEntriesAndPrune(t *testing.T) {
 	}
 	leftover, _ := c.TempFile("crashed-*")
 	leftover.Close()
+	deb := filepath.Join(c.AptArchives(), "old_1.0_amd64.deb")
+	if err := os.WriteFile(deb, make([]byte, 50), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chtimes(deb, now.Add(-30*24*time.Hour), now.Add(-30*24*time.Hour))
 
 	removed, err := c.Prune(context.Background(), PruneOptions{OlderThan: 7 * 24 * time.Hour, DryRun: true})
-	if err != nil || len(removed) != 1 || removed[0].Key != "old" {
+	if err != nil || len(removed) != 2 || removed[0].Key != "apt-archives" || removed[1].Key != "old" {
 		t.Fatalf("dry run: %v %v", removed, err)
 	}
 	if _, err := os.Stat(c.Snapshot("old")); err != nil {
@@ -203,8 +208,9 @@ func TestEntriesAndPrune(t *testing.T) {
 	for _, r := range removed {
 		names = append(names, r.Key)
 	}
-	// old by age, then the least recently used until 350 bytes remain.
-	if strings.Join(names, " ") != "old new" {
+	// apt's downloads and old by age, then the least recently used
+	// until 350 bytes remain.
+	if strings.Join(names, " ") != "apt-archives old new" {
 		t.Errorf("pruned %v", names)
 	}
 	if _, ok := c.Lookup("mid"); !ok {
@@ -212,6 +218,9 @@ func TestEntriesAndPrune(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(c.Dir, "tmp", "*")); len(left) != 0 {
 		t.Errorf("prune left temporary files: %v", left)
+	}
+	if _, err := os.Stat(deb); !os.IsNotExist(err) {
+		t.Errorf("prune kept apt's old downloads: %v", err)
 	}
 }
 

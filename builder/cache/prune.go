@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/builder-images/builder/builder/image"
 )
 
 // Item is one cache entry as ls and prune see it: a stage snapshot or a
 // packed rootfs.
 type Item struct {
-	Kind     string    `json:"kind"` // "stage" or "pack"
+	Kind     string    `json:"kind"` // "stage", "pack" or "packages" (apt's downloads)
 	Key      string    `json:"key"`
 	Group    string    `json:"group"`
 	Image    string    `json:"image,omitempty"`
@@ -41,8 +43,39 @@ func (c *Cache) Items() ([]Item, error) {
 		items = append(items, Item{Kind: "pack", Key: p.Key, Group: "pack", Image: p.Image, Size: p.File.Size,
 			Created: p.Created, LastUsed: c.PackLastUsed(p.Key)})
 	}
+	if apt := c.aptItem(); apt.Size > 0 {
+		items = append(items, apt)
+	}
 	slices.SortFunc(items, func(a, b Item) int { return b.LastUsed.Compare(a.LastUsed) })
 	return items, nil
+}
+
+// aptItem is apt's shared downloads as one entry: its size, and the time
+// of the newest download as its last use.
+func (c *Cache) aptItem() Item {
+	it := Item{Kind: "packages", Key: "apt-archives", Group: "apt"}
+	files, _ := filepath.Glob(filepath.Join(c.AptArchives(), "*.deb"))
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			it.Size += st.Size()
+			if st.ModTime().After(it.LastUsed) {
+				it.LastUsed = st.ModTime()
+			}
+		}
+	}
+	it.Created = it.LastUsed
+	return it
+}
+
+// clearApt deletes apt's shared downloads; apt fetches them again.
+func (c *Cache) clearApt(string) error {
+	files, _ := filepath.Glob(filepath.Join(c.AptArchives(), "*.deb"))
+	for _, f := range files {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // PruneOptions say what to remove: entries unused for longer than
@@ -87,11 +120,14 @@ func (c *Cache) Prune(ctx context.Context, opts PruneOptions) ([]Item, error) {
 		}
 		if !opts.DryRun {
 			rm := c.Remove
-			if it.Kind == "pack" {
+			switch it.Kind {
+			case "pack":
 				rm = c.RemovePack
+			case "packages":
+				rm = c.clearApt
 			}
 			if err := rm(it.Key); err != nil {
-				return removed, fmt.Errorf("removing %s %s: %w", it.Kind, short(it.Key), err)
+				return removed, fmt.Errorf("removing %s %s: %w", it.Kind, image.Short(it.Key), err)
 			}
 		}
 		total -= it.Size

@@ -171,3 +171,12 @@ func hashFile(path string, w io.Writer) (err error) {
 	}
 	return nil
 }
+
+// Short abbreviates a fingerprint or cache key to its first 12 digits,
+// as lxc image list shows fingerprints.
+func Short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}

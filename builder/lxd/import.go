@@ -69,7 +69,7 @@ func Import(ctx context.Context, c *Client, opts ImportOptions) (ImportResult, e
 	case err == nil:
 		if opts.Public && !existing.Public {
 			if err := c.SetPublic(ctx, j.Fingerprint, true); err != nil {
-				return res, fmt.Errorf("making image %s public: %w", short(j.Fingerprint), err)
+				return res, fmt.Errorf("making image %s public: %w", image.Short(j.Fingerprint), err)
 			}
 		}
 	case IsNotFound(err):
@@ -78,7 +78,7 @@ func Import(ctx context.Context, c *Client, opts ImportOptions) (ImportResult, e
 		}
 		res.Uploaded = true
 	default:
-		return res, fmt.Errorf("looking for image %s on %s: %w", short(j.Fingerprint), c.Where, err)
+		return res, fmt.Errorf("looking for image %s on %s: %w", image.Short(j.Fingerprint), c.Where, err)
 	}
 
 	moved, err := setAliases(ctx, c, j.Fingerprint, opts.Aliases, &res)
@@ -143,7 +143,7 @@ func setAliases(ctx context.Context, c *Client, fp string, names []string, res *
 		default:
 			previous := current.Target
 			if err := c.RetargetAlias(ctx, Alias{Name: name, Target: fp, Description: current.Description}); err != nil {
-				return movedFrom, fmt.Errorf("moving alias %s to image %s on %s: %w", name, short(fp), c.Where, err)
+				return movedFrom, fmt.Errorf("moving alias %s to image %s on %s: %w", name, image.Short(fp), c.Where, err)
 			}
 			res.Aliases = append(res.Aliases, AliasChange{Name: name, Action: "moved", Previous: previous})
 			if !slices.Contains(movedFrom, previous) {
@@ -175,16 +175,9 @@ func releaseImages(ctx context.Context, c *Client, movedFrom []string, replace b
 			continue
 		}
 		if err := c.DeleteImage(ctx, old); err != nil && !IsNotFound(err) {
-			return fmt.Errorf("deleting replaced image %s on %s: %w", short(old), c.Where, err)
+			return fmt.Errorf("deleting replaced image %s on %s: %w", image.Short(old), c.Where, err)
 		}
 		res.Deleted = append(res.Deleted, old)
 	}
 	return nil
-}
-
-func short(fp string) string {
-	if len(fp) > 12 {
-		return fp[:12]
-	}
-	return fp
 }

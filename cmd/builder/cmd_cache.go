@@ -15,6 +15,7 @@ import (
 
 	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/cache"
+	"github.com/builder-images/builder/builder/image"
 )
 
 func (a *app) newCacheCommand() *cobra.Command {
@@ -76,7 +77,7 @@ func (a *app) newCacheLsCommand(dir *string) *cobra.Command {
 			var total int64
 			for _, it := range items {
 				total += it.Size
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", short(it.Key), it.Group, it.Image, builder.HumanSize(it.Size),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", image.Short(it.Key), it.Group, it.Image, builder.HumanSize(it.Size),
 					it.Created.Local().Format("2006-01-02 15:04"), it.LastUsed.Local().Format("2006-01-02 15:04"))
 			}
 			if err := tw.Flush(); err != nil {
@@ -123,7 +124,7 @@ everything.`,
 			var freed int64
 			for _, it := range removed {
 				freed += it.Size
-				fmt.Fprintf(a.stdout, "%s %s %s (%s, %s)\n", verb, it.Kind, short(it.Key), it.Group, builder.HumanSize(it.Size))
+				fmt.Fprintf(a.stdout, "%s %s %s (%s, %s)\n", verb, it.Kind, image.Short(it.Key), it.Group, builder.HumanSize(it.Size))
 			}
 			fmt.Fprintf(a.stdout, "%s %d entries, %s\n", verb, len(removed), builder.HumanSize(freed))
 			return err

@@ -115,7 +115,7 @@ func (a *app) deliver(ctx context.Context, opts *deliveryOptions, dir string, j 
 	if err != nil {
 		return lxd.ImportResult{}, err
 	}
-	fmt.Fprintf(log, "==> importing %s into %s (%s)\n", short(j.Fingerprint), client.Where, client.Daemon)
+	fmt.Fprintf(log, "==> importing %s into %s (%s)\n", image.Short(j.Fingerprint), client.Where, client.Daemon)
 	start := time.Now()
 	progress := builder.StartProgress(log, tty, "upload", "sent")
 	res, err := lxd.Import(ctx, client, lxd.ImportOptions{
@@ -135,16 +135,16 @@ func (a *app) deliver(ctx context.Context, opts *deliveryOptions, dir string, j 
 	for _, c := range res.Aliases {
 		switch c.Action {
 		case "moved":
-			fmt.Fprintf(log, "    alias %s moved from %s\n", c.Name, short(c.Previous))
+			fmt.Fprintf(log, "    alias %s moved from %s\n", c.Name, image.Short(c.Previous))
 		default:
 			fmt.Fprintf(log, "    alias %s %s\n", c.Name, c.Action)
 		}
 	}
 	for _, fp := range res.Deleted {
-		fmt.Fprintf(log, "    deleted replaced image %s\n", short(fp))
+		fmt.Fprintf(log, "    deleted replaced image %s\n", image.Short(fp))
 	}
 	for _, fp := range res.Kept {
-		fmt.Fprintf(log, "    kept image %s (still aliased, or no --replace)\n", short(fp))
+		fmt.Fprintf(log, "    kept image %s (still aliased, or no --replace)\n", image.Short(fp))
 	}
 	fmt.Fprintf(log, "<== imported %s\n", j.Fingerprint)
 	return res, nil
@@ -217,11 +217,4 @@ func totalSize(j image.ImageJSON) int64 {
 		n += f.Size
 	}
 	return n
-}
-
-func short(fp string) string {
-	if len(fp) > 12 {
-		return fp[:12]
-	}
-	return fp
 }
