@@ -67,23 +67,7 @@ func TestLXDImportAndLaunch(t *testing.T) {
 				t.Errorf("image info:\n%s", info)
 			}
 
-			name := "bt-" + tt.name + "-" + suffix
-			lxc(t, "launch", alias, name)
-			t.Cleanup(func() { _ = exec.Command("lxc", "delete", "--force", name).Run() })
-			deadline := time.Now().Add(60 * time.Second)
-			for {
-				state := strings.TrimSpace(lxc(t, "list", name, "--format", "csv", "--columns", "s"))
-				if state == "RUNNING" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("container state %q after 60 s", state)
-				}
-				time.Sleep(500 * time.Millisecond)
-			}
-			if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
-				t.Errorf("/etc/hostname = %q, want the container's name %q (the hostname template)", got, name)
-			}
+			launchAndCheckHostname(t, alias, "bt-"+tt.name+"-"+suffix)
 		})
 	}
 }
