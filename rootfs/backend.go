@@ -68,7 +68,9 @@ func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, d
 		// root mode: builder is root and isolates the build itself.
 		// mmdebstrap would bind the host's /dev (and /dev/shm) into the
 		// target; it makes the device nodes itself without that.
-		argv = append(argv, "--mode=root", "--skip=chroot/mount/dev")
+		// dpkg need not fsync what it unpacks into a build tree (see
+		// aptOptions).
+		argv = append(argv, "--mode=root", "--skip=chroot/mount/dev", "--dpkgopt=force-unsafe-io")
 		if len(b.Exclude) > 0 {
 			return nil, fmt.Errorf("mmdebstrap cannot exclude packages (exclude = %v); use debootstrap, or remove them in a packages block", b.Exclude)
 		}

@@ -36,7 +36,7 @@ func TestDebootstrapArgv(t *testing.T) {
 	}{
 		{"debootstrap", full, "debootstrap --arch=arm64 --variant=minbase --components=main,contrib --include=a,b --exclude=c --keyring=/k.gpg --no-merged-usr bookworm /r http://mirror.example/debian", ""},
 		{"debootstrap", &recipe.Bootstrap{Suite: "bookworm"}, "debootstrap --arch=arm64 bookworm /r", ""},
-		{"mmdebstrap", &recipe.Bootstrap{Suite: "bookworm", Variant: "apt", Include: []string{"a"}}, "mmdebstrap --arch=arm64 --mode=root --skip=chroot/mount/dev --variant=apt --include=a bookworm /r", ""},
+		{"mmdebstrap", &recipe.Bootstrap{Suite: "bookworm", Variant: "apt", Include: []string{"a"}}, "mmdebstrap --arch=arm64 --mode=root --skip=chroot/mount/dev --dpkgopt=force-unsafe-io --variant=apt --include=a bookworm /r", ""},
 		{"mmdebstrap", full, "", "mmdebstrap cannot exclude packages"},
 	}
 	for _, tt := range tests {
@@ -152,7 +152,7 @@ func TestAptCommands(t *testing.T) {
 	ctx := context.Background()
 	_ = a.Install(ctx, []string{"curl"})
 	_ = a.Cleanup(ctx)
-	for i, want := range []string{"apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -o APT::Install-Recommends=false install curl", "autoremove --purge", "clean"} {
+	for i, want := range []string{"apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -o APT::Install-Recommends=false -o Dpkg::Options::=--force-unsafe-io install curl", "autoremove --purge", "clean"} {
 		if i >= len(calls) || !strings.HasSuffix(calls[i], want) {
 			t.Errorf("call %d = %q, want it to end with %q", i, calls, want)
 		}

@@ -56,7 +56,9 @@ func applyPackages(ctx context.Context, pm PackageManager, p *recipe.Packages) e
 
 // apt drives apt-get non-interactively. Configuration files changed by
 // the image keep their version (--force-confold); recommended packages
-// are not installed, so images hold what recipes name.
+// are not installed, so images hold what recipes name. dpkg does not
+// fsync each file it unpacks (--force-unsafe-io): a build tree is
+// packed from the page cache or thrown away, never booted after a crash.
 type apt struct{ run run }
 
 var aptOptions = []string{
@@ -64,6 +66,7 @@ var aptOptions = []string{
 	"-o", "Dpkg::Options::=--force-confdef",
 	"-o", "Dpkg::Options::=--force-confold",
 	"-o", "APT::Install-Recommends=false",
+	"-o", "Dpkg::Options::=--force-unsafe-io",
 }
 
 func (a apt) get(ctx context.Context, args ...string) error {
