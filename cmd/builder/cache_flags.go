@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -29,6 +30,22 @@ func (o *cacheOptions) AddFlags(fs *pflag.FlagSet, environ []string) {
 	fs.StringVar(&o.dir, "cache-dir", def, "stage and package cache; \"\" builds without one ($BUILDER_CACHE_DIR)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "rebuild every stage, storing fresh snapshots")
 	fs.Var(&o.ttl, "cache-ttl", "rebuild a bootstrap snapshot older than this (e.g. 7d, 36h; 0: never), so images get security updates")
+}
+
+// lockCache opens the cache and holds its lock, shared, until unlock:
+// prune waits rather than deleting a snapshot this build is about to
+// restore. A nil cache means the build uses none.
+func (o *cacheOptions) lockCache(ctx context.Context) (c *cache.Cache, unlock func(), err error) {
+	if o.dir == "" {
+		return nil, func() {}, nil
+	}
+	if c, err = cache.Open(o.dir); err != nil {
+		return nil, nil, err
+	}
+	if unlock, err = c.Lock(ctx, false); err != nil {
+		return nil, nil, err
+	}
+	return c, unlock, nil
 }
 
 // stageFlags are the flags that pass the cache to the isolated child.

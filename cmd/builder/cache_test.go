@@ -266,3 +266,31 @@ func TestBuildCacheShared(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRootfsCache: builder rootfs uses the stage cache as build does: a
+// second run restores the tree instead of building it, with the same
+// files.
+func TestRootfsCache(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	tmp := t.TempDir()
+	run := func(dir string) string {
+		stdout, stderr, status := builderExec(t, nil, "rootfs", "recipes/busybox.hcl", dir, "--cache-dir", filepath.Join(tmp, "cache"))
+		if status != 0 {
+			t.Fatalf("rootfs: exit %d\n%s", status, stderr)
+		}
+		return stdout
+	}
+	run(filepath.Join(tmp, "a"))
+	out := run(filepath.Join(tmp, "b"))
+	if !strings.Contains(out, "cache: files hit") || strings.Contains(out, "==> [4/5] post-files run") {
+		t.Errorf("second rootfs did not restore:\n%s", out)
+	}
+	for _, f := range []string{"etc/motd", "etc/profile", "bin/busybox"} {
+		a, errA := os.ReadFile(filepath.Join(tmp, "a", f))
+		b, errB := os.ReadFile(filepath.Join(tmp, "b", f))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the built and the restored tree (%v, %v)", f, errA, errB)
+		}
+	}
+}

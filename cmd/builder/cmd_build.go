@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/builder-images/builder/builder"
-	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/rootfs"
@@ -182,18 +181,12 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 // unless the build fails and keep is set.
 func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath string, popts builder.PackOptions, keep bool, rep *reporter) (_ image.ImageJSON, err error) {
 	var reuse *packReuse
-	if opts.cacheOptions.dir != "" {
-		c, err := cache.Open(opts.cacheOptions.dir)
-		if err != nil {
-			return image.ImageJSON{}, err
-		}
-		// Held for the whole build: prune waits rather than deleting a
-		// snapshot this build is about to restore.
-		unlock, err := c.Lock(ctx, false)
-		if err != nil {
-			return image.ImageJSON{}, err
-		}
-		defer unlock()
+	c, unlock, err := opts.cacheOptions.lockCache(ctx)
+	if err != nil {
+		return image.ImageJSON{}, err
+	}
+	defer unlock()
+	if c != nil {
 		if reuse, err = lookupPackReuse(c, &opts.cacheOptions, popts.Plan, popts.Epoch, a.environ); err != nil {
 			return image.ImageJSON{}, err
 		}

@@ -18,6 +18,7 @@ import (
 
 type rootfsOptions struct {
 	recipeOptions
+	cacheOptions
 	keepOnError bool
 }
 
@@ -35,14 +36,18 @@ exist or be empty.
 
 The build runs in its own mount and PID namespaces: every mount it makes
 and every process it starts end with it, even when builder is killed.
-On failure DIR is removed, unless --keep-on-error keeps it for inspection.`,
+On failure DIR is removed, unless --keep-on-error keeps it for inspection.
+
+Like build, it starts from the longest cached prefix of the build and
+keeps snapshots for the next one (--cache-dir, --no-cache, --cache-ttl).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runRootfs(cmd.Context(), opts, args[0], args[1])
 		},
 	}
-	opts.AddFlags(cmd.Flags())
+	opts.recipeOptions.AddFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.keepOnError, "keep-on-error", false, "keep DIR when the build fails, for inspection")
+	opts.cacheOptions.AddFlags(cmd.Flags(), a.environ)
 	a.addRecipeCompletion(cmd)
 	return cmd
 }
@@ -52,8 +57,17 @@ func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, di
 	if err != nil {
 		return err
 	}
+	stageFlags, err := opts.cacheOptions.stageFlags(recipePath)
+	if err != nil {
+		return err
+	}
+	_, unlock, err := opts.cacheOptions.lockCache(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	rep := a.newReporter(reportMode{})
-	abs, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, dir, opts.keepOnError, rep)
+	abs, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, dir, opts.keepOnError, rep, stageFlags...)
 	rep.close()
 	if err != nil {
 		return err
