@@ -22,14 +22,21 @@ type cacheOptions struct {
 }
 
 func (o *cacheOptions) AddFlags(fs *pflag.FlagSet, environ []string) {
-	def, _ := environLookup(environ)("BUILDER_CACHE_DIR")
-	if def == "" {
-		def = cache.DefaultDir
-	}
+	def := defaultCacheDir(environ)
 	o.ttl = days(7 * 24 * time.Hour)
-	fs.StringVar(&o.dir, "cache-dir", def, "stage and package cache; \"\" builds without one ($BUILDER_CACHE_DIR)")
+	fs.StringVar(&o.dir, "cache-dir", def, "stage and package cache; \"\" builds without one ($BUILDER_CACHE_DIR, set and empty: none)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "rebuild every stage, storing fresh snapshots")
 	fs.Var(&o.ttl, "cache-ttl", "rebuild a bootstrap snapshot older than this (e.g. 7d, 36h; 0: never), so images get security updates")
+}
+
+// defaultCacheDir is $BUILDER_CACHE_DIR when set, even to "" (no cache:
+// what the tests set, so that no build of theirs is served from a cache
+// by accident), else cache.DefaultDir.
+func defaultCacheDir(environ []string) string {
+	if dir, ok := environLookup(environ)("BUILDER_CACHE_DIR"); ok {
+		return dir
+	}
+	return cache.DefaultDir
 }
 
 // lockCache opens the cache and holds its lock, shared, until unlock:

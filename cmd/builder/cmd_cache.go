@@ -28,11 +28,7 @@ rootfs of split images in the cache directory (default ` + cache.DefaultDir + `)
 and reuses them while their inputs are unchanged.`,
 	}
 	var dir string
-	def, _ := environLookup(a.environ)("BUILDER_CACHE_DIR")
-	if def == "" {
-		def = cache.DefaultDir
-	}
-	cmd.PersistentFlags().StringVar(&dir, "cache-dir", def, "the cache ($BUILDER_CACHE_DIR)")
+	cmd.PersistentFlags().StringVar(&dir, "cache-dir", defaultCacheDir(a.environ), "the cache ($BUILDER_CACHE_DIR)")
 	cmd.AddCommand(a.newCacheLsCommand(&dir), a.newCachePruneCommand(&dir))
 	return cmd
 }
