@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -37,6 +38,10 @@ type PackOptions struct {
 	// packing Rootfs, which may then be empty.
 	Reuse *ReusedRootfs
 }
+
+// ErrReusedChanged is a ReusedRootfs whose bytes are no longer the ones
+// kept: the caller drops the entry and packs the rootfs instead.
+var ErrReusedChanged = errors.New("the cached rootfs file changed")
 
 // ReusedRootfs is a packed rootfs file kept by the stage cache.
 type ReusedRootfs struct {
@@ -256,7 +261,7 @@ func copyReused(ctx context.Context, r *ReusedRootfs, outDir string) (pack.FileI
 	}
 	if info.SHA256 != r.Info.SHA256 || info.Size != r.Info.Size {
 		_ = os.Remove(filepath.Join(outDir, r.Info.Name))
-		return info, fmt.Errorf("the cached %s changed (sha256 %s, want %s); run with --no-cache", r.Path, info.SHA256, r.Info.SHA256)
+		return info, fmt.Errorf("%w: %s has sha256 %s, not %s", ErrReusedChanged, r.Path, info.SHA256, r.Info.SHA256)
 	}
 	return info, nil
 }

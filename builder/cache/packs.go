@@ -95,23 +95,6 @@ func (c *Cache) StorePack(src string, e PackEntry) (err error) {
 	return nil
 }
 
-// CheckFile reports whether a file's sha256 is want.
-func CheckFile(path, want string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return fmt.Errorf("%s has sha256 %s, not %s", path, got, want)
-	}
-	return nil
-}
-
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {

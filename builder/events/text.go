@@ -87,9 +87,6 @@ func Round(seconds float64) time.Duration {
 	return time.Duration(seconds * float64(time.Second)).Round(10 * time.Millisecond)
 }
 
-// Seconds is a duration as an event's Duration.
-func Seconds(d time.Duration) float64 { return d.Seconds() }
-
 // WriteFailure writes the failure summary: the step and where the recipe
 // declares it, the recipe lines (snippet, numbered from f.Line), the
 // command and its status, and its last output lines.

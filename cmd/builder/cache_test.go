@@ -114,6 +114,25 @@ func TestBuildCache(t *testing.T) {
 		t.Errorf("after the damaged snapshot was replaced: %v", again.cache)
 	}
 
+	// A damaged kept rootfs file likewise: dropped, the image built and
+	// packed anew, with the fingerprint it always had.
+	kept := filepath.Join(dir, "packs", warm.cache["pack"].CacheKey, "rootfs.squashfs")
+	f, err = os.OpenFile(kept, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("garbage"), 100); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	repacked := cachedBuild(t, dir, out)
+	if repacked.status("pack") != events.CacheStored || repacked.fingerprint != cold.fingerprint {
+		t.Errorf("damaged kept rootfs: pack %q, fingerprint %s, want stored and %s", repacked.status("pack"), repacked.fingerprint, cold.fingerprint)
+	}
+	if again := cachedBuild(t, dir, out); again.status("pack") != events.CacheHit || again.fingerprint != cold.fingerprint {
+		t.Errorf("after the kept rootfs was replaced: %v", again.cache)
+	}
+
 	greeting := cachedBuild(t, dir, out, "--var", "greeting=bye")
 	if greeting.status("bootstrap") != events.CacheHit || greeting.status("packages") != events.CacheHit || greeting.status("files") != events.CacheMiss {
 		t.Errorf("changed file: %v", greeting.cache)

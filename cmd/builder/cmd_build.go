@@ -128,7 +128,7 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	if err != nil {
 		return err
 	}
-	popts.Log = rep.log(a)
+	popts.Log = rep.logOut
 	if opts.asJSON || opts.quiet {
 		popts.TTY = false
 	}
@@ -158,7 +158,7 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		opts.aliases = append([]string{opts.importAlias}, opts.aliases...)
 	}
 	importStart := time.Now()
-	res, err := a.deliver(buildCtx, &opts.deliveryOptions, popts.Output, j, rep.log(a), rep.tty)
+	res, err := a.deliver(buildCtx, &opts.deliveryOptions, popts.Output, j, rep.logOut, rep.tty)
 	if err != nil {
 		if errors.Is(buildCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			return &exitError{code: exitFailure, err: &timeoutError{opts.timeout}}
@@ -191,13 +191,26 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 			return image.ImageJSON{}, err
 		}
 		if reuse.hit != nil {
-			reuse.reportHit(rep, popts.Plan)
-			reuse.recordHit(rep, recipePath, popts.Plan)
-			popts.Reuse = reuse.hit
+			// The copy checks the kept file's sha256 on the way: a
+			// damaged one is dropped and the image built as on a miss.
+			reused := popts
+			reused.Reuse = reuse.hit
 			packStart := time.Now()
-			j, err := builder.Pack(ctx, popts)
-			rep.addStage("pack", time.Since(packStart).Seconds())
-			return j, err
+			j, err := builder.Pack(ctx, reused)
+			switch {
+			case err == nil:
+				reuse.reportHit(rep, popts.Plan)
+				reuse.recordHit(rep, recipePath, popts.Plan)
+				rep.addStage("pack", time.Since(packStart).Seconds())
+				return j, nil
+			case !errors.Is(err, builder.ErrReusedChanged):
+				return image.ImageJSON{}, err
+			}
+			rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: err.Error() + "; removing it and building without it"})
+			if err := c.RemovePack(reuse.key); err != nil {
+				return image.ImageJSON{}, err
+			}
+			reuse.hit = nil
 		}
 	}
 	parent := opts.workDir

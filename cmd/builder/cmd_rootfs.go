@@ -109,7 +109,7 @@ func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, 
 		buildErr = fmt.Errorf("reading the build's events: %w", err)
 	}
 	if buildErr == nil {
-		fmt.Fprintf(rep.log(a), "<== rootfs built in %s\n", time.Since(start).Round(time.Second))
+		fmt.Fprintf(rep.logOut, "<== rootfs built in %s\n", time.Since(start).Round(time.Second))
 		return abs, nil
 	}
 	if keep {

@@ -62,12 +62,6 @@ func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoc
 		// TTL): the rootfs it holds is not theirs.
 		return pr, nil
 	}
-	if err := cache.CheckFile(path, e.File.SHA256); err != nil {
-		// Damaged: a miss, and the entry goes, so the build stores a
-		// good one.
-		_ = c.RemovePack(pr.key)
-		return pr, nil
-	}
 	pr.hit = &builder.ReusedRootfs{Path: path, Info: e.File, Packages: e.Packages}
 	return pr, nil
 }

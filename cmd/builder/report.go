@@ -22,7 +22,8 @@ type reporter struct {
 	json   bool
 	quiet  bool
 	stderr io.Writer
-	// logOut is where human progress lines go (see log).
+	// logOut is where human progress lines go: stdout, stderr when
+	// stdout carries the event stream, nowhere when quiet.
 	logOut io.Writer
 	// tty is true when the log is a terminal that takes redraws.
 	tty  bool
@@ -149,10 +150,6 @@ func (r *reporter) stageTimes() map[string]float64 {
 	}
 	return out
 }
-
-// log is where human progress lines go: stdout, stderr when stdout
-// carries the event stream, nowhere when quiet.
-func (r *reporter) log(*app) io.Writer { return r.logOut }
 
 // failed returns the failure a step reported, if one did.
 func (r *reporter) failed() (*events.Step, *events.Failure) {
