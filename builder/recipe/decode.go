@@ -3,14 +3,13 @@ package recipe
 import (
 	"fmt"
 	"slices"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/builder-images/builder/builder/events"
 )
 
 // sensitiveMark is the cty mark carried by values of sensitive variables
@@ -162,22 +161,7 @@ func (d *attrDecoder) redact(name, text string) string {
 	if !d.sensitive[name] {
 		return text
 	}
-	secrets := d.secrets[name]
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	for _, s := range secrets {
-		text = maskText(text, s)
-	}
-	return text
-}
-
-// maskText replaces secret in text, as written and as %q quotes it.
-func maskText(text, secret string) string {
-	if secret == "" {
-		return text
-	}
-	quoted := strconv.Quote(secret)
-	text = strings.ReplaceAll(text, quoted[1:len(quoted)-1], SensitiveText)
-	return strings.ReplaceAll(text, secret, SensitiveText)
+	return events.NewMasker(d.secrets[name]...).Mask(text)
 }
 
 // eval evaluates an attribute once and caches the unmarked result, so a

@@ -52,6 +52,7 @@ func functions(baseDir string) map[string]function.Function {
 		"sha256":   hashFunc(func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }),
 		"sha512":   hashFunc(func(b []byte) []byte { s := sha512.Sum512(b); return s[:] }),
 		"basename": pathFunc(filepath.Base), "dirname": pathFunc(filepath.Dir),
+		"nonsensitive": nonsensitiveFunc,
 	}
 	files := fileFunctions{baseDir: baseDir}
 	funcs["file"] = files.readFunc(func(shown string, b []byte) (cty.Value, error) {
@@ -233,6 +234,22 @@ func pathFunc(fn func(string) string) function.Function {
 		},
 	})
 }
+
+// nonsensitiveFunc is Terraform's nonsensitive: the recipe says that a
+// value computed from a sensitive one may be published, as an image
+// property say (see checkPublic). builder still masks the sensitive
+// variables' own texts wherever it prints. A value that is not sensitive
+// passes unchanged, as in Terraform 1.8 and later, since a value may be
+// sensitive under some --var values only.
+var nonsensitiveFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType,
+		AllowDynamicType: true, AllowUnknown: true, AllowNull: true, AllowMarked: true}},
+	Type: func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		v, _ := args[0].UnmarkDeep()
+		return v, nil
+	},
+})
 
 // lengthFunc is Terraform's length: collections as go-cty's, and strings
 // in characters, because length(var.x) > 0 is the commonest validation.

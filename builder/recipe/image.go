@@ -77,6 +77,7 @@ func decodeImage(block *hclsyntax.Block, body *hclsyntax.Body, ctx *hcl.EvalCont
 		seen[a] = true
 	}
 	img.Sensitive = d.sensitiveNames()
+	d.checkPublic("the image", publicImageAttrs, "the image's identity and properties are published in image.json, metadata.yaml and images.json")
 	return img
 }
 

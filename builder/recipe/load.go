@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/builder-images/builder/builder/events"
 )
 
 // Options are the inputs of a recipe besides its file.
@@ -132,24 +134,14 @@ func finishDiagnostics(diags hcl.Diagnostics, plan *Plan) hcl.Diagnostics {
 	for _, v := range plan.Variables {
 		secrets = append(secrets, v.secrets...)
 	}
-	// Longest first, so a secret containing another is masked whole.
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	m := events.NewMasker(secrets...)
 	for _, d := range diags {
-		for _, s := range secrets {
-			if len(s) < minSecretLength {
-				continue
-			}
-			d.Summary = maskText(d.Summary, s)
-			d.Detail = maskText(d.Detail, s)
-		}
+		d.Summary = m.Mask(d.Summary)
+		d.Detail = m.Mask(d.Detail)
 	}
 	sort.SliceStable(diags, func(i, j int) bool { return diagBefore(diags[i], diags[j]) })
 	return diags
 }
-
-// minSecretLength keeps one- and two-character values, whose masking
-// would garble messages and whose leaking says little, from being masked.
-const minSecretLength = 3
 
 func diagBefore(a, b *hcl.Diagnostic) bool {
 	switch {

@@ -263,6 +263,7 @@ var validChecks = map[string]func(t *testing.T, p *Plan){
 			t.Errorf("default variant steps = %+v, want bootstrap, run and file", steps)
 		}
 	},
+	"nonsensitive.hcl": checkNonsensitive,
 	"pinned_tarball.hcl": func(t *testing.T, p *Plan) {
 		b := p.Bootstrap()
 		if b == nil || b.Source != "https://images.example.org/rootfs.tar.xz" || len(b.SHA256) != 64 {

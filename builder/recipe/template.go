@@ -85,6 +85,9 @@ func (s *stepDecoder) template(b *hclsyntax.Block, l *Loader) (Template, bool) {
 		*s.diags = append(*s.diags, templateDiag(t, d, err))
 	}
 	t.Sensitive = d.sensitiveNames()
+	if t.Enabled {
+		d.checkPublic(fmt.Sprintf("template %q", t.Path), publicTemplateAttrs, "a template's settings are published in the image's metadata.yaml")
+	}
 	return t, true
 }
 

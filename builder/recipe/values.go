@@ -9,9 +9,6 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
-// SensitiveText replaces a sensitive value wherever one would be printed.
-const SensitiveText = "(sensitive value)"
-
 // DisplayValue renders a value on one line, or SensitiveText.
 func DisplayValue(v cty.Value, sensitive bool) string {
 	if sensitive || v.ContainsMarked() {

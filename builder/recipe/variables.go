@@ -12,6 +12,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/builder-images/builder/builder/events"
 )
 
 // EnvPrefix prefixes environment variables that set recipe variables, as
@@ -294,6 +296,9 @@ func resolveVariable(decl *variableDecl, a assignment, hasValue bool, funcs map[
 	if decl.sensitive && a.value.IsWhollyKnown() {
 		unmarked, _ := a.value.UnmarkDeep()
 		v.secrets = leafTexts(unmarked)
+		if d := shortSecretDiag(v, a); d != nil {
+			*diags = append(*diags, d)
+		}
 	}
 	val, err := convert.Convert(a.value, decl.typ)
 	if err != nil {
@@ -361,4 +366,30 @@ func resolveVariable(decl *variableDecl, a assignment, hasValue bool, funcs map[
 	}
 	v.Value = val
 	return v
+}
+
+// shortSecretDiag warns about a sensitive value too short to be masked
+// (events.MinSecretLength): masking it would garble every log line, so
+// builder prints it as it is, and the recipe's author should know.
+func shortSecretDiag(v Variable, a assignment) *hcl.Diagnostic {
+	short := false
+	for _, s := range v.secrets {
+		if n := len(strings.TrimSpace(s)); n > 0 && n < events.MinSecretLength {
+			short = true
+		}
+	}
+	if !short {
+		return nil
+	}
+	subject := a.rng
+	if subject == nil {
+		subject = &v.Range
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
+		Summary:  "Sensitive value too short to mask",
+		Detail: fmt.Sprintf("var.%s is sensitive, but its value (from %s) is shorter than %d characters. builder masks only values of %d characters or more, since masking shorter ones would garble its output, so a step that prints this value prints it as it is.",
+			v.Name, v.Origin, events.MinSecretLength, events.MinSecretLength),
+		Subject: subject,
+	}
 }
