@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/builder-images/builder/builder/recipe"
 )
@@ -156,10 +157,18 @@ func summary(in Input) string {
 }
 
 // VariableValues are a plan's variables as explanations show them:
-// strings unquoted, sensitive ones masked.
+// strings unquoted, sensitive ones as a digest, so that a changed token
+// is named as the change without being written down.
 func VariableValues(plan *recipe.Plan) map[string]string {
 	out := map[string]string{}
 	for _, v := range plan.Variables {
+		if v.Sensitive && v.Value.IsWhollyKnown() {
+			unmarked, _ := v.Value.UnmarkDeep()
+			if b, err := ctyjson.Marshal(unmarked, unmarked.Type()); err == nil {
+				out[v.Name] = digestText(string(b))
+				continue
+			}
+		}
 		// Strings unquoted, as people write them on the command line.
 		if !v.Sensitive && v.Value.IsKnown() && !v.Value.IsNull() && !v.Value.IsMarked() && v.Value.Type() == cty.String {
 			out[v.Name] = v.Value.AsString()

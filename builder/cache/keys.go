@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
@@ -69,6 +70,7 @@ type Point struct {
 // bootstrap group also hashes the architecture.
 func Points(plan *recipe.Plan, sourceDateEpoch string) ([]Point, error) {
 	steps := plan.EnabledSteps()
+	secrets := events.NewMasker(plan.Secrets()...)
 	var points []Point
 	prev := ""
 	for i := 0; i < len(steps); {
@@ -81,7 +83,7 @@ func Points(plan *recipe.Plan, sourceDateEpoch string) ([]Point, error) {
 			fmt.Fprintf(h, "arch\x00%s\x00", arch)
 			inputs = append(inputs, Input{Name: "architecture", Values: []string{arch}})
 		}
-		env := envInputs(plan.Environment)
+		env := envInputs(plan.Environment, secrets)
 		if sourceDateEpoch != "" {
 			env = append(env, Input{Name: "SOURCE_DATE_EPOCH", Values: []string{sourceDateEpoch}})
 		}
@@ -91,7 +93,7 @@ func Points(plan *recipe.Plan, sourceDateEpoch string) ([]Point, error) {
 		inputs = append(inputs, env...)
 		j := i
 		for ; j < len(steps) && groupOf(steps[j].Stage) == group; j++ {
-			stepInputs, err := inputsOf(steps[j])
+			stepInputs, err := inputsOf(steps[j], secrets)
 			if err != nil {
 				return nil, err
 			}
@@ -115,11 +117,11 @@ func hashInput(w io.Writer, in Input) {
 	}
 }
 
-func envInputs(vars []recipe.EnvVar) []Input {
+func envInputs(vars []recipe.EnvVar, secrets *events.Masker) []Input {
 	var out []Input
 	for _, v := range vars {
 		value := v.Value
-		if v.Sensitive {
+		if v.Sensitive || secrets.Mask(value) != value {
 			value = digestText(v.Value)
 		}
 		out = append(out, Input{Name: "environment " + v.Name, Values: []string{value}})
@@ -127,9 +129,15 @@ func envInputs(vars []recipe.EnvVar) []Input {
 	return out
 }
 
+// sensitiveFields maps a step's sensitive attributes to the fields of its
+// action's JSON that carry them, where the names differ.
+var sensitiveFields = map[string]string{"mode": "ownership", "owner": "ownership", "group": "ownership"}
+
 // inputsOf lists a step's inputs. Sensitive attributes enter as digests,
-// so explanations never print them.
-func inputsOf(step recipe.Step) ([]Input, error) {
+// and so does any value holding a secret's text (a script that prints
+// nonsensitive(var.token), say): the history in the cache directory and
+// the explanations made from it keep digests only.
+func inputsOf(step recipe.Step, secrets *events.Masker) ([]Input, error) {
 	header := step.Kind
 	if step.Name != "" {
 		header = fmt.Sprintf("%s %q", step.Kind, step.Name)
@@ -148,6 +156,13 @@ func inputsOf(step recipe.Step) ([]Input, error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	sensitive := map[string]bool{}
+	for _, attr := range step.Sensitive {
+		if field, ok := sensitiveFields[attr]; ok {
+			attr = field
+		}
+		sensitive[attr] = true
+	}
 	for _, name := range names {
 		in := Input{Name: header + ": " + name}
 		switch v := fields[name].(type) {
@@ -159,9 +174,9 @@ func inputsOf(step recipe.Step) ([]Input, error) {
 		default:
 			in.Values = []string{flat(v)}
 		}
-		if slices.Contains(step.Sensitive, name) {
-			for i := range in.Values {
-				in.Values[i] = digestText(in.Values[i])
+		for i, v := range in.Values {
+			if sensitive[name] || secrets.Mask(v) != v {
+				in.Values[i] = digestText(v)
 			}
 		}
 		inputs = append(inputs, in)
