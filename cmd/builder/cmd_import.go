@@ -207,8 +207,8 @@ func (a *app) connect(ctx context.Context, opts *deliveryOptions) (*lxd.Client, 
 }
 
 func (a *app) stderrIsTerminal() bool {
-	f, ok := a.stderr.(*os.File)
-	return ok && isTerminal(f) && os.Getenv("CI") != "true"
+	_, ok := terminal(a.stderr)
+	return ok && os.Getenv("CI") != "true"
 }
 
 func totalSize(j image.ImageJSON) int64 {

@@ -82,7 +82,7 @@ func (o *outputOptions) packOptions(a *app, plan *recipe.Plan, rootfs string) (b
 		return builder.PackOptions{}, usageError{err}
 	}
 	opts := builder.PackOptions{Plan: plan, Rootfs: rootfs, Output: o.output, Created: time.Now().UTC().Truncate(time.Second), Threads: o.threads, Log: a.stdout}
-	if f, ok := a.stdout.(*os.File); ok && isTerminal(f) && os.Getenv("CI") != "true" {
+	if _, ok := terminal(a.stdout); ok && os.Getenv("CI") != "true" {
 		opts.TTY = true
 	}
 	if !epoch.IsZero() {

@@ -200,7 +200,9 @@ func (a *app) runStage(ctx context.Context, plan *recipe.Plan, dir string, asEve
 	if !asEvents {
 		return stage.Run(ctx)
 	}
-	stage.Events = events.NewJSON(a.stdout)
+	// Masked here, before the events leave the isolated child: builder
+	// masks them again, but the stream must not carry a value at all.
+	stage.Events = a.mask.Sink(events.NewJSON(a.stdout))
 	err := stage.Run(ctx)
 	var stepErr *rootfs.StepError
 	if errors.As(err, &stepErr) {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/builder-images/builder/builder/events"
 )
 
 // Exit codes shared by every command.
@@ -56,6 +58,8 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	environ        []string
+	// mask masks sensitive values in everything the command prints.
+	mask *events.Masker
 }
 
 func main() {
@@ -69,6 +73,8 @@ func main() {
 // run runs the command line args (without the program name) and returns
 // the exit status. Errors not already reported are printed to a.stderr.
 func run(ctx context.Context, a *app, args []string) int {
+	flush := a.maskOutput()
+	defer flush()
 	root := a.newRootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

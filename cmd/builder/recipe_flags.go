@@ -36,6 +36,9 @@ func (o *recipeOptions) load(a *app, path string) (*recipe.Plan, hcl.Diagnostics
 		Environ:  a.environ,
 		HostArch: runtime.GOARCH,
 	})
+	if plan != nil {
+		a.mask.Add(plan.Secrets()...)
+	}
 	return plan, diags, l
 }
 
@@ -43,7 +46,7 @@ func (o *recipeOptions) load(a *app, path string) (*recipe.Plan, hcl.Diagnostics
 // colour on a terminal unless NO_COLOR is set.
 func (a *app) writeDiagnostics(diags hcl.Diagnostics, files map[string]*hcl.File) error {
 	color, width := false, uint(0)
-	if f, ok := a.stderr.(*os.File); ok && isTerminal(f) {
+	if _, ok := terminal(a.stderr); ok {
 		color = os.Getenv("NO_COLOR") == ""
 		width = 100
 	}

@@ -18,7 +18,11 @@ import (
 // reporter is where a build's events go: the text log or, with --json,
 // NDJSON on stdout. It remembers the step that failed, for the summary.
 type reporter struct {
-	sink   events.Sink
+	sink events.Sink
+	// mask masks every event before it is recorded or shown: the live
+	// view cuts lines to the terminal's width, which would leave the
+	// start of a value the writer below could no longer recognise.
+	mask   *events.Masker
 	json   bool
 	quiet  bool
 	stderr io.Writer
@@ -51,8 +55,8 @@ type reportMode struct {
 // steps with their output folded; otherwise (CI logs, pipes, CI=true)
 // plain lines stamped with the time.
 func (a *app) newReporter(mode reportMode) *reporter {
-	r := &reporter{json: mode.json, quiet: mode.quiet, stderr: a.stderr, stages: map[string]float64{}}
-	f, isFile := a.stdout.(*os.File)
+	r := &reporter{json: mode.json, quiet: mode.quiet, stderr: a.stderr, stages: map[string]float64{}, mask: a.mask}
+	f, onTerminal := terminal(a.stdout)
 	switch {
 	case mode.json:
 		r.sink = events.NewJSON(a.stdout)
@@ -60,7 +64,7 @@ func (a *app) newReporter(mode reportMode) *reporter {
 	case mode.quiet:
 		r.sink = events.Discard{}
 		r.logOut = io.Discard
-	case isFile && isTerminal(f) && !isCI(a.environ):
+	case onTerminal && !isCI(a.environ):
 		r.tty = true
 		r.live = events.NewLive(a.stdout, terminalWidth(f), 5)
 		r.sink = r.live
@@ -85,6 +89,7 @@ func (r *reporter) close() {
 }
 
 func (r *reporter) Emit(e events.Event) {
+	e = r.mask.MaskEvent(e)
 	if e.Type == events.Cache {
 		r.mu.Lock()
 		if r.cacheState == nil {
