@@ -278,6 +278,17 @@ type Writer struct {
 	out     io.Writer
 	mu      sync.Mutex
 	pending string
+	json    bool
+}
+
+// SetJSON says that what follows is JSON text (NDJSON events, `--json`
+// output): values are then masked inside string literals only, line by
+// line, so that the output stays JSON. Masking bytes anywhere could cut
+// a number in two: a 4-digit PIN inside a duration such as 0.162470768.
+func (w *Writer) SetJSON() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.json = true
 }
 
 // Unwrap returns the writer masked text goes to, so that callers can
@@ -294,6 +305,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	text := w.pending + string(p)
+	if w.json {
+		return len(p), w.writeJSONLines(text)
+	}
 	w.m.mu.RLock()
 	spans := w.m.spans(text)
 	cut := len(text) - w.m.holdBack(text)
@@ -326,7 +340,105 @@ func (w *Writer) Flush() error {
 		return nil
 	}
 	text := w.m.Mask(w.pending)
+	if w.json {
+		text = w.m.maskJSONLine(w.pending) // a last line without its newline
+	}
 	w.pending = ""
 	_, err := io.WriteString(w.out, text)
 	return err
+}
+
+// writeJSONLines writes the complete lines of text, masked as JSON, and
+// keeps the rest: JSON escapes newlines inside strings, so no string
+// literal spans two lines.
+func (w *Writer) writeJSONLines(text string) error {
+	end := strings.LastIndexByte(text, '\n') + 1
+	w.pending = text[end:]
+	if end == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(text[:end], "\n") {
+		b.WriteString(w.m.maskJSONLine(line))
+	}
+	_, err := io.WriteString(w.out, b.String())
+	return err
+}
+
+// maskJSONLine masks values inside the string literals of one line of
+// JSON text, leaving its numbers, keywords and punctuation alone.
+func (m *Masker) maskJSONLine(line string) string {
+	if m.Empty() {
+		return line
+	}
+	var b strings.Builder
+	for i := 0; i < len(line); {
+		q := strings.IndexByte(line[i:], '"')
+		if q < 0 {
+			b.WriteString(line[i:])
+			break
+		}
+		q += i
+		b.WriteString(line[i : q+1])
+		j := q + 1
+		for j < len(line) && line[j] != '"' {
+			if line[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		j = min(j, len(line))
+		b.WriteString(m.maskEscaped(line[q+1 : j]))
+		i = j
+		if j < len(line) {
+			b.WriteByte('"')
+			i++
+		}
+	}
+	return b.String()
+}
+
+// maskEscaped masks the contents of a JSON string literal as written,
+// widening each masked range to whole escape sequences so that none is
+// left half replaced (`\` followed by "(sensitive value)").
+func (m *Masker) maskEscaped(s string) string {
+	m.mu.RLock()
+	spans := m.spans(s)
+	m.mu.RUnlock()
+	if len(spans) == 0 {
+		return s
+	}
+	// escape[k] is where the escape sequence holding byte k starts, or -1;
+	// escEnd[k] where it ends.
+	escape, escEnd := make([]int, len(s)), make([]int, len(s))
+	for k := 0; k < len(s); {
+		n := 1
+		if s[k] == '\\' {
+			n = 2
+			if k+1 < len(s) && s[k+1] == 'u' {
+				n = 6
+			}
+		}
+		n = min(n, len(s)-k)
+		for x := k; x < k+n; x++ {
+			escape[x], escEnd[x] = -1, k+n
+			if n > 1 {
+				escape[x] = k
+			}
+		}
+		k += n
+	}
+	var widened []span
+	for _, sp := range spans {
+		if escape[sp.start] >= 0 {
+			sp.start = escape[sp.start]
+		}
+		sp.end = max(sp.end, escEnd[sp.end-1])
+		if n := len(widened); n > 0 && sp.start < widened[n-1].end {
+			widened[n-1].end = max(widened[n-1].end, sp.end)
+			continue
+		}
+		widened = append(widened, sp)
+	}
+	return replace(s, widened)
 }

@@ -154,3 +154,43 @@ func TestNilMasker(t *testing.T) {
 type sinkFunc func(Event)
 
 func (f sinkFunc) Emit(e Event) { f(e) }
+
+// TestMaskWriterJSON: in JSON mode only string literals are masked, so
+// a 4-digit secret cannot break a number, and an escape sequence is
+// never left half replaced; each line stays valid JSON.
+func TestMaskWriterJSON(t *testing.T) {
+	m := NewMasker("2470", "nsecret", `q"uote`)
+	var out bytes.Buffer
+	w := m.Writer(&out)
+	w.SetJSON()
+	lines := []string{
+		`{"type":"step_end","duration":0.162470768,"line":"pin 2470"}`,
+		`{"line":"a\nsecret","other":"x\u0022nsecret"}`,
+		`{"line":"is q\"uote","n":2470}`,
+	}
+	text := strings.Join(lines, "\n") + "\n"
+	// Split mid-string: the writer waits for the line's end.
+	if _, err := w.Write([]byte(text[:30])); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("wrote %q before the line ended", out.String())
+	}
+	if _, err := w.Write([]byte(text[30:])); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	want := []string{
+		`{"type":"step_end","duration":0.162470768,"line":"pin ` + masked + `"}`,
+		`{"line":"a` + masked + `","other":"x\u0022` + masked + `"}`,
+		`{"line":"is ` + masked + `","n":2470}`,
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d = %s, want %s", i, got[i], want[i])
+		}
+		if !json.Valid([]byte(got[i])) {
+			t.Errorf("line %d is no longer JSON: %s", i, got[i])
+		}
+	}
+}

@@ -117,6 +117,8 @@ Start with 'builder validate recipes/debian.hcl' and 'builder inspect'.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// Before any command runs, once its flags are parsed.
+	root.PersistentPreRun = a.jsonOutput
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)

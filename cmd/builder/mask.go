@@ -4,6 +4,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/builder-images/builder/builder/events"
 )
 
@@ -21,6 +23,21 @@ func (a *app) maskOutput() func() {
 		// Nothing is left to report a failed write to.
 		_ = out.Flush()
 		_ = errOut.Flush()
+	}
+}
+
+// jsonOutput keeps stdout JSON when the command prints JSON there
+// (--json, and the isolated child's --events): values are then masked
+// inside string literals only (events.Writer.SetJSON).
+func (a *app) jsonOutput(cmd *cobra.Command, _ []string) {
+	w, ok := a.stdout.(*events.Writer)
+	if !ok {
+		return
+	}
+	for _, name := range []string{"json", "events"} {
+		if on, err := cmd.Flags().GetBool(name); err == nil && on {
+			w.SetJSON()
+		}
 	}
 }
 

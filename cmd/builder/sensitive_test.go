@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -200,5 +202,56 @@ func TestStageChildMasksSensitiveValues(t *testing.T) {
 	}
 	if len(tail) != 2 || tail[1] != recipe.SensitiveText {
 		t.Errorf("the failed step's tail: %q", tail)
+	}
+}
+
+// TestJSONOutputStaysJSON: a sensitive value that looks like a number
+// (a PIN) is masked in JSON output inside strings only, so that a
+// number equal to it, here a diagnostic's byte offset, is left whole
+// and the output stays JSON.
+func TestJSONOutputStaysJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pin.hcl")
+	writeFile(t, path, `variable "pin" {
+  type      = string
+  sensitive = true
+}
+`+"# "+strings.Repeat("padding ", 130)+`
+image {
+  distribution = "busybox"
+  release      = "static"
+  architecture = "amd64"
+  unknown      = "pin ${var.pin}"
+}
+bootstrap "busybox" {}
+`)
+	offset := func(pin string) (string, int) {
+		stdout, stderr, code := runCLI(t, "", nil, "validate", "--json", path, "--var", "pin="+pin)
+		if code != exitFailure {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var out struct {
+			Diagnostics []struct {
+				Range struct{ Start struct{ Byte int } }
+			}
+		}
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatalf("validate --json printed no JSON (%v):\n%s", err, stdout)
+		}
+		if len(out.Diagnostics) == 0 {
+			t.Fatalf("no diagnostics:\n%s", stdout)
+		}
+		return stdout, out.Diagnostics[0].Range.Start.Byte
+	}
+	_, at := offset("zzzz")
+	if at < 1000 || at > 9999 {
+		t.Fatalf("the diagnostic is at byte %d; the test needs 4 digits", at)
+	}
+	pin := strconv.Itoa(at)
+	stdout, again := offset(pin)
+	if again != at {
+		t.Errorf("with the PIN %s the byte offset reads %d", pin, again)
+	}
+	if !strings.Contains(stdout, `"byte": `+pin) && !strings.Contains(stdout, `"byte":`+pin) {
+		t.Errorf("the byte offset %s is not printed whole:\n%s", pin, stdout)
 	}
 }
