@@ -255,3 +255,28 @@ bootstrap "busybox" {}
 		t.Errorf("the byte offset %s is not printed whole:\n%s", pin, stdout)
 	}
 }
+
+// TestReporterMasksBeforeTheLiveViewCuts: the live view cuts lines to
+// the terminal's width, which would leave the start of a value that no
+// writer could recognise any more; the reporter masks each event first,
+// and what it keeps for the failure summary and build_end is masked.
+func TestReporterMasksBeforeTheLiveViewCuts(t *testing.T) {
+	const secret = "abcdef-secret-123456"
+	var screen strings.Builder
+	r := &reporter{mask: events.NewMasker(secret), stages: map[string]float64{}, stderr: &screen}
+	r.live = events.NewLive(&screen, 40, 5)
+	r.sink = r.live
+	step := &events.Step{Index: 1, Total: 1, Kind: "run", Name: "x", Stage: "post-packages"}
+	r.Emit(events.Event{Type: events.StepStart, Step: step})
+	r.Emit(events.Event{Type: events.Output, Step: step, Label: "x", Line: "a long line that ends in " + secret})
+	r.Emit(events.Event{Type: events.StepEnd, Step: step, Status: events.StatusFailed,
+		Error: &events.Failure{Message: "failed with " + secret, Tail: []string{secret}}})
+	r.close()
+	if strings.Contains(screen.String(), secret[:6]) {
+		t.Errorf("the live view shows the start of the value:\n%q", screen.String())
+	}
+	_, f := r.failed()
+	if f == nil || f.Message != "failed with "+recipe.SensitiveText || f.Tail[0] != recipe.SensitiveText {
+		t.Errorf("the failure kept for the summary: %+v", f)
+	}
+}
