@@ -16,6 +16,7 @@ import (
 
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 // The secrets of testdata/rootfs/sensitive.hcl: the token comes from the
@@ -160,10 +161,7 @@ func TestBuildMasksSensitiveValues(t *testing.T) {
 func TestStageChildMasksSensitiveValues(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("unshare(1) (util-linux) is not installed")
-	}
+	unshare := testenv.Command(t, "unshare", "util-linux")
 	mountNS, err := os.Readlink("/proc/self/ns/mnt")
 	if err != nil {
 		t.Fatal(err)
