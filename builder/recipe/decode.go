@@ -33,6 +33,10 @@ type attrDecoder struct {
 	// failed); secrets the strings of sensitive ones, for redaction.
 	cache   map[string]cty.Value
 	secrets map[string][]string
+	// markedPaths are the parts of each sensitive attribute's value that
+	// carry the mark, so that one map entry computed from a secret does
+	// not make its neighbours secrets too.
+	markedPaths map[string][]cty.Path
 	// misspelt holds attributes of the schema that the block seems to
 	// set under a misspelt name, reported already.
 	misspelt map[string]bool
@@ -99,7 +103,7 @@ func (d *attrDecoder) require(name string) {
 
 func newAttrDecoder(block *hclsyntax.Block, attrs hcl.Attributes, ctx *hcl.EvalContext, diags *hcl.Diagnostics) *attrDecoder {
 	return &attrDecoder{block: block, attrs: attrs, ctx: ctx, diags: diags, sensitive: map[string]bool{}, failed: map[string]bool{},
-		cache: map[string]cty.Value{}, secrets: map[string][]string{}}
+		cache: map[string]cty.Value{}, secrets: map[string][]string{}, markedPaths: map[string][]cty.Path{}}
 }
 
 // has reports whether the recipe sets the attribute: written and not
@@ -183,9 +187,14 @@ func (d *attrDecoder) eval(name string) (cty.Value, bool) {
 		d.failed[name] = true
 		return cty.NilVal, false
 	}
-	val, marks := val.UnmarkDeep()
-	if _, ok := marks[sensitiveMark]; ok {
-		d.sensitive[name] = true
+	val, paths := val.UnmarkDeepWithPaths()
+	for _, pm := range paths {
+		if _, ok := pm.Marks[sensitiveMark]; ok {
+			d.sensitive[name] = true
+			d.markedPaths[name] = append(d.markedPaths[name], pm.Path)
+		}
+	}
+	if d.sensitive[name] {
 		d.secrets[name] = leafTexts(val)
 	}
 	if val.IsNull() {
@@ -193,6 +202,28 @@ func (d *attrDecoder) eval(name string) (cty.Value, bool) {
 	}
 	d.cache[name] = val
 	return val, true
+}
+
+// sensitiveKey reports whether the entry key of a map or object
+// attribute was computed from a sensitive value: the entry itself, or
+// the whole value, carries the mark.
+func (d *attrDecoder) sensitiveKey(name, key string) bool {
+	for _, p := range d.markedPaths[name] {
+		if len(p) == 0 {
+			return true
+		}
+		switch step := p[0].(type) {
+		case cty.GetAttrStep:
+			if step.Name == key {
+				return true
+			}
+		case cty.IndexStep:
+			if k, _ := step.Key.Unmark(); k.Type() == cty.String && k.IsKnown() && !k.IsNull() && k.AsString() == key {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // value evaluates an attribute and converts it to ty; ok as for eval.

@@ -24,7 +24,19 @@ func checkNonsensitive(t *testing.T, p *Plan) {
 	}
 	want := []string{"Bearer s3cr3t-token-value", "S3CR3T-TOKEN-VALUE", "s3cr3t-token-value"}
 	if got := p.Secrets(); !slices.Equal(got, want) {
-		t.Errorf("Secrets() = %q, want %q (the user name is not secret)", got, want)
+		t.Errorf("Secrets() = %q, want %q (neither the user name nor the login is secret)", got, want)
+	}
+	for _, s := range p.Steps {
+		if r, ok := s.Action.(*Run); ok {
+			for _, e := range r.Environment {
+				if e.Sensitive != (e.Name == "PASSWORD") {
+					t.Errorf("run %q: %s sensitive = %v", r.Name, e.Name, e.Sensitive)
+				}
+			}
+			if !slices.Contains(s.Sensitive, "environment") {
+				t.Errorf("run %q: sensitive attributes %v lack environment", r.Name, s.Sensitive)
+			}
+		}
 	}
 }
 

@@ -352,7 +352,7 @@ func (s *stepDecoder) run(b *hclsyntax.Block) (*Run, Stage, *attrDecoder) {
 			d.errorf("environment", "Invalid environment variable name", "The name %s", msg)
 			continue
 		}
-		r.Environment = append(r.Environment, EnvVar{Name: name, Value: env[name], Sensitive: d.sensitive["environment"], Range: d.rangeOf("environment")})
+		r.Environment = append(r.Environment, EnvVar{Name: name, Value: env[name], Sensitive: d.sensitiveKey("environment", name), Range: d.rangeOf("environment")})
 	}
 	if d.has("timeout") {
 		var msg string

@@ -34,7 +34,7 @@ environment {
 }
 
 run "login" {
-  environment = { PASSWORD = local.credentials.password }
+  environment = { PASSWORD = local.credentials.password, LOGIN = "plain-login" }
   script      = "echo logging in"
 }
 
