@@ -43,9 +43,14 @@ type PackOptions struct {
 // kept: the caller drops the entry and packs the rootfs instead.
 var ErrReusedChanged = errors.New("the cached rootfs file changed")
 
-// ReusedRootfs is a packed rootfs file kept by the stage cache.
+// ReusedRootfs is a packed rootfs file kept by the stage cache, which is
+// untrusted: the file is copied under the name this build would give
+// it, never the one the cache records, and kept only with the sha256
+// recorded when it was stored.
 type ReusedRootfs struct {
+	// Path names the file in messages; Open opens it inside the cache.
 	Path     string
+	Open     func() (*os.File, error)
 	Info     image.FileInfo
 	Packages []image.Package
 }
@@ -118,8 +123,12 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 		}
 		add(info, image.RoleMetadata)
 		if opts.Reuse != nil {
-			logf("==> reusing %s from the cache\n", opts.Reuse.Info.Name)
-			info, err = copyReused(ctx, opts.Reuse, opts.Output)
+			name = "rootfs" + ext
+			if out.RootfsFormat == recipe.RootfsSquashfs {
+				name = "rootfs.squashfs"
+			}
+			logf("==> reusing %s from the cache\n", name)
+			info, err = copyReused(ctx, opts.Reuse, opts.Output, name)
 		} else if out.RootfsFormat == recipe.RootfsSquashfs {
 			logf("==> packing rootfs.squashfs (mksquashfs, %s)\n", out.Compression.Algorithm.Name)
 			info, err = pack.WriteSquashfs(ctx, opts.Rootfs, filepath.Join(opts.Output, "rootfs.squashfs"),
@@ -243,16 +252,21 @@ func HumanSize(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// copyReused copies a cached rootfs file into the output directory under
-// its name, checking its sha256 on the way: a cache is only a hint.
-func copyReused(ctx context.Context, r *ReusedRootfs, outDir string) (pack.FileInfo, error) {
-	src, err := os.Open(r.Path)
+// copyReused copies a cached rootfs file into the output directory as
+// name, checking its sha256 on the way: a cache is only a hint. Any
+// problem with the kept file is ErrReusedChanged, for the caller to drop
+// it and pack the rootfs instead.
+func copyReused(ctx context.Context, r *ReusedRootfs, outDir, name string) (pack.FileInfo, error) {
+	if r.Info.Name != name {
+		return pack.FileInfo{}, fmt.Errorf("%w: %s is recorded as %q, not %q", ErrReusedChanged, r.Path, r.Info.Name, name)
+	}
+	src, err := r.Open()
 	if err != nil {
-		return pack.FileInfo{}, fmt.Errorf("reusing %s: %w", r.Path, err)
+		return pack.FileInfo{}, fmt.Errorf("%w: %w", ErrReusedChanged, err)
 	}
 	defer src.Close()
 	none, _ := pack.ParseCompression("none")
-	info, err := pack.WriteCompressed(ctx, filepath.Join(outDir, r.Info.Name), none, 1, func(w io.Writer) error {
+	info, err := pack.WriteCompressed(ctx, filepath.Join(outDir, name), none, 1, func(w io.Writer) error {
 		_, err := io.Copy(w, src)
 		return err
 	})
@@ -260,8 +274,8 @@ func copyReused(ctx context.Context, r *ReusedRootfs, outDir string) (pack.FileI
 		return info, fmt.Errorf("reusing %s: %w", r.Path, err)
 	}
 	if info.SHA256 != r.Info.SHA256 || info.Size != r.Info.Size {
-		_ = os.Remove(filepath.Join(outDir, r.Info.Name))
-		return info, fmt.Errorf("%w: %s has sha256 %s, not %s", ErrReusedChanged, r.Path, info.SHA256, r.Info.SHA256)
+		_ = os.Remove(filepath.Join(outDir, name))
+		return info, fmt.Errorf("%w: %s has sha256 %s, not the recorded %s", ErrReusedChanged, r.Path, info.SHA256, r.Info.SHA256)
 	}
 	return info, nil
 }

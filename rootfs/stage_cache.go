@@ -51,6 +51,11 @@ type cacheRun struct {
 // each group: hit, or miss with what changed since the last build.
 func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 	cfg := *s.Cache
+	// A damaged entry found while looking the stages up is removed by
+	// the cache and said here, once.
+	cfg.Cache.Report = func(d cache.Damage) {
+		s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: d.Error() + "; removed it, building without it"})
+	}
 	points, err := cache.Points(s.Plan, lookupEnv(s.Environ, "SOURCE_DATE_EPOCH"))
 	if err != nil {
 		return nil, err
@@ -96,7 +101,13 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 // directory and reports the skipped steps as cached.
 func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recipe.Step, total int) error {
 	start := time.Now()
-	if err := ExtractArchive(ctx, cr.cfg.Cache.Snapshot(cr.restore.Key), s.Dir); err != nil {
+	// The snapshot's bytes are checked against the sha256 recorded
+	// when it was stored before anything is extracted from them.
+	f, err := cr.cfg.Cache.OpenSnapshot(cr.restore.Key)
+	if err == nil {
+		err = ExtractArchiveFile(ctx, f, s.Dir)
+	}
+	if err != nil {
 		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Group, image.Short(cr.restore.Key), err)
 	}
 	for i := range cr.start {

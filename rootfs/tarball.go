@@ -72,6 +72,12 @@ func OpenArchive(path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening archive: %w", err)
 	}
+	return openArchive(f, path)
+}
+
+// openArchive is OpenArchive on an open file, which closing the stream
+// closes.
+func openArchive(f *os.File, path string) (io.ReadCloser, error) {
 	br := bufio.NewReaderSize(f, 64*1024)
 	head, err := br.Peek(512)
 	if err != nil && err != io.EOF {
@@ -115,6 +121,18 @@ func OpenArchive(path string) (io.ReadCloser, error) {
 // Extraction errors name the entry; the caller names the archive.
 func ExtractArchive(ctx context.Context, path, root string) (err error) {
 	a, err := OpenArchive(path)
+	if err != nil {
+		return err
+	}
+	defer closeInto(a, &err)
+	return ExtractTar(ctx, a, root)
+}
+
+// ExtractArchiveFile is ExtractArchive on a file the caller opened and
+// checked (a cache snapshot whose sha256 it verified): what is extracted
+// is what was checked, not whatever the path names by now. It closes f.
+func ExtractArchiveFile(ctx context.Context, f *os.File, root string) (err error) {
+	a, err := openArchive(f, f.Name())
 	if err != nil {
 		return err
 	}

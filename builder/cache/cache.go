@@ -13,10 +13,18 @@
 //	tmp/                 files being written; renamed into place
 //	lock                 flock: shared while a build uses the cache,
 //	                     exclusive while prune deletes
+//	entries.lock         flock: held while a stage entry's two files
+//	                     are written, removed or read together
 //
 // Two builds may share a cache: entries are written under temporary
 // names and renamed, the same key always holds the same content, and
 // apt's downloads are used by one package step at a time.
+//
+// Everything read back from the directory is untrusted (see confine.go):
+// names are checked before a path is built from them, every operation is
+// confined to the directory, snapshots and packed files are checked
+// against the sha256 recorded when they were stored, and a damaged entry
+// is reported, removed and built without.
 //
 // Snapshots are tarballs rather than overlayfs lower directories: a
 // tarball is one file, renamed into place atomically, restored by the
@@ -27,7 +35,6 @@ package cache
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -36,8 +43,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/builder-images/builder/builder/image"
 )
 
 // DefaultDir is where builds keep their cache unless --cache-dir says.
@@ -46,17 +51,30 @@ const DefaultDir = "/var/cache/builder"
 // Cache is an open cache directory.
 type Cache struct {
 	Dir string
+	// Report, when set, hears of each damaged entry the cache found and
+	// removed, once: the next look finds it gone.
+	Report func(Damage)
 }
 
-// Open creates the cache's layout under dir when missing.
+// Open creates the cache directory and, when missing, its layout. A
+// layout found damaged is left for the first operation to repair, so
+// that it is reported through Report, which the caller sets after Open.
 func Open(dir string) (*Cache, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
 	}
-	for _, sub := range []string{"stages", "packs", "history", "tmp", filepath.Join("apt", "archives", "partial")} {
-		if err := os.MkdirAll(filepath.Join(abs, sub), 0o755); err != nil {
-			return nil, fmt.Errorf("creating the cache in %s: %w", abs, err)
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the cache in %s: %w", abs, err)
+	}
+	r, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("opening the cache %s: %w", abs, err)
+	}
+	defer r.Close()
+	for _, sub := range layout {
+		if err := r.Mkdir(sub, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			break // a damaged parent: repaired by open
 		}
 	}
 	return &Cache{Dir: abs}, nil
@@ -65,7 +83,14 @@ func Open(dir string) (*Cache, error) {
 // Lock takes the cache's lock, shared (a build) or exclusive (prune),
 // waiting until ctx ends; the returned function releases it.
 func (c *Cache) Lock(ctx context.Context, exclusive bool) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(c.Dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	// Only the lock file is looked at: callers set Report after taking
+	// the lock, and the layout's damage is for them to hear of.
+	r, err := os.OpenRoot(c.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("locking the cache: %w", err)
+	}
+	defer r.Close()
+	f, err := c.openLock(r, "lock")
 	if err != nil {
 		return nil, fmt.Errorf("locking the cache: %w", err)
 	}
@@ -83,7 +108,12 @@ func (c *Cache) Lock(ctx context.Context, exclusive bool) (func(), error) {
 // AptLock serialises package steps that share apt's download directory:
 // apt locks it and would fail, not wait, if another build held it.
 func (c *Cache) AptLock(ctx context.Context) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(c.Dir, "apt", "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	r, err := c.open()
+	if err != nil {
+		return nil, fmt.Errorf("locking the package cache: %w", err)
+	}
+	defer r.Close()
+	f, err := c.openLock(r, "apt/lock")
 	if err != nil {
 		return nil, fmt.Errorf("locking the package cache: %w", err)
 	}
@@ -94,7 +124,20 @@ func (c *Cache) AptLock(ctx context.Context) (func(), error) {
 	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 }
 
-// AptArchives is the shared download directory for apt.
+// openLock opens (creating) a lock file inside the cache; anything but
+// a regular file there is damage, replaced.
+func (c *Cache) openLock(r *os.Root, name string) (*os.File, error) {
+	if st, err := r.Lstat(name); err == nil && !st.Mode().IsRegular() {
+		if err := r.RemoveAll(name); err != nil {
+			return nil, fmt.Errorf("removing the damaged cache entry %s: %w", name, err)
+		}
+		c.report(Damage{Entry: name, Problem: kindOf(st.Mode()) + ", not a regular file"})
+	}
+	return r.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+}
+
+// AptArchives is the shared download directory for apt. Its layout was
+// checked by AptLock, which package steps take before binding it.
 func (c *Cache) AptArchives() string { return filepath.Join(c.Dir, "apt", "archives") }
 
 func flockWait(ctx context.Context, f *os.File, how int) error {
@@ -123,125 +166,10 @@ type Entry struct {
 	Image   string    `json:"image"`
 	Created time.Time `json:"created"`
 	Size    int64     `json:"size"`
-	Inputs  []Input   `json:"inputs"`
-}
-
-// Snapshot is the path of a key's snapshot tarball.
-func (c *Cache) Snapshot(key string) string {
-	return filepath.Join(c.Dir, "stages", key+".tar.zst")
-}
-
-func (c *Cache) entryPath(key string) string {
-	return filepath.Join(c.Dir, "stages", key+".json")
-}
-
-// Lookup returns the entry for key when its snapshot is complete. A hit
-// is marked used (its entry file's time), which prune goes by.
-func (c *Cache) Lookup(key string) (Entry, bool) {
-	var e Entry
-	data, err := os.ReadFile(c.entryPath(key))
-	if err != nil || json.Unmarshal(data, &e) != nil || e.Key != key {
-		return Entry{}, false
-	}
-	if st, err := os.Stat(c.Snapshot(key)); err != nil || st.Size() != e.Size {
-		return Entry{}, false
-	}
-	now := time.Now()
-	_ = os.Chtimes(c.entryPath(key), now, now)
-	return e, true
-}
-
-// TempFile creates a file in the cache's tmp directory, on the same
-// filesystem as the entries, for writing before Commit renames it.
-func (c *Cache) TempFile(pattern string) (*os.File, error) {
-	f, err := os.CreateTemp(filepath.Join(c.Dir, "tmp"), pattern)
-	if err != nil {
-		return nil, fmt.Errorf("writing to the cache: %w", err)
-	}
-	return f, nil
-}
-
-// Commit puts a written snapshot (a file from TempFile, closed) in place
-// for e.Key, then its entry: a reader sees both or neither.
-func (c *Cache) Commit(tmpPath string, e Entry) error {
-	st, err := os.Stat(tmpPath)
-	if err != nil {
-		return fmt.Errorf("storing snapshot %s: %w", image.Short(e.Key), err)
-	}
-	e.Size = st.Size()
-	data, err := json.MarshalIndent(e, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmpPath, c.Snapshot(e.Key)); err != nil {
-		return fmt.Errorf("storing snapshot %s: %w", image.Short(e.Key), err)
-	}
-	return writeAtomic(c, c.entryPath(e.Key), data)
-}
-
-func writeAtomic(c *Cache, path string, data []byte) error {
-	f, err := c.TempFile(".entry-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
-// Entries lists the complete stage snapshots.
-func (c *Cache) Entries() ([]Entry, error) {
-	matches, err := filepath.Glob(filepath.Join(c.Dir, "stages", "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	var out []Entry
-	for _, m := range matches {
-		var e Entry
-		data, err := os.ReadFile(m)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // pruned meanwhile
-			}
-			return nil, err
-		}
-		if json.Unmarshal(data, &e) == nil && e.Key != "" {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-// LastUsed is when an entry was last created or hit.
-func (c *Cache) LastUsed(key string) time.Time {
-	st, err := os.Stat(c.entryPath(key))
-	if err != nil {
-		return time.Time{}
-	}
-	return st.ModTime()
-}
-
-// Remove deletes a stage entry, its entry file first so that no reader
-// takes a snapshot about to vanish.
-func (c *Cache) Remove(key string) error {
-	err := os.Remove(c.entryPath(key))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	err = os.Remove(c.Snapshot(key))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
+	// SHA256 is the snapshot's, recorded by Commit and checked before
+	// a restore.
+	SHA256 string  `json:"sha256"`
+	Inputs []Input `json:"inputs"`
 }
 
 // Usable finds the longest prefix of points whose snapshots can be used:

@@ -2,6 +2,9 @@ package cache
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +53,14 @@ func plan(t *testing.T, dir string, vars ...string) *recipe.Plan {
 		t.Fatal(diags.Error())
 	}
 	return p
+}
+
+// hexKey is a valid key made from a word, for readable tests.
+func hexKey(word string) string { return hexOf(word) }
+
+func hexOf(data string) string {
+	sum := sha256.Sum256([]byte(data))
+	return hex.EncodeToString(sum[:])
 }
 
 func keys(points []Point) []string {
@@ -160,31 +171,33 @@ func TestEntriesAndPrune(t *testing.T) {
 		}
 		f.Write(make([]byte, size))
 		f.Close()
-		if err := c.Commit(f.Name(), Entry{Key: key, Group: GroupFiles, Created: used}); err != nil {
+		if err := c.Commit(f.Name(), Entry{Key: hexKey(key), Group: GroupFiles, Created: used}); err != nil {
 			t.Fatal(err)
 		}
-		_ = os.Chtimes(c.entryPath(key), used, used)
+		_ = os.Chtimes(filepath.Join(c.Dir, entryName(hexKey(key))), used, used)
 	}
 	now := time.Now()
 	put("old", 100, now.Add(-10*24*time.Hour))
 	put("mid", 200, now.Add(-2*time.Hour))
 	put("new", 300, now)
-	if _, ok := c.Lookup("nosuch"); ok {
+	if _, ok := c.Lookup(hexKey("nosuch")); ok {
 		t.Error("lookup of a missing key hit")
 	}
-	if e, ok := c.Lookup("mid"); !ok || e.Size != 200 {
+	if e, ok := c.Lookup(hexKey("mid")); !ok || e.Size != 200 {
 		t.Errorf("lookup mid: %+v %v", e, ok)
 	}
-	// The hit refreshed mid's last use; a truncated snapshot misses.
-	if err := os.Truncate(c.Snapshot("new"), 10); err != nil {
+	// The hit refreshed mid's last use; a truncated snapshot misses, and
+	// is removed as damaged.
+	if err := os.Truncate(c.Snapshot(hexKey("new")), 10); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.Lookup("new"); ok {
+	if _, ok := c.Lookup(hexKey("new")); ok {
 		t.Error("a truncated snapshot hit")
 	}
-	if err := os.Truncate(c.Snapshot("new"), 300); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(c.Snapshot(hexKey("new"))); !os.IsNotExist(err) {
+		t.Errorf("the truncated snapshot was kept: %v", err)
 	}
+	put("new", 300, now)
 	leftover, _ := c.TempFile("crashed-*")
 	leftover.Close()
 	deb := filepath.Join(c.AptArchives(), "old_1.0_amd64.deb")
@@ -194,10 +207,10 @@ func TestEntriesAndPrune(t *testing.T) {
 	_ = os.Chtimes(deb, now.Add(-30*24*time.Hour), now.Add(-30*24*time.Hour))
 
 	removed, err := c.Prune(context.Background(), PruneOptions{OlderThan: 7 * 24 * time.Hour, DryRun: true})
-	if err != nil || len(removed) != 2 || removed[0].Key != "apt-archives" || removed[1].Key != "old" {
+	if err != nil || len(removed) != 2 || removed[0].Key != "apt-archives" || removed[1].Key != hexKey("old") {
 		t.Fatalf("dry run: %v %v", removed, err)
 	}
-	if _, err := os.Stat(c.Snapshot("old")); err != nil {
+	if _, err := os.Stat(c.Snapshot(hexKey("old"))); err != nil {
 		t.Error("dry run removed old")
 	}
 	removed, err = c.Prune(context.Background(), PruneOptions{OlderThan: 7 * 24 * time.Hour, MaxSize: 350})
@@ -210,10 +223,10 @@ func TestEntriesAndPrune(t *testing.T) {
 	}
 	// apt's downloads and old by age, then the least recently used
 	// until 350 bytes remain.
-	if strings.Join(names, " ") != "apt-archives old new" {
-		t.Errorf("pruned %v", names)
+	if want := []string{"apt-archives", hexKey("old"), hexKey("new")}; strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("pruned %v, want %v", names, want)
 	}
-	if _, ok := c.Lookup("mid"); !ok {
+	if _, ok := c.Lookup(hexKey("mid")); !ok {
 		t.Error("prune removed the recently used entry")
 	}
 	if left, _ := filepath.Glob(filepath.Join(c.Dir, "tmp", "*")); len(left) != 0 {
@@ -235,12 +248,12 @@ func TestUsable(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.Close()
-		if err := c.Commit(f.Name(), Entry{Key: key, Created: created}); err != nil {
+		if err := c.Commit(f.Name(), Entry{Key: hexKey(key), Group: GroupFiles, Created: created}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	now := time.Now()
-	points := []Point{{Group: GroupBootstrap, Key: "b"}, {Group: GroupPackages, Key: "p"}, {Group: GroupFiles, Key: "f"}}
+	points := []Point{{Group: GroupBootstrap, Key: hexKey("b")}, {Group: GroupPackages, Key: hexKey("p")}, {Group: GroupFiles, Key: hexKey("f")}}
 	put("b", now.Add(-time.Hour))
 	put("p", now.Add(-30*time.Minute))
 	if hit, _, why := c.Usable(points, 0); hit != 1 || why != "" {
@@ -268,23 +281,36 @@ func TestPackEntries(t *testing.T) {
 	if key == PackKey("final", "split", "squashfs", "xz-9", "none", "host") {
 		t.Error("the compression does not enter the pack key")
 	}
-	e := PackEntry{Key: key, Image: "img", File: image.FileInfo{Name: "rootfs.squashfs", Role: image.RoleRootfs, Size: 6}}
+	e := PackEntry{Key: key, Image: "img", File: image.FileInfo{Name: "rootfs.squashfs", Role: image.RoleRootfs, Size: 6, SHA256: hexOf("squash")}}
 	for range 2 { // the second store finds it there
 		if err := c.StorePack(src, e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, path, ok := c.LookupPack(key)
+	got, ok := c.LookupPack(key)
 	if !ok || got.Image != "img" {
 		t.Fatalf("lookup: %+v %v", got, ok)
 	}
-	if data, _ := os.ReadFile(path); string(data) != "squash" {
-		t.Errorf("stored %q", data)
+	f, err := c.OpenPackFile(key, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(f)
+	f.Close()
+	if string(data) != "squash" || c.PackFile(key, got) != filepath.Join(c.Dir, "packs", key, "rootfs.squashfs") {
+		t.Errorf("stored %q at %s", data, c.PackFile(key, got))
+	}
+	// What is stored is what was packed: a file that changed since is
+	// not kept.
+	other := e
+	other.File.SHA256 = hexOf("other")
+	if err := c.StorePack(src, other); err == nil || !strings.Contains(err.Error(), "not "+hexOf("other")) {
+		t.Errorf("storing a file whose sha256 is not the recorded one: %v", err)
 	}
 	if err := c.RemovePack(key); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := c.LookupPack(key); ok {
+	if _, ok := c.LookupPack(key); ok {
 		t.Error("removed pack still found")
 	}
 }

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,113 +42,242 @@ func PackKey(finalStage string, settings ...string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (c *Cache) packDir(key string) string { return filepath.Join(c.Dir, "packs", key) }
+func packDir(key string) string { return "packs/" + key }
 
-// LookupPack returns a pack entry and its file's path when complete.
-func (c *Cache) LookupPack(key string) (PackEntry, string, bool) {
+// checkPack reads packs/KEY/pack.json and checks it and its file's name,
+// type and size (its bytes are checked as they are copied out). A
+// missing entry is fs.ErrNotExist, a damaged one a Damage.
+func checkPack(r *os.Root, key string) (PackEntry, error) {
+	dir := packDir(key)
+	st, err := r.Lstat(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return PackEntry{}, err
+		}
+		return PackEntry{}, Damage{Entry: dir, Problem: err.Error()}
+	}
+	if !st.IsDir() {
+		return PackEntry{}, Damage{Entry: dir, Problem: kindOf(st.Mode()) + ", not a directory"}
+	}
+	data, err := readRegular(r, dir+"/pack.json")
+	if errors.Is(err, fs.ErrNotExist) {
+		return PackEntry{}, Damage{Entry: dir, Problem: "it has no pack.json"}
+	} else if err != nil {
+		return PackEntry{}, err
+	}
 	var e PackEntry
-	dir := c.packDir(key)
-	data, err := os.ReadFile(filepath.Join(dir, "pack.json"))
-	if err != nil || json.Unmarshal(data, &e) != nil || e.Key != key || e.File.Name == "" {
-		return PackEntry{}, "", false
+	problem := ""
+	if err := json.Unmarshal(data, &e); err != nil {
+		problem = "pack.json is not a pack entry: " + err.Error()
+	} else if e.Key != key {
+		problem = fmt.Sprintf("its key %q is not its directory's name", e.Key)
+	} else if !slices.Contains(packFileNames(), e.File.Name) {
+		problem = fmt.Sprintf("its file is named %q, not one builder writes (%s)", e.File.Name, strings.Join(packFileNames(), ", "))
+	} else if e.File.Role != image.RoleRootfs {
+		problem = fmt.Sprintf("its file's role is %q, not %q", e.File.Role, image.RoleRootfs)
+	} else if p := checkSHA256(e.File.SHA256); p != "" {
+		problem = p
 	}
-	path := filepath.Join(dir, e.File.Name)
-	if st, err := os.Stat(path); err != nil || st.Size() != e.File.Size {
-		return PackEntry{}, "", false
+	if problem != "" {
+		return PackEntry{}, Damage{Entry: dir, Problem: problem}
 	}
-	now := time.Now()
-	_ = os.Chtimes(filepath.Join(dir, "pack.json"), now, now)
-	return e, path, true
+	name := dir + "/" + e.File.Name
+	if st, err = r.Lstat(name); err != nil {
+		return PackEntry{}, Damage{Entry: name, Problem: err.Error()}
+	}
+	if !st.Mode().IsRegular() {
+		return PackEntry{}, Damage{Entry: name, Problem: kindOf(st.Mode()) + ", not a regular file"}
+	}
+	if st.Size() != e.File.Size {
+		return PackEntry{}, Damage{Entry: name, Problem: fmt.Sprintf("%d bytes, not the recorded %d", st.Size(), e.File.Size)}
+	}
+	return e, nil
 }
 
-// StorePack copies a packed rootfs file into the cache under key. The
-// entry is assembled in tmp/ and renamed into place whole.
+// LookupPack returns a complete pack entry. A damaged one is removed
+// and reported, and misses.
+func (c *Cache) LookupPack(key string) (PackEntry, bool) {
+	if !validKey(key) {
+		return PackEntry{}, false
+	}
+	r, err := c.open()
+	if err != nil {
+		return PackEntry{}, false
+	}
+	defer r.Close()
+	e, err := checkPack(r, key)
+	if err != nil {
+		var d Damage
+		if errors.As(err, &d) && r.RemoveAll(packDir(key)) == nil {
+			c.report(d)
+		}
+		return PackEntry{}, false
+	}
+	now := time.Now()
+	_ = r.Chtimes(packDir(key)+"/pack.json", now, now)
+	return e, true
+}
+
+// PackFile is the path of a pack entry's file, for messages; use
+// OpenPackFile to read it.
+func (c *Cache) PackFile(key string, e PackEntry) string {
+	return filepath.Join(c.Dir, "packs", key, e.File.Name)
+}
+
+// OpenPackFile opens the file of a pack entry LookupPack returned. The
+// caller checks its sha256 against e.File.SHA256 as it copies it.
+func (c *Cache) OpenPackFile(key string, e PackEntry) (*os.File, error) {
+	if !validKey(key) || !slices.Contains(packFileNames(), e.File.Name) {
+		return nil, fmt.Errorf("opening the packed rootfs %q of %q: not a pack entry", e.File.Name, key)
+	}
+	r, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	f, st, err := openRegular(r, packDir(key)+"/"+e.File.Name)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() != e.File.Size {
+		f.Close()
+		return nil, Damage{Entry: packDir(key) + "/" + e.File.Name, Problem: fmt.Sprintf("%d bytes, not the recorded %d", st.Size(), e.File.Size)}
+	}
+	return f, nil
+}
+
+// StorePack copies a packed rootfs file into the cache under key,
+// checking on the way that it has the sha256 e records. The entry is
+// assembled in tmp/ and renamed into place whole.
 func (c *Cache) StorePack(src string, e PackEntry) (err error) {
-	tmp, err := os.MkdirTemp(filepath.Join(c.Dir, "tmp"), "pack-")
+	switch {
+	case !validKey(e.Key):
+		return fmt.Errorf("storing the packed rootfs under %q: not a key", e.Key)
+	case !slices.Contains(packFileNames(), e.File.Name):
+		return fmt.Errorf("storing the packed rootfs %q: not a name builder writes", e.File.Name)
+	case checkSHA256(e.File.SHA256) != "":
+		return fmt.Errorf("storing the packed rootfs %s: %s", e.File.Name, checkSHA256(e.File.SHA256))
+	}
+	r, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	tmp, err := mkdirTemp(r, "pack-")
 	if err != nil {
 		return fmt.Errorf("storing the packed rootfs: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			_ = os.RemoveAll(tmp)
+			_ = r.RemoveAll(tmp)
 		}
 	}()
-	if err := copyFile(src, filepath.Join(tmp, e.File.Name)); err != nil {
+	if err := copyChecked(r, src, tmp+"/"+e.File.Name, e.File); err != nil {
 		return fmt.Errorf("storing the packed rootfs: %w", err)
 	}
 	data, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "pack.json"), data, 0o644); err != nil {
+	if err := r.WriteFile(tmp+"/pack.json", data, 0o644); err != nil {
 		return fmt.Errorf("storing the packed rootfs: %w", err)
 	}
 	// An entry already there is replaced, not kept: it may hold the
 	// rootfs of snapshots since rebuilt. The old one is moved aside in
-	// one rename, so a reader sees the old entry or the new.
-	dst := c.packDir(e.Key)
-	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err == nil {
-		return os.RemoveAll(tmp) // now the old entry
+	// one rename, so a reader sees the old entry or the new. The rename
+	// works on the directories' handles, opened inside the cache.
+	tmpDir, err := r.Open("tmp")
+	if err != nil {
+		return fmt.Errorf("storing the packed rootfs: %w", err)
+	}
+	defer tmpDir.Close()
+	packs, err := r.Open("packs")
+	if err != nil {
+		return fmt.Errorf("storing the packed rootfs: %w", err)
+	}
+	defer packs.Close()
+	base := strings.TrimPrefix(tmp, "tmp/")
+	err = unix.Renameat2(int(tmpDir.Fd()), base, int(packs.Fd()), e.Key, unix.RENAME_EXCHANGE)
+	if err == nil {
+		// tmp is now the old entry, or the link planted in its place:
+		// RemoveAll removes a link, never what it points to.
+		return r.RemoveAll(tmp)
 	} else if !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("storing the packed rootfs: %w", err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := r.Rename(tmp, packDir(e.Key)); err != nil {
 		return fmt.Errorf("storing the packed rootfs: %w", err)
 	}
 	return nil
 }
 
-func copyFile(src, dst string) error {
+// mkdirTemp creates a new directory in tmp/ and returns its name
+// relative to the cache.
+func mkdirTemp(r *os.Root, prefix string) (string, error) {
+	for range 100 {
+		name := tempName(prefix + "*")
+		err := r.Mkdir(name, 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, err
+	}
+	return "", fmt.Errorf("no free temporary name for %s", prefix)
+}
+
+// copyChecked copies src (outside the cache) to the new file dst inside
+// it, failing when the bytes are not the ones info describes.
+func copyChecked(r *os.Root, src, dst string, info image.FileInfo) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	out, err := r.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), in)
+	if err == nil {
+		err = out.Sync()
 	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
+	if cerr := out.Close(); err == nil {
+		err = cerr
 	}
-	return out.Close()
+	if err != nil {
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != info.SHA256 || n != info.Size {
+		return fmt.Errorf("%s has sha256 %s (%d bytes), not %s (%d bytes) as packed", src, sum, n, info.SHA256, info.Size)
+	}
+	return nil
 }
 
-// Packs lists the pack entries.
-func (c *Cache) Packs() ([]PackEntry, error) {
-	matches, err := filepath.Glob(filepath.Join(c.Dir, "packs", "*", "pack.json"))
-	if err != nil {
-		return nil, err
+// RemovePack deletes a pack entry, its description first so that no
+// reader takes a file about to vanish. A link planted in its place is
+// removed, not followed.
+func (c *Cache) RemovePack(key string) error {
+	if !validKey(key) {
+		return fmt.Errorf("removing the pack entry %q: not a key", key)
 	}
-	var out []PackEntry
-	for _, m := range matches {
-		var e PackEntry
-		if data, err := os.ReadFile(m); err == nil && json.Unmarshal(data, &e) == nil && e.Key != "" {
-			out = append(out, e)
+	r, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return removePack(r, key)
+}
+
+func removePack(r *os.Root, key string) error {
+	dir := packDir(key)
+	if st, err := r.Lstat(dir); err == nil && st.IsDir() {
+		if err := r.Remove(dir + "/pack.json"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing %s: %w", dir, err)
 		}
 	}
-	return out, nil
-}
-
-// PackLastUsed is when a pack entry was last stored or reused.
-func (c *Cache) PackLastUsed(key string) time.Time {
-	st, err := os.Stat(filepath.Join(c.packDir(key), "pack.json"))
-	if err != nil {
-		return time.Time{}
+	if err := r.RemoveAll(dir); err != nil {
+		return fmt.Errorf("removing %s: %w", dir, err)
 	}
-	return st.ModTime()
-}
-
-// RemovePack deletes a pack entry, its description first.
-func (c *Cache) RemovePack(key string) error {
-	dir := c.packDir(key)
-	if err := os.Remove(filepath.Join(dir, "pack.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return os.RemoveAll(dir)
+	return nil
 }

@@ -22,6 +22,7 @@ type cachedRun struct {
 	cache       map[string]events.Event // by group
 	ran, cached []string                // step headers
 	fingerprint string
+	notes       []string // the cache's output lines: damaged entries
 }
 
 func cachedBuild(t *testing.T, cacheDir, out string, args ...string) cachedRun {
@@ -62,6 +63,8 @@ func tryCachedBuild(bin, cacheDir, out string, args ...string) (cachedRun, error
 			r.ran = append(r.ran, e.Step.Header())
 		case e.Type == events.BuildEnd:
 			r.fingerprint = e.Fingerprint
+		case e.Type == events.Output && e.Label == "cache":
+			r.notes = append(r.notes, e.Line)
 		}
 	}
 	return r, nil

@@ -187,6 +187,7 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 	}
 	defer unlock()
 	if c != nil {
+		c.Report = reportDamage(rep)
 		if reuse, err = lookupPackReuse(c, &opts.cacheOptions, popts.Plan, popts.Epoch, a.environ); err != nil {
 			return image.ImageJSON{}, err
 		}

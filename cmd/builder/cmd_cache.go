@@ -49,13 +49,16 @@ func (a *app) newCacheLsCommand(dir *string) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "ls",
-		Short: "List the cache's entries, most recently used first",
+		Short: "List the cache's entries, most recently used first, damaged ones with what is wrong",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := openExisting(*dir)
 			if err != nil {
 				return err
 			}
+			// ls removes no entry, but puts the layout right (a
+			// symlink where a directory belongs) to read it.
+			c.Report = func(d cache.Damage) { fmt.Fprintf(a.stderr, "builder: %v; removed it\n", d) }
 			items, err := c.Items()
 			if err != nil {
 				return err
@@ -69,17 +72,32 @@ func (a *app) newCacheLsCommand(dir *string) *cobra.Command {
 				return enc.Encode(items)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEY\tSTAGE\tIMAGE\tSIZE\tCREATED\tLAST USED")
+			fmt.Fprintln(tw, "KEY\tSTAGE\tIMAGE\tSIZE\tCREATED\tLAST USED\tSTATUS")
 			var total int64
+			damaged := 0
 			for _, it := range items {
+				if it.Status == cache.StatusDamaged {
+					// Its fields are not to be believed: the entry
+					// and what is wrong with it are what it has.
+					damaged++
+					key := "-"
+					if it.Key != "" {
+						key = image.Short(it.Key)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t\t\t\t\tdamaged: %s: %s\n", key, it.Kind, it.Entry, it.Problem)
+					continue
+				}
 				total += it.Size
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", image.Short(it.Key), it.Group, it.Image, builder.HumanSize(it.Size),
-					it.Created.Local().Format("2006-01-02 15:04"), it.LastUsed.Local().Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", image.Short(it.Key), it.Group, it.Image, builder.HumanSize(it.Size),
+					it.Created.Local().Format("2006-01-02 15:04"), it.LastUsed.Local().Format("2006-01-02 15:04"), it.Status)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%d entries, %s in %s\n", len(items), builder.HumanSize(total), c.Dir)
+			if damaged > 0 {
+				fmt.Fprintf(a.stdout, "%d damaged entries: builder cache prune removes them\n", damaged)
+			}
 			return nil
 		},
 	}
@@ -94,10 +112,11 @@ func (a *app) newCachePruneCommand(dir *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove entries unused for a while, or the least recently used beyond a size",
-		Long: `Prune removes the entries not used for longer than --older-than, then the
-least recently used until the cache is at most --max-size. It waits for
-builds using the cache to finish. Without either flag it removes
-everything.`,
+		Long: `Prune removes damaged entries (see builder cache ls), the entries not used
+for longer than --older-than, then the least recently used until the
+cache is at most --max-size. It waits for builds using the cache to
+finish. Without either flag it removes everything. It never removes
+anything outside the cache directory, nor follows a symlink in it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			limit, err := parseSize(maxSize)
@@ -112,6 +131,7 @@ everything.`,
 			if err != nil {
 				return err
 			}
+			c.Report = func(d cache.Damage) { fmt.Fprintf(a.stdout, "%v; removed it\n", d) }
 			removed, err := c.Prune(cmd.Context(), opts)
 			verb := "removed"
 			if dryRun {
@@ -119,6 +139,10 @@ everything.`,
 			}
 			var freed int64
 			for _, it := range removed {
+				if it.Status == cache.StatusDamaged {
+					fmt.Fprintf(a.stdout, "%s damaged %s %s: %s\n", verb, it.Kind, it.Entry, it.Problem)
+					continue
+				}
 				freed += it.Size
 				fmt.Fprintf(a.stdout, "%s %s %s (%s, %s)\n", verb, it.Kind, image.Short(it.Key), it.Group, builder.HumanSize(it.Size))
 			}

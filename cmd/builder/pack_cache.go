@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -56,14 +57,23 @@ func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoc
 		return pr, nil
 	}
 	newest := entries[len(entries)-1].Created
-	e, path, ok := c.LookupPack(pr.key)
+	e, ok := c.LookupPack(pr.key)
 	if !ok || e.Created.Before(newest) {
 		// Packed before the snapshots were rebuilt (--no-cache, the
 		// TTL): the rootfs it holds is not theirs.
 		return pr, nil
 	}
-	pr.hit = &builder.ReusedRootfs{Path: path, Info: e.File, Packages: e.Packages}
+	pr.hit = &builder.ReusedRootfs{Path: c.PackFile(pr.key, e), Info: e.File, Packages: e.Packages,
+		Open: func() (*os.File, error) { return c.OpenPackFile(pr.key, e) }}
 	return pr, nil
+}
+
+// reportDamage says each damaged cache entry the build's look-ups found
+// and removed, once, as the stages' look-ups in the isolated child do.
+func reportDamage(rep *reporter) func(cache.Damage) {
+	return func(d cache.Damage) {
+		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: d.Error() + "; removed it, building without it"})
+	}
 }
 
 // reportHit tells the event stream every stage and the packing hit.
