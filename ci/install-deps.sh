@@ -5,7 +5,7 @@
 set -eu
 
 packages="make git ca-certificates debootstrap mmdebstrap busybox-static
-qemu-user-static binfmt-support squashfs-tools bzip2 xz-utils zstd pigz lxd
+qemu-user-static binfmt-support arch-test squashfs-tools bzip2 xz-utils zstd pigz lxd
 dnsmasq-base iptables"
 
 missing=""

@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -52,6 +53,11 @@ func lookupBackend(name string) (Backend, error) {
 // debootstrapBackend runs debootstrap or mmdebstrap, which take the same
 // inputs. Both copy the host's resolv.conf and hostname into the target;
 // finalize puts the distribution's back.
+//
+// debootstrap runs in two stages, as for a foreign architecture: the
+// first, on the build's side, only downloads and unpacks (--foreign);
+// the second, which runs the maintainer scripts of the base system, runs
+// in the image's sandbox like every run step.
 type debootstrapBackend struct{ tool string }
 
 func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *recipe.Bootstrap, dir string) error {
@@ -59,11 +65,38 @@ func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *
 	if err != nil {
 		return err
 	}
-	return env.Runner.Run(ctx, Command{Label: d.tool, Argv: argv})
+	if err := env.Runner.Run(ctx, Command{Label: d.tool, Argv: argv}); err != nil {
+		return err
+	}
+	// A recipe that asks for --foreign itself wants the first stage only.
+	if d.tool != "debootstrap" || slices.Contains(b.ExtraArgs, "--foreign") {
+		return nil
+	}
+	return debootstrapSecondStage(ctx, env.Runner, dir)
+}
+
+func debootstrapSecondStage(ctx context.Context, runner *Runner, dir string) (err error) {
+	chroot, err := SetupChroot(dir)
+	if err != nil {
+		return fmt.Errorf("preparing the second stage: %w", err)
+	}
+	defer func() {
+		if tdErr := chroot.Teardown(); tdErr != nil {
+			err = errors.Join(err, fmt.Errorf("after the second stage: %w", tdErr))
+		}
+	}()
+	// container=lxc, as an LXD container's init has it: debootstrap then
+	// does not insist on creating a device node to test the target,
+	// which the sandbox forbids.
+	return runner.Run(ctx, Command{Label: "debootstrap", Name: "debootstrap --second-stage",
+		Argv: []string{"/debootstrap/debootstrap", "--second-stage"}, Env: []string{"container=lxc"}, Chroot: chroot})
 }
 
 func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, dir string) ([]string, error) {
 	argv := []string{d.tool, "--arch=" + arch.Distribution}
+	if d.tool == "debootstrap" && !slices.Contains(b.ExtraArgs, "--foreign") {
+		argv = append(argv, "--foreign")
+	}
 	if d.tool == "mmdebstrap" {
 		// root mode: builder is root and isolates the build itself.
 		// mmdebstrap would bind the host's /dev (and /dev/shm) into the

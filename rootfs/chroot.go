@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"slices"
 	"strconv"
 
@@ -44,17 +43,21 @@ var devices = []struct {
 	{"random", 0o666, 1, 8},
 	{"urandom", 0o666, 1, 9},
 	{"tty", 0o666, 5, 0},
-	{"console", 0o600, 5, 1},
+	// The host's console (5,1) is no business of the build: a script
+	// writing to /dev/console writes nowhere.
+	{"console", 0o600, 1, 3},
 }
 
 // policyRC keeps maintainer scripts from starting services in the chroot.
 const policyRC = "#!/bin/sh\n# Written by builder for the build; removed afterwards.\nexit 101\n"
 
+// chrootMounts are the image's kernel filesystems, shared by the
+// commands of a build. proc is not among them: each command's sandbox
+// mounts the proc of its own PID namespace (see SandboxArg).
 var chrootMounts = []struct {
 	target, fstype, data string
 	flags                uintptr
 }{
-	{"proc", "proc", "", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
 	{"sys", "sysfs", "", unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
 	{"dev", "tmpfs", "mode=0755,size=65536k", unix.MS_NOSUID | unix.MS_NOEXEC},
 	{"dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", unix.MS_NOSUID | unix.MS_NOEXEC},
@@ -63,11 +66,10 @@ var chrootMounts = []struct {
 	{"tmp", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV},
 }
 
-// SetupChroot mounts proc (with /proc/sys and /proc/sysrq-trigger
-// read-only: they are the host kernel's), a read-only sysfs, a tmpfs /dev
-// with the nodes above and devpts, /dev/shm, /run and /tmp, puts the
-// host's resolv.conf in place and a deny-all policy-rc.d. On error
-// everything done so far is undone.
+// SetupChroot makes /proc for the commands' own proc mounts and mounts a
+// read-only sysfs, a tmpfs /dev with the nodes above and devpts,
+// /dev/shm, /run and /tmp, puts the host's resolv.conf in place and a
+// deny-all policy-rc.d. On error everything done so far is undone.
 func SetupChroot(dir string) (_ *Chroot, err error) {
 	root, err := OpenRoot(dir)
 	if err != nil {
@@ -79,19 +81,24 @@ func SetupChroot(dir string) (_ *Chroot, err error) {
 			err = errors.Join(err, c.Teardown())
 		}
 	}()
+	// debootstrap's first stage links /proc to the host's when it
+	// believes it runs in Docker; each command mounts its own proc there,
+	// which needs a directory.
+	if st, err := root.Lstat("proc"); err == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		if err := root.RemoveAll("proc"); err != nil {
+			return nil, fmt.Errorf("replacing the image's /proc link: %w", err)
+		}
+	}
+	proc, err := root.MkdirAll("proc")
+	if err != nil {
+		return nil, fmt.Errorf("creating /proc: %w", err)
+	}
+	proc.Close()
 	for _, m := range chrootMounts {
-		target, err := c.mount(m.target, m.fstype, m.flags, m.data)
-		if err != nil {
+		if _, err := c.mount(m.target, m.fstype, m.flags, m.data); err != nil {
 			return nil, err
 		}
-		switch m.target {
-		case "proc":
-			for _, p := range []string{"sys", "sysrq-trigger"} {
-				if err := c.bindReadOnly(path.Join(target, p)); err != nil {
-					return nil, err
-				}
-			}
-		case "dev":
+		if m.target == "dev" {
 			if err := c.populateDev(); err != nil {
 				return nil, err
 			}
@@ -126,22 +133,6 @@ func (c *Chroot) mount(rel, fstype string, flags uintptr, data string) (string, 
 	}
 	c.mounted = append(c.mounted, target)
 	return target, nil
-}
-
-// bindReadOnly makes a path of the build's /proc read-only by binding it
-// over itself; one the kernel does not have (no magic sysrq) is skipped.
-func (c *Chroot) bindReadOnly(p string) error {
-	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err := unix.Mount(p, p, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("binding %s: %w", p, err)
-	}
-	c.mounted = append(c.mounted, p)
-	if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("making %s read-only: %w", p, err)
-	}
-	return nil
 }
 
 // populateDev fills the freshly mounted /dev, reopened so the handle is

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/builder-images/builder/rootfs/capability"
 )
 
 // baseEnv is the environment every command in the chroot starts from;
@@ -117,10 +119,14 @@ type Command struct {
 	Name string
 	Argv []string
 	Env  []string // added to baseEnv
-	// Chroot, when set, is where the command runs chrooted; Argv[0] is
-	// then looked up in the image's PATH, not the host's.
-	Chroot  *Chroot
-	Timeout time.Duration
+	// Chroot, when set, is the image the command runs in, sandboxed (see
+	// SandboxArg); Argv[0] is then looked up in the image's PATH, not
+	// the host's.
+	Chroot *Chroot
+	// ExtraCaps are capabilities a sandboxed command keeps beyond
+	// capability.Build: a recipe's explicit, dangerous choice.
+	ExtraCaps capability.Set
+	Timeout   time.Duration
 }
 
 // Run runs cmd and waits. The command and everything it starts run in
@@ -133,26 +139,29 @@ func (r *Runner) Run(ctx context.Context, c Command) error {
 	if name == "" {
 		name = c.Argv[0]
 	}
-	argv0 := c.Argv[0]
-	attr := &syscall.SysProcAttr{Setpgid: true}
-	if c.Chroot != nil {
-		found, err := c.Chroot.LookPath(argv0)
-		if err != nil {
-			return err
-		}
-		argv0, attr.Chroot = found, c.Chroot.Dir
-	}
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, argv0, c.Argv[1:]...)
-	cmd.Env = mergeEnv(baseEnv, r.PassEnv, c.Env)
-	cmd.SysProcAttr = attr
+	env := mergeEnv(baseEnv, r.PassEnv, c.Env)
+	var cmd *exec.Cmd
 	if c.Chroot != nil {
-		cmd.Dir = "/"
+		found, err := c.Chroot.LookPath(c.Argv[0])
+		if err != nil {
+			return err
+		}
+		argv := append([]string{found}, c.Argv[1:]...)
+		if cmd, err = sandboxCommand(ctx, c.Chroot.Dir, argv, env, capability.Build|c.ExtraCaps); err != nil {
+			return fmt.Errorf("running %s: %w", name, err)
+		}
+	} else {
+		cmd = exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+		cmd.Env = env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
+	// Both kinds lead a process group: the command and everything it
+	// started are killed together.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	// A command that leaves a background job holding its output would
 	// otherwise keep Wait waiting for the output to end.

@@ -100,11 +100,15 @@ func TestFinalize(t *testing.T) {
 
 // TestSetupChrootRefusesEscapingMountPoints: a mount point that is a
 // symlink out of the image is refused before anything is mounted, and
-// nothing is created on the host.
+// nothing is created on the host. A /proc link (debootstrap's, in
+// Docker) is replaced by the directory the commands mount their proc on.
 func TestSetupChrootRefusesEscapingMountPoints(t *testing.T) {
 	dir := t.TempDir()
-	outside := t.TempDir()
-	if err := os.Symlink(outside, filepath.Join(dir, "proc")); err != nil {
+	outside, outsideProc := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "sys")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outsideProc, filepath.Join(dir, "proc")); err != nil {
 		t.Fatal(err)
 	}
 	c, err := SetupChroot(dir)
@@ -112,11 +116,16 @@ func TestSetupChrootRefusesEscapingMountPoints(t *testing.T) {
 		_ = c.Teardown()
 		t.Fatal("SetupChroot mounted through a symlink that leaves the image")
 	}
-	if want := "creating /proc"; !strings.Contains(err.Error(), want) {
+	if want := "creating /sys"; !strings.Contains(err.Error(), want) {
 		t.Errorf("err = %v, want %q", err, want)
 	}
-	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
-		t.Errorf("SetupChroot created %d entries on the host", len(entries))
+	for _, d := range []string{outside, outsideProc} {
+		if entries, _ := os.ReadDir(d); len(entries) != 0 {
+			t.Errorf("SetupChroot created %d entries on the host", len(entries))
+		}
+	}
+	if st, err := os.Lstat(filepath.Join(dir, "proc")); err != nil || !st.IsDir() {
+		t.Errorf("/proc is not a directory of the image: %v %v", st, err)
 	}
 }
 

@@ -141,6 +141,9 @@ func EnterIsolation() error {
 	}
 	// builder died before or after Pdeathsig was armed: stop, and with
 	// this process the whole namespace.
+	// The lifeline came without close-on-exec; no command of the build
+	// may inherit it.
+	unix.CloseOnExec(3)
 	lifeline := os.NewFile(3, "builder lifeline")
 	go func() {
 		_, _ = io.Copy(io.Discard, lifeline)

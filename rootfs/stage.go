@@ -17,6 +17,7 @@ import (
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/rootfs/capability"
 )
 
 // StepError is a step that failed, with the recipe block it came from.
@@ -279,7 +280,16 @@ func (s *Stage) step(ctx context.Context, runner *Runner, chroot *Chroot, env []
 		if err != nil {
 			return err
 		}
-		return runner.Run(ctx, Command{Label: a.Name, Name: "the script", Argv: argv, Env: mergeEnv(env, envList(a.Environment)), Chroot: chroot, Timeout: a.Timeout})
+		extra, err := capability.Parse(a.Capabilities)
+		if err != nil {
+			return err
+		}
+		if extra&^capability.Build != 0 {
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Step: s.current, Label: a.Name,
+				Line: "builder: this step keeps the capabilities " + (extra &^ capability.Build).String() + ", which can reach the build host"})
+		}
+		return runner.Run(ctx, Command{Label: a.Name, Name: "the script", Argv: argv, Env: mergeEnv(env, envList(a.Environment)),
+			Chroot: chroot, ExtraCaps: extra, Timeout: a.Timeout})
 	case *recipe.Repository:
 		return writeRepository(s.Dir, a)
 	case *recipe.Packages:

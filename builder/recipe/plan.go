@@ -228,6 +228,9 @@ type Run struct {
 	Name        string   `json:"name"`
 	Script      string   `json:"script"`
 	Environment []EnvVar `json:"environment,omitempty"`
+	// Capabilities are kept beyond the sandbox's own set, canonical
+	// names (SYS_ADMIN), sorted: the recipe's explicit, dangerous choice.
+	Capabilities []string `json:"capabilities,omitempty"`
 	// Timeout 0 means no limit beyond the build's own.
 	Timeout time.Duration `json:"-"`
 }

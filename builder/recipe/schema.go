@@ -31,7 +31,7 @@ var blockSchemas = map[string]blockSchema{
 	"copy":        {labels: []string{"path"}, attrs: []string{"enabled", "source!", "mode", "owner", "group"}},
 	"remove":      {labels: []string{"path"}, attrs: []string{"enabled", "missing_ok"}},
 	"template":    {labels: []string{"path"}, attrs: []string{"enabled", "source", "content", "name", "when", "create_only", "properties", "uid", "gid", "mode"}},
-	"run":         {labels: []string{"name"}, attrs: []string{"enabled", "stage", "script", "source", "environment", "timeout"}},
+	"run":         {labels: []string{"name"}, attrs: []string{"enabled", "stage", "script", "source", "environment", "timeout", "capabilities"}},
 	"environment": {},
 	"output":      {single: true, attrs: []string{"type", "compression", "rootfs"}},
 	"matrix":      {single: true},

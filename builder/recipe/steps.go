@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/builder-images/builder/rootfs/capability"
 )
 
 // stepDecoder turns step blocks into Steps. Each kind's decoder returns
@@ -360,5 +362,24 @@ func (s *stepDecoder) run(b *hclsyntax.Block) (*Run, Stage, *attrDecoder) {
 			d.errorf("timeout", "Invalid timeout", "The timeout: %s", msg)
 		}
 	}
+	r.Capabilities = runCapabilities(d)
 	return r, stage, d
+}
+
+// runCapabilities reads a run step's extra capabilities as canonical
+// names, each checked against the kernel's list.
+func runCapabilities(d *attrDecoder) []string {
+	var out []string
+	for i, name := range d.strList("capabilities", nil) {
+		canonical, ok := capability.Canonical(name)
+		if !ok {
+			d.elementErrorf("capabilities", i, "Unknown capability",
+				"%q is not a Linux capability: give a name of capabilities(7) such as \"SYS_ADMIN\", or %q for all of them%s.",
+				name, capability.All, suggest(canonical, capability.Names()))
+			continue
+		}
+		out = append(out, canonical)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

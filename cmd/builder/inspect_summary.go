@@ -55,6 +55,8 @@ func stepSummary(kind string, action map[string]any) string {
 			parts = append(parts, fmt.Sprintf("%d lines", strings.Count(strings.TrimRight(script, "\n"), "\n")+1))
 		}
 		add("%s=%s", "timeout")
+		// Shown whatever else is: a step that can reach the host.
+		add("%s=%s (dangerous)", "capabilities")
 	}
 	return strings.Join(parts, " ")
 }

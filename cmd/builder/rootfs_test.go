@@ -88,11 +88,13 @@ func assertNothingMounted(t *testing.T, dir string) {
 }
 
 // processesRootedIn lists processes whose root directory is dir: what a
-// chroot left running.
+// step left running. A sandboxed command pivoted into a bind of dir, so
+// the path of its root means nothing here; the directory's identity
+// (device and inode) is what it shares with dir.
 func processesRootedIn(dir string) []int {
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		real = filepath.Clean(dir) // removed already: no process can be in it
+	var want syscall.Stat_t
+	if err := syscall.Stat(dir, &want); err != nil {
+		return nil // removed already: no process can be in it
 	}
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
@@ -101,7 +103,8 @@ func processesRootedIn(dir string) []int {
 		if err != nil {
 			continue
 		}
-		if root, err := os.Readlink("/proc/" + e.Name() + "/root"); err == nil && (root == real || strings.HasPrefix(root, real+"/")) {
+		var st syscall.Stat_t
+		if syscall.Stat("/proc/"+e.Name()+"/root", &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino {
 			pids = append(pids, pid)
 		}
 	}
@@ -240,7 +243,7 @@ func TestRootfsKill(t *testing.T) {
 			// host's shows none of them.
 			child := isolatedChild(t, cmd.Process.Pid)
 			mountinfo, err := os.ReadFile("/proc/" + strconv.Itoa(child) + "/mountinfo")
-			if err != nil || !bytes.Contains(mountinfo, []byte(dir+"/proc ")) || !bytes.Contains(mountinfo, []byte(dir+"/dev/pts ")) {
+			if err != nil || !bytes.Contains(mountinfo, []byte(dir+"/sys ")) || !bytes.Contains(mountinfo, []byte(dir+"/dev/pts ")) {
 				t.Errorf("the chroot's mounts are not in the build's namespace (%v)", err)
 			}
 			assertNothingMounted(t, dir)

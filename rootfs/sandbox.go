@@ -1,0 +1,285 @@
+package rootfs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/builder-images/builder/rootfs/capability"
+)
+
+// A command run in the image does not run in the build's namespaces
+// but in a sandbox of its own, made by builder's own binary started
+// with SandboxArg (see SandboxMain) in new mount and PID namespaces. It:
+//
+//   - binds the image over itself and pivots into it, then detaches the
+//     old root: no path in its mount namespace leads to the host's tree,
+//     chroot or no chroot;
+//   - mounts a proc of its new PID namespace, where the command is PID 1
+//     and sees only its own processes: /proc/*/root, cwd, fd and environ
+//     lead to nothing of builder's;
+//   - makes the kernel's knobs in proc read-only and masks the files
+//     that show the host's kernel state (Docker's lists);
+//   - keeps the image's own device nodes from working (nodev on the
+//     image; /dev is builder's tmpfs);
+//   - closes every fd but stdin, stdout and stderr, starts a session
+//     of its own (no controlling terminal to inject keystrokes into);
+//   - lowers the bounding, permitted, effective and inheritable sets to
+//     capability.Build plus what the step asked for, clears the ambient
+//     set, and executes the command, which becomes the namespace's init:
+//     when it exits the kernel kills whatever it left behind.
+//
+// This is what bubblewrap and runc do, in the order they do it; without
+// CAP_SYS_ADMIN nothing of it can be undone from inside.
+
+// SandboxArg, as the first argument, makes builder's binary the sandbox
+// helper; main hands the rest of the arguments to SandboxMain.
+const SandboxArg = "__sandbox"
+
+// sandboxFailed is the helper's exit status when it could not set the
+// sandbox up (podman and docker use 125 likewise).
+const sandboxFailed = 125
+
+// sandboxSpec is what the helper is told, as JSON in its argument.
+type sandboxSpec struct {
+	// Root is the image's directory on the build's side.
+	Root string `json:"root"`
+	// Argv[0] is a path inside the image.
+	Argv []string       `json:"argv"`
+	Caps capability.Set `json:"caps"`
+}
+
+// sandboxCommand returns the command that runs argv (argv[0] already
+// resolved in the image) in root with env and caps.
+func sandboxCommand(ctx context.Context, root string, argv, env []string, caps capability.Set) (*exec.Cmd, error) {
+	spec, err := json.Marshal(sandboxSpec{Root: root, Argv: argv, Caps: caps})
+	if err != nil {
+		return nil, err
+	}
+	// /proc/self/exe: the binary running now, even if its file was
+	// replaced since (an upgrade during a build).
+	cmd := exec.CommandContext(ctx, "/proc/self/exe", SandboxArg, string(spec))
+	cmd.Env = env
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setsid:     true,
+		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID,
+	}
+	return cmd, nil
+}
+
+// SandboxMain is the helper: it sets the sandbox up and executes the
+// command, so it returns only to report a failure, after which the
+// process must exit with the returned status.
+func SandboxMain(args []string) int {
+	err := enterSandbox(args)
+	fmt.Fprintf(os.Stderr, "builder: setting up the sandbox: %v\n", err)
+	return sandboxFailed
+}
+
+func enterSandbox(args []string) error {
+	// Capabilities belong to a thread, and execve keeps the calling
+	// thread's: everything from here on runs on this one.
+	runtime.LockOSThread()
+	if len(args) != 1 {
+		return errors.New("the sandbox takes one argument; it is started by builder itself")
+	}
+	var spec sandboxSpec
+	if err := json.Unmarshal([]byte(args[0]), &spec); err != nil {
+		return fmt.Errorf("reading the sandbox spec: %w", err)
+	}
+	if len(spec.Argv) == 0 || spec.Root == "" {
+		return errors.New("the sandbox spec has no root or no command")
+	}
+	if os.Getpid() != 1 {
+		return errors.New("the sandbox must be PID 1 of a new PID namespace; it is started by builder itself")
+	}
+	if err := pivotInto(spec.Root); err != nil {
+		return err
+	}
+	if err := mountSandboxProc(); err != nil {
+		return err
+	}
+	if err := maskSandboxSys(); err != nil {
+		return err
+	}
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("closing inherited files: %w", err)
+	}
+	if err := limitCapabilities(spec.Caps); err != nil {
+		return err
+	}
+	err := unix.Exec(spec.Argv[0], spec.Argv, os.Environ())
+	return fmt.Errorf("executing %s: %w", spec.Argv[0], err)
+}
+
+// pivotInto makes root the root of this mount namespace, with nothing of
+// the old tree left below or above it.
+func pivotInto(root string) error {
+	// Nothing done here may reach the build's namespace.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	// pivot_root needs a mount point; the recursive bind brings the
+	// build's /dev, /tmp, /run, /sys and binds along.
+	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding the image: %w", err)
+	}
+	// Device nodes in the image itself (a step's mknod, a tarball's
+	// entries) must not open devices; /dev is a separate mount.
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err != nil {
+		return fmt.Errorf("reading the image's mount flags: %w", err)
+	}
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NODEV)
+	for _, f := range []struct{ st, ms int64 }{{unix.ST_RDONLY, unix.MS_RDONLY}, {unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NOEXEC, unix.MS_NOEXEC}} {
+		if st.Flags&f.st != 0 {
+			flags |= uintptr(f.ms)
+		}
+	}
+	if err := unix.Mount("", root, "", flags, ""); err != nil {
+		return fmt.Errorf("making the image's device nodes inert: %w", err)
+	}
+	if err := unix.Chdir(root); err != nil {
+		return fmt.Errorf("entering the image: %w", err)
+	}
+	// pivot_root(".", ".") stacks the old root on the new one; detaching
+	// it leaves the image alone in the namespace (runc does the same).
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root into the image: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the build's tree: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("entering the image: %w", err)
+	}
+	return nil
+}
+
+// procReadOnly are proc's paths that change the kernel when written;
+// procMasked show the host's kernel state (Docker's lists).
+var (
+	procReadOnly = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+	procMasked   = []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats"}
+)
+
+// mountSandboxProc mounts the new PID namespace's proc on the image's
+// /proc, already a directory there (SetupChroot made it).
+func mountSandboxProc() error {
+	if st, err := os.Lstat("/proc"); err != nil || !st.IsDir() {
+		return fmt.Errorf("the image's /proc is not a directory: %v", err)
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting proc: %w", err)
+	}
+	for _, p := range procReadOnly {
+		if err := bindReadOnly(p); err != nil {
+			return err
+		}
+	}
+	for _, p := range procMasked {
+		if err := mask(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maskSandboxSys hides the firmware tables of the (read-only) sysfs.
+func maskSandboxSys() error { return mask("/sys/firmware") }
+
+// bindReadOnly binds p over itself read-only; a path the kernel does not
+// have is skipped.
+func bindReadOnly(p string) error {
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding %s: %w", p, err)
+	}
+	if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("making %s read-only: %w", p, err)
+	}
+	return nil
+}
+
+// mask covers a directory with an empty read-only tmpfs and a file with
+// /dev/null (the image's, on builder's /dev).
+func mask(p string) error {
+	st, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("masking %s: %w", p, err)
+	case st.IsDir():
+		err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
+	default:
+		err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+	}
+	if err != nil {
+		return fmt.Errorf("masking %s: %w", p, err)
+	}
+	return nil
+}
+
+// limitCapabilities lowers every capability set of this thread to keep.
+func limitCapabilities(keep capability.Set) error {
+	last, err := lastCapability()
+	if err != nil {
+		return err
+	}
+	for c := uint(0); c <= last; c++ {
+		if keep.Has(c) {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("reading capabilities: %w", err)
+	}
+	// A root process's new permitted set after execve is its bounding
+	// set plus its inheritable set: the inheritable set goes empty.
+	for i := range data {
+		k := uint32(uint64(keep) >> (32 * i))
+		data[i].Effective &= k
+		data[i].Permitted &= k
+		data[i].Inheritable = 0
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("lowering capabilities: %w", err)
+	}
+	return nil
+}
+
+// lastCapability is the highest capability number this kernel knows.
+func lastCapability() (uint, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 0, fmt.Errorf("reading the kernel's capabilities: %w", err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 8)
+	if err != nil {
+		return 0, fmt.Errorf("reading the kernel's capabilities: %w", err)
+	}
+	return uint(n), nil
+}
