@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -61,6 +63,13 @@ func lookupBackend(name string) (Backend, error) {
 type debootstrapBackend struct{ tool string }
 
 func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *recipe.Bootstrap, dir string) error {
+	if d.tool == "mmdebstrap" {
+		argv, err := d.argv(env.Arch, b, ToolViewImage)
+		if err != nil {
+			return err
+		}
+		return runInToolView(ctx, env, Command{Label: d.tool, Argv: argv}, dir)
+	}
 	argv, err := d.argv(env.Arch, b, dir)
 	if err != nil {
 		return err
@@ -92,6 +101,28 @@ func debootstrapSecondStage(ctx context.Context, runner *Runner, dir string) (er
 		Argv: []string{"/debootstrap/debootstrap", "--second-stage"}, Env: []string{"container=lxc"}, Chroot: chroot})
 }
 
+// runInToolView runs a build-side program that runs the image's code in
+// a ToolView of the host (see there) on image, from a directory of the
+// work directory that it removes afterwards.
+func runInToolView(ctx context.Context, env BootstrapEnv, c Command, image string) (err error) {
+	abs, err := filepath.Abs(image)
+	if err != nil {
+		return fmt.Errorf("resolving %s: %w", image, err)
+	}
+	viewDir, err := os.MkdirTemp(env.WorkDir, ".builder-tool-")
+	if err != nil {
+		return fmt.Errorf("preparing the sandbox of %s: %w", c.Label, err)
+	}
+	defer func() {
+		// Empty, and mounted only in the sandbox's own namespace.
+		if rmErr := os.Remove(viewDir); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("after %s: %w", c.Label, rmErr))
+		}
+	}()
+	c.Tool = &ToolView{Dir: viewDir, Image: abs, ReadOnly: hostTools}
+	return env.Runner.Run(ctx, c)
+}
+
 func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, dir string) ([]string, error) {
 	argv := []string{d.tool, "--arch=" + arch.Distribution}
 	if d.tool == "debootstrap" && !slices.Contains(b.ExtraArgs, "--foreign") {
@@ -99,11 +130,12 @@ func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, d
 	}
 	if d.tool == "mmdebstrap" {
 		// root mode: builder is root and isolates the build itself.
-		// mmdebstrap would bind the host's /dev (and /dev/shm) into the
-		// target; it makes the device nodes itself without that.
+		// mmdebstrap runs in a ToolView, whose sandbox has mounted the
+		// target's proc, sys and /dev already (so the target is not
+		// empty either) and where it could not mount them.
 		// dpkg need not fsync what it unpacks into a build tree (see
 		// aptOptions).
-		argv = append(argv, "--mode=root", "--skip=chroot/mount/dev", "--dpkgopt=force-unsafe-io")
+		argv = append(argv, "--mode=root", "--skip=check/empty", "--skip=chroot/mount", "--dpkgopt=force-unsafe-io")
 		if len(b.Exclude) > 0 {
 			return nil, fmt.Errorf("mmdebstrap cannot exclude packages (exclude = %v); use debootstrap, or remove them in a packages block", b.Exclude)
 		}

@@ -48,6 +48,12 @@ var devices = []struct {
 	{"console", 0o600, 1, 3},
 }
 
+// devLinks are /dev's symlinks, ptmx first.
+var devLinks = [][2]string{
+	{"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+	{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+}
+
 // policyRC keeps maintainer scripts from starting services in the chroot.
 const policyRC = "#!/bin/sh\n# Written by builder for the build; removed afterwards.\nexit 101\n"
 
@@ -158,11 +164,7 @@ func (c *Chroot) populateDev() error {
 			return fmt.Errorf("creating /dev/%s: %w", name, err)
 		}
 	}
-	links := [][2]string{
-		{"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
-		{"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
-	}
-	for _, l := range links {
+	for _, l := range devLinks {
 		if err := unix.Symlinkat(l[1], dfd, l[0]); err != nil {
 			return fmt.Errorf("creating /dev/%s: %w", l[0], err)
 		}

@@ -123,6 +123,9 @@ type Command struct {
 	// SandboxArg); Argv[0] is then looked up in the image's PATH, not
 	// the host's.
 	Chroot *Chroot
+	// Tool, when set, runs Argv (host paths) sandboxed in that view of
+	// the host: a build-side program that runs the image's code itself.
+	Tool *ToolView
 	// ExtraCaps are capabilities a sandboxed command keeps beyond
 	// capability.Build: a recipe's explicit, dangerous choice.
 	ExtraCaps capability.Set
@@ -146,16 +149,28 @@ func (r *Runner) Run(ctx context.Context, c Command) error {
 	}
 	env := mergeEnv(baseEnv, r.PassEnv, c.Env)
 	var cmd *exec.Cmd
-	if c.Chroot != nil {
+	switch {
+	case c.Chroot != nil:
 		found, err := c.Chroot.LookPath(c.Argv[0])
 		if err != nil {
 			return err
 		}
 		argv := append([]string{found}, c.Argv[1:]...)
-		if cmd, err = sandboxCommand(ctx, c.Chroot.Dir, argv, env, capability.Build|c.ExtraCaps); err != nil {
+		spec := sandboxSpec{Root: c.Chroot.Dir, Argv: argv, Caps: capability.Build | c.ExtraCaps}
+		if cmd, err = sandboxCommand(ctx, spec, env); err != nil {
 			return fmt.Errorf("running %s: %w", name, err)
 		}
-	} else {
+	case c.Tool != nil:
+		found, err := exec.LookPath(c.Argv[0])
+		if err != nil {
+			return fmt.Errorf("running %s: %w", name, err)
+		}
+		argv := append([]string{found}, c.Argv[1:]...)
+		spec := sandboxSpec{Tool: c.Tool, Argv: argv, Caps: capability.Build | c.ExtraCaps}
+		if cmd, err = sandboxCommand(ctx, spec, env); err != nil {
+			return fmt.Errorf("running %s: %w", name, err)
+		}
+	default:
 		cmd = exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 		cmd.Env = env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -52,23 +53,25 @@ const sandboxFailed = 125
 
 // sandboxSpec is what the helper is told, as JSON in its argument.
 type sandboxSpec struct {
-	// Root is the image's directory on the build's side.
-	Root string `json:"root"`
-	// Argv[0] is a path inside the image.
+	// Root is the image's directory on the build's side, for a command
+	// of the image; Tool, for a build-side program, the view it runs in.
+	Root string    `json:"root,omitempty"`
+	Tool *ToolView `json:"tool,omitempty"`
+	// Argv[0] is a path inside the root.
 	Argv []string       `json:"argv"`
 	Caps capability.Set `json:"caps"`
 }
 
-// sandboxCommand returns the command that runs argv (argv[0] already
-// resolved in the image) in root with env and caps.
-func sandboxCommand(ctx context.Context, root string, argv, env []string, caps capability.Set) (*exec.Cmd, error) {
-	spec, err := json.Marshal(sandboxSpec{Root: root, Argv: argv, Caps: caps})
+// sandboxCommand returns the command that runs spec.Argv as spec says,
+// with env.
+func sandboxCommand(ctx context.Context, spec sandboxSpec, env []string) (*exec.Cmd, error) {
+	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
 	}
 	// /proc/self/exe: the binary running now, even if its file was
 	// replaced since (an upgrade during a build).
-	cmd := exec.CommandContext(ctx, "/proc/self/exe", SandboxArg, string(spec))
+	cmd := exec.CommandContext(ctx, "/proc/self/exe", SandboxArg, string(specJSON))
 	cmd.Env = env
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -98,19 +101,17 @@ func enterSandbox(args []string) error {
 	if err := json.Unmarshal([]byte(args[0]), &spec); err != nil {
 		return fmt.Errorf("reading the sandbox spec: %w", err)
 	}
-	if len(spec.Argv) == 0 || spec.Root == "" {
-		return errors.New("the sandbox spec has no root or no command")
+	if len(spec.Argv) == 0 || (spec.Root == "") == (spec.Tool == nil) {
+		return errors.New("the sandbox spec needs a command and either a root or a tool view")
 	}
 	if os.Getpid() != 1 {
 		return errors.New("the sandbox must be PID 1 of a new PID namespace; it is started by builder itself")
 	}
-	if err := pivotInto(spec.Root); err != nil {
-		return err
-	}
-	if err := mountSandboxProc(); err != nil {
-		return err
-	}
-	if err := maskSandboxSys(); err != nil {
+	if spec.Tool != nil {
+		if err := enterToolView(spec.Tool); err != nil {
+			return err
+		}
+	} else if err := enterImage(spec.Root); err != nil {
 		return err
 	}
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
@@ -123,9 +124,9 @@ func enterSandbox(args []string) error {
 	return fmt.Errorf("executing %s: %w", spec.Argv[0], err)
 }
 
-// pivotInto makes root the root of this mount namespace, with nothing of
-// the old tree left below or above it.
-func pivotInto(root string) error {
+// enterImage makes the image the root of this mount namespace, with
+// nothing of the old tree left below or above it, and its own proc.
+func enterImage(root string) error {
 	// Nothing done here may reach the build's namespace.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
@@ -135,10 +136,25 @@ func pivotInto(root string) error {
 	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("binding the image: %w", err)
 	}
-	// Device nodes in the image itself (a step's mknod, a tarball's
-	// entries) must not open devices; /dev is a separate mount.
+	if err := remountNodev(root); err != nil {
+		return err
+	}
+	if err := pivotHere(root); err != nil {
+		return err
+	}
+	if err := mountProc(""); err != nil {
+		return err
+	}
+	// The firmware tables of the (read-only) sysfs are the host's.
+	return mask("/sys/firmware")
+}
+
+// remountNodev keeps device nodes in the image itself (a step's mknod, a
+// tarball's entries) from opening devices; /dev is a mount of its own.
+// The mount's other flags are kept.
+func remountNodev(mountPoint string) error {
 	var st unix.Statfs_t
-	if err := unix.Statfs(root, &st); err != nil {
+	if err := unix.Statfs(mountPoint, &st); err != nil {
 		return fmt.Errorf("reading the image's mount flags: %w", err)
 	}
 	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NODEV)
@@ -147,22 +163,27 @@ func pivotInto(root string) error {
 			flags |= uintptr(f.ms)
 		}
 	}
-	if err := unix.Mount("", root, "", flags, ""); err != nil {
+	if err := unix.Mount("", mountPoint, "", flags, ""); err != nil {
 		return fmt.Errorf("making the image's device nodes inert: %w", err)
 	}
-	if err := unix.Chdir(root); err != nil {
-		return fmt.Errorf("entering the image: %w", err)
+	return nil
+}
+
+// pivotHere makes the mount at dir the root and detaches the old one:
+// pivot_root(".", ".") stacks the old root on the new, and unmounting
+// it leaves dir alone in the namespace (runc does the same).
+func pivotHere(dir string) error {
+	if err := unix.Chdir(dir); err != nil {
+		return fmt.Errorf("entering %s: %w", dir, err)
 	}
-	// pivot_root(".", ".") stacks the old root on the new one; detaching
-	// it leaves the image alone in the namespace (runc does the same).
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root into the image: %w", err)
+		return fmt.Errorf("pivot_root into %s: %w", dir, err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detaching the build's tree: %w", err)
 	}
 	if err := unix.Chdir("/"); err != nil {
-		return fmt.Errorf("entering the image: %w", err)
+		return fmt.Errorf("entering %s: %w", dir, err)
 	}
 	return nil
 }
@@ -170,35 +191,33 @@ func pivotInto(root string) error {
 // procReadOnly are proc's paths that change the kernel when written;
 // procMasked show the host's kernel state (Docker's lists).
 var (
-	procReadOnly = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
-	procMasked   = []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-		"/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats"}
+	procReadOnly = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
+	procMasked   = []string{"acpi", "asound", "kcore", "keys", "latency_stats",
+		"sched_debug", "scsi", "timer_list", "timer_stats"}
 )
 
-// mountSandboxProc mounts the new PID namespace's proc on the image's
-// /proc, already a directory there (SetupChroot made it).
-func mountSandboxProc() error {
-	if st, err := os.Lstat("/proc"); err != nil || !st.IsDir() {
-		return fmt.Errorf("the image's /proc is not a directory: %v", err)
+// mountProc mounts the new PID namespace's proc on root's /proc, which
+// must be a directory (SetupChroot makes it one).
+func mountProc(root string) error {
+	proc := filepath.Join("/", root, "proc")
+	if st, err := os.Lstat(proc); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s is not a directory: %v", proc, err)
 	}
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mounting proc: %w", err)
 	}
 	for _, p := range procReadOnly {
-		if err := bindReadOnly(p); err != nil {
+		if err := bindReadOnly(filepath.Join(proc, p)); err != nil {
 			return err
 		}
 	}
 	for _, p := range procMasked {
-		if err := mask(p); err != nil {
+		if err := mask(filepath.Join(proc, p)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-// maskSandboxSys hides the firmware tables of the (read-only) sysfs.
-func maskSandboxSys() error { return mask("/sys/firmware") }
 
 // bindReadOnly binds p over itself read-only; a path the kernel does not
 // have is skipped.
@@ -227,6 +246,7 @@ func mask(p string) error {
 	case st.IsDir():
 		err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
 	default:
+		// Our /dev's null, never the host's (the pivot is done).
 		err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/builder-images/builder/internal/testenv"
 	"github.com/builder-images/builder/rootfs/capability"
 )
 
@@ -297,6 +298,68 @@ cat /proc/1/root$SENTINEL 2>/dev/null && echo ESCAPED || true`, `capabilities = 
 	}
 	if _, err := os.Stat(filepath.Join(s.rootfs, "mnt/t/f")); !os.IsNotExist(err) {
 		t.Errorf("the step's tmpfs outlived it: %v", err)
+	}
+	s.checkHost(t)
+}
+
+// TestHostileBootstrapTool: mmdebstrap runs the image's code from outside
+// the image (apt chroots into it for each maintainer script), so it runs
+// in a view of the host's tools. A hook of its own, which runs where its
+// maintainer scripts run, looks for the host's files, builder's process
+// and environment, and tries to escape its chroot, and finds nothing.
+func TestHostileBootstrapTool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads a Debian package from the network; skipped with -short")
+	}
+	requireRoot(t)
+	testenv.Command(t, "mmdebstrap", "mmdebstrap")
+	base := t.TempDir()
+	sentinel := filepath.Join(base, "sentinel")
+	if err := os.WriteFile(sentinel, []byte(sentinelText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// ESC""APED: mmdebstrap prints the hook, which must not match.
+	hook := strings.Join([]string{
+		`for p in /proc/[0-9]*; do cat $p/root` + sentinel + ` $p/cwd/sentinel 2>/dev/null && echo ESC""APED-root-$p; done`,
+		`cat ` + sentinel + ` 2>/dev/null && echo ESC""APED-path`,
+		`echo pwned > ` + sentinel + ` 2>/dev/null && echo ESC""APED-write`,
+		`grep -l HOSTILE_SECRET /proc/[0-9]*/environ 2>/dev/null && echo ESC""APED-environ`,
+		`grep -lx builder /proc/[0-9]*/comm 2>/dev/null && echo ESC""APED-process`,
+		`mount -t tmpfs tmpfs /mnt 2>/dev/null && echo ESC""APED-mount`,
+		`test -e /etc/shadow && echo ESC""APED-shadow`,
+		`echo "hook ran in $(cat /proc/1/comm), bounding $(grep CapBnd /proc/self/status)"`,
+	}, "; ")
+	recipe := fmt.Sprintf(`image {
+  distribution = "debian"
+  release      = "bookworm"
+  architecture = "amd64"
+}
+
+bootstrap "mmdebstrap" {
+  variant    = "extract"
+  include    = ["busybox-static"]
+  extra_args = [%q]
+}
+`, "--extract-hook="+hook)
+	recipePath := filepath.Join(base, "hostile.hcl")
+	if err := os.WriteFile(recipePath, []byte(recipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &hostileScene{base: base, sentinel: sentinel, rootfs: filepath.Join(base, "rootfs"), recipe: recipePath}
+	stdout, stderr, err := s.run(t, "rootfs", "--cache-dir", "", recipePath, s.rootfs)
+	out := string(stdout) + string(stderr)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, tail([]byte(out), 40))
+	}
+	wantBounding := fmt.Sprintf("bounding CapBnd:\t%016x", uint64(capability.Build))
+	if !strings.Contains(out, "hook ran in mmdebstrap") || !strings.Contains(out, wantBounding) {
+		t.Errorf("the hook did not report, or not with %q:\n%s", wantBounding, tail([]byte(out), 40))
+	}
+	if strings.Contains(out, "ESCAPED") {
+		t.Errorf("the bootstrap tool reached the host:\n%s", tail([]byte(out), 40))
+	}
+	if _, err := os.Stat(filepath.Join(s.rootfs, "bin/busybox")); err != nil {
+		t.Errorf("the image lacks what mmdebstrap extracted: %v", err)
 	}
 	s.checkHost(t)
 }

@@ -1,0 +1,217 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// ToolView is the sandbox of a build-side program that runs the image's
+// code itself: mmdebstrap installs packages with apt from outside the
+// image, and apt chroots into the image to run dpkg and the maintainer
+// scripts. Such a program needs the host's tools, so it cannot run in
+// the image; it runs instead in a root that holds only:
+//
+//   - the host paths of ReadOnly, read-only (programs, libraries, the
+//     /etc files they read: never the whole of /etc, whose secrets a
+//     maintainer script escaping its chroot would find);
+//   - the image, read-write at ToolViewImage, with a proc of the
+//     sandbox's PID namespace and a tmpfs /dev of its own already
+//     mounted in it;
+//   - its own proc, /dev and /tmp.
+//
+// The program and everything it starts keep capability.Build: the
+// maintainer scripts can reach the image and that read-only view, and
+// nothing else of the host.
+type ToolView struct {
+	// Dir is an empty directory of the build's, outside the image, for
+	// the view's root to be mounted on.
+	Dir string `json:"dir"`
+	// Image is the image's directory on the build's side; the tool
+	// finds it at ToolViewImage.
+	Image string `json:"image"`
+	// ReadOnly are absolute host paths; a symlink is recreated as one.
+	ReadOnly []string `json:"read_only"`
+}
+
+// ToolViewImage is where a ToolView holds the image: a fixed path, as
+// the image's own may lie below one the view mounts (/tmp).
+const ToolViewImage = "/target"
+
+// hostTools is what a Debian bootstrap tool reads of the host: the
+// merged-/usr layout, the dpkg and apt configuration and keys, name
+// resolution, TLS roots, users for apt's privilege drop, the dynamic
+// linker's cache, perl's configuration and the alternatives links.
+var hostTools = []string{
+	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+	"/etc/alternatives", "/etc/apt", "/etc/dpkg", "/etc/perl",
+	"/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates.conf",
+	"/etc/resolv.conf", "/etc/hosts", "/etc/host.conf", "/etc/gai.conf", "/etc/nsswitch.conf",
+	"/etc/passwd", "/etc/group", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+	"/etc/debian_version", "/etc/os-release", "/var/lib/dpkg/arch",
+}
+
+// enterToolView builds the view on v.Dir and pivots into it.
+func enterToolView(v *ToolView) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	if err := unix.Mount("tmpfs", v.Dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mounting the tool's root: %w", err)
+	}
+	for _, p := range v.ReadOnly {
+		if err := bindHostPath(v.Dir, p); err != nil {
+			return err
+		}
+	}
+	image := filepath.Join(v.Dir, ToolViewImage)
+	if err := os.MkdirAll(image, 0o755); err != nil {
+		return fmt.Errorf("making the image's place in the tool's root: %w", err)
+	}
+	if err := unix.Mount(v.Image, image, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding the image: %w", err)
+	}
+	if err := remountNodev(image); err != nil {
+		return err
+	}
+	for _, d := range []string{"proc", "dev", "tmp", "sys"} {
+		if err := os.Mkdir(filepath.Join(v.Dir, d), 0o755); err != nil {
+			return fmt.Errorf("making the tool's /%s: %w", d, err)
+		}
+	}
+	if err := pivotHere(v.Dir); err != nil {
+		return err
+	}
+	// /dev first: proc's masked files are covered with its null.
+	if err := mountDev("", true); err != nil {
+		return err
+	}
+	if err := mountProc(""); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return fmt.Errorf("mounting the tool's /tmp: %w", err)
+	}
+	return mountImageKernelFS(ToolViewImage)
+}
+
+// bindHostPath puts host path p at the same path below root, read-only.
+func bindHostPath(root, p string) error {
+	st, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading %s: %w", p, err)
+	}
+	dst := filepath.Join(root, p)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("placing %s: %w", p, err)
+	}
+	switch {
+	case st.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", p, err)
+		}
+		// A link to elsewhere in the host (resolv.conf to /run, say)
+		// is bound as its target's content; a relative one within the
+		// view (/bin -> usr/bin) stays a link.
+		if path.IsAbs(target) {
+			return bindHostFile(p, dst)
+		}
+		return os.Symlink(target, dst)
+	case st.IsDir():
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			return fmt.Errorf("placing %s: %w", p, err)
+		}
+	default:
+		return bindHostFile(p, dst)
+	}
+	return bindReadOnlyAt(p, dst)
+}
+
+func bindHostFile(p, dst string) error {
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("placing %s: %w", p, err)
+	}
+	f.Close()
+	return bindReadOnlyAt(p, dst)
+}
+
+func bindReadOnlyAt(src, dst string) error {
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("binding %s: %w", src, err)
+	}
+	if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("making %s read-only: %w", src, err)
+	}
+	return nil
+}
+
+// mountImageKernelFS gives the image, as the tool sees it, the proc of
+// the sandbox and a /dev of its own. The tool is told not to mount them
+// (mmdebstrap --skip=chroot/mount); they leave no trace in the image, as
+// they end with the sandbox. No sysfs: base-files' /sys would not
+// unpack onto a read-only one, and the base system needs none.
+func mountImageKernelFS(image string) error {
+	for _, d := range []string{"proc", "dev"} {
+		p := filepath.Join(image, d)
+		if st, err := os.Lstat(p); err == nil && !st.IsDir() {
+			return fmt.Errorf("the image's /%s is not a directory", d)
+		}
+		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("making the image's /%s: %w", d, err)
+		}
+	}
+	if err := mountProc(image); err != nil {
+		return err
+	}
+	// mmdebstrap links /dev/fd and the std streams itself.
+	return mountDev(image, false)
+}
+
+// mountDev mounts a tmpfs /dev below root with the nodes of devices,
+// devpts and /dev/shm; links adds /dev/fd and the std stream links.
+func mountDev(root string, links bool) error {
+	dev := filepath.Join(root, "/dev")
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=65536k"); err != nil {
+		return fmt.Errorf("mounting %s: %w", dev, err)
+	}
+	for _, d := range devices {
+		p := filepath.Join(dev, d.name)
+		if err := unix.Mknod(p, unix.S_IFCHR|d.mode, int(unix.Mkdev(d.major, d.minor))); err != nil {
+			return fmt.Errorf("creating %s: %w", p, err)
+		}
+		if err := unix.Chmod(p, d.mode); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	for _, d := range []string{"pts", "shm"} {
+		if err := os.Mkdir(filepath.Join(dev, d), 0o755); err != nil {
+			return fmt.Errorf("creating %s/%s: %w", dev, d, err)
+		}
+	}
+	if err := unix.Mount("devpts", filepath.Join(dev, "pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return fmt.Errorf("mounting %s/pts: %w", dev, err)
+	}
+	if err := unix.Mount("tmpfs", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return fmt.Errorf("mounting %s/shm: %w", dev, err)
+	}
+	all := devLinks
+	if !links {
+		all = devLinks[:1] // ptmx only
+	}
+	for _, l := range all {
+		if err := os.Symlink(l[1], filepath.Join(dev, l[0])); err != nil {
+			return fmt.Errorf("creating %s/%s: %w", dev, l[0], err)
+		}
+	}
+	return nil
+}
