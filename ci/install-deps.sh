@@ -6,7 +6,8 @@ set -eu
 
 packages="make git ca-certificates debootstrap mmdebstrap busybox-static
 qemu-user-static binfmt-support arch-test squashfs-tools bzip2 xz-utils zstd pigz lxd
-dnsmasq-base iptables"
+dnsmasq-base iptables
+bubblewrap time"
 
 missing=""
 for p in $packages; do
