@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,5 +209,33 @@ file "/etc/pin" {
 				t.Errorf("%v: the error about %s is missing:\n%s", args, want, out)
 			}
 		}
+	}
+}
+
+// TestInspectShowsCapabilities: a run step that keeps more capabilities
+// than the sandbox's says so in inspect's text and JSON.
+func TestInspectShowsCapabilities(t *testing.T) {
+	path := t.TempDir() + "/caps.hcl"
+	src := `image {
+  distribution = "busybox"
+  release      = "static"
+  architecture = "amd64"
+}
+bootstrap "busybox" {}
+run "mounts" {
+  script       = "mount -t tmpfs tmpfs /mnt\n"
+  capabilities = ["cap_sys_admin", "NET_ADMIN"]
+}
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, "", nil, "inspect", path)
+	if code != exitOK || !strings.Contains(stdout, "capabilities=NET_ADMIN,SYS_ADMIN (dangerous)") {
+		t.Errorf("inspect exit %d:\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = runCLI(t, "", nil, "inspect", "--json", path)
+	if code != exitOK || !strings.Contains(stdout, `"capabilities": [`) || !strings.Contains(stdout, `"SYS_ADMIN"`) {
+		t.Errorf("inspect --json exit %d:\n%s%s", code, stdout, stderr)
 	}
 }

@@ -100,6 +100,7 @@ func TestHostileRunSteps(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
 	loop := newLoopDevice(t)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", "bhostile0").Run() })
 	attacks := []struct {
 		name, script string
 		// want is in the output when the attack failed for the right
@@ -145,6 +146,10 @@ echo "builder is out of sight"; exit 1`, "builder is out of sight"},
 		{"write /proc/sys", `umount /proc/sys 2>/dev/null; cat /proc/sys/kernel/hostname > /proc/sys/kernel/hostname`, "Read-only file system"},
 		{"block device in /tmp", `mknod /tmp/disk b ` + loop + ` && dd if=/tmp/disk bs=512 count=1 | grep -a ` + loopMarker, "Operation not permitted"},
 		{"block device in the image", `mknod /root/disk b ` + loop + ` && dd if=/root/disk bs=512 count=1 | grep -a ` + loopMarker, "Operation not permitted"},
+		// Were these to succeed, the test's cleanup removes the link;
+		// ping only reaches loopback.
+		{"network configuration", `ip link add bhostile0 type dummy`, "Operation not permitted"},
+		{"raw socket", `ping -c 1 -W 1 127.0.0.1`, "permission denied"},
 		{"kernel module", `echo garbage > /tmp/x.ko && insmod /tmp/x.ko`, "Operation not permitted|kernel does not support"},
 	}
 	for _, a := range attacks {
