@@ -156,8 +156,8 @@ func (r *Runner) Run(ctx context.Context, c Command) error {
 			return err
 		}
 		argv := append([]string{found}, c.Argv[1:]...)
-		spec := sandboxSpec{Root: c.Chroot.Dir, Argv: argv, Caps: capability.Build | c.ExtraCaps}
-		if cmd, err = sandboxCommand(ctx, spec, env); err != nil {
+		spec := sandboxSpec{Root: c.Chroot.Dir, Argv: argv, Env: env, Caps: capability.Build | c.ExtraCaps}
+		if cmd, err = sandboxCommand(ctx, spec); err != nil {
 			return fmt.Errorf("running %s: %w", name, err)
 		}
 	case c.Tool != nil:
@@ -166,8 +166,8 @@ func (r *Runner) Run(ctx context.Context, c Command) error {
 			return fmt.Errorf("running %s: %w", name, err)
 		}
 		argv := append([]string{found}, c.Argv[1:]...)
-		spec := sandboxSpec{Tool: c.Tool, Argv: argv, Caps: capability.Build | c.ExtraCaps}
-		if cmd, err = sandboxCommand(ctx, spec, env); err != nil {
+		spec := sandboxSpec{Tool: c.Tool, Argv: argv, Env: env, Caps: capability.Build | c.ExtraCaps}
+		if cmd, err = sandboxCommand(ctx, spec); err != nil {
 			return fmt.Errorf("running %s: %w", name, err)
 		}
 	default:
@@ -189,6 +189,9 @@ func (r *Runner) Run(ctx context.Context, c Command) error {
 	}
 	cmd.Stdout, cmd.Stderr = lines, lines
 	err := cmd.Run()
+	for _, f := range cmd.ExtraFiles { // the sandbox's spec
+		f.Close()
+	}
 	lines.Flush()
 	if errors.Is(err, exec.ErrWaitDelay) {
 		// The command succeeded; what it left running is stopped.

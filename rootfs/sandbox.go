@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -57,23 +58,49 @@ type sandboxSpec struct {
 	// of the image; Tool, for a build-side program, the view it runs in.
 	Root string    `json:"root,omitempty"`
 	Tool *ToolView `json:"tool,omitempty"`
-	// Argv[0] is a path inside the root.
+	// Argv[0] is a path inside the root; Env is the command's whole
+	// environment.
 	Argv []string       `json:"argv"`
+	Env  []string       `json:"env"`
 	Caps capability.Set `json:"caps"`
 }
 
-// sandboxCommand returns the command that runs spec.Argv as spec says,
-// with env.
-func sandboxCommand(ctx context.Context, spec sandboxSpec, env []string) (*exec.Cmd, error) {
+// helperEnv is the helper's own environment. The command's reaches only
+// the command's execve: LD_PRELOAD, LD_AUDIT or GODEBUG in a recipe's
+// environment must not act on builder's binary while it still holds
+// every capability in the build's namespaces.
+var helperEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+
+// specFD is where the helper reads its spec: a memfd, so that neither
+// argv's size limit nor /proc/PID/cmdline applies to a command's
+// arguments and environment.
+const specFD = 3
+
+// sandboxCommand returns the command that runs spec.Argv as spec says.
+func sandboxCommand(ctx context.Context, spec sandboxSpec) (*exec.Cmd, error) {
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
 	}
+	fd, err := unix.MemfdCreate("builder-sandbox-spec", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("passing the sandbox its spec: %w", err)
+	}
+	memfd := os.NewFile(uintptr(fd), "builder-sandbox-spec")
+	if _, err := memfd.Write(specJSON); err != nil {
+		memfd.Close()
+		return nil, fmt.Errorf("passing the sandbox its spec: %w", err)
+	}
+	if _, err := memfd.Seek(0, io.SeekStart); err != nil {
+		memfd.Close()
+		return nil, fmt.Errorf("passing the sandbox its spec: %w", err)
+	}
 	// /proc/self/exe: the binary running now, even if its file was
 	// replaced since (an upgrade during a build).
-	cmd := exec.CommandContext(ctx, "/proc/self/exe", SandboxArg, string(specJSON))
-	cmd.Env = env
+	cmd := exec.CommandContext(ctx, "/proc/self/exe", SandboxArg)
+	cmd.Env = helperEnv
 	cmd.Dir = "/"
+	cmd.ExtraFiles = []*os.File{memfd} // specFD
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setsid:     true,
 		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID,
@@ -83,22 +110,48 @@ func sandboxCommand(ctx context.Context, spec sandboxSpec, env []string) (*exec.
 
 // SandboxMain is the helper: it sets the sandbox up and executes the
 // command, so it returns only to report a failure, after which the
-// process must exit with the returned status.
+// process must exit with the returned status: 125 when the sandbox could
+// not be set up, 127 when the command is missing, 126 when it could not
+// be executed (a shell's statuses).
 func SandboxMain(args []string) int {
 	err := enterSandbox(args)
+	var execErr *sandboxExecError
+	if errors.As(err, &execErr) {
+		fmt.Fprintf(os.Stderr, "builder: %v\n", err)
+		if errors.Is(execErr.err, unix.ENOENT) {
+			return 127
+		}
+		return 126
+	}
 	fmt.Fprintf(os.Stderr, "builder: setting up the sandbox: %v\n", err)
 	return sandboxFailed
+}
+
+// sandboxExecError is a command the sandbox could not execute.
+type sandboxExecError struct {
+	path string
+	err  error
+}
+
+func (e *sandboxExecError) Error() string {
+	if errors.Is(e.err, unix.ENOENT) {
+		return fmt.Sprintf("executing %s: %v (a script's #! interpreter must be installed in the image)", e.path, e.err)
+	}
+	return fmt.Sprintf("executing %s: %v", e.path, e.err)
 }
 
 func enterSandbox(args []string) error {
 	// Capabilities belong to a thread, and execve keeps the calling
 	// thread's: everything from here on runs on this one.
 	runtime.LockOSThread()
-	if len(args) != 1 {
-		return errors.New("the sandbox takes one argument; it is started by builder itself")
+	if len(args) != 0 {
+		return errors.New("the sandbox takes no argument; it is started by builder itself")
 	}
 	var spec sandboxSpec
-	if err := json.Unmarshal([]byte(args[0]), &spec); err != nil {
+	specFile := os.NewFile(specFD, "builder-sandbox-spec")
+	err := json.NewDecoder(specFile).Decode(&spec)
+	specFile.Close()
+	if err != nil {
 		return fmt.Errorf("reading the sandbox spec: %w", err)
 	}
 	if len(spec.Argv) == 0 || (spec.Root == "") == (spec.Tool == nil) {
@@ -120,8 +173,8 @@ func enterSandbox(args []string) error {
 	if err := limitCapabilities(spec.Caps); err != nil {
 		return err
 	}
-	err := unix.Exec(spec.Argv[0], spec.Argv, os.Environ())
-	return fmt.Errorf("executing %s: %w", spec.Argv[0], err)
+	err = unix.Exec(spec.Argv[0], spec.Argv, spec.Env)
+	return &sandboxExecError{path: spec.Argv[0], err: err}
 }
 
 // enterImage makes the image the root of this mount namespace, with

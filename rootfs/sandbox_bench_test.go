@@ -55,7 +55,7 @@ func BenchmarkSandboxCommand(b *testing.B) {
 		}
 	})
 	ours := func() *exec.Cmd {
-		cmd, err := sandboxCommand(context.Background(), sandboxSpec{Root: dir, Argv: []string{"/bin/true"}, Caps: capability.Build}, baseEnv)
+		cmd, err := sandboxCommand(context.Background(), sandboxSpec{Root: dir, Argv: []string{"/bin/true"}, Env: baseEnv, Caps: capability.Build})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -86,8 +86,9 @@ func BenchmarkSandboxCommand(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m.Add("ours-RSS-MiB", peakMiB(b, append([]string{"unshare", "--pid", "--mount", "--fork", "--", exe}, ours().Args[1:]...)...))
-	m.Add("bwrap-RSS-MiB", peakMiB(b, theirs().Args...))
+	sandboxed := ours()
+	m.Add("ours-RSS-MiB", peakMiB(b, sandboxed.ExtraFiles, append([]string{"unshare", "--pid", "--mount", "--fork", "--", exe}, sandboxed.Args[1:]...)...))
+	m.Add("bwrap-RSS-MiB", peakMiB(b, nil, theirs().Args...))
 	m.Report(b)
 }
 
@@ -97,20 +98,27 @@ func timeCommands(b *testing.B, mk func() *exec.Cmd) float64 {
 	b.Helper()
 	start := time.Now()
 	for range commandsPerRound {
-		if out, err := mk().CombinedOutput(); err != nil {
+		cmd := mk()
+		out, err := cmd.CombinedOutput()
+		for _, f := range cmd.ExtraFiles {
+			f.Close()
+		}
+		if err != nil {
 			b.Fatalf("%v\n%s", err, out)
 		}
 	}
 	return float64(time.Since(start).Milliseconds()) / commandsPerRound
 }
 
-// peakMiB runs argv under /usr/bin/time and returns the peak resident
+// peakMiB runs argv under /usr/bin/time, extra as its fds from 3 on, and returns the peak resident
 // memory of it and what it waited for. Both run from C programs that
 // fork: a child Go starts reports its parent's peak (see
 // benchutil.WatchPeaks).
-func peakMiB(b *testing.B, argv ...string) float64 {
+func peakMiB(b *testing.B, extra []*os.File, argv ...string) float64 {
 	b.Helper()
-	out, err := exec.Command("/usr/bin/time", append([]string{"-f", "%M"}, argv...)...).CombinedOutput()
+	timed := exec.Command("/usr/bin/time", append([]string{"-f", "%M"}, argv...)...)
+	timed.ExtraFiles = extra
+	out, err := timed.CombinedOutput()
 	if err != nil {
 		b.Fatalf("%v\n%s", err, out)
 	}

@@ -368,3 +368,33 @@ bootstrap "mmdebstrap" {
 	}
 	s.checkHost(t)
 }
+
+// TestHostileLoaderEnvironment: the environment a recipe gives its steps
+// reaches the command only, never builder's own binary, which sets the
+// sandbox up with every capability: LD_PRELOAD there would run a
+// library of the recipe's choosing as root on the host.
+func TestHostileLoaderEnvironment(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	s := newHostileScene(t, `echo "preload=$LD_PRELOAD audit=$LD_AUDIT"`, "")
+	recipe, err := os.ReadFile(s.recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaderEnv := "environment {\n  LD_PRELOAD = \"/nonexistent/evil.so\"\n  LD_AUDIT   = \"/nonexistent/audit.so\"\n}\n"
+	if err := os.WriteFile(s.recipe, append(recipe, loaderEnv...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := s.run(t, "rootfs", s.recipe, s.rootfs)
+	out := string(stdout) + string(stderr)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "cannot be preloaded") || strings.Contains(out, "ld.so") {
+		t.Errorf("the dynamic loader of builder's binary read the recipe's environment:\n%s", out)
+	}
+	if !strings.Contains(out, "[attack] preload=/nonexistent/evil.so audit=/nonexistent/audit.so") {
+		t.Errorf("the step did not get its environment:\n%s", out)
+	}
+	s.checkHost(t)
+}
