@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,25 +57,25 @@ func lookupBackend(name string) (Backend, error) {
 // inputs. Both copy the host's resolv.conf and hostname into the target;
 // finalize puts the distribution's back.
 //
-// debootstrap runs in two stages, as for a foreign architecture: the
-// first, on the build's side, only downloads and unpacks (--foreign);
-// the second, which runs the maintainer scripts of the base system, runs
-// in the image's sandbox like every run step.
+// Both run sandboxed in a ToolView of the host, the image at
+// ToolViewImage: what the recipe chooses (suite, mirror, keyring,
+// extra_args, the packages themselves) can then reach that read-only
+// view and the image, nothing else. debootstrap runs in two stages, as
+// for a foreign architecture: the first downloads and unpacks
+// (--foreign); the second, which runs the base system's maintainer
+// scripts, runs in the image's own sandbox like every run step.
 type debootstrapBackend struct{ tool string }
 
 func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *recipe.Bootstrap, dir string) error {
-	if d.tool == "mmdebstrap" {
-		argv, err := d.argv(env.Arch, b, ToolViewImage)
-		if err != nil {
-			return err
-		}
-		return runInToolView(ctx, env, Command{Label: d.tool, Argv: argv}, dir)
-	}
-	argv, err := d.argv(env.Arch, b, dir)
+	argv, err := d.argv(env.Arch, b, ToolViewImage)
 	if err != nil {
 		return err
 	}
-	if err := env.Runner.Run(ctx, Command{Label: d.tool, Argv: argv}); err != nil {
+	// container=lxc, as an LXD container's init has it: debootstrap then
+	// checks the target without creating a device node, which the
+	// sandbox forbids, and uses the /dev the sandbox made.
+	c := Command{Label: d.tool, Argv: argv, Env: []string{"container=lxc"}}
+	if err := runInToolView(ctx, env, c, dir, d.hostInputs(b)...); err != nil {
 		return err
 	}
 	// A recipe that asks for --foreign itself wants the first stage only.
@@ -82,6 +83,19 @@ func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *
 		return nil
 	}
 	return debootstrapSecondStage(ctx, env.Runner, dir)
+}
+
+// hostInputs are the host files a bootstrap block names, which its tool
+// reads in its view: the keyring, and a file:// mirror.
+func (debootstrapBackend) hostInputs(b *recipe.Bootstrap) []string {
+	var paths []string
+	if b.Keyring != "" {
+		paths = append(paths, b.Keyring)
+	}
+	if u, err := url.Parse(b.Mirror); err == nil && u.Scheme == "file" && u.Path != "" {
+		paths = append(paths, u.Path)
+	}
+	return paths
 }
 
 func debootstrapSecondStage(ctx context.Context, runner *Runner, dir string) (err error) {
@@ -94,17 +108,16 @@ func debootstrapSecondStage(ctx context.Context, runner *Runner, dir string) (er
 			err = errors.Join(err, fmt.Errorf("after the second stage: %w", tdErr))
 		}
 	}()
-	// container=lxc, as an LXD container's init has it: debootstrap then
-	// does not insist on creating a device node to test the target,
-	// which the sandbox forbids.
+	// container=lxc, as for the first stage.
 	return runner.Run(ctx, Command{Label: "debootstrap", Name: "debootstrap --second-stage",
 		Argv: []string{"/debootstrap/debootstrap", "--second-stage"}, Env: []string{"container=lxc"}, Chroot: chroot})
 }
 
 // runInToolView runs a build-side program that runs the image's code in
-// a ToolView of the host (see there) on image, from a directory of the
-// work directory that it removes afterwards.
-func runInToolView(ctx context.Context, env BootstrapEnv, c Command, image string) (err error) {
+// a ToolView of the host (see there) on image, with the host's tools and
+// the given paths, from a directory of the work directory that it
+// removes afterwards.
+func runInToolView(ctx context.Context, env BootstrapEnv, c Command, image string, paths ...string) (err error) {
 	abs, err := filepath.Abs(image)
 	if err != nil {
 		return fmt.Errorf("resolving %s: %w", image, err)
@@ -119,7 +132,7 @@ func runInToolView(ctx context.Context, env BootstrapEnv, c Command, image strin
 			err = errors.Join(err, fmt.Errorf("after %s: %w", c.Label, rmErr))
 		}
 	}()
-	c.Tool = &ToolView{Dir: viewDir, Image: abs, ReadOnly: hostTools}
+	c.Tool = &ToolView{Dir: viewDir, Image: abs, ReadOnly: append(slices.Clip(hostTools), paths...)}
 	return env.Runner.Run(ctx, c)
 }
 

@@ -275,8 +275,14 @@ func (c *Chroot) Teardown() error {
 }
 
 // BindHost binds a host directory over rel inside the image (created
-// there when missing, resolved inside the root like every mount point)
-// until the returned function undoes it; Teardown undoes it too.
+// there when missing, resolved inside the root like every mount point),
+// nosuid, nodev and noexec, until the returned function undoes it;
+// Teardown undoes it too.
+//
+// A step may rename a parent of the mount point (mv /var/cache/apt …),
+// which moves the mount: the undo finds it by its mount ID, wherever it
+// went, so the host directory never stays in the image for the steps
+// that follow.
 func (c *Chroot) BindHost(hostDir, rel string) (func() error, error) {
 	d, err := c.root.MkdirAll(rel)
 	if err != nil {
@@ -292,13 +298,48 @@ func (c *Chroot) BindHost(hostDir, rel string) (func() error, error) {
 		return nil, fmt.Errorf("binding %s on /%s: %w", hostDir, rel, err)
 	}
 	c.mounted = append(c.mounted, target)
+	if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return nil, fmt.Errorf("binding %s on /%s: %w", hostDir, rel, err)
+	}
+	id, err := topMountID(target)
+	if err != nil {
+		return nil, err
+	}
 	return func() error {
 		if i := slices.Index(c.mounted, target); i >= 0 {
 			c.mounted = slices.Delete(c.mounted, i, i+1)
 		}
-		if err := unix.Unmount(target, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("unmounting %s: %w", target, err)
-		}
-		return nil
+		return unmountID(id)
 	}, nil
+}
+
+// topMountID is the ID of the last mount on mountPoint.
+func topMountID(mountPoint string) (int, error) {
+	mounts, err := readMountInfo()
+	if err != nil {
+		return 0, err
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if mounts[i].MountPoint == mountPoint {
+			return mounts[i].ID, nil
+		}
+	}
+	return 0, fmt.Errorf("%s is not a mount point after mounting it", mountPoint)
+}
+
+// unmountID unmounts the mount with that ID, wherever it is now.
+func unmountID(id int) error {
+	mounts, err := readMountInfo()
+	if err != nil {
+		return err
+	}
+	for _, m := range mounts {
+		if m.ID != id {
+			continue
+		}
+		if err := unix.Unmount(m.MountPoint, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("unmounting %s: %w", m.MountPoint, err)
+		}
+	}
+	return nil
 }

@@ -288,7 +288,7 @@ func bindReadOnly(p string) error {
 }
 
 // mask covers a directory with an empty read-only tmpfs and a file with
-// /dev/null (the image's, on builder's /dev).
+// the null device, bound from the file nullDevice checked.
 func mask(p string) error {
 	st, err := os.Lstat(p)
 	switch {
@@ -299,14 +299,40 @@ func mask(p string) error {
 	case st.IsDir():
 		err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
 	default:
-		// Our /dev's null, never the host's (the pivot is done).
-		err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		var null *os.File
+		if null, err = nullDevice(); err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+		err = unix.Mount(fdPath(null), p, "", unix.MS_BIND, "")
+		null.Close()
 	}
 	if err != nil {
 		return fmt.Errorf("masking %s: %w", p, err)
 	}
 	return nil
 }
+
+// nullDevice opens /dev/null, refusing anything but the null device
+// itself: after the pivot /dev is the image's, which a step can write,
+// and a link there to /proc/kcore must not unmask it.
+func nullDevice() (*os.File, error) {
+	f, err := os.OpenFile("/dev/null", unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening /dev/null: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening /dev/null: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		f.Close()
+		return nil, errors.New("/dev/null is not the null device; a step replaced it")
+	}
+	return f, nil
+}
+
+func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
 
 // limitCapabilities lowers every capability set of this thread to keep.
 func limitCapabilities(keep capability.Set) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,6 +40,11 @@ type ToolView struct {
 	ReadOnly []string `json:"read_only"`
 }
 
+// hostSecrets are masked in the view although their directories are in
+// it: apt's credentials for private mirrors (pass them to the tool's
+// own configuration in the recipe instead).
+var hostSecrets = []string{"/etc/apt/auth.conf", "/etc/apt/auth.conf.d"}
+
 // ToolViewImage is where a ToolView holds the image: a fixed path, as
 // the image's own may lie below one the view mounts (/tmp).
 const ToolViewImage = "/target"
@@ -49,7 +55,7 @@ const ToolViewImage = "/target"
 // linker's cache, perl's configuration and the alternatives links.
 var hostTools = []string{
 	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-	"/etc/alternatives", "/etc/apt", "/etc/dpkg", "/etc/perl",
+	"/etc/alternatives", "/etc/apt", "/etc/dpkg", "/etc/perl", "/etc/wgetrc",
 	"/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates.conf",
 	"/etc/resolv.conf", "/etc/hosts", "/etc/host.conf", "/etc/gai.conf", "/etc/nsswitch.conf",
 	"/etc/passwd", "/etc/group", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
@@ -65,7 +71,12 @@ func enterToolView(v *ToolView) error {
 		return fmt.Errorf("mounting the tool's root: %w", err)
 	}
 	for _, p := range v.ReadOnly {
-		if err := bindHostPath(v.Dir, p); err != nil {
+		if err := bindHostPath(v.Dir, p, v.ReadOnly); err != nil {
+			return err
+		}
+	}
+	for _, p := range hostSecrets {
+		if err := mask(filepath.Join(v.Dir, p)); err != nil {
 			return err
 		}
 	}
@@ -101,7 +112,10 @@ func enterToolView(v *ToolView) error {
 }
 
 // bindHostPath puts host path p at the same path below root, read-only.
-func bindHostPath(root, p string) error {
+// A symlink stays one when it leads within the view (/bin -> usr/bin);
+// otherwise what it leads to is bound in its place (resolv.conf ->
+// ../run/systemd/resolve/stub-resolv.conf, outside the view).
+func bindHostPath(root, p string, view []string) error {
 	st, err := os.Lstat(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -113,46 +127,51 @@ func bindHostPath(root, p string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("placing %s: %w", p, err)
 	}
-	switch {
-	case st.Mode()&fs.ModeSymlink != 0:
-		target, err := os.Readlink(p)
-		if err != nil {
+	if st.Mode()&fs.ModeSymlink != 0 {
+		resolved, err := filepath.EvalSymlinks(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a dangling link: nothing to show
+		} else if err != nil {
 			return fmt.Errorf("reading %s: %w", p, err)
 		}
-		// A link to elsewhere in the host (resolv.conf to /run, say)
-		// is bound as its target's content; a relative one within the
-		// view (/bin -> usr/bin) stays a link.
-		if path.IsAbs(target) {
-			return bindHostFile(p, dst)
+		if target, err := os.Readlink(p); err == nil && !path.IsAbs(target) && within(resolved, view) {
+			return os.Symlink(target, dst)
 		}
-		return os.Symlink(target, dst)
-	case st.IsDir():
+		if st, err = os.Stat(resolved); err != nil {
+			return fmt.Errorf("reading %s: %w", p, err)
+		}
+		p = resolved
+	}
+	if st.IsDir() {
 		if err := os.Mkdir(dst, 0o755); err != nil {
 			return fmt.Errorf("placing %s: %w", p, err)
 		}
-	default:
-		return bindHostFile(p, dst)
+	} else {
+		f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("placing %s: %w", p, err)
+		}
+		f.Close()
 	}
-	return bindReadOnlyAt(p, dst)
-}
-
-func bindHostFile(p, dst string) error {
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("placing %s: %w", p, err)
-	}
-	f.Close()
-	return bindReadOnlyAt(p, dst)
-}
-
-func bindReadOnlyAt(src, dst string) error {
-	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("binding %s: %w", src, err)
+	// Not recursive: a mount below p (rare under /usr or /etc) would
+	// come along writable, as a remount changes only the top one.
+	if err := unix.Mount(p, dst, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding %s: %w", p, err)
 	}
 	if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-		return fmt.Errorf("making %s read-only: %w", src, err)
+		return fmt.Errorf("making %s read-only: %w", p, err)
 	}
 	return nil
+}
+
+// within says whether p is one of dirs or below one.
+func within(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // mountImageKernelFS gives the image, as the tool sees it, the proc of

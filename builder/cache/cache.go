@@ -64,7 +64,10 @@ func Open(dir string) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache directory %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	// Only root's: snapshots hold whole images, and package steps write
+	// the shared apt downloads (a setuid file a maintainer script left
+	// there must not be reachable by the host's users).
+	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the cache in %s: %w", abs, err)
 	}
 	r, err := os.OpenRoot(abs)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -38,6 +39,9 @@ func BootstrapBackends() []string { return sortedKeys(bootstrapBackends) }
 
 // DefaultBusybox is where Debian's busybox-static installs its binary.
 const DefaultBusybox = "/bin/busybox"
+
+// validSuite is a Debian or Ubuntu suite or codename.
+var validSuite = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
 
 func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 	backend := b.Labels[0]
@@ -77,8 +81,18 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 			d.errorf("mirror", "Invalid mirror", "The mirror %s Leave it empty for the bootstrap tool's own default.", msg)
 		}
 	}
-	if d.has("suite") && strings.TrimSpace(bs.Suite) == "" {
+	switch {
+	case d.has("suite") && strings.TrimSpace(bs.Suite) == "":
 		d.errorf("suite", "Empty suite", "The suite must name a release, such as \"bookworm\"; leave it out to use the image's release.")
+	case slices.Contains(spec.attrs, "suite") && !validSuite.MatchString(bs.Suite):
+		// debootstrap sources scripts/SUITE: a path here would run a
+		// file of the recipe's choosing.
+		detail := fmt.Sprintf("The suite %q is not a release name: letters, digits and . _ + ~ - only, such as \"bookworm\" or \"bookworm-backports\".", bs.Suite)
+		if d.has("suite") {
+			d.errorf("suite", "Invalid suite", "%s", detail)
+		} else {
+			s.errorAt(b.DefRange(), "Invalid suite", detail+" It comes from the image's release; set suite to the release's name.")
+		}
 	}
 	for _, list := range []struct {
 		name  string

@@ -398,3 +398,42 @@ func TestHostileLoaderEnvironment(t *testing.T) {
 	}
 	s.checkHost(t)
 }
+
+// TestHostileDebootstrapOptions: debootstrap's first stage takes options
+// from the recipe (extra_args) that name host paths; in its sandbox they
+// reach a read-only view of the host's tools, never the host.
+func TestHostileDebootstrapOptions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bootstraps Debian from the network; skipped with -short")
+	}
+	requireRoot(t)
+	testenv.Command(t, "debootstrap", "debootstrap")
+	base := t.TempDir()
+	victim := filepath.Join(base, "victim")
+	if err := os.Mkdir(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	recipe := fmt.Sprintf(`image {
+  distribution = "debian"
+  release      = "bookworm"
+  architecture = "amd64"
+}
+
+bootstrap "debootstrap" {
+  variant    = "minbase"
+  extra_args = [%q, "--foreign"]
+}
+`, "--cache-dir="+victim)
+	s := &hostileScene{base: base, sentinel: filepath.Join(base, "sentinel"), rootfs: filepath.Join(base, "rootfs"), recipe: filepath.Join(base, "hostile.hcl")}
+	if err := os.WriteFile(s.sentinel, []byte(sentinelText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.recipe, []byte(recipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, _ := s.run(t, "rootfs", "--cache-dir", "", s.recipe, s.rootfs)
+	if entries, err := os.ReadDir(victim); err != nil || len(entries) != 0 {
+		t.Errorf("debootstrap wrote %d entries into the host's %s (%v):\n%s%s", len(entries), victim, err, tail(stdout, 20), stderr)
+	}
+	s.checkHost(t)
+}
