@@ -437,3 +437,29 @@ bootstrap "debootstrap" {
 	}
 	s.checkHost(t)
 }
+
+// TestHostileNullDevice: a step replaces /dev/null, which the next
+// command's sandbox masks proc's files with, by a link to what is
+// masked. The next sandbox refuses to start rather than unmask it.
+func TestHostileNullDevice(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	s := newHostileScene(t, `ln -sf /proc/timer_list /dev/null`, "")
+	recipe, err := os.ReadFile(s.recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := "run \"read\" {\n  stage  = \"post-files\"\n  script = \"#!/bin/sh\\nhead -c 300 /proc/timer_list; echo read-$((1+1))-done\\n\"\n}\n"
+	if err := os.WriteFile(s.recipe, append(recipe, next...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := s.run(t, "rootfs", s.recipe, s.rootfs)
+	out := string(stdout) + string(stderr)
+	if err == nil || strings.Contains(out, "read-2-done") {
+		t.Errorf("the next step ran with proc unmasked (%v):\n%s", err, out)
+	}
+	if !strings.Contains(out, "/dev/null is not the null device") {
+		t.Errorf("the failure does not say why:\n%s", out)
+	}
+	s.checkHost(t)
+}
