@@ -38,17 +38,28 @@ const (
 	hostileSecret = "HOSTILE_SECRET=only-the-host-knows-this"
 )
 
-// newHostileScene writes a busybox recipe whose run step "attack" runs
-// script with SENTINEL set to the host path of the sentinel file.
-// extra goes into the run block (capabilities, say).
-func newHostileScene(t *testing.T, script, extra string) *hostileScene {
+// newScene makes the test's directory with its sentinel file, and
+// writes recipe(scene) as the recipe.
+func newScene(t *testing.T, recipe func(*hostileScene) string) *hostileScene {
 	t.Helper()
 	base := t.TempDir()
 	s := &hostileScene{base: base, sentinel: filepath.Join(base, "sentinel"), rootfs: filepath.Join(base, "rootfs"), recipe: filepath.Join(base, "hostile.hcl")}
 	if err := os.WriteFile(s.sentinel, []byte(sentinelText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	recipe := fmt.Sprintf(`image {
+	if err := os.WriteFile(s.recipe, []byte(recipe(s)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newHostileScene writes a busybox recipe whose run step "attack" runs
+// script with SENTINEL set to the host path of the sentinel file.
+// extra goes into the run block (capabilities, say), more after it.
+func newHostileScene(t *testing.T, script, extra string, more ...string) *hostileScene {
+	t.Helper()
+	return newScene(t, func(s *hostileScene) string {
+		return fmt.Sprintf(`image {
   distribution = "busybox"
   release      = "hostile"
   architecture = "amd64"
@@ -64,11 +75,8 @@ run "attack" {
     %s
   EOT
 }
-`, s.sentinel, extra, strings.ReplaceAll(strings.TrimSpace(script), "\n", "\n    "))
-	if err := os.WriteFile(s.recipe, []byte(recipe), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return s
+`, s.sentinel, extra, strings.ReplaceAll(strings.TrimSpace(script), "\n", "\n    ")) + strings.Join(more, "")
+	})
 }
 
 // run runs builder with args in the scene's directory, with the secret
@@ -318,23 +326,19 @@ func TestHostileBootstrapTool(t *testing.T) {
 	}
 	requireRoot(t)
 	testenv.Command(t, "mmdebstrap", "mmdebstrap")
-	base := t.TempDir()
-	sentinel := filepath.Join(base, "sentinel")
-	if err := os.WriteFile(sentinel, []byte(sentinelText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// ESC""APED: mmdebstrap prints the hook, which must not match.
-	hook := strings.Join([]string{
-		`for p in /proc/[0-9]*; do cat $p/root` + sentinel + ` $p/cwd/sentinel 2>/dev/null && echo ESC""APED-root-$p; done`,
-		`cat ` + sentinel + ` 2>/dev/null && echo ESC""APED-path`,
-		`echo pwned > ` + sentinel + ` 2>/dev/null && echo ESC""APED-write`,
-		`grep -l HOSTILE_SECRET /proc/[0-9]*/environ 2>/dev/null && echo ESC""APED-environ`,
-		`grep -lx builder /proc/[0-9]*/comm 2>/dev/null && echo ESC""APED-process`,
-		`mount -t tmpfs tmpfs /mnt 2>/dev/null && echo ESC""APED-mount`,
-		`test -e /etc/shadow && echo ESC""APED-shadow`,
-		`echo "hook ran in $(cat /proc/1/comm), bounding $(grep CapBnd /proc/self/status)"`,
-	}, "; ")
-	recipe := fmt.Sprintf(`image {
+	s := newScene(t, func(s *hostileScene) string {
+		// ESC""APED: mmdebstrap prints the hook, which must not match.
+		hook := strings.Join([]string{
+			`for p in /proc/[0-9]*; do cat $p/root` + s.sentinel + ` $p/cwd/sentinel 2>/dev/null && echo ESC""APED-root-$p; done`,
+			`cat ` + s.sentinel + ` 2>/dev/null && echo ESC""APED-path`,
+			`echo pwned > ` + s.sentinel + ` 2>/dev/null && echo ESC""APED-write`,
+			`grep -l HOSTILE_SECRET /proc/[0-9]*/environ 2>/dev/null && echo ESC""APED-environ`,
+			`grep -lx builder /proc/[0-9]*/comm 2>/dev/null && echo ESC""APED-process`,
+			`mount -t tmpfs tmpfs /mnt 2>/dev/null && echo ESC""APED-mount`,
+			`test -e /etc/shadow && echo ESC""APED-shadow`,
+			`echo "hook ran in $(cat /proc/1/comm), bounding $(grep CapBnd /proc/self/status)"`,
+		}, "; ")
+		return fmt.Sprintf(`image {
   distribution = "debian"
   release      = "bookworm"
   architecture = "amd64"
@@ -346,12 +350,8 @@ bootstrap "mmdebstrap" {
   extra_args = [%q]
 }
 `, "--extract-hook="+hook)
-	recipePath := filepath.Join(base, "hostile.hcl")
-	if err := os.WriteFile(recipePath, []byte(recipe), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s := &hostileScene{base: base, sentinel: sentinel, rootfs: filepath.Join(base, "rootfs"), recipe: recipePath}
-	stdout, stderr, err := s.run(t, "rootfs", "--cache-dir", "", recipePath, s.rootfs)
+	})
+	stdout, stderr, err := s.run(t, "rootfs", "--cache-dir", "", s.recipe, s.rootfs)
 	out := string(stdout) + string(stderr)
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, tail([]byte(out), 40))
@@ -376,15 +376,8 @@ bootstrap "mmdebstrap" {
 func TestHostileLoaderEnvironment(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
-	s := newHostileScene(t, `echo "preload=$LD_PRELOAD audit=$LD_AUDIT"`, "")
-	recipe, err := os.ReadFile(s.recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loaderEnv := "environment {\n  LD_PRELOAD = \"/nonexistent/evil.so\"\n  LD_AUDIT   = \"/nonexistent/audit.so\"\n}\n"
-	if err := os.WriteFile(s.recipe, append(recipe, loaderEnv...), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	s := newHostileScene(t, `echo "preload=$LD_PRELOAD audit=$LD_AUDIT"`, "",
+		"environment {\n  LD_PRELOAD = \"/nonexistent/evil.so\"\n  LD_AUDIT   = \"/nonexistent/audit.so\"\n}\n")
 	stdout, stderr, err := s.run(t, "rootfs", s.recipe, s.rootfs)
 	out := string(stdout) + string(stderr)
 	if err != nil {
@@ -408,12 +401,13 @@ func TestHostileDebootstrapOptions(t *testing.T) {
 	}
 	requireRoot(t)
 	testenv.Command(t, "debootstrap", "debootstrap")
-	base := t.TempDir()
-	victim := filepath.Join(base, "victim")
-	if err := os.Mkdir(victim, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	recipe := fmt.Sprintf(`image {
+	var victim string
+	s := newScene(t, func(s *hostileScene) string {
+		victim = filepath.Join(s.base, "victim")
+		if err := os.Mkdir(victim, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf(`image {
   distribution = "debian"
   release      = "bookworm"
   architecture = "amd64"
@@ -424,16 +418,14 @@ bootstrap "debootstrap" {
   extra_args = [%q, "--foreign"]
 }
 `, "--cache-dir="+victim)
-	s := &hostileScene{base: base, sentinel: filepath.Join(base, "sentinel"), rootfs: filepath.Join(base, "rootfs"), recipe: filepath.Join(base, "hostile.hcl")}
-	if err := os.WriteFile(s.sentinel, []byte(sentinelText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(s.recipe, []byte(recipe), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	})
 	stdout, stderr, _ := s.run(t, "rootfs", "--cache-dir", "", s.recipe, s.rootfs)
 	if entries, err := os.ReadDir(victim); err != nil || len(entries) != 0 {
 		t.Errorf("debootstrap wrote %d entries into the host's %s (%v):\n%s%s", len(entries), victim, err, tail(stdout, 20), stderr)
+	}
+	// debootstrap ran, and looked for the directory in its view.
+	if want := victim + ": No such directory"; !strings.Contains(string(stdout)+string(stderr), want) {
+		t.Errorf("output lacks %q:\n%s%s", want, tail(stdout, 20), stderr)
 	}
 	s.checkHost(t)
 }
@@ -444,15 +436,8 @@ bootstrap "debootstrap" {
 func TestHostileNullDevice(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
-	s := newHostileScene(t, `ln -sf /proc/timer_list /dev/null`, "")
-	recipe, err := os.ReadFile(s.recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next := "run \"read\" {\n  stage  = \"post-files\"\n  script = \"#!/bin/sh\\nhead -c 300 /proc/timer_list; echo read-$((1+1))-done\\n\"\n}\n"
-	if err := os.WriteFile(s.recipe, append(recipe, next...), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	s := newHostileScene(t, `ln -sf /proc/timer_list /dev/null`, "",
+		"run \"read\" {\n  stage  = \"post-files\"\n  script = \"#!/bin/sh\\nhead -c 300 /proc/timer_list; echo read-$((1+1))-done\\n\"\n}\n")
 	stdout, stderr, err := s.run(t, "rootfs", s.recipe, s.rootfs)
 	out := string(stdout) + string(stderr)
 	if err == nil || strings.Contains(out, "read-2-done") {
