@@ -22,7 +22,8 @@ import (
 
 // A command run in the image does not run in the build's namespaces
 // but in a sandbox of its own, made by builder's own binary started
-// with SandboxArg (see SandboxMain) in new mount and PID namespaces. It:
+// with SandboxArg (see SandboxMain) in new mount and PID namespaces,
+// with an environment of its own and its spec on a memfd. It:
 //
 //   - binds the image over itself and pivots into it, then detaches the
 //     old root: no path in its mount namespace leads to the host's tree,
@@ -44,8 +45,8 @@ import (
 // This is what bubblewrap and runc do, in the order they do it; without
 // CAP_SYS_ADMIN nothing of it can be undone from inside.
 
-// SandboxArg, as the first argument, makes builder's binary the sandbox
-// helper; main hands the rest of the arguments to SandboxMain.
+// SandboxArg, as the only argument, makes builder's binary the sandbox
+// helper; main hands the rest of the arguments (none) to SandboxMain.
 const SandboxArg = "__sandbox"
 
 // sandboxFailed is the helper's exit status when it could not set the
