@@ -51,10 +51,27 @@ func parseMode(s string) (uint32, string) {
 
 var accountName = regexp.MustCompile(`^([a-z_][a-z0-9_.-]*\$?|[0-9]+)$`)
 
-// checkAccount accepts a user or group name as useradd does, or a number.
+// checkAccount accepts a user or group name as useradd does, or a
+// numeric id that checkID accepts.
 func checkAccount(kind, s string) string {
 	if len(s) > 32 || !accountName.MatchString(s) {
 		return fmt.Sprintf("%s %q must be a user or group name (lowercase letters, digits, _ . -) or a numeric id.", kind, s)
+	}
+	if strings.Trim(s, "0123456789") == "" {
+		return checkID(kind, s)
+	}
+	return ""
+}
+
+// maxID is the largest usable uid or gid: uid_t is 32 bits, and its
+// largest value, 4294967295, is (uid_t)-1, which chown reads as "leave
+// unchanged".
+const maxID = 1<<32 - 2
+
+// checkID accepts a numeric user or group id that chown can set.
+func checkID(kind, s string) string {
+	if n, err := strconv.ParseUint(s, 10, 64); err != nil || n > maxID {
+		return fmt.Sprintf("%s %s is not a valid id: numeric ids go from 0 to %d (%d is (uid_t)-1, which means \"unchanged\" to chown).", kind, s, uint64(maxID), uint64(maxID)+1)
 	}
 	return ""
 }

@@ -74,8 +74,14 @@ func (s *stepDecoder) template(b *hclsyntax.Block, l *Loader) (Template, bool) {
 		}
 	}
 	for _, id := range []string{"uid", "gid"} {
-		if v := d.str(id, ""); v != "" && strings.Trim(v, "0123456789") != "" {
+		v := d.str(id, "")
+		switch {
+		case v != "" && strings.Trim(v, "0123456789") != "":
 			d.errorf(id, "Invalid "+id, "%s must be a numeric id, not %q: the daemon applies it without looking names up.", id, v)
+		case v != "":
+			if msg := checkID(id, v); msg != "" {
+				d.errorf(id, "Invalid "+id, "The %s", msg)
+			}
 		}
 	}
 	if mode, ok := d.mode("mode"); ok {
