@@ -65,6 +65,7 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 		SHA256:     d.str("sha256", ""),
 		Binary:     d.str("binary", ""),
 	}
+	refuseOptionLike(d, backend, bs)
 	switch {
 	case backend == "busybox" && bs.Binary == "":
 		bs.Binary = DefaultBusybox
@@ -188,8 +189,53 @@ func (s *stepDecoder) hostPath(d *attrDecoder, name, p string) string {
 		return p
 	}
 	path := s.resolvePath(p)
+	if !strings.ContainsRune(path, filepath.Separator) {
+		// A recipe in the current directory: keep "./" so the name is
+		// never looked up in $PATH nor read as an option.
+		path = "." + string(filepath.Separator) + path
+	}
 	if _, err := os.Stat(path); err != nil && !s.disabled {
 		d.errorf(name, "Missing file", "The %s %s cannot be read: %s. Relative paths are resolved against the recipe's directory.", name, path, fsErr(err))
 	}
 	return path
+}
+
+// refuseOptionLike reports every value that reaches the bootstrap
+// tool's command line (or, for binary, becomes the command) and starts
+// with "-": there it would be read as an option (suite =
+// "--print-debs"), whatever the later checks make of it. The attribute
+// is then marked failed, so nothing more is said about it.
+func refuseOptionLike(d *attrDecoder, backend string, bs *Bootstrap) {
+	reader := "the bootstrap tool"
+	if backend == "debootstrap" || backend == "mmdebstrap" {
+		reader = backend
+	}
+	for _, attr := range []struct {
+		name   string
+		values []string
+		list   bool
+	}{
+		{"suite", []string{bs.Suite}, false}, {"variant", []string{bs.Variant}, false},
+		{"mirror", []string{bs.Mirror}, false}, {"keyring", []string{bs.Keyring}, false},
+		{"components", bs.Components, true}, {"include", bs.Include, true},
+		{"exclude", bs.Exclude, true}, {"binary", []string{bs.Binary}, false},
+	} {
+		for i, v := range attr.values {
+			if !strings.HasPrefix(v, "-") {
+				continue
+			}
+			hint := ""
+			if attr.name == "keyring" || attr.name == "binary" {
+				hint = "; for a file of that name next to the recipe, write ./" + v
+			}
+			what, rng := "The "+attr.name, d.rangeOf(attr.name)
+			if attr.list {
+				what, rng = "An entry of "+attr.name, d.elementRange(attr.name, i)
+			}
+			d.errorAt(attr.name, rng, "Value read as an option",
+				fmt.Sprintf("%s, %q, starts with \"-\": %s (or a command it runs) would take it for an option%s.", what, v, reader, hint))
+			d.failed[attr.name] = true
+			break
+		}
+	}
 }
