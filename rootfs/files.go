@@ -84,18 +84,19 @@ func CopyIn(root string, c *recipe.Copy) (err error) {
 		}
 		cp.fixed, cp.mode = o.Mode != 0, o.Mode&0o7777
 	}
-	st, err := os.Stat(c.Source) // the top is followed: the recipe named it
+	// The top is followed, as validation follows it: the recipe named
+	// it. Below it, WalkDir and copier.file never follow a symlink, so
+	// resolve it once here, for a linked file as for a linked directory.
+	src, err := filepath.EvalSymlinks(c.Source)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(src)
 	if err != nil {
 		return err
 	}
 	if !st.IsDir() {
-		return cp.file(c.Source, c.Path, st)
-	}
-	// WalkDir does not descend into a symlink, even one given as its
-	// root; resolve the top so a linked source directory is copied.
-	src, err := filepath.EvalSymlinks(c.Source)
-	if err != nil {
-		return err
+		return cp.node(src, c.Path, st) // a file; anything else is refused
 	}
 	rootInfo, err := r.dir.Stat()
 	if err != nil {

@@ -259,6 +259,10 @@ func TestCopyIn(t *testing.T) {
 	if err := os.Symlink(src, srcLink); err != nil {
 		t.Fatal(err)
 	}
+	fileLink := filepath.Join(t.TempDir(), "run.link")
+	if err := os.Symlink(filepath.Join(src, "bin/run"), fileLink); err != nil {
+		t.Fatal(err)
+	}
 	type want struct {
 		typ, perm, uid, gid uint32
 		target              string
@@ -293,6 +297,9 @@ func TestCopyIn(t *testing.T) {
 				"/opt/app/bin/run":    {unix.S_IFREG, 0o755, 0, 0, ""},
 				"/opt/app/etc/secret": {unix.S_IFDIR, 0o700, 0, 0, ""},
 			}},
+		{name: "source given as a symlink to a file",
+			copy: recipe.Copy{Path: "/usr/local/bin/run", Source: fileLink},
+			want: map[string]want{"/usr/local/bin/run": {unix.S_IFREG, 0o755, 0, 0, ""}}},
 		{name: "tree with ownership: files get the mode, directories add x where r",
 			copy: recipe.Copy{Path: "/opt/app", Source: src, Ownership: &recipe.Ownership{Mode: 0o640, Owner: "app", Group: "staff"}},
 			want: map[string]want{

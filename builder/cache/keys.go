@@ -237,7 +237,14 @@ func digestText(s string) string {
 // change the image.
 func TreeDigest(path string) (string, error) {
 	h := sha256.New()
-	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+	// A symlink given as the source is followed by the build (see
+	// rootfs.CopyIn), so hash what it leads to; links below it are
+	// copied as links and hashed by target.
+	top, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", fmt.Errorf("hashing %s: %w", path, err)
+	}
+	err = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -245,7 +252,7 @@ func TreeDigest(path string) (string, error) {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(path, p)
+		rel, _ := filepath.Rel(top, p)
 		fmt.Fprintf(h, "%s\x00%o\x00%s\x00", rel, uint32(info.Mode()), ownerOf(info))
 		switch {
 		case info.Mode()&fs.ModeSymlink != 0:

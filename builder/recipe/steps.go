@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -261,10 +262,11 @@ func (s *stepDecoder) hostSource(d *attrDecoder, dirOK bool) (path string, ok bo
 	if s.disabled {
 		return path, false
 	}
+	// A symlink is followed, as the build follows it: the recipe named it.
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:
-		d.errorf("source", "Missing source", "The source %s cannot be read: %s. Relative paths are resolved against the recipe's directory.", path, fsErr(err))
+		d.errorf("source", "Missing source", "The source %s cannot be read: %s. Relative paths are resolved against the recipe's directory.", describeLink(path), fsErr(err))
 	case st.IsDir() && !dirOK:
 		hint := ""
 		if d.block.Type == "file" {
@@ -277,6 +279,18 @@ func (s *stepDecoder) hostSource(d *attrDecoder, dirOK bool) (path string, ok bo
 		return path, true
 	}
 	return path, false
+}
+
+// describeLink names path, and where it leads when it is a symlink.
+func describeLink(path string) string {
+	target, err := os.Readlink(path)
+	if err != nil {
+		return path
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(path), target)
+	}
+	return fmt.Sprintf("%s (a symbolic link to %s)", path, target)
 }
 
 // fsErr drops the operation and path from a file system error, which the
