@@ -245,9 +245,20 @@ func (m Metadata) YAML() ([]byte, error) {
 		return nil, fmt.Errorf("encoding metadata.yaml: %w", err)
 	}
 	if buf.Len() > MaxMetadataSize {
-		return nil, fmt.Errorf("metadata.yaml would be %d bytes, and LXD and Incus read at most %d (1 MiB): shorten the image's or the templates' properties", buf.Len(), MaxMetadataSize)
+		return nil, &MetadataTooLargeError{Size: buf.Len()}
 	}
 	return buf.Bytes(), nil
+}
+
+// MetadataTooLargeError is YAML's error for metadata.yaml larger than
+// MaxMetadataSize; recipe validation finds the part to blame with it.
+type MetadataTooLargeError struct {
+	// Size is the encoded metadata.yaml's length in bytes.
+	Size int
+}
+
+func (e *MetadataTooLargeError) Error() string {
+	return fmt.Sprintf("metadata.yaml would be %d bytes, and LXD and Incus read at most %d (1 MiB): shorten the image's or the templates' properties", e.Size, MaxMetadataSize)
 }
 
 // checkBareName accepts a file name LXD looks up in templates/ (or an

@@ -123,6 +123,7 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 
 	// Phase 5: checks across blocks.
 	diags = append(diags, checkPlan(plan, body)...)
+	diags = append(diags, checkMetadataSize(plan, body)...)
 	return plan, finishDiagnostics(diags, plan)
 }
 

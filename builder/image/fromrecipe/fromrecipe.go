@@ -14,43 +14,11 @@ import (
 )
 
 // Spec returns the image block and templates of plan as package image
-// takes them.
-func Spec(plan *recipe.Plan) image.Spec {
-	img := plan.Image
-	s := image.Spec{
-		Name:         img.Name,
-		Distribution: img.Distribution,
-		Release:      img.Release,
-		Variant:      img.Variant,
-		Description:  img.Description,
-		Architecture: img.Architecture,
-		Expiry:       img.Expiry,
-		Serial:       img.Serial,
-		Properties:   img.Properties,
-	}
-	for _, t := range plan.Templates {
-		s.Templates = append(s.Templates, Template(t))
-	}
-	return s
-}
+// takes them; see recipe.Plan.ImageSpec.
+func Spec(plan *recipe.Plan) image.Spec { return plan.ImageSpec() }
 
 // Template returns a recipe template block as package image takes it.
-func Template(t recipe.Template) image.Template {
-	return image.Template{
-		Path:       t.Path,
-		Name:       t.Name,
-		Content:    t.Content,
-		Source:     t.Source,
-		When:       t.When,
-		CreateOnly: t.CreateOnly,
-		Properties: t.Properties,
-		UID:        t.UID,
-		GID:        t.GID,
-		Mode:       t.Mode,
-		Enabled:    t.Enabled,
-		Range:      t.Range,
-	}
-}
+func Template(t recipe.Template) image.Template { return t.ImageTemplate() }
 
 // NewMetadata builds the plan's metadata.yaml; see image.NewMetadata.
 func NewMetadata(plan *recipe.Plan, created time.Time) (image.Metadata, error) {
