@@ -48,6 +48,11 @@ type Store interface {
 func Open(target string, environ []string, create bool) (Store, error) {
 	if rest, ok := strings.CutPrefix(target, "s3://"); ok {
 		bucket, prefix, _ := strings.Cut(rest, "/")
+		if strings.ContainsAny(bucket, "@:") {
+			// s3://user:password@bucket: the target is not quoted, since
+			// it may hold a secret.
+			return nil, fmt.Errorf("opening the s3:// tree: its bucket name holds \"@\" or \":\", as user:password@ does; builder takes neither credentials nor a server in the target: %s, and the server in AWS_ENDPOINT_URL_S3", credentialsHint)
+		}
 		cfg, err := S3ConfigFromEnv(environ)
 		if err != nil {
 			return nil, fmt.Errorf("opening %s: %w", target, err)

@@ -57,9 +57,19 @@ func S3ConfigFromEnv(environ []string) (S3Config, error) {
 		SecretKey:    env["AWS_SECRET_ACCESS_KEY"],
 		SessionToken: env["AWS_SESSION_TOKEN"],
 	}
-	raw := first("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+	name := "AWS_ENDPOINT_URL_S3"
+	if env[name] == "" {
+		name = "AWS_ENDPOINT_URL"
+	}
+	raw := env[name]
 	if raw == "" {
 		return S3Config{}, errors.New("no S3 endpoint: set AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) to the server's URL")
+	}
+	// An endpoint is scheme, host and port, so an "@" can only be
+	// user:password@ (or a URL that does not parse): refuse it before
+	// anything quotes the URL, since it is a secret.
+	if strings.Contains(raw, "@") {
+		return S3Config{}, fmt.Errorf("%s holds credentials (user:password@ before the host), which builder neither uses nor prints: %s", name, credentialsHint)
 	}
 	if !strings.Contains(raw, "://") {
 		raw = "https://" + raw
@@ -82,6 +92,9 @@ func S3ConfigFromEnv(environ []string) (S3Config, error) {
 	}
 	return cfg, nil
 }
+
+// credentialsHint says where S3 credentials go instead of a URL.
+const credentialsHint = "give the server's URL alone, and the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)"
 
 // S3Store is a tree under a prefix of an S3 bucket, addressed path-style
 // (http://endpoint/bucket/key), which every S3-compatible server takes.
