@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,6 +164,32 @@ func ReadImageJSON(dir string) (ImageJSON, error) {
 		return ImageJSON{}, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return j, nil
+}
+
+// CheckFiles checks that dir holds every file j lists, as a regular file
+// of the size j records, and names each one that is missing or changed.
+// It reads no contents (the daemon checks the fingerprint), so delivery
+// can call it before it looks for a daemon.
+func CheckFiles(dir string, j ImageJSON) error {
+	var errs []error
+	for _, f := range j.Files {
+		path := filepath.Join(dir, f.Name)
+		st, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("%s is missing (image.json lists it as the %s file)", path, f.Role))
+		case err != nil:
+			errs = append(errs, err)
+		case !st.Mode().IsRegular():
+			errs = append(errs, fmt.Errorf("%s is not a regular file", path))
+		case st.Size() != f.Size:
+			errs = append(errs, fmt.Errorf("%s is %d bytes, but image.json says %d", path, st.Size(), f.Size))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("the output directory %s does not hold the image its image.json describes; build or pack it again: %w", dir, errors.Join(errs...))
+	}
+	return nil
 }
 
 // SHA256SUMS returns the SHA256SUMS text for files, in the format

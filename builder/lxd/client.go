@@ -195,8 +195,14 @@ func (c *Client) transportError(req *http.Request, err error) error {
 	if ctxErr := req.Context().Err(); ctxErr != nil {
 		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, ctxErr)
 	}
+	// The hints are about the socket, so only for a failed dial: an
+	// upload's file that cannot be opened fails the request with its own
+	// ENOENT or EACCES, which the error names.
+	var opErr *net.OpError
+	dial := errors.As(err, &opErr) && opErr.Op == "dial"
 	hint := ""
 	switch {
+	case !dial:
 	case errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM):
 		hint = ": permission denied; run as root or as a member of the daemon's group (lxd or incus-admin)"
 	case errors.Is(err, unix.ECONNREFUSED) || errors.Is(err, unix.ENOENT):

@@ -111,6 +111,11 @@ func (a *app) deliver(ctx context.Context, opts *deliveryOptions, dir string, j 
 			return lxd.ImportResult{}, usageError{fmt.Errorf("--alias %q %w", name, err)}
 		}
 	}
+	// Before any daemon is looked for, which would fail first when there
+	// is none and say so, hiding what is wrong with the directory.
+	if err := image.CheckFiles(dir, j); err != nil {
+		return lxd.ImportResult{}, err
+	}
 	client, err := a.connect(ctx, opts)
 	if err != nil {
 		return lxd.ImportResult{}, err
