@@ -10,6 +10,9 @@
 //     so the conversion from a recipe.Plan lives in image/fromrecipe.
 //   - CheckTemplate (templates.go): parses and test-renders a template the
 //     way the daemon will, for a container and a virtual machine.
+//     ParseTemplateBody (templaterender.go) is the one template parser,
+//     which refuses recursive macros and other unbounded templates
+//     (templatelimits.go); the test render is bounded in time and size.
 //   - CombinedHasher and Fingerprint (fingerprint.go): the image's
 //     fingerprint, as LXD computes it.
 //   - ImageJSON, ReadDpkgStatus, WriteSHA256SUMS (imagejson.go, dpkg.go):

@@ -128,6 +128,9 @@ func (t Template) describe() string {
 // instances given, or when none are, for SampleInstances of a sample
 // Debian image: a container and a virtual machine. Rendering catches
 // what parsing cannot, such as config_get called with one argument.
+// Parsing refuses what could make the daemon's renderer run without
+// bound (see ParseTemplateBody); each render is bounded by
+// TemplateRenderTimeout and MaxTemplateOutput.
 // A disabled template is not checked. Errors are *TemplateError.
 func CheckTemplate(t Template, instances ...Instance) error {
 	if !t.Enabled {
@@ -188,23 +191,20 @@ func RenderTemplate(t Template, inst Instance, trigger string) (string, error) {
 }
 
 func parseTemplate(t Template) (*pongo2.Template, error) {
-	set := pongo2.NewSet("lxd-template", noFiles{})
-	for _, tag := range bannedTemplateTags {
-		if err := set.BanTag(tag); err != nil {
-			return nil, fmt.Errorf("banning pongo2 tag %s: %w", tag, err)
-		}
-	}
-	tpl, err := set.FromString(autoescapeOpen + t.Content + autoescapeClose)
+	tpl, err := ParseTemplateBody(t.Content)
 	if err != nil {
-		te := templateError(t, "", "", err)
-		te.parse = true
+		te := &TemplateError{Template: t, Err: err, parse: true}
+		var se *TemplateSyntaxError
+		if errors.As(err, &se) {
+			te.Line, te.Column = se.Line, se.Column
+		}
 		return nil, te
 	}
 	return tpl, nil
 }
 
 func execute(tpl *pongo2.Template, t Template, inst Instance, trigger string, w io.Writer) error {
-	if err := tpl.ExecuteWriter(templateContext(t, inst, trigger), w); err != nil {
+	if err := renderBounded(tpl, templateContext(t, inst, trigger), w, defaultRenderLimits); err != nil {
 		return templateError(t, inst.Type, trigger, err)
 	}
 	return nil
@@ -253,28 +253,11 @@ func templateContext(t Template, inst Instance, trigger string) pongo2.Context {
 	}
 }
 
-// templateError turns a pongo2 error into a TemplateError positioned in
-// the template file rather than in LXD's wrapper.
+// templateError turns a render error into a TemplateError positioned
+// in the template file rather than in LXD's wrapper.
 func templateError(t Template, instType, trigger string, err error) *TemplateError {
-	te := &TemplateError{Template: t, InstanceType: instType, Trigger: trigger, Err: err}
-	var perr *pongo2.Error
-	if !errors.As(err, &perr) {
-		return te
-	}
-	if perr.OrigError != nil {
-		te.Err = perr.OrigError
-	}
-	te.Line, te.Column = perr.Line, perr.Column
-	if te.Line == 1 {
-		te.Column = max(te.Column-len(autoescapeOpen), 1)
-	}
-	if perr.Token != nil && perr.Token.Val == "endautoescape" {
-		// The wrapper's closing tag is where pongo2 notices a block the
-		// template left open.
-		te.Err = fmt.Errorf("a block tag is not closed by the end of the template (%w)", te.Err)
-		te.Line, te.Column = 0, 0
-	}
-	return te
+	se := syntaxError(err)
+	return &TemplateError{Template: t, InstanceType: instType, Trigger: trigger, Line: se.Line, Column: se.Column, Err: se.Err}
 }
 
 // SampleInstances returns the instances CheckTemplate renders for: a

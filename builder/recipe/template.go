@@ -3,16 +3,16 @@ package recipe
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/flosch/pongo2/v6"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/builder-images/builder/builder/image"
 )
 
 // TemplateTriggers are the `when` values LXD and Incus act on.
@@ -87,8 +87,8 @@ func (s *stepDecoder) template(b *hclsyntax.Block, l *Loader) (Template, bool) {
 	if mode, ok := d.mode("mode"); ok {
 		t.Mode = fmt.Sprintf("%04o", mode)
 	}
-	if err := checkTemplateSyntax(t.Content); err != nil {
-		*s.diags = append(*s.diags, templateDiag(t, d, err))
+	if se := checkTemplateSyntax(t.Content); se != nil {
+		*s.diags = append(*s.diags, templateDiag(t, d, se))
 	}
 	t.Sensitive = d.sensitiveNames()
 	if t.Enabled {
@@ -105,49 +105,39 @@ func defaultTemplateName(t Template) string {
 }
 
 // checkTemplateSyntax parses a template the way LXD will render it, with
-// the tags LXD bans refused.
-func checkTemplateSyntax(content string) error {
-	set := pongo2.NewSet("lxd-template", refusingLoader{})
-	for _, tag := range BannedTemplateTags {
-		if err := set.BanTag(tag); err != nil {
-			return fmt.Errorf("banning pongo2 tag %s: %w", tag, err)
-		}
+// the tags LXD bans refused, and refuses what could make the renderer
+// run without bound (see image.ParseTemplateBody, which the image stage
+// uses too).
+func checkTemplateSyntax(content string) *image.TemplateSyntaxError {
+	_, err := image.ParseTemplateBody(content)
+	if err == nil {
+		return nil
 	}
-	_, err := set.FromString(content)
-	return err
-}
-
-// refusingLoader serves no files: the tags that would read one are banned,
-// and nothing else may reach the host's filesystem.
-type refusingLoader struct{}
-
-func (refusingLoader) Abs(_, name string) string { return name }
-
-func (refusingLoader) Get(path string) (io.Reader, error) {
-	return nil, fmt.Errorf("templates cannot load %s", path)
+	var se *image.TemplateSyntaxError
+	if !errors.As(err, &se) {
+		se = &image.TemplateSyntaxError{Err: err}
+	}
+	return se
 }
 
 // templateDiag points at the error inside the template file when the
 // template has one, and at the content attribute for inline templates.
-func templateDiag(t Template, d *attrDecoder, err error) *hcl.Diagnostic {
-	var perr *pongo2.Error
-	msg := err.Error()
-	line, col := 0, 0
-	if errors.As(err, &perr) {
-		line, col = perr.Line, perr.Column
-		if perr.OrigError != nil {
-			msg = perr.OrigError.Error()
-		}
-	}
+func templateDiag(t Template, d *attrDecoder, se *image.TemplateSyntaxError) *hcl.Diagnostic {
+	line, col := se.Line, se.Column
+	where := fmt.Sprintf("The template for %s (block at %s:%d)", t.Path, t.Range.Filename, t.Range.Start.Line)
 	diag := &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  "Invalid template",
-		Detail:   fmt.Sprintf("The template for %s (block at %s:%d) does not parse: %s", t.Path, t.Range.Filename, t.Range.Start.Line, msg),
+		Detail:   fmt.Sprintf("%s does not parse: %s", where, se.Err),
 	}
-	if tag := bannedTag(perr); tag != "" {
+	switch {
+	case se.BannedTag != "":
 		diag.Summary = "Forbidden template tag"
-		diag.Detail = fmt.Sprintf("The template for %s (block at %s:%d) uses the %s tag, which LXD and Incus refuse to render because it would read other files; put the text in this template instead. Forbidden tags: %s.",
-			t.Path, t.Range.Filename, t.Range.Start.Line, tag, strings.Join(BannedTemplateTags, ", "))
+		diag.Detail = fmt.Sprintf("%s uses the %s tag, which LXD and Incus refuse to render because it would read other files; put the text in this template instead. Forbidden tags: %s.",
+			where, se.BannedTag, strings.Join(BannedTemplateTags, ", "))
+	case se.Unbounded:
+		diag.Summary = "Unbounded template"
+		diag.Detail = fmt.Sprintf("%s is refused: %s.", where, se.Err)
 	}
 	if t.Source != "" && line > 0 {
 		pos := hcl.Pos{Line: line, Column: max(col, 1), Byte: byteOffset(t.Content, line, col)}
@@ -163,19 +153,6 @@ func templateDiag(t Template, d *attrDecoder, err error) *hcl.Diagnostic {
 	}
 	diag.Subject = &rng
 	return diag
-}
-
-// bannedTag returns the tag a parse error refuses as banned, or "".
-// pongo2 checks for banned tags before it parses the tag's arguments, and
-// reports the error at the tag's name.
-func bannedTag(perr *pongo2.Error) string {
-	if perr == nil || perr.Token == nil || perr.Token.Typ != pongo2.TokenIdentifier || perr.OrigError == nil {
-		return ""
-	}
-	if !slices.Contains(BannedTemplateTags, perr.Token.Val) || !strings.Contains(perr.OrigError.Error(), "not allowed") {
-		return ""
-	}
-	return perr.Token.Val
 }
 
 func byteOffset(text string, line, col int) int {
