@@ -29,6 +29,9 @@ type BootstrapEnv struct {
 	HTTP *http.Client
 	// WorkDir holds downloads, outside the rootfs.
 	WorkDir string
+	// Tmpfs sizes the scratch file systems of the commands a backend
+	// runs.
+	Tmpfs TmpfsSizes
 }
 
 // backends maps the recipe's backend names to implementations. The
@@ -82,7 +85,7 @@ func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *
 	if d.tool != "debootstrap" || slices.Contains(b.ExtraArgs, "--foreign") {
 		return nil
 	}
-	return debootstrapSecondStage(ctx, env.Runner, dir)
+	return debootstrapSecondStage(ctx, env, dir)
 }
 
 // hostInputs are the host files a bootstrap block names, which its tool
@@ -98,8 +101,8 @@ func (debootstrapBackend) hostInputs(b *recipe.Bootstrap) []string {
 	return paths
 }
 
-func debootstrapSecondStage(ctx context.Context, runner *Runner, dir string) (err error) {
-	chroot, err := SetupChroot(dir)
+func debootstrapSecondStage(ctx context.Context, env BootstrapEnv, dir string) (err error) {
+	chroot, err := SetupChroot(dir, env.Tmpfs)
 	if err != nil {
 		return fmt.Errorf("preparing the second stage: %w", err)
 	}
@@ -109,7 +112,7 @@ func debootstrapSecondStage(ctx context.Context, runner *Runner, dir string) (er
 		}
 	}()
 	// container=lxc, as for the first stage.
-	return runner.Run(ctx, Command{Label: "debootstrap", Name: "debootstrap --second-stage",
+	return env.Runner.Run(ctx, Command{Label: "debootstrap", Name: "debootstrap --second-stage",
 		Argv: []string{"/debootstrap/debootstrap", "--second-stage"}, Env: []string{"container=lxc"}, Chroot: chroot})
 }
 
@@ -132,7 +135,7 @@ func runInToolView(ctx context.Context, env BootstrapEnv, c Command, image strin
 			err = errors.Join(err, fmt.Errorf("after %s: %w", c.Label, rmErr))
 		}
 	}()
-	c.Tool = &ToolView{Dir: viewDir, Image: abs, ReadOnly: append(slices.Clip(hostTools), paths...)}
+	c.Tool = &ToolView{Dir: viewDir, Image: abs, ReadOnly: append(slices.Clip(hostTools), paths...), Tmpfs: env.Tmpfs.withDefaults()}
 	return env.Runner.Run(ctx, c)
 }
 

@@ -59,24 +59,29 @@ const policyRC = "#!/bin/sh\n# Written by builder for the build; removed afterwa
 
 // chrootMounts are the image's kernel filesystems, shared by the
 // commands of a build. proc is not among them: each command's sandbox
-// mounts the proc of its own PID namespace (see SandboxArg).
+// mounts the proc of its own PID namespace (see SandboxArg). The
+// tmpfs mounts the commands write to take their sizes from the recipe's
+// limits (size); /dev holds device nodes only.
 var chrootMounts = []struct {
 	target, fstype, data string
 	flags                uintptr
+	size                 func(TmpfsSizes) int64
 }{
-	{"sys", "sysfs", "", unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
-	{"dev", "tmpfs", "mode=0755,size=65536k", unix.MS_NOSUID | unix.MS_NOEXEC},
-	{"dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", unix.MS_NOSUID | unix.MS_NOEXEC},
-	{"dev/shm", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV},
-	{"run", "tmpfs", "mode=0755", unix.MS_NOSUID | unix.MS_NODEV},
-	{"tmp", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV},
+	{"sys", "sysfs", "", unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, nil},
+	{"dev", "tmpfs", "mode=0755,size=65536k", unix.MS_NOSUID | unix.MS_NOEXEC, nil},
+	{"dev/pts", "devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5", unix.MS_NOSUID | unix.MS_NOEXEC, nil},
+	{"dev/shm", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV, func(s TmpfsSizes) int64 { return s.Shm }},
+	{"run", "tmpfs", "mode=0755", unix.MS_NOSUID | unix.MS_NODEV, func(s TmpfsSizes) int64 { return s.Run }},
+	{"tmp", "tmpfs", "mode=1777", unix.MS_NOSUID | unix.MS_NODEV, func(s TmpfsSizes) int64 { return s.Tmp }},
 }
 
 // SetupChroot makes /proc for the commands' own proc mounts and mounts a
-// read-only sysfs, a tmpfs /dev with the nodes above and devpts,
-// /dev/shm, /run and /tmp, puts the host's resolv.conf in place and a
-// deny-all policy-rc.d. On error everything done so far is undone.
-func SetupChroot(dir string) (_ *Chroot, err error) {
+// read-only sysfs, a tmpfs /dev with the nodes above and devpts, and
+// /dev/shm, /run and /tmp of the given sizes, puts the host's
+// resolv.conf in place and a deny-all policy-rc.d. On error everything
+// done so far is undone.
+func SetupChroot(dir string, sizes TmpfsSizes) (_ *Chroot, err error) {
+	sizes = sizes.withDefaults()
 	root, err := OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -101,7 +106,11 @@ func SetupChroot(dir string) (_ *Chroot, err error) {
 	}
 	proc.Close()
 	for _, m := range chrootMounts {
-		if _, err := c.mount(m.target, m.fstype, m.flags, m.data); err != nil {
+		data := m.data
+		if m.size != nil {
+			data = sizedTmpfs(m.data, m.size(sizes))
+		}
+		if _, err := c.mount(m.target, m.fstype, m.flags, data); err != nil {
 			return nil, err
 		}
 		if m.target == "dev" {

@@ -18,7 +18,7 @@ import (
 func TestBindHostFollowsAMovedMount(t *testing.T) {
 	testenv.Root(t)
 	dir, host := t.TempDir(), t.TempDir()
-	chroot, err := SetupChroot(dir)
+	chroot, err := SetupChroot(dir, TmpfsSizes{})
 	if err != nil {
 		t.Fatal(err)
 	}

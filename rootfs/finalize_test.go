@@ -111,7 +111,7 @@ func TestSetupChrootRefusesEscapingMountPoints(t *testing.T) {
 	if err := os.Symlink(outsideProc, filepath.Join(dir, "proc")); err != nil {
 		t.Fatal(err)
 	}
-	c, err := SetupChroot(dir)
+	c, err := SetupChroot(dir, TmpfsSizes{})
 	if err == nil {
 		_ = c.Teardown()
 		t.Fatal("SetupChroot mounted through a symlink that leaves the image")

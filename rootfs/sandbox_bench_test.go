@@ -45,7 +45,7 @@ func BenchmarkSandboxCommand(b *testing.B) {
 	if err := (busyboxBackend{}).Bootstrap(context.Background(), BootstrapEnv{Arch: amd64}, &recipe.Bootstrap{Binary: "/bin/busybox"}, dir); err != nil {
 		b.Fatal(err)
 	}
-	chroot, err := SetupChroot(dir)
+	chroot, err := SetupChroot(dir, TmpfsSizes{})
 	if err != nil {
 		b.Fatal(err)
 	}

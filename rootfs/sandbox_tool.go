@@ -38,6 +38,10 @@ type ToolView struct {
 	Image string `json:"image"`
 	// ReadOnly are absolute host paths; a symlink is recreated as one.
 	ReadOnly []string `json:"read_only"`
+	// Tmpfs sizes the view's /tmp and the /dev/shm of the view and of
+	// the image; the view's root, which holds only mount points, is as
+	// large as /run.
+	Tmpfs TmpfsSizes `json:"tmpfs"`
 }
 
 // hostSecrets are masked in the view although their directories are in
@@ -67,7 +71,8 @@ func enterToolView(v *ToolView) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
-	if err := unix.Mount("tmpfs", v.Dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+	sizes := v.Tmpfs.withDefaults()
+	if err := unix.Mount("tmpfs", v.Dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, sizedTmpfs("mode=0755", sizes.Run)); err != nil {
 		return fmt.Errorf("mounting the tool's root: %w", err)
 	}
 	for _, p := range v.ReadOnly {
@@ -99,16 +104,16 @@ func enterToolView(v *ToolView) error {
 		return err
 	}
 	// /dev first: proc's masked files are covered with its null.
-	if err := mountDev("", true); err != nil {
+	if err := mountDev("", true, sizes.Shm); err != nil {
 		return err
 	}
 	if err := mountProc(""); err != nil {
 		return err
 	}
-	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, sizedTmpfs("mode=1777", sizes.Tmp)); err != nil {
 		return fmt.Errorf("mounting the tool's /tmp: %w", err)
 	}
-	return mountImageKernelFS(ToolViewImage)
+	return mountImageKernelFS(ToolViewImage, sizes.Shm)
 }
 
 // bindHostPath puts host path p at the same path below root, read-only.
@@ -179,7 +184,7 @@ func within(p string, dirs []string) bool {
 // (mmdebstrap --skip=chroot/mount); they leave no trace in the image, as
 // they end with the sandbox. No sysfs: base-files' /sys would not
 // unpack onto a read-only one, and the base system needs none.
-func mountImageKernelFS(image string) error {
+func mountImageKernelFS(image string, shm int64) error {
 	for _, d := range []string{"proc", "dev"} {
 		p := filepath.Join(image, d)
 		if st, err := os.Lstat(p); err == nil && !st.IsDir() {
@@ -193,12 +198,13 @@ func mountImageKernelFS(image string) error {
 		return err
 	}
 	// mmdebstrap links /dev/fd and the std streams itself.
-	return mountDev(image, false)
+	return mountDev(image, false, shm)
 }
 
 // mountDev mounts a tmpfs /dev below root with the nodes of devices,
-// devpts and /dev/shm; links adds /dev/fd and the std stream links.
-func mountDev(root string, links bool) error {
+// devpts and a /dev/shm of shm bytes; links adds /dev/fd and the std
+// stream links.
+func mountDev(root string, links bool, shm int64) error {
 	dev := filepath.Join(root, "/dev")
 	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=65536k"); err != nil {
 		return fmt.Errorf("mounting %s: %w", dev, err)
@@ -220,7 +226,7 @@ func mountDev(root string, links bool) error {
 	if err := unix.Mount("devpts", filepath.Join(dev, "pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
 		return fmt.Errorf("mounting %s/pts: %w", dev, err)
 	}
-	if err := unix.Mount("tmpfs", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+	if err := unix.Mount("tmpfs", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, sizedTmpfs("mode=1777", shm)); err != nil {
 		return fmt.Errorf("mounting %s/shm: %w", dev, err)
 	}
 	all := devLinks

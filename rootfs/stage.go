@@ -119,7 +119,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		cr.start = 1
 	}
 
-	chroot, err := SetupChroot(s.Dir)
+	chroot, err := SetupChroot(s.Dir, TmpfsSizesOf(s.Plan.Limits))
 	if err != nil {
 		return fmt.Errorf("preparing the chroot: %w", err)
 	}
@@ -150,7 +150,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("leaving the chroot: %w", err)
 		}
 		s.storeSnapshot(ctx, cr, p, cr.parentOf(p))
-		if chroot, err = SetupChroot(s.Dir); err != nil {
+		if chroot, err = SetupChroot(s.Dir, TmpfsSizesOf(s.Plan.Limits)); err != nil {
 			return fmt.Errorf("preparing the chroot: %w", err)
 		}
 	}
@@ -249,7 +249,7 @@ func (s *Stage) bootstrap(ctx context.Context, runner *Runner, step recipe.Step)
 	if workDir == "" {
 		workDir = filepath.Dir(s.Dir)
 	}
-	env := BootstrapEnv{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir}
+	env := BootstrapEnv{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir, Tmpfs: TmpfsSizesOf(s.Plan.Limits)}
 	return backend.Bootstrap(ctx, env, b, s.Dir)
 }
 

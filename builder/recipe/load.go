@@ -100,6 +100,7 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 	// Phase 3: the image, then everything that may default to it.
 	plan.Image = decodeImage(firstBlock(blocks["image"]), body, ctx, opts.HostArch, &diags)
 	plan.Output = decodeOutput(firstBlock(blocks["output"]), ctx, &diags)
+	plan.Limits = decodeLimits(firstBlock(blocks["limits"]), ctx, &diags)
 	plan.Environment = decodeEnvironment(blocks["environment"], ctx, &diags)
 
 	// Phase 4: steps, in stage order and recipe order within a stage.

@@ -26,6 +26,7 @@ type Plan struct {
 	Steps       []Step
 	Templates   []Template
 	Output      Output
+	Limits      Limits
 	// Matrix is the recipe's matrix block; nil when it has none.
 	Matrix *Matrix
 }

@@ -1,0 +1,122 @@
+package recipe
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Limits holds the `limits` block: how large the build's scratch
+// file systems may grow. Every field is set in a Plan: attributes left
+// out take DefaultLimits.
+type Limits struct {
+	// Tmp, Run and Shm are the sizes, in bytes, of the tmpfs the build's
+	// commands get as /tmp, /run and /dev/shm. Without a size a tmpfs
+	// may take half the host's memory, each.
+	Tmp, Run, Shm int64
+	// Range is the block's; zero without one.
+	Range hcl.Range
+}
+
+// DefaultLimits are the limits of a recipe without a limits block: a
+// /tmp large enough for a compiler's temporary files, and a /run and
+// /dev/shm of the size Docker gives a container's /dev/shm (64 MiB).
+func DefaultLimits() Limits {
+	return Limits{Tmp: 1 << 30, Run: 64 << 20, Shm: 64 << 20}
+}
+
+// minLimit is the smallest size a limit may be: a tmpfs of size 0 has
+// no limit at all, and a smaller /run or /tmp breaks the package
+// manager.
+const minLimit = 1 << 20
+
+func decodeLimits(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagnostics) Limits {
+	l := DefaultLimits()
+	if block == nil {
+		return l
+	}
+	l.Range = block.DefRange()
+	d := decodeAttrs(block, ctx, diags, blockSchemas["limits"].attrs...)
+	for _, a := range []struct {
+		name string
+		dst  *int64
+	}{{"tmp_size", &l.Tmp}, {"run_size", &l.Run}, {"shm_size", &l.Shm}} {
+		if n, ok := d.size(a.name); ok {
+			*a.dst = n
+		}
+	}
+	return l
+}
+
+// size reads a byte count: a string with a binary unit ("512MiB",
+// "2G", "64GiB"; K, M, G and T are powers of 1024 with or without "iB",
+// as tmpfs and GNU tools read them) or a whole number of bytes.
+func (d *attrDecoder) size(name string) (int64, bool) {
+	v, ok := d.eval(name)
+	if !ok {
+		return 0, false
+	}
+	var text string
+	switch v.Type() {
+	case cty.String:
+		text = v.AsString()
+	case cty.Number:
+		text = v.AsBigFloat().Text('f', -1)
+	default:
+		d.errorf(name, "Invalid size", "%s is a size such as \"512MiB\" or \"4GiB\", not a %s.", name, v.Type().FriendlyName())
+		return 0, false
+	}
+	n, err := parseSize(text)
+	if err != nil {
+		d.errorf(name, "Invalid size", "%s: %s.", name, err)
+		return 0, false
+	}
+	if n < minLimit {
+		d.errorf(name, "Invalid size", "%s is %d bytes; it must be at least 1MiB.", name, n)
+		return 0, false
+	}
+	return n, true
+}
+
+// sizeUnits are the binary multiples a size may end with.
+var sizeUnits = map[string]int64{"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+// parseSize reads "64GiB", "1.5G", "512MiB", "1048576".
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i < 0 {
+		i = len(t)
+	}
+	num, unit := t[:i], strings.TrimSpace(t[i:])
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" {
+		return 0, fmt.Errorf("%q is not a size such as \"512MiB\" or \"4GiB\"", s)
+	}
+	key := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(unit), "B"), "I")
+	mult, ok := sizeUnits[key]
+	if !ok || strings.EqualFold(unit, "iB") || strings.EqualFold(unit, "i") {
+		return 0, fmt.Errorf("%q has no unit builder knows; use K, M, G or T (binary: KiB, MiB, GiB, TiB)", s)
+	}
+	bytes := v * float64(mult)
+	if bytes >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is more than 8 EiB", s)
+	}
+	return int64(bytes), nil
+}
+
+// FormatSize writes a byte count the way limits are written: in the
+// largest binary unit that divides it.
+func FormatSize(n int64) string {
+	for _, u := range []string{"T", "G", "M", "K"} {
+		if m := sizeUnits[u]; n >= m && n%m == 0 {
+			return strconv.FormatInt(n/m, 10) + u + "iB"
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
