@@ -1,9 +1,17 @@
 # Ubuntu noble system container with systemd-networkd.
 #
-# debootstrap checks the archive with Ubuntu's archive keyring, which
-# Ubuntu's ubuntu-keyring package installs; Debian 12 does not ship it, so
-# copy the file to the build host or point --var keyring at one. The
-# mirror defaults to the one debootstrap's noble script names.
+# debootstrap checks the archive with Ubuntu's archive keyring. Ubuntu's
+# ubuntu-keyring package installs it; Debian 12 does not package it, so
+# there give its https URL (the archive serves it as
+# project/ubuntu-archive-keyring.gpg):
+#
+#   builder build recipes/ubuntu.hcl --var keyring=https://…/ubuntu-archive-keyring.gpg
+#
+# builder fetches it at build time and keeps only the key pinned below,
+# so a changed or forged file fails the build. Debian 12's debootstrap has
+# no noble script either: builder runs it with gutsy's, as debootstrap
+# does every Ubuntu suite since gutsy. The mirror defaults to the one
+# that script names.
 
 variable "release" {
   type        = string
@@ -34,7 +42,7 @@ variable "variant" {
 variable "keyring" {
   type        = string
   default     = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
-  description = "Ubuntu archive keyring on the build host"
+  description = "Ubuntu's archive keyring: a file on the build host, or its https URL"
 }
 
 variable "mirror" {
@@ -59,12 +67,15 @@ image {
 }
 
 bootstrap "debootstrap" {
-  suite      = var.release
-  variant    = "minbase"
-  mirror     = var.mirror
-  keyring    = var.keyring
-  components = ["main", "universe"]
-  include    = ["systemd-sysv", "systemd-resolved", "iproute2", "ca-certificates"]
+  suite   = var.release
+  variant = "minbase"
+  mirror  = var.mirror
+  keyring = var.keyring
+  # Ubuntu Archive Automatic Signing Key (2018), which signs noble; the
+  # keyring's other keys are left out.
+  keyring_fingerprints = ["F6EC B376 2474 EDA9 D21B  7022 8719 20D1 991B C93C"]
+  components           = ["main", "universe"]
+  include              = ["systemd-sysv", "systemd-resolved", "iproute2", "ca-certificates"]
 }
 
 environment {

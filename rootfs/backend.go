@@ -32,6 +32,12 @@ type BootstrapEnv struct {
 	// Tmpfs sizes the scratch file systems of the commands a backend
 	// runs.
 	Tmpfs TmpfsSizes
+	// Distribution is the image's: debootstrap runs a suite it has no
+	// script for with that distribution's family script.
+	Distribution string
+	// ScriptsDir is where debootstrap's suite scripts are; empty means
+	// DebootstrapScripts.
+	ScriptsDir string
 }
 
 // backends maps the recipe's backend names to implementations. The
@@ -70,7 +76,15 @@ func lookupBackend(name string) (Backend, error) {
 type debootstrapBackend struct{ tool string }
 
 func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *recipe.Bootstrap, dir string) error {
-	argv, err := d.argv(env.Arch, b, ToolViewImage)
+	keyring, err := pinnedKeyring(ctx, env, b)
+	if err != nil {
+		return err
+	}
+	script, err := d.script(env, b)
+	if err != nil {
+		return err
+	}
+	argv, err := d.argv(env.Arch, b, keyring, script, ToolViewImage)
 	if err != nil {
 		return err
 	}
@@ -78,7 +92,7 @@ func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *
 	// checks the target without creating a device node, which the
 	// sandbox forbids, and uses the /dev the sandbox made.
 	c := Command{Label: d.tool, Argv: argv, Env: []string{"container=lxc"}}
-	if err := runInToolView(ctx, env, c, dir, d.hostInputs(b)...); err != nil {
+	if err := runInToolView(ctx, env, c, dir, d.hostInputs(b, keyring)...); err != nil {
 		return err
 	}
 	// A recipe that asks for --foreign itself wants the first stage only.
@@ -88,12 +102,31 @@ func (d debootstrapBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *
 	return debootstrapSecondStage(ctx, env, dir)
 }
 
+// script is the script debootstrap runs the suite with: the zero value
+// for its own, or for mmdebstrap, which needs none. A machine without
+// debootstrap's scripts has no debootstrap either, which running it
+// reports better.
+func (d debootstrapBackend) script(env BootstrapEnv, b *recipe.Bootstrap) (SuiteScript, error) {
+	dir := env.ScriptsDir
+	if dir == "" {
+		dir = DebootstrapScripts
+	}
+	if d.tool != "debootstrap" {
+		return SuiteScript{}, nil
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return SuiteScript{}, nil
+	}
+	return FindSuiteScript(dir, env.Distribution, b.Suite)
+}
+
 // hostInputs are the host files a bootstrap block names, which its tool
-// reads in its view: the keyring, and a file:// mirror.
-func (debootstrapBackend) hostInputs(b *recipe.Bootstrap) []string {
+// reads in its view: the keyring (builder's pinned copy when the recipe
+// pins fingerprints), and a file:// mirror.
+func (debootstrapBackend) hostInputs(b *recipe.Bootstrap, keyring string) []string {
 	var paths []string
-	if b.Keyring != "" {
-		paths = append(paths, b.Keyring)
+	if keyring != "" {
+		paths = append(paths, keyring)
 	}
 	if u, err := url.Parse(b.Mirror); err == nil && u.Scheme == "file" && u.Path != "" {
 		paths = append(paths, u.Path)
@@ -139,7 +172,10 @@ func runInToolView(ctx context.Context, env BootstrapEnv, c Command, image strin
 	return env.Runner.Run(ctx, c)
 }
 
-func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, dir string) ([]string, error) {
+// argv is the tool's command line; keyring replaces the recipe's (see
+// pinnedKeyring), and a family script is passed after the mirror, as
+// debootstrap takes it.
+func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, keyring string, script SuiteScript, dir string) ([]string, error) {
 	argv := []string{d.tool, "--arch=" + arch.Distribution}
 	if d.tool == "debootstrap" && !slices.Contains(b.ExtraArgs, "--foreign") {
 		argv = append(argv, "--foreign")
@@ -168,14 +204,18 @@ func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, d
 	if len(b.Exclude) > 0 {
 		argv = append(argv, "--exclude="+strings.Join(b.Exclude, ","))
 	}
-	if b.Keyring != "" {
-		argv = append(argv, "--keyring="+b.Keyring)
+	if keyring != "" {
+		argv = append(argv, "--keyring="+keyring)
 	}
 	argv = append(argv, b.ExtraArgs...)
 	argv = append(argv, b.Suite, dir)
 	// An empty mirror leaves the choice to the tool, whose default
-	// follows the suite (Debian's or Ubuntu's archive).
-	if b.Mirror != "" {
+	// follows the suite (Debian's or Ubuntu's archive): debootstrap
+	// takes an empty one so, as it must come before the script.
+	switch {
+	case script.Family != "":
+		argv = append(argv, b.Mirror, script.Family)
+	case b.Mirror != "":
 		argv = append(argv, b.Mirror)
 	}
 	return argv, nil

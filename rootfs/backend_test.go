@@ -41,7 +41,7 @@ func TestDebootstrapArgv(t *testing.T) {
 		{"mmdebstrap", full, "", "mmdebstrap cannot exclude packages"},
 	}
 	for _, tt := range tests {
-		argv, err := debootstrapBackend{tool: tt.tool}.argv(arm64, tt.b, "/r")
+		argv, err := debootstrapBackend{tool: tt.tool}.argv(arm64, tt.b, tt.b.Keyring, SuiteScript{}, "/r")
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s: err = %v, want %q", tt.tool, err, tt.err)

@@ -75,6 +75,16 @@ func enterToolView(v *ToolView) error {
 	if err := unix.Mount("tmpfs", v.Dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, sizedTmpfs("mode=0755", sizes.Run)); err != nil {
 		return fmt.Errorf("mounting the tool's root: %w", err)
 	}
+	// The tool's /tmp before the host's paths: one below /tmp (a work
+	// directory there, with the build's pinned keyring) is then bound
+	// onto it, not hidden under it.
+	tmp := filepath.Join(v.Dir, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return fmt.Errorf("making the tool's /tmp: %w", err)
+	}
+	if err := unix.Mount("tmpfs", tmp, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, sizedTmpfs("mode=1777", sizes.Tmp)); err != nil {
+		return fmt.Errorf("mounting the tool's /tmp: %w", err)
+	}
 	for _, p := range v.ReadOnly {
 		if err := bindHostPath(v.Dir, p, v.ReadOnly); err != nil {
 			return err
@@ -95,7 +105,7 @@ func enterToolView(v *ToolView) error {
 	if err := remountNodev(image); err != nil {
 		return err
 	}
-	for _, d := range []string{"proc", "dev", "tmp", "sys"} {
+	for _, d := range []string{"proc", "dev", "sys"} {
 		if err := os.Mkdir(filepath.Join(v.Dir, d), 0o755); err != nil {
 			return fmt.Errorf("making the tool's /%s: %w", d, err)
 		}
@@ -109,9 +119,6 @@ func enterToolView(v *ToolView) error {
 	}
 	if err := mountProc(""); err != nil {
 		return err
-	}
-	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, sizedTmpfs("mode=1777", sizes.Tmp)); err != nil {
-		return fmt.Errorf("mounting the tool's /tmp: %w", err)
 	}
 	return mountImageKernelFS(ToolViewImage, sizes.Shm)
 }

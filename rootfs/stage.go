@@ -249,7 +249,8 @@ func (s *Stage) bootstrap(ctx context.Context, runner *Runner, step recipe.Step)
 	if workDir == "" {
 		workDir = filepath.Dir(s.Dir)
 	}
-	env := BootstrapEnv{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir, Tmpfs: TmpfsSizesOf(s.Plan.Limits)}
+	env := BootstrapEnv{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir, Tmpfs: TmpfsSizesOf(s.Plan.Limits),
+		Distribution: s.Plan.Image.Distribution}
 	return backend.Bootstrap(ctx, env, b, s.Dir)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,5 +91,36 @@ func TestToolViewTmpfsSizes(t *testing.T) {
 		if !found || blocks*bsize != want {
 			t.Errorf("%s in the tool view: %d bytes (found: %v), want %d\n%s", p, blocks*bsize, found, want, out.String())
 		}
+	}
+}
+
+// TestToolViewHostPathBelowTmp: a host path the view binds that lies
+// below /tmp (a pinned keyring in a work directory there) is visible to
+// the tool, not hidden under the view's own /tmp.
+func TestToolViewHostPathBelowTmp(t *testing.T) {
+	testenv.Root(t)
+	work, image := t.TempDir(), t.TempDir()
+	if !strings.HasPrefix(work, "/tmp/") {
+		t.Skipf("the test directory %s is not below /tmp", work)
+	}
+	view := filepath.Join(work, "view")
+	if err := os.Mkdir(view, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keyring := filepath.Join(work, "keyrings", "k.gpg")
+	if err := os.MkdirAll(filepath.Dir(keyring), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyring, []byte("pinned keys\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	c := Command{Label: "cat", Argv: []string{"/bin/sh", "-c", "cat " + keyring + " && touch /tmp/scratch && echo tmp writable"},
+		Tool: &ToolView{Dir: view, Image: image, ReadOnly: append(slices.Clip(hostTools), keyring)}}
+	if err := (&Runner{Out: &out}).Run(context.Background(), c); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "[cat] pinned keys") || !strings.Contains(out.String(), "[cat] tmp writable") {
+		t.Errorf("the tool saw:\n%s", out.String())
 	}
 }

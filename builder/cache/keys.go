@@ -192,7 +192,11 @@ func inputsOf(step recipe.Step, secrets *events.Masker) ([]Input, error) {
 	case *recipe.Repository:
 		hostPaths = append(hostPaths, a.KeyFile)
 	case *recipe.Bootstrap:
-		hostPaths = append(hostPaths, a.Keyring, a.Binary)
+		hostPaths = append(hostPaths, a.Binary)
+		// A keyring URL's contents are pinned by its fingerprints.
+		if !strings.HasPrefix(a.Keyring, "https://") {
+			hostPaths = append(hostPaths, a.Keyring)
+		}
 		if a.Backend == "tarball" || a.Backend == "directory" {
 			if !strings.HasPrefix(a.Source, "https://") {
 				hostPaths = append(hostPaths, a.Source)

@@ -22,7 +22,7 @@ type backendSpec struct {
 
 // debootstrapAttrs are shared by debootstrap and mmdebstrap, which take
 // the same inputs.
-var debootstrapAttrs = []string{"suite", "variant", "mirror", "keyring", "components", "include", "exclude", "extra_args"}
+var debootstrapAttrs = []string{"suite", "variant", "mirror", "keyring", "keyring_fingerprints", "components", "include", "exclude", "extra_args"}
 
 var bootstrapBackends = map[string]backendSpec{
 	"debootstrap": {attrs: debootstrapAttrs, variants: []string{"minbase", "buildd", "fakechroot"}},
@@ -72,7 +72,8 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 	case slices.Contains(spec.attrs, "suite") && !d.has("suite"):
 		bs.Suite = s.plan.Image.Release
 	}
-	bs.Keyring = s.hostPath(d, "keyring", bs.Keyring)
+	bs.KeyringFingerprints = d.strList("keyring_fingerprints", nil)
+	bs.Keyring = s.bootstrapKeyring(d, bs)
 	bs.Binary = s.hostPath(d, "binary", bs.Binary)
 	if bs.Variant != "" && !slices.Contains(spec.variants, bs.Variant) {
 		d.errorf("variant", "Unknown bootstrap variant", "%s has no variant %q%s. Variants: %s.", backend, bs.Variant, suggest(bs.Variant, spec.variants), strings.Join(spec.variants, ", "))

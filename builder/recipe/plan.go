@@ -160,6 +160,11 @@ type Bootstrap struct {
 	Include    []string `json:"include,omitempty"`
 	Exclude    []string `json:"exclude,omitempty"`
 	ExtraArgs  []string `json:"extra_args,omitempty"`
+
+	// KeyringFingerprints pin the keys of Keyring (a host file, or an
+	// https URL fetched at build time), which then gives the tool
+	// those keys only; a URL requires them.
+	KeyringFingerprints []string `json:"keyring_fingerprints,omitempty"`
 	// tarball and directory: a path resolved against the recipe's
 	// directory, or an https URL (tarball only, with SHA256).
 	Source string `json:"source,omitempty"`
