@@ -67,7 +67,7 @@ func (a *app) runDoctor(ctx context.Context, opts *doctorOptions, args []string)
 				Detail: args[0] + " has errors (above); checking for any recipe instead",
 				Fix:    "fix them; 'builder validate " + args[0] + "' shows them alone"})
 		} else {
-			needs = recipeNeeds(args[0], plan)
+			needs = recipeNeeds(args[0], plan, runtime.GOARCH)
 			results = append(results, checkResult{Name: "recipe", Status: statusOK, Detail: needs.describe()})
 		}
 	}
@@ -143,44 +143,52 @@ func plural(n int, one, many string) string {
 }
 
 // doctorNeeds is what one recipe needs; its zero value stands for any
-// recipe: every tool required, no particular architecture.
+// recipe: every tool a native build may run required, no particular
+// architecture.
 type doctorNeeds struct {
-	recipe    string
-	bootstrap string
-	output    string
-	tools     map[string]bool
-	arch      *image.Architecture
+	recipe string
+	output string
+	// host is what the recipe asks of this machine (see rootfs.HostTools);
+	// nil for any recipe.
+	host *rootfs.HostNeeds
+	arch *image.Architecture
 }
 
-func recipeNeeds(path string, plan *recipe.Plan) doctorNeeds {
-	n := doctorNeeds{recipe: path, tools: map[string]bool{}, arch: &plan.Image.Architecture}
-	if b := plan.Bootstrap(); b != nil {
-		n.bootstrap = b.Backend
-		n.tools[b.Backend] = true // debootstrap and mmdebstrap are tools; other backends match none
-	}
-	n.output = plan.Output.Type
+func recipeNeeds(path string, plan *recipe.Plan, hostGOARCH string) doctorNeeds {
+	host := rootfs.NeedsOf(plan, hostGOARCH)
+	n := doctorNeeds{recipe: path, host: &host, arch: &plan.Image.Architecture, output: plan.Output.Type}
 	if plan.Output.Type == "split" {
 		n.output += " " + plan.Output.RootfsFormat
-		n.tools["mksquashfs"] = plan.Output.RootfsFormat == "squashfs"
 	}
 	return n
 }
 
+// describe says what the recipe is and every host tool it will run, so
+// that a report that passes names them all.
 func (n doctorNeeds) describe() string {
-	return fmt.Sprintf("%s: %s, %s bootstrap, %s output", n.recipe, n.arch.Distribution, n.bootstrap, n.output)
-}
-
-// required says whether a missing tool is a failure.
-func (n doctorNeeds) required(tool string) bool {
-	return n.tools == nil || n.tools[tool]
+	s := fmt.Sprintf("%s: %s, %s bootstrap, %s output", n.recipe, n.arch.Distribution, n.host.Backend, n.output)
+	needs := n.host.Tools()
+	if n.host.Foreign {
+		if h := rootfs.HandlerName(*n.arch); h != "" {
+			needs = append(needs, "the binfmt handler "+h)
+		}
+	}
+	if len(needs) > 0 {
+		s += "; needs " + strings.Join(needs, ", ")
+	}
+	return s
 }
 
 // doctorEnv is everything the checks read from the machine; tests
 // replace parts of it with fakes.
 type doctorEnv struct {
-	euid            int
-	hostGOARCH      string
-	lookPath        func(string) (string, error)
+	euid       int
+	hostGOARCH string
+	lookPath   func(string) (string, error)
+	stat       func(string) (os.FileInfo, error)
+	// scriptsDir is debootstrap's scripts directory; empty means
+	// rootfs.DebootstrapScripts.
+	scriptsDir      string
 	probeNamespaces func(context.Context) (string, error)
 	emulation       rootfs.Emulation
 	statfs          func(string, *unix.Statfs_t) error
@@ -192,6 +200,7 @@ func (a *app) machineEnv() doctorEnv {
 		euid:            os.Geteuid(),
 		hostGOARCH:      runtime.GOARCH,
 		lookPath:        exec.LookPath,
+		stat:            os.Stat,
 		probeNamespaces: rootfs.ProbeNamespaces,
 		statfs:          unix.Statfs,
 		sockets:         lxd.Finder{LookupEnv: environLookup(a.environ)},
@@ -210,24 +219,20 @@ func environLookup(environ []string) func(string) (string, bool) {
 	}
 }
 
-// doctorTools are the programs builds run, with the Debian package of each.
-func doctorTools() [][2]string {
-	return [][2]string{
-		{"debootstrap", "debootstrap"},
-		{"mmdebstrap", "mmdebstrap"},
-		{"mksquashfs", "squashfs-tools"},
-		{"unsquashfs", "squashfs-tools"},
-	}
-}
-
 // checks lists the checks in report order.
 func (e doctorEnv) checks(n doctorNeeds, workDir string) []doctorCheck {
 	checks := []doctorCheck{e.checkRoot, e.checkNamespaces}
-	for _, t := range doctorTools() {
-		checks = append(checks, func(context.Context) checkResult { return e.checkTool(n, t[0], t[1]) })
+	for _, t := range rootfs.HostTools() {
+		checks = append(checks, func(context.Context) checkResult { return e.checkTool(n, t) })
+	}
+	checks = append(checks, func(context.Context) checkResult { return e.checkBinfmt(n) })
+	if n.host != nil && (n.host.Backend == "debootstrap" || n.host.Backend == "mmdebstrap") {
+		if n.host.Backend == "debootstrap" {
+			checks = append(checks, func(context.Context) checkResult { return e.checkScript(n) })
+		}
+		checks = append(checks, func(context.Context) checkResult { return e.checkKeyring(n) })
 	}
 	return append(checks,
-		func(context.Context) checkResult { return e.checkBinfmt(n) },
 		func(context.Context) checkResult { return e.checkDisk(workDir) },
 		e.checkDaemon,
 	)
@@ -252,27 +257,6 @@ func (e doctorEnv) checkNamespaces(ctx context.Context) checkResult {
 		fix = "run as root"
 	}
 	return checkResult{Name: "namespaces", Status: statusFail, Detail: fmt.Sprintf("%v (tried %s)", err, method), Fix: fix}
-}
-
-func (e doctorEnv) checkTool(n doctorNeeds, tool, pkg string) checkResult {
-	path, err := e.lookPath(tool)
-	if err == nil {
-		return checkResult{Name: tool, Status: statusOK, Detail: path}
-	}
-	r := checkResult{Name: tool, Status: statusFail, Detail: "not found on PATH", Fix: "apt-get install " + pkg}
-	// debootstrap lives in /usr/sbin, which users' PATH often lacks.
-	for _, dir := range []string{"/usr/local/sbin", "/usr/sbin", "/sbin"} {
-		if path, err := e.lookPath(filepath.Join(dir, tool)); err == nil {
-			r.Detail = "not on PATH, but installed as " + path
-			r.Fix = "add " + dir + " to PATH (builds run as root, whose PATH has it)"
-			break
-		}
-	}
-	if !n.required(tool) {
-		r.Status = statusWarn
-		r.Detail += " (" + n.recipe + " does not need it)"
-	}
-	return r
 }
 
 func (e doctorEnv) checkBinfmt(n doctorNeeds) checkResult {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/lxd"
+	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/rootfs"
 )
 
@@ -71,11 +72,26 @@ func TestDoctorThisMachine(t *testing.T) {
 	} else {
 		wantStatus(t, lines, "root", "FAIL", "builder rootfs and build need root", "fix: run builds as root")
 	}
-	for _, tool := range doctorTools() {
-		if path, err := exec.LookPath(tool[0]); err == nil {
-			wantStatus(t, lines, tool[0], "ok", path)
-		} else {
-			wantStatus(t, lines, tool[0], "FAIL", "not found on PATH", "fix: apt-get install "+tool[1])
+	for _, tool := range rootfs.HostTools() {
+		switch {
+		case tool.PerArchitecture():
+			wantStatus(t, lines, tool.Package, statusOf(lines, tool.Package))
+		case tool.IsFile():
+			if _, err := os.Stat(tool.Name); err == nil {
+				wantStatus(t, lines, tool.Package, "ok", tool.Name)
+			} else {
+				wantStatus(t, lines, tool.Package, "FAIL", "does not exist", "fix: apt-get install "+tool.Package)
+			}
+		default:
+			status := "FAIL"
+			if tool.Foreign {
+				status = "warn"
+			}
+			if path, err := exec.LookPath(tool.Name); err == nil {
+				wantStatus(t, lines, tool.Name, "ok", path)
+			} else if _, err := os.Stat(filepath.Join("/usr/sbin", tool.Name)); err != nil {
+				wantStatus(t, lines, tool.Name, status, "not found on PATH", "fix: apt-get install "+tool.Package)
+			}
 		}
 	}
 	host, _ := image.HostArchitecture(runtime.GOARCH)
@@ -96,8 +112,9 @@ func TestDoctorThisMachine(t *testing.T) {
 	} else if code != exitOK {
 		t.Errorf("no check failed, yet exit %d", code)
 	}
-	if len(lines) != 9 {
-		t.Errorf("%d check lines, want 9", len(lines))
+	// root, namespaces, the host tools, binfmt, disk, daemon.
+	if want := 5 + len(rootfs.HostTools()); len(lines) != want {
+		t.Errorf("%d check lines, want %d", len(lines), want)
 	}
 }
 
@@ -107,7 +124,7 @@ func TestDoctorWithRecipe(t *testing.T) {
 	repoRoot(t)
 	stdout, _, _ := runCLI(t, "", nil, "doctor", "recipes/debian.hcl", "--var", "architecture=arm64", "--work-dir", "out/does/not/exist/yet")
 	lines := doctorLines(t, stdout)
-	wantStatus(t, lines, "recipe", "ok", "recipes/debian.hcl: arm64, debootstrap bootstrap, split squashfs output")
+	wantStatus(t, lines, "recipe", "ok", "recipes/debian.hcl: arm64, debootstrap bootstrap, split squashfs output; needs debootstrap, mksquashfs, qemu-aarch64-static, update-binfmts, the binfmt handler qemu-aarch64")
 	arm64, _ := image.LookupArchitecture("arm64")
 	if err := rootfs.CheckArchitecture(arm64, runtime.GOARCH); err != nil {
 		var me *rootfs.MissingEmulatorError
@@ -127,10 +144,13 @@ func TestDoctorWithRecipe(t *testing.T) {
 	stdout, _, code := runCLI(t, "", nil, "doctor", "recipes/busybox.hcl")
 	lines = doctorLines(t, stdout)
 	wantStatus(t, lines, "binfmt", "ok", runtimeArch(t)+" runs natively")
-	for _, tool := range doctorTools() {
-		if _, err := exec.LookPath(tool[0]); err != nil {
-			wantStatus(t, lines, tool[0], "warn", "recipes/busybox.hcl does not need it")
+	for _, tool := range []string{"debootstrap", "mmdebstrap", "mksquashfs", "arch-test"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			wantStatus(t, lines, tool, "warn", "recipes/busybox.hcl does not need it")
 		}
+	}
+	if _, ok := lines["keyring"]; ok {
+		t.Error("a busybox recipe has no keyring to check")
 	}
 	if os.Geteuid() == 0 && code != exitOK {
 		t.Errorf("busybox needs no tool, yet exit %d:\n%s", code, stdout)
@@ -177,6 +197,8 @@ func fakeDoctorEnv(t *testing.T) doctorEnv {
 		euid:            0,
 		hostGOARCH:      "amd64",
 		lookPath:        func(name string) (string, error) { return "/usr/bin/" + name, nil },
+		stat:            func(string) (os.FileInfo, error) { return nil, nil },
+		scriptsDir:      fakeScriptsDir(t),
 		probeNamespaces: func(context.Context) (string, error) { return "fake", nil },
 		emulation:       rootfs.Emulation{BinfmtDir: binfmt, RunCompat: func(image.Architecture) error { return nil }},
 		statfs: func(_ string, st *unix.Statfs_t) error {
@@ -201,8 +223,7 @@ func runFakeChecks(t *testing.T, e doctorEnv, n doctorNeeds) (map[string]string,
 func TestDoctorChecksWithFakes(t *testing.T) {
 	arm64, _ := image.LookupArchitecture("arm64")
 	riscv, _ := image.LookupArchitecture("riscv64")
-	debian := doctorNeeds{recipe: "d.hcl", bootstrap: "debootstrap", output: "split squashfs",
-		tools: map[string]bool{"debootstrap": true, "mksquashfs": true}, arch: &arm64}
+	debian := fakeNeeds(t, "d.hcl", arm64, &recipe.Bootstrap{Backend: "debootstrap", Suite: "bookworm"})
 
 	t.Run("healthy", func(t *testing.T) {
 		lines, failed := runFakeChecks(t, fakeDoctorEnv(t), doctorNeeds{})
@@ -228,13 +249,16 @@ func TestDoctorChecksWithFakes(t *testing.T) {
 			t.Error("missing tools did not fail")
 		}
 		wantStatus(t, lines, "debootstrap", "ok", "/usr/sbin/debootstrap")
-		wantStatus(t, lines, "mmdebstrap", "FAIL", "not found on PATH; fix: apt-get install mmdebstrap")
+		wantStatus(t, lines, "mmdebstrap", "FAIL", `not found on PATH (needed for bootstrap "mmdebstrap"); fix: apt-get install mmdebstrap`)
 		wantStatus(t, lines, "mksquashfs", "FAIL", "fix: apt-get install squashfs-tools")
-		wantStatus(t, lines, "unsquashfs", "FAIL", "fix: apt-get install squashfs-tools")
+		// Without a recipe, what only foreign architectures need warns.
+		wantStatus(t, lines, "arch-test", "warn", `(only bootstrap "mmdebstrap" for a foreign architecture needs it); fix: apt-get install arch-test`)
+		wantStatus(t, lines, "qemu-user-static", "warn", "no qemu-*-static emulator found", "fix: apt-get install qemu-user-static")
 		// A recipe that needs only debootstrap and mksquashfs.
 		lines, _ = runFakeChecks(t, e, debian)
 		wantStatus(t, lines, "mmdebstrap", "warn", "(d.hcl does not need it); fix: apt-get install mmdebstrap")
 		wantStatus(t, lines, "mksquashfs", "FAIL")
+		wantStatus(t, lines, "qemu-aarch64-static", "FAIL", "fix: apt-get install qemu-user-static")
 		wantStatus(t, lines, "binfmt", "ok", "arm64 runs under qemu-aarch64")
 	})
 	t.Run("tool outside PATH", func(t *testing.T) {
@@ -246,7 +270,7 @@ func TestDoctorChecksWithFakes(t *testing.T) {
 			return "", exec.ErrNotFound
 		}
 		lines, _ := runFakeChecks(t, e, doctorNeeds{})
-		wantStatus(t, lines, "debootstrap", "FAIL", "not on PATH, but installed as /usr/sbin/debootstrap; fix: add /usr/sbin to PATH")
+		wantStatus(t, lines, "debootstrap", "FAIL", "not on PATH, but installed as /usr/sbin/debootstrap", "; fix: add /usr/sbin to PATH")
 	})
 	t.Run("disk thresholds", func(t *testing.T) {
 		for _, tt := range []struct {
