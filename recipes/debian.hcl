@@ -1,6 +1,12 @@
 # Debian bookworm system container, in two variants:
-#   default  systemd, ifupdown networking and an ssh server
+#   default  systemd, systemd-networkd and -resolved, and an ssh server
 #   cloud    the same plus cloud-init, configured by LXD's cloud-init.* keys
+#
+# Networking is systemd-networkd's, as in the official images: it
+# configures eth0 by DHCP when the instance has one and waits for nothing
+# when it has none, so the image boots to "running" with or without a
+# network device (ifupdown's "auto eth0" fails networking.service without
+# one, and its "allow-hotplug eth0" needs udev, which containers lack).
 #
 #   builder build recipes/debian.hcl --var variant=cloud --var architecture=arm64
 
@@ -65,7 +71,10 @@ bootstrap "debootstrap" {
   variant    = "minbase"
   mirror     = var.mirror
   components = ["main"]
-  include    = ["systemd-sysv", "ifupdown", "iproute2", "isc-dhcp-client", "ca-certificates"]
+  # systemd-resolved here, not in a packages block: its postinst makes
+  # /etc/resolv.conf a link to a resolver that does not run in the
+  # build, so apt could not resolve names in the steps after it.
+  include = ["systemd-sysv", "systemd-resolved", "dbus", "iproute2", "ca-certificates"]
 }
 
 environment {
@@ -75,7 +84,10 @@ environment {
 packages {
   update  = true
   upgrade = true
-  install = ["openssh-server", "less", "vim-tiny", "locales"]
+  # udev: where /sys is writable, as in LXD's containers, networkd
+  # waits for udev to set each link up, so without it eth0 stays
+  # unconfigured.
+  install = ["udev", "openssh-server", "less", "vim-tiny", "locales"]
   cleanup = true
 }
 
@@ -85,30 +97,16 @@ packages "cloud" {
   cleanup = true
 }
 
-file "/etc/network/interfaces" {
-  enabled = !local.cloud
+# On cloud images cloud-init writes its own networkd file for eth0 from
+# LXD's network-config template (10-cloud-init-eth0.network, which sorts
+# first and so wins); this one is the fallback when cloud-init has none.
+file "/etc/systemd/network/eth0.network" {
   content = <<-EOT
-    source /etc/network/interfaces.d/*
+    [Match]
+    Name=eth0
 
-    auto lo
-    iface lo inet loopback
-
-    auto eth0
-    iface eth0 inet dhcp
-  EOT
-  mode    = "0644"
-}
-
-# On cloud images cloud-init writes eth0's stanza from LXD's
-# network-config template into interfaces.d; declaring it here as well
-# would start a second DHCP client.
-file "/etc/network/interfaces" {
-  enabled = local.cloud
-  content = <<-EOT
-    source /etc/network/interfaces.d/*
-
-    auto lo
-    iface lo inet loopback
+    [Network]
+    DHCP=yes
   EOT
   mode    = "0644"
 }
@@ -123,10 +121,15 @@ run "configure-systemd" {
     #!/bin/sh
     set -eu
     # Containers have no hardware clock, no consoles beyond LXD's and no
-    # need to wait for a network that LXD already configured.
+    # need to wait for a network, which an instance may not even have.
     systemctl mask systemd-timesyncd.service getty-static.service
-    systemctl mask systemd-networkd-wait-online.service 2>/dev/null || true
-    systemctl enable networking.service
+    # Nor can a container register binfmt_misc handlers, which cloud's
+    # python3 ships one of: the unit would fail every boot.
+    systemctl mask systemd-binfmt.service
+    systemctl mask systemd-networkd-wait-online.service
+    systemctl enable systemd-networkd.service systemd-resolved.service
+    # systemd-resolved's postinst kept the build host's resolv.conf here.
+    rm -f /etc/.resolv.conf.systemd-resolved.bak
   EOT
 }
 

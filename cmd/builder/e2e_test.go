@@ -69,16 +69,49 @@ func TestEndToEndDebian(t *testing.T) {
 		}
 	}
 
-	name := "bt-e2e-deb-" + suffix
+	// With a NIC on the test bridge, and without any: a profile without
+	// a NIC is common, and networking.service used to fail there
+	// ("ifup: failed to bring up eth0"), leaving systemd degraded.
+	name, bare := "bt-e2e-deb-"+suffix, "bt-e2e-nonic-"+suffix
 	lxc(t, "launch", alias, name, "--network", testNetwork)
 	t.Cleanup(func() { _ = exec.Command("lxc", "delete", "--force", name).Run() })
-	state := systemState(t, name, 2*time.Minute)
-	if state != "running" {
-		failed, _ := exec.Command("lxc", "exec", name, "--", "systemctl", "--failed", "--no-legend").CombinedOutput()
-		t.Errorf("systemd in the container is %q, want running; failed units:\n%s", state, failed)
+	lxc(t, "launch", alias, bare, "--no-profiles", "--storage", "default")
+	t.Cleanup(func() { _ = exec.Command("lxc", "delete", "--force", bare).Run() })
+	for _, c := range []string{name, bare} {
+		if state := systemState(t, c, 2*time.Minute); state != "running" {
+			failed, _ := exec.Command("lxc", "exec", c, "--", "systemctl", "--failed", "--no-legend").CombinedOutput()
+			t.Errorf("systemd in %s is %q, want running; failed units:\n%s", c, state, failed)
+		}
 	}
 	if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
 		t.Errorf("/etc/hostname = %q, want the container's name %q", got, name)
+	}
+	if devices := lxc(t, "exec", bare, "--", "ls", "/sys/class/net"); strings.Contains(devices, "eth0") {
+		t.Errorf("the container launched without a NIC has one: %s", devices)
+	}
+	// The NIC is configured by DHCP from the bridge, and names resolve
+	// through the DNS server it announced.
+	if addr := waitFor(t, 30*time.Second, func() string {
+		return lxc(t, "exec", name, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	}, "inet 10.213.87."); !strings.Contains(addr, "inet 10.213.87.") {
+		t.Errorf("eth0 got no address on %s:\n%s", testNetwork, addr)
+	}
+	if dns := lxc(t, "exec", name, "--", "resolvectl", "dns", "eth0"); !strings.Contains(dns, "10.213.87.1") {
+		t.Errorf("resolvectl dns eth0: %s, want the bridge's 10.213.87.1", dns)
+	}
+}
+
+// waitFor runs probe until its output contains want or limit passes,
+// and returns its last output.
+func waitFor(t *testing.T, limit time.Duration, probe func() string, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		out := probe()
+		if strings.Contains(out, want) || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(time.Second)
 	}
 }
 
