@@ -38,6 +38,8 @@ type BootstrapEnv struct {
 	// ScriptsDir is where debootstrap's suite scripts are; empty means
 	// DebootstrapScripts.
 	ScriptsDir string
+	// MaxExtract bounds what a tarball may expand to (see ExtractTar).
+	MaxExtract int64
 }
 
 // backends maps the recipe's backend names to implementations. The

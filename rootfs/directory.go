@@ -56,7 +56,7 @@ func CopyTree(ctx context.Context, src, dst string) (err error) {
 		return fmt.Errorf("source: %w", err)
 	}
 	rootDev := srcSt.Dev
-	w := &treeWriter{root: r, owners: os.Geteuid() == 0}
+	w := &treeWriter{root: r, owners: os.Geteuid() == 0, holes: newHoleWriter()}
 	links := map[[2]uint64]string{} // device and inode → first path copied
 	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -237,6 +237,7 @@ type node struct {
 type treeWriter struct {
 	root   *Root
 	owners bool
+	holes  *holeWriter
 	// dirs are the directories created, whose mtimes are set last
 	// because creating their entries changes them.
 	dirs []node
@@ -277,7 +278,7 @@ func (w *treeWriter) create(n *node) error {
 			err = unix.Mkdirat(dfd, base, 0o700)
 		}
 	case unix.S_IFREG:
-		err = writeNew(dfd, base, n.content)
+		err = w.writeNew(dfd, base, n.content)
 	case unix.S_IFLNK:
 		err = unix.Symlinkat(n.symlink, dfd, base)
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
@@ -352,15 +353,16 @@ func clearFor(dfd int, base string, wantDir bool) (exists bool, err error) {
 	return false, nil
 }
 
-// writeNew creates base, which must not exist, with content's bytes.
-func writeNew(dfd int, base string, content io.Reader) error {
+// writeNew creates base, which must not exist, with content's bytes;
+// its all-zero blocks are left holes.
+func (w *treeWriter) writeNew(dfd int, base string, content io.Reader) error {
 	fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return err
 	}
 	f := os.NewFile(uintptr(fd), base)
 	if content != nil {
-		_, err = io.Copy(f, content)
+		_, err = w.holes.write(f, content)
 	}
 	return errors.Join(err, f.Close())
 }

@@ -32,7 +32,7 @@ func (tarballBackend) Bootstrap(ctx context.Context, env BootstrapEnv, b *recipe
 			return err
 		}
 	}
-	if err := ExtractArchive(ctx, path, dir); err != nil {
+	if err := ExtractArchive(ctx, path, dir, env.MaxExtract); err != nil {
 		return fmt.Errorf("extracting %s: %w", b.Source, err)
 	}
 	return nil

@@ -250,7 +250,7 @@ func (s *Stage) bootstrap(ctx context.Context, runner *Runner, step recipe.Step)
 		workDir = filepath.Dir(s.Dir)
 	}
 	env := BootstrapEnv{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir, Tmpfs: TmpfsSizesOf(s.Plan.Limits),
-		Distribution: s.Plan.Image.Distribution}
+		Distribution: s.Plan.Image.Distribution, MaxExtract: s.Plan.Limits.Tarball}
 	return backend.Bootstrap(ctx, env, b, s.Dir)
 }
 

@@ -102,10 +102,11 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recipe.Step, total int) error {
 	start := time.Now()
 	// The snapshot's bytes are checked against the sha256 recorded
-	// when it was stored before anything is extracted from them.
+	// when it was stored before anything is extracted from them; as
+	// every input from the cache, it is bounded like a tarball.
 	f, err := cr.cfg.Cache.OpenSnapshot(cr.restore.Key)
 	if err == nil {
-		err = ExtractArchiveFile(ctx, f, s.Dir)
+		err = ExtractArchiveFile(ctx, f, s.Dir, s.Plan.Limits.Tarball)
 	}
 	if err != nil {
 		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Group, image.Short(cr.restore.Key), err)

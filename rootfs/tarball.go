@@ -20,6 +20,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
+
+	"github.com/builder-images/builder/builder/recipe"
 )
 
 // Archive formats as detectFormat names them.
@@ -117,27 +119,28 @@ func openArchive(f *os.File, path string) (io.ReadCloser, error) {
 	return a, nil
 }
 
-// ExtractArchive extracts the (compressed) tar archive at path into root.
-// Extraction errors name the entry; the caller names the archive.
-func ExtractArchive(ctx context.Context, path, root string) (err error) {
+// ExtractArchive extracts the (compressed) tar archive at path into root,
+// up to maxSize (see ExtractTar). Extraction errors name the entry; the
+// caller names the archive.
+func ExtractArchive(ctx context.Context, path, root string, maxSize int64) (err error) {
 	a, err := OpenArchive(path)
 	if err != nil {
 		return err
 	}
 	defer closeInto(a, &err)
-	return ExtractTar(ctx, a, root)
+	return ExtractTar(ctx, a, root, maxSize)
 }
 
 // ExtractArchiveFile is ExtractArchive on a file the caller opened and
 // checked (a cache snapshot whose sha256 it verified): what is extracted
 // is what was checked, not whatever the path names by now. It closes f.
-func ExtractArchiveFile(ctx context.Context, f *os.File, root string) (err error) {
+func ExtractArchiveFile(ctx context.Context, f *os.File, root string, maxSize int64) (err error) {
 	a, err := openArchive(f, f.Name())
 	if err != nil {
 		return err
 	}
 	defer closeInto(a, &err)
-	return ExtractTar(ctx, a, root)
+	return ExtractTar(ctx, a, root, maxSize)
 }
 
 // ExtractTar extracts a tar stream into root, keeping numeric owners
@@ -150,15 +153,28 @@ func ExtractArchiveFile(ctx context.Context, f *os.File, root string) (err error
 // a later entry outside: for `a -> /tmp/outside` then `a/evil`, "a" is
 // resolved inside the image and the entry fails or lands there.
 // An existing directory is kept, any other existing object replaced.
-// ctx is checked between entries.
-func ExtractTar(ctx context.Context, r io.Reader, root string) (err error) {
+// Every all-zero block of a file is left a hole, so a sparse file takes
+// on disk what its data takes (see holeWriter).
+//
+// maxSize bounds what the archive expands to: the sum of its files'
+// sizes, holes included, and entryOverhead per entry; past it, the entry
+// that would cross it is refused before anything of it is written. A
+// few kilobytes of xz hold terabytes of zeros, and a sparse entry's
+// size costs the archive nothing. maxSize <= 0 means the default,
+// recipe.DefaultLimits().Tarball. ctx is checked between entries and
+// while a file is written.
+func ExtractTar(ctx context.Context, r io.Reader, root string, maxSize int64) (err error) {
+	if maxSize <= 0 {
+		maxSize = recipe.DefaultLimits().Tarball
+	}
 	rt, err := OpenRoot(root)
 	if err != nil {
 		return err
 	}
 	defer closeInto(rt, &err)
-	w := &treeWriter{root: rt, owners: os.Geteuid() == 0}
+	w := &treeWriter{root: rt, owners: os.Geteuid() == 0, holes: newHoleWriter()}
 	tr := tar.NewReader(r)
+	var expanded int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("extraction stopped: %w", err)
@@ -172,7 +188,10 @@ func ExtractTar(ctx context.Context, r io.Reader, root string) (err error) {
 		if err != nil && !(errors.Is(err, tar.ErrInsecurePath) && hdr != nil) {
 			return fmt.Errorf("reading the archive: %w", err)
 		}
-		n, err := tarNode(hdr, tr)
+		if expanded, err = expand(expanded, hdr, maxSize); err != nil {
+			return fmt.Errorf("extracting %q: %w", hdr.Name, err)
+		}
+		n, err := tarNode(hdr, ctxReader{ctx, tr})
 		if err == nil && n != nil {
 			err = w.create(n)
 		}
@@ -181,6 +200,42 @@ func ExtractTar(ctx context.Context, r io.Reader, root string) (err error) {
 		}
 	}
 	return w.finish()
+}
+
+// entryOverhead is what each entry counts toward an archive's expanded
+// size besides its file's bytes, as tar counts a header: it bounds an
+// archive of millions of empty files, whose every inode costs.
+const entryOverhead = 512
+
+// expand adds hdr's entry to what the archive expanded to so far, and
+// refuses it when that passes maxSize.
+func expand(expanded int64, hdr *tar.Header, maxSize int64) (int64, error) {
+	var file int64
+	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeGNUSparse {
+		file = max(hdr.Size, 0)
+	}
+	if size := file + entryOverhead; size > maxSize-expanded {
+		what := "this entry"
+		if file > 0 {
+			what = "a file of " + approxSize(file)
+		}
+		return expanded, fmt.Errorf("the archive expands past %s here, with %s after %s of entries before it; a recipe's limits { tarball_size } sets the bound (%s by default)",
+			recipe.FormatSize(maxSize), what, approxSize(expanded), recipe.FormatSize(recipe.DefaultLimits().Tarball))
+	}
+	return expanded + file + entryOverhead, nil
+}
+
+// approxSize writes n bytes for people: "1.0 GiB", "86.2 KiB".
+func approxSize(n int64) string {
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	if n < 1<<10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, i := float64(n)/(1<<10), 0
+	for v >= 1024 && i < len(units)-1 {
+		v, i = v/1024, i+1
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
 }
 
 // xattrPrefix marks xattrs in PAX records, as GNU tar and star write them.

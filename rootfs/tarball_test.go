@@ -163,7 +163,7 @@ func TestOpenArchiveFormats(t *testing.T) {
 				t.Errorf("decompressed %d bytes differ from the %d of the tar", len(got), len(data))
 			}
 			root := t.TempDir()
-			if err := ExtractArchive(context.Background(), path, root); err != nil {
+			if err := ExtractArchive(context.Background(), path, root, 0); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := os.ReadFile(filepath.Join(root, "etc/os-release")); err != nil || string(b) != "ID=test\n" {
@@ -189,7 +189,7 @@ func TestOpenArchiveUnknownFormat(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "unknown archive format") || !strings.Contains(err.Error(), path) {
 			t.Errorf("OpenArchive(%s) = %v, want an unknown-format error naming the file", name, err)
 		}
-		if err := ExtractArchive(context.Background(), path, t.TempDir()); err == nil {
+		if err := ExtractArchive(context.Background(), path, t.TempDir(), 0); err == nil {
 			t.Errorf("ExtractArchive(%s) succeeded", name)
 		}
 	}
@@ -227,7 +227,7 @@ func TestExtractTarRoundTrip(t *testing.T) {
 		{hdr: hdr(tar.Header{Name: "usr/share/doc", Typeflag: tar.TypeReg, Mode: 0o644}), body: "no leading ./"},
 	}
 	root := t.TempDir()
-	if err := ExtractTar(context.Background(), bytes.NewReader(makeTar(t, entries...)), root); err != nil {
+	if err := ExtractTar(context.Background(), bytes.NewReader(makeTar(t, entries...)), root, 0); err != nil {
 		t.Fatal(err)
 	}
 	wantXattrs := map[string]string{"user.test": "hello", "security.capability": string(capNetBindService)}
@@ -295,7 +295,7 @@ func TestExtractTarRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newEscapeFixture(t)
-			err := ExtractTar(context.Background(), bytes.NewReader(makeTar(t, tt.entries(f)...)), f.root)
+			err := ExtractTar(context.Background(), bytes.NewReader(makeTar(t, tt.entries(f)...)), f.root, 0)
 			if err == nil || !strings.Contains(err.Error(), `extracting "`) || !strings.Contains(err.Error(), tt.entry+`"`) {
 				t.Errorf("ExtractTar = %v, want an error naming %q", err, tt.entry)
 			}
@@ -319,7 +319,7 @@ func TestExtractTarStaysInside(t *testing.T) {
 		symlink("lib", "real"),
 		file("lib/x", "through an in-image symlink"),
 	}
-	if err := ExtractTar(context.Background(), bytes.NewReader(makeTar(t, entries...)), f.root); err != nil {
+	if err := ExtractTar(context.Background(), bytes.NewReader(makeTar(t, entries...)), f.root, 0); err != nil {
 		t.Fatal(err)
 	}
 	if m := describe(t, filepath.Join(f.root, "abs")); m.Type != unix.S_IFREG || m.Content != "replaces the link" {
@@ -345,12 +345,12 @@ func TestExtractTarErrors(t *testing.T) {
 		{"hard link to a missing file", []entry{hardlink("h", "nothing")}, `extracting "h": hard link to /nothing`},
 	}
 	for _, tt := range tests {
-		err := ExtractTar(context.Background(), bytes.NewReader(makeTar(t, tt.entries...)), t.TempDir())
+		err := ExtractTar(context.Background(), bytes.NewReader(makeTar(t, tt.entries...)), t.TempDir(), 0)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want an error mentioning %q", tt.name, err, tt.want)
 		}
 	}
-	if err := ExtractTar(context.Background(), strings.NewReader(strings.Repeat("x", 1024)), t.TempDir()); err == nil {
+	if err := ExtractTar(context.Background(), strings.NewReader(strings.Repeat("x", 1024)), t.TempDir(), 0); err == nil {
 		t.Error("extracting garbage succeeded")
 	}
 }
@@ -359,7 +359,7 @@ func TestExtractTarCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	root := t.TempDir()
-	err := ExtractTar(ctx, bytes.NewReader(makeTar(t, file("a", "x"))), root)
+	err := ExtractTar(ctx, bytes.NewReader(makeTar(t, file("a", "x"))), root, 0)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("ExtractTar with a cancelled context = %v", err)
 	}

@@ -12,22 +12,28 @@ import (
 )
 
 // Limits holds the `limits` block: how large the build's scratch
-// file systems may grow. Every field is set in a Plan: attributes left
-// out take DefaultLimits.
+// file systems may grow and what a tarball may expand to. Every field
+// is set in a Plan: attributes left out take DefaultLimits.
 type Limits struct {
 	// Tmp, Run and Shm are the sizes, in bytes, of the tmpfs the build's
 	// commands get as /tmp, /run and /dev/shm. Without a size a tmpfs
 	// may take half the host's memory, each.
 	Tmp, Run, Shm int64
+	// Tarball is the most a tarball bootstrap's archive (or a cached
+	// stage restored from the cache) may expand to, in bytes: the sum
+	// of its files' sizes, holes of sparse files included, and 512 bytes
+	// per entry. A few kilobytes of xz can hold terabytes of zeros.
+	Tarball int64
 	// Range is the block's; zero without one.
 	Range hcl.Range
 }
 
 // DefaultLimits are the limits of a recipe without a limits block: a
-// /tmp large enough for a compiler's temporary files, and a /run and
-// /dev/shm of the size Docker gives a container's /dev/shm (64 MiB).
+// /tmp large enough for a compiler's temporary files, a /run and
+// /dev/shm of the sizes Docker gives containers (64 MiB), and a tarball
+// of up to 64 GiB, far beyond any base system.
 func DefaultLimits() Limits {
-	return Limits{Tmp: 1 << 30, Run: 64 << 20, Shm: 64 << 20}
+	return Limits{Tmp: 1 << 30, Run: 64 << 20, Shm: 64 << 20, Tarball: 64 << 30}
 }
 
 // minLimit is the smallest size a limit may be: a tmpfs of size 0 has
@@ -45,7 +51,7 @@ func decodeLimits(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagn
 	for _, a := range []struct {
 		name string
 		dst  *int64
-	}{{"tmp_size", &l.Tmp}, {"run_size", &l.Run}, {"shm_size", &l.Shm}} {
+	}{{"tmp_size", &l.Tmp}, {"run_size", &l.Run}, {"shm_size", &l.Shm}, {"tarball_size", &l.Tarball}} {
 		if n, ok := d.size(a.name); ok {
 			*a.dst = n
 		}

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestLimits: the limits block sets the build's tmpfs sizes; without
-// it, the defaults apply.
+// TestLimits: the limits block sets the build's tmpfs sizes and a
+// tarball's expansion bound; without it, the defaults apply.
 func TestLimits(t *testing.T) {
 	for _, tt := range []struct {
 		name, block string
@@ -15,9 +15,9 @@ func TestLimits(t *testing.T) {
 	}{
 		{"none", "", DefaultLimits()},
 		{"some", "limits {\n  tmp_size = \"4GiB\"\n  shm_size = 134217728\n}\n",
-			Limits{Tmp: 4 << 30, Run: 64 << 20, Shm: 128 << 20}},
-		{"all", "limits {\n  tmp_size = \"1.5G\"\n  run_size = \"16M\"\n  shm_size = \"1MiB\"\n}\n",
-			Limits{Tmp: 3 << 29, Run: 16 << 20, Shm: 1 << 20}},
+			Limits{Tmp: 4 << 30, Run: 64 << 20, Shm: 128 << 20, Tarball: 64 << 30}},
+		{"all", "limits {\n  tmp_size = \"1.5G\"\n  run_size = \"16M\"\n  shm_size = \"1MiB\"\n  tarball_size = \"2T\"\n}\n",
+			Limits{Tmp: 3 << 29, Run: 16 << 20, Shm: 1 << 20, Tarball: 2 << 40}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "r.hcl")

@@ -34,7 +34,7 @@ var blockSchemas = map[string]blockSchema{
 	"run":         {labels: []string{"name"}, attrs: []string{"enabled", "stage", "script", "source", "environment", "timeout", "capabilities"}},
 	"environment": {},
 	"output":      {single: true, attrs: []string{"type", "compression", "rootfs"}},
-	"limits":      {single: true, attrs: []string{"tmp_size", "run_size", "shm_size"}},
+	"limits":      {single: true, attrs: []string{"tmp_size", "run_size", "shm_size", "tarball_size"}},
 	"matrix":      {single: true},
 }
 
