@@ -68,5 +68,11 @@
 // with LXD-Image-Hash and LXD-Image-URL (and the Incus- twins) for the
 // newest unified image of that name whose architecture is in the
 // request's LXD-Server-Architectures (or Incus-Server-Architectures)
-// header, preferring the daemon's first architecture.
+// header, preferring the daemon's first architecture. The image URL is
+// below the handler's public URL, never the request's Host.
+//
+// Serve (server.go) runs a Handler over HTTPS with its clients bounded:
+// a connection cap, a read deadline, a deadline on each write of a
+// response (a stalled reader is dropped, a slow one served), and an
+// idle timeout.
 package streams

@@ -1,12 +1,9 @@
 package streams
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/builder-images/builder/builder/image"
 )
@@ -28,21 +24,58 @@ const ImportPrefix = "/1.0/images/"
 // and LXD's URL import under ImportPrefix. Names starting with "." (the
 // lock, temporary files) and directories are never served.
 type Handler struct {
-	root *os.Root
-	log  io.Writer
+	root   *os.Root
+	public *url.URL
+	log    io.Writer
 }
 
-// NewHandler serves the tree at dir; log receives one line per request
-// (nil discards them). Close releases the directory.
-func NewHandler(dir string, log io.Writer) (*Handler, error) {
+// HandlerOptions configure a Handler.
+type HandlerOptions struct {
+	// PublicURL is where clients reach the tree, required: the URL
+	// import answers with image URLs below it. It is never taken from a
+	// request, whose Host header any client sets.
+	PublicURL *url.URL
+	// Log receives one line per request; nil discards them.
+	Log io.Writer
+}
+
+// NewHandler serves the tree at dir. Close releases the directory.
+func NewHandler(dir string, opts HandlerOptions) (*Handler, error) {
+	if err := CheckPublicURL(opts.PublicURL); err != nil {
+		return nil, err
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("serving tree: %w", err)
 	}
+	log := opts.Log
 	if log == nil {
 		log = io.Discard
 	}
-	return &Handler{root: root, log: log}, nil
+	return &Handler{root: root, public: opts.PublicURL, log: log}, nil
+}
+
+// CheckPublicURL says why u cannot be a tree's public URL: LXD and Incus
+// take images from https URLs only, and the URL is published in every
+// import answer, so it carries no credentials, query or fragment.
+func CheckPublicURL(u *url.URL) error {
+	switch {
+	case u == nil:
+		return errors.New("serving tree: no public URL")
+	case u.Scheme != "https" || u.Host == "":
+		return fmt.Errorf("the public URL %s must be https://HOST[:PORT][/PATH]", u.Redacted())
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return fmt.Errorf("the public URL %s must be https://HOST[:PORT][/PATH], without credentials, query or fragment", u.Redacted())
+	}
+	return nil
+}
+
+// fileURL is the public URL of the tree's file at rel.
+func (h *Handler) fileURL(rel string) string {
+	u := *h.public
+	u.Path = path.Join("/", u.Path, rel)
+	u.RawPath = ""
+	return u.String()
 }
 
 // Close releases the tree's directory.
@@ -58,7 +91,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.serveFile(rec, r)
 	}
-	fmt.Fprintf(h.log, "%s %s %s %d\n", r.RemoteAddr, r.Method, r.URL.Path, rec.status)
+	// The path as escaped on the wire: a %0a in it stays "%0A" rather
+	// than starting a line of its own; logField quotes whatever else
+	// could.
+	fmt.Fprintf(h.log, "%s %s %s %d\n", logField(r.RemoteAddr), logField(r.Method), logField(r.URL.EscapedPath()), rec.status)
+}
+
+// logField returns s as it can stand in a log line: as it is when it is
+// printable ASCII without spaces or quotes, else quoted with Go's escapes.
+func logField(s string) string {
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.Quote(s)
+		}
+	}
+	if s == "" {
+		return `""`
+	}
+	return s
 }
 
 type statusRecorder struct {
@@ -141,7 +191,7 @@ func (h *Handler) serveImport(w http.ResponseWriter, r *http.Request, name strin
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
-	u := (&url.URL{Scheme: "https", Host: r.Host, Path: "/" + img.Unified}).String()
+	u := h.fileURL(img.Unified)
 	for _, prefix := range []string{"LXD", "Incus"} {
 		w.Header().Set(prefix+"-Image-Hash", img.Fingerprint)
 		w.Header().Set(prefix+"-Image-URL", u)
@@ -233,33 +283,4 @@ func resolveImport(p *Products, name string, archs []string) (Image, error) {
 		return Image{}, fmt.Errorf("no unified image called %q for architectures %s", name, strings.Join(archs, ", "))
 	}
 	return cands[best], nil
-}
-
-// Serve serves h over HTTPS on ln until ctx ends, then shuts down
-// gracefully: requests in flight get shutdownGrace to finish.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, cert tls.Certificate) error {
-	const shutdownGrace = 10 * time.Second
-	srv := &http.Server{
-		Handler:           h,
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeTLS(ln, "", "") }()
-	select {
-	case err := <-done:
-		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	if err != nil {
-		return fmt.Errorf("shutting down the server on %s: %w", ln.Addr(), err)
-	}
-	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,13 +39,20 @@ func TestServeFilesAndImport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	h, err := NewHandler(dir, nil)
+	// The handler answers imports with URLs below the server's own.
+	srv := httptest.NewUnstartedServer(nil)
+	srv.StartTLS()
+	defer srv.Close()
+	public, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHandler(dir, HandlerOptions{PublicURL: public})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	srv := httptest.NewTLSServer(h)
-	defer srv.Close()
+	srv.Config.Handler = h
 	client := srv.Client()
 
 	get := func(method, path string, hdr map[string]string) (*http.Response, string) {
