@@ -33,6 +33,10 @@ type PackOptions struct {
 	// Log receives progress lines; TTY says it is a terminal.
 	Log io.Writer
 	TTY bool
+	// Warn hears of problems that do not stop the build: a leftover of
+	// a killed build, or the previous image, that could not be removed.
+	// When nil they go to Log.
+	Warn func(error)
 	// Reuse, for a split image, is a rootfs file packed earlier from the
 	// same rootfs with the same settings: it is copied instead of
 	// packing Rootfs, which may then be empty.
@@ -55,24 +59,23 @@ type ReusedRootfs struct {
 	Packages []image.Package
 }
 
-// Pack writes the image files of a finished rootfs into opts.Output: the
-// metadata tarball and the rootfs (split), or one tarball (unified), then
-// SHA256SUMS and image.json, each under its final name only when
-// complete. It returns what image.json says.
-func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
-	compressed := func(name string, write func(io.Writer) error) (pack.FileInfo, error) {
-		prog := StartProgress(opts.Log, opts.TTY, name, "archived")
-		defer prog.Stop()
-		return pack.WriteCompressed(ctx, filepath.Join(opts.Output, name), opts.Plan.Output.Compression, opts.Threads, func(w io.Writer) error {
-			return write(prog.Wrap(w))
-		})
-	}
+// Pack writes the image files of a finished rootfs: the metadata tarball
+// and the rootfs (split), or one tarball (unified), then SHA256SUMS and
+// image.json. They are written into a staging directory beside
+// opts.Output that replaces it whole once image.json is written (see
+// image.StageOutput): opts.Output holds the previous image or the new
+// one, never a mix. It returns what image.json says.
+func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) {
 	plan := opts.Plan
 	out := plan.Output
 	logf := func(format string, args ...any) {
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, format, args...)
 		}
+	}
+	warn := opts.Warn
+	if warn == nil {
+		warn = func(err error) { logf("warning: %v\n", err) }
 	}
 	if err := fromrecipe.CheckTemplates(plan); err != nil {
 		return image.ImageJSON{}, err
@@ -85,8 +88,22 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 	if err != nil {
 		return image.ImageJSON{}, err
 	}
-	if err := os.MkdirAll(opts.Output, 0o755); err != nil {
-		return image.ImageJSON{}, fmt.Errorf("creating %s: %w", opts.Output, err)
+	stage, err := image.StageOutput(opts.Output, ImageFileNames(plan), warn)
+	if err != nil {
+		return image.ImageJSON{}, err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, stage.Discard())
+		}
+	}()
+	dir := stage.Dir
+	compressed := func(name string, write func(io.Writer) error) (pack.FileInfo, error) {
+		prog := StartProgress(opts.Log, opts.TTY, name, "archived")
+		defer prog.Stop()
+		return pack.WriteCompressed(ctx, filepath.Join(dir, name), plan.Output.Compression, opts.Threads, func(w io.Writer) error {
+			return write(prog.Wrap(w))
+		})
 	}
 	entries := metadataEntries(plan, mdYAML, opts)
 	tarOpts := pack.TarOptions{SourceDateEpoch: opts.Epoch}
@@ -128,10 +145,10 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 				name = "rootfs.squashfs"
 			}
 			logf("==> reusing %s from the cache\n", name)
-			info, err = copyReused(ctx, opts.Reuse, opts.Output, name)
+			info, err = copyReused(ctx, opts.Reuse, dir, name)
 		} else if out.RootfsFormat == recipe.RootfsSquashfs {
 			logf("==> packing rootfs.squashfs (mksquashfs, %s)\n", out.Compression.Algorithm.Name)
-			info, err = pack.WriteSquashfs(ctx, opts.Rootfs, filepath.Join(opts.Output, "rootfs.squashfs"),
+			info, err = pack.WriteSquashfs(ctx, opts.Rootfs, filepath.Join(dir, "rootfs.squashfs"),
 				pack.SquashfsOptions{Compression: out.Compression, Epoch: opts.Epoch, Processors: opts.Threads})
 		} else {
 			name = "rootfs" + ext
@@ -148,7 +165,7 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 	}
 	logf("<== packed in %s\n", time.Since(start).Round(10*time.Millisecond))
 
-	fingerprint, err := fingerprintOf(opts.Output, files)
+	fingerprint, err := fingerprintOf(dir, files)
 	if err != nil {
 		return image.ImageJSON{}, err
 	}
@@ -170,14 +187,37 @@ func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
 	if md.ExpiryDate != 0 {
 		j.Expires = time.Unix(md.ExpiryDate, 0).UTC()
 	}
-	if err := image.WriteSHA256SUMS(opts.Output, files); err != nil {
+	if err := image.WriteSHA256SUMS(dir, files); err != nil {
 		return image.ImageJSON{}, err
 	}
 	// image.json last: its presence says the directory is complete.
-	if err := image.WriteImageJSON(opts.Output, j); err != nil {
+	if err := image.WriteImageJSON(dir, j); err != nil {
+		return image.ImageJSON{}, err
+	}
+	if err := stage.Commit(warn); err != nil {
 		return image.ImageJSON{}, err
 	}
 	return j, nil
+}
+
+// ImageFileNames are the names of the image files Pack writes for plan,
+// besides SHA256SUMS and image.json.
+func ImageFileNames(plan *recipe.Plan) []string {
+	ext := ".tar" + plan.Output.Compression.Algorithm.Extension
+	switch {
+	case plan.Output.Type == recipe.OutputUnified:
+		return []string{plan.Image.Name + ext}
+	case plan.Output.RootfsFormat == recipe.RootfsSquashfs:
+		return []string{"lxd" + ext, "rootfs.squashfs"}
+	}
+	return []string{"lxd" + ext, "rootfs" + ext}
+}
+
+// CheckOutput checks, before anything is built, that output can take
+// plan's image, and removes what killed builds left for it (see
+// image.CheckOutput).
+func CheckOutput(plan *recipe.Plan, output string, warn func(error)) error {
+	return image.CheckOutput(output, ImageFileNames(plan), warn)
 }
 
 // writeImageTar writes a unified image's one archive: the metadata files,

@@ -18,5 +18,8 @@
 //   - ImageJSON, ReadDpkgStatus, WriteSHA256SUMS (imagejson.go, dpkg.go):
 //     the files that describe an output directory, written with
 //     WriteFileAtomic (atomic.go).
+//   - StageOutput and Staging.Commit (outdir.go, outdir_commit.go): a new
+//     image is written beside the output directory and replaces it whole
+//     in one rename, so the output never holds a mix of two images.
 //   - SourceDateEpoch (epoch.go): the one clock of a reproducible build.
 package image

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -63,6 +65,13 @@ func WriteSquashfs(ctx context.Context, root, path string, opts SquashfsOptions)
 	}
 	cmd := exec.CommandContext(ctx, "mksquashfs", args...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	// When builder dies (kill -9 included) mksquashfs dies too, rather
+	// than go on writing into a staging directory the next build
+	// removes. The signal comes when the thread that started it exits,
+	// so this goroutine keeps its thread until mksquashfs is gone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd.Stdout, cmd.Stderr = opts.Stdout, opts.Stdout
 	if cmd.Stdout == nil {
 		var tail limitedBuffer

@@ -180,6 +180,20 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 // output (or in --work-dir) and packs it; the work directory is removed
 // unless the build fails and keep is set.
 func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath string, popts builder.PackOptions, keep bool, rep *reporter) (_ image.ImageJSON, err error) {
+	warn := func(err error) {
+		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cleanup", Line: "warning: " + err.Error()})
+	}
+	popts.Warn = warn
+	// Before anything is built: an output directory the image cannot
+	// replace is a usage error, found in a second rather than after
+	// the rootfs stage.
+	if err := builder.CheckOutput(popts.Plan, popts.Output, warn); err != nil {
+		var foreign *image.ForeignOutputError
+		if errors.As(err, &foreign) {
+			return image.ImageJSON{}, usageError{err}
+		}
+		return image.ImageJSON{}, err
+	}
 	var reuse *packReuse
 	c, unlock, err := opts.cacheOptions.lockCache(ctx)
 	if err != nil {

@@ -141,7 +141,12 @@ func (a *app) runPack(ctx context.Context, opts *packCmdOptions, rootfsDir strin
 	if err != nil {
 		return err
 	}
+	popts.Warn = func(err error) { fmt.Fprintf(a.stderr, "builder: warning: %v\n", err) }
 	j, err := builder.Pack(ctx, popts)
+	var foreign *image.ForeignOutputError
+	if errors.As(err, &foreign) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}
