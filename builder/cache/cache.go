@@ -9,6 +9,7 @@
 //	stages/KEY.json      its Entry; written last, so present = complete
 //	packs/KEY/           a packed rootfs file and its PackEntry
 //	history/ID.json      the last build's points, per recipe
+//	workdirs/ID          where a running build's work directory is, for prune
 //	apt/archives/        apt's downloads, bind-mounted into package steps
 //	tmp/                 files being written; renamed into place
 //	lock                 flock: shared while a build uses the cache,

@@ -35,7 +35,7 @@ import (
 
 // layout is the cache's directories, each parent before its children so
 // that a repaired parent is what the child is checked in.
-var layout = []string{"stages", "packs", "history", "tmp", "apt", "apt/archives", "apt/archives/partial"}
+var layout = []string{"stages", "packs", "history", "workdirs", "tmp", "apt", "apt/archives", "apt/archives/partial"}
 
 // maxEntrySize bounds the JSON files read back: a planted multi-gigabyte
 // pack.json must not exhaust memory. Real ones are kilobytes.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/builder-images/builder/builder"
+	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/rootfs"
@@ -235,26 +236,28 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return image.ImageJSON{}, fmt.Errorf("creating %s: %w", parent, err)
 	}
-	// A private directory: the image's setuid programs must not be
-	// reachable by other users of the build host while it is built.
-	work, err := os.MkdirTemp(parent, ".builder-work-")
+	work, err := a.newWorkDir(parent, c, rep)
 	if err != nil {
-		return image.ImageJSON{}, fmt.Errorf("creating a work directory in %s: %w", parent, err)
+		return image.ImageJSON{}, err
 	}
 	kept := false
 	defer func() {
 		if kept {
-			return
+			err = errors.Join(err, work.Keep())
+		} else {
+			err = errors.Join(err, work.Remove())
 		}
-		if rmErr := rootfs.RemoveTree(work); rmErr != nil {
-			err = errors.Join(err, rmErr)
+		if c != nil {
+			if fErr := c.ForgetWorkDir(work.Path); fErr != nil {
+				warn(fErr)
+			}
 		}
 	}()
 	stageFlags, err := opts.cacheOptions.stageFlags(recipePath)
 	if err != nil {
 		return image.ImageJSON{}, err
 	}
-	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work, "rootfs"), keep, rep, stageFlags...)
+	dir, err := a.buildRootfs(ctx, &opts.recipeOptions, recipePath, filepath.Join(work.Path, "rootfs"), keep, rep, stageFlags...)
 	if err != nil {
 		kept = keep
 		return image.ImageJSON{}, err
@@ -274,6 +277,31 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 		reuse.store(rep, popts.Output, j)
 	}
 	return j, nil
+}
+
+// newWorkDir removes the work directories builds killed in parent left
+// (kill -9 gives a build no chance to), then makes this build's, owned by
+// this process and recorded in the cache, if any, for 'builder cache
+// prune' to find should this build be killed too.
+func (a *app) newWorkDir(parent string, c *cache.Cache, rep *reporter) (*rootfs.WorkDir, error) {
+	removed, err := rootfs.RemoveStaleWorkDirs(parent)
+	for _, dir := range removed {
+		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cleanup", Line: "removed " + dir + ", the work directory of a build that was killed"})
+	}
+	if err != nil {
+		// Another build's mess does not stop this one.
+		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cleanup", Line: "warning: " + err.Error()})
+	}
+	work, err := rootfs.NewWorkDir(parent)
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		if err := c.RecordWorkDir(work.Path); err != nil {
+			rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "warning: " + err.Error() + "; cache prune will not find it"})
+		}
+	}
+	return work, nil
 }
 
 // timeoutError is a build stopped by --timeout.

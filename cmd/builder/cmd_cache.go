@@ -16,6 +16,7 @@ import (
 	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/rootfs"
 )
 
 func (a *app) newCacheCommand() *cobra.Command {
@@ -116,7 +117,10 @@ func (a *app) newCachePruneCommand(dir *string) *cobra.Command {
 for longer than --older-than, then the least recently used until the
 cache is at most --max-size. It waits for builds using the cache to
 finish. Without either flag it removes everything. It never removes
-anything outside the cache directory, nor follows a symlink in it.`,
+anything outside the cache directory, nor follows a symlink in it, but
+one thing: the work directories of builds that used the cache and were
+killed (kill -9, a crash), which no build owns any more, after proving
+nothing is mounted below them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			limit, err := parseSize(maxSize)
@@ -147,7 +151,7 @@ anything outside the cache directory, nor follows a symlink in it.`,
 				fmt.Fprintf(a.stdout, "%s %s %s (%s, %s)\n", verb, it.Kind, image.Short(it.Key), it.Group, builder.HumanSize(it.Size))
 			}
 			fmt.Fprintf(a.stdout, "%s %d entries, %s\n", verb, len(removed), builder.HumanSize(freed))
-			return err
+			return errors.Join(err, a.pruneWorkDirs(c, dryRun, verb))
 		},
 	}
 	cmd.Flags().Var(&olderThan, "older-than", "remove entries unused for longer than this (e.g. 7d, 12h)")
@@ -173,4 +177,29 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 10G or 500M", s)
 	}
 	return int64(v * float64(units[unit])), nil
+}
+
+// pruneWorkDirs removes the work directories the cache records whose
+// builds were killed, and forgets those that are gone. A recorded path
+// is untrusted: only a stale work directory there is removed.
+func (a *app) pruneWorkDirs(c *cache.Cache, dryRun bool, verb string) error {
+	dirs, err := c.WorkDirs()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, dir := range dirs {
+		removed, err := rootfs.RemoveStaleWorkDir(dir, dryRun)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if removed {
+			fmt.Fprintf(a.stdout, "%s %s, the work directory of a build that was killed\n", verb, dir)
+		}
+		if _, statErr := os.Lstat(dir); !dryRun && errors.Is(statErr, fs.ErrNotExist) {
+			errs = append(errs, c.ForgetWorkDir(dir))
+		}
+	}
+	return errors.Join(errs...)
 }
