@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/image/fromrecipe"
 	"github.com/builder-images/builder/builder/pack"
 	"github.com/builder-images/builder/builder/recipe"
 )
@@ -77,10 +76,11 @@ func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) 
 	if warn == nil {
 		warn = func(err error) { logf("warning: %v\n", err) }
 	}
-	if err := fromrecipe.CheckTemplates(plan); err != nil {
+	spec := plan.ImageSpec()
+	if err := spec.CheckTemplates(); err != nil {
 		return image.ImageJSON{}, err
 	}
-	md, err := fromrecipe.NewMetadata(plan, opts.Created)
+	md, err := image.NewMetadata(spec, opts.Created)
 	if err != nil {
 		return image.ImageJSON{}, err
 	}

@@ -6,13 +6,9 @@
 //     distribution's spelling (amd64, arm64, …); metadata.yaml needs LXD's
 //     canonical name (x86_64, aarch64, …).
 //   - Spec and NewMetadata (metadata.go): the image block and templates of
-//     a recipe become metadata.yaml. Package recipe imports this package,
-//     so the conversion from a recipe.Plan lives in image/fromrecipe.
-//   - CheckTemplate (templates.go): parses and test-renders a template the
-//     way the daemon will, for a container and a virtual machine.
-//     ParseTemplateBody (templaterender.go) is the one template parser,
-//     which refuses recursive macros and other unbounded templates
-//     (templatelimits.go); the test render is bounded in time and size.
+//     a recipe (recipe.Plan.ImageSpec) become metadata.yaml;
+//     Spec.CheckTemplates test-renders the templates (package template)
+//     for a container and a virtual machine of this very image.
 //   - CombinedHasher and Fingerprint (fingerprint.go): the image's
 //     fingerprint, as LXD computes it.
 //   - ImageJSON, ReadDpkgStatus, WriteSHA256SUMS (imagejson.go, dpkg.go):

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/image/fromrecipe"
 )
 
 // outputDir makes a split image's two files with fixed contents, so that
@@ -33,7 +32,7 @@ func outputDir(t *testing.T) (string, []image.FileInfo, string) {
 // sha256sum -c accepts SHA256SUMS.
 func TestImageJSONGolden(t *testing.T) {
 	dir, files, fp := outputDir(t)
-	m, err := fromrecipe.NewMetadata(loadPlan(t, "../../recipes/debian.hcl"), created)
+	m, err := image.NewMetadata(loadPlan(t, "../../recipes/debian.hcl").ImageSpec(), created)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/builder-images/builder/builder/template"
 )
 
 // MetadataName is the file LXD and Incus look for at the root of the
@@ -20,9 +22,8 @@ const MetadataName = "metadata.yaml"
 const MaxMetadataSize = 1 << 20
 
 // Spec is what the image stage takes from a recipe: the image block and
-// the template blocks. It mirrors recipe.Image and recipe.Template, which
-// this package cannot name because package recipe imports it (for
-// Architecture); image/fromrecipe converts a recipe.Plan.
+// the templates. recipe.Plan.ImageSpec makes one; this package cannot
+// name a Plan because package recipe imports it (for Architecture).
 type Spec struct {
 	Name         string
 	Distribution string
@@ -39,7 +40,7 @@ type Spec struct {
 	// derived from the fields above.
 	Properties map[string]string
 	// Templates are all template blocks, disabled ones included.
-	Templates []Template
+	Templates []template.Template
 }
 
 // Metadata is metadata.yaml, field for field as LXD's api.ImageMetadata
@@ -105,7 +106,7 @@ func NewMetadata(spec Spec, created time.Time) (Metadata, error) {
 			m.Templates = map[string]MetadataTemplate{}
 		}
 		if _, dup := m.Templates[t.Path]; dup {
-			return Metadata{}, fmt.Errorf("building metadata.yaml: %s: two enabled templates for the same path", t.describe())
+			return Metadata{}, fmt.Errorf("building metadata.yaml: %s: two enabled templates for the same path", t.Describe())
 		}
 		m.Templates[t.Path] = MetadataTemplate{
 			When:       slices.Clone(t.When),
@@ -124,6 +125,24 @@ func NewMetadata(spec Spec, created time.Time) (Metadata, error) {
 		return Metadata{}, fmt.Errorf("building metadata.yaml: %w", err)
 	}
 	return m, nil
+}
+
+// CheckTemplates test-renders the spec's enabled templates (see
+// template.Check) for a container and a virtual machine made from this
+// image, with its own properties in their image.* config keys. Every
+// failing template is reported.
+func (s Spec) CheckTemplates() error {
+	// Any time will do: only image.serial depends on it.
+	m, err := NewMetadata(s, time.Unix(1, 0))
+	if err != nil {
+		return err
+	}
+	instances := template.SampleInstances(m.Architecture, m.Properties)
+	var errs []error
+	for _, t := range s.Templates {
+		errs = append(errs, template.Check(t, instances...))
+	}
+	return errors.Join(errs...)
 }
 
 // properties derives the image properties, the recipe's winning.
@@ -154,14 +173,14 @@ func (s Spec) properties(created time.Time) map[string]string {
 
 // checkTemplateFiles refuses two enabled templates that would put
 // different contents under one file name in templates/.
-func checkTemplateFiles(ts []Template) error {
-	byName := map[string]Template{}
+func checkTemplateFiles(ts []template.Template) error {
+	byName := map[string]template.Template{}
 	for _, t := range ts {
 		if !t.Enabled {
 			continue
 		}
 		if prev, ok := byName[t.Name]; ok && prev.Content != t.Content {
-			return fmt.Errorf("%s and %s both name their file templates/%s with different contents", prev.describe(), t.describe(), t.Name)
+			return fmt.Errorf("%s and %s both name their file templates/%s with different contents", prev.Describe(), t.Describe(), t.Name)
 		}
 		byName[t.Name] = t
 	}
@@ -206,12 +225,12 @@ func (t MetadataTemplate) check(path string) error {
 	if !strings.HasPrefix(path, "/") || strings.ContainsRune(path, 0) {
 		errs = append(errs, fmt.Errorf("the path %q is not an absolute path", path))
 	}
-	if err := checkBareName(t.Template); err != nil {
+	if err := template.CheckName(t.Template); err != nil {
 		errs = append(errs, fmt.Errorf("template file: %w", err))
 	}
 	for _, w := range t.When {
-		if !slices.Contains(templateTriggers, w) {
-			errs = append(errs, fmt.Errorf("unknown trigger %q; LXD renders templates on %s", w, strings.Join(templateTriggers, ", ")))
+		if !slices.Contains(template.Triggers, w) {
+			errs = append(errs, fmt.Errorf("unknown trigger %q; LXD renders templates on %s", w, strings.Join(template.Triggers, ", ")))
 		}
 	}
 	for _, id := range []struct{ name, val string }{{"uid", t.UID}, {"gid", t.GID}} {
@@ -261,17 +280,9 @@ func (e *MetadataTooLargeError) Error() string {
 	return fmt.Sprintf("metadata.yaml would be %d bytes, and LXD and Incus read at most %d (1 MiB): shorten the image's or the templates' properties", e.Size, MaxMetadataSize)
 }
 
-// checkBareName accepts a file name LXD looks up in templates/ (or an
-// output directory): not empty, no slash, not "." or "..".
-func checkBareName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty file name")
-	case name == "." || name == "..", strings.ContainsAny(name, "/\x00"):
-		return fmt.Errorf("%q is not a bare file name", name)
-	}
-	return nil
-}
+// checkBareName accepts a file name of an output directory, by the rule
+// LXD applies to the files of templates/: a bare file name.
+func checkBareName(name string) error { return template.CheckName(name) }
 
 func cloneMap(m map[string]string) map[string]string {
 	if len(m) == 0 {

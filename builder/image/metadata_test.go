@@ -12,8 +12,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/image/fromrecipe"
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/builder/template"
 )
 
 // created is the fixed build time of the golden files:
@@ -65,6 +65,22 @@ func loadPlan(t *testing.T, path string, vars ...string) *recipe.Plan {
 	return plan
 }
 
+// TestShippedRecipeTemplates checks the debian cloud variant's templates
+// against instances of that very image (its properties as image.*).
+func TestShippedRecipeTemplates(t *testing.T) {
+	for _, vars := range [][]string{nil, {"variant=cloud"}} {
+		plan := loadPlan(t, "../../recipes/debian.hcl", vars...)
+		if err := plan.ImageSpec().CheckTemplates(); err != nil {
+			t.Errorf("%v: %v", vars, err)
+		}
+		for _, tpl := range plan.Templates {
+			if err := template.Check(tpl.Template); err != nil {
+				t.Errorf("%v: %v", vars, err)
+			}
+		}
+	}
+}
+
 // strictDecode decodes data into out, refusing fields out does not have.
 func strictDecode(t *testing.T, data []byte, out any) {
 	t.Helper()
@@ -94,7 +110,7 @@ func TestMetadataGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
 			plan := loadPlan(t, tt.recipe, tt.vars...)
-			m, err := fromrecipe.NewMetadata(plan, created)
+			m, err := image.NewMetadata(plan.ImageSpec(), created)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +121,7 @@ func TestMetadataGolden(t *testing.T) {
 			golden(t, tt.golden, data)
 
 			// Deterministic: a second build gives the same bytes.
-			m2, _ := fromrecipe.NewMetadata(loadPlan(t, tt.recipe, tt.vars...), created)
+			m2, _ := image.NewMetadata(loadPlan(t, tt.recipe, tt.vars...).ImageSpec(), created)
 			if data2, _ := m2.YAML(); !bytes.Equal(data, data2) {
 				t.Error("two builds of the same recipe and time gave different metadata.yaml")
 			}
@@ -147,7 +163,7 @@ func baseSpec() image.Spec {
 		Description:  "Debian bookworm amd64 (default)",
 		Architecture: image.Architecture{Distribution: "amd64", LXD: "x86_64"},
 		Expiry:       30 * 24 * time.Hour,
-		Templates: []image.Template{
+		Templates: []template.Template{
 			{Path: "/etc/hostname", Name: "hostname.tpl", Content: "{{ container.name }}\n", When: []string{"create", "copy"}, Enabled: true},
 			{Path: "/etc/motd", Name: "motd.tpl", Content: "hi\n", When: []string{"start"}, Enabled: false},
 		},

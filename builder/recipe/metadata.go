@@ -13,7 +13,8 @@ import (
 )
 
 // ImageSpec returns the image block and templates as package image takes
-// them (package image cannot name a Plan: it is imported by this one).
+// them (package image cannot name a Plan: it is imported by this one):
+// the one way from a plan to its metadata.yaml and template check.
 func (p *Plan) ImageSpec() image.Spec {
 	img := p.Image
 	s := image.Spec{
@@ -28,27 +29,9 @@ func (p *Plan) ImageSpec() image.Spec {
 		Properties:   img.Properties,
 	}
 	for _, t := range p.Templates {
-		s.Templates = append(s.Templates, t.ImageTemplate())
+		s.Templates = append(s.Templates, t.Template)
 	}
 	return s
-}
-
-// ImageTemplate returns the template block as package image takes it.
-func (t Template) ImageTemplate() image.Template {
-	return image.Template{
-		Path:       t.Path,
-		Name:       t.Name,
-		Content:    t.Content,
-		Source:     t.Source,
-		When:       t.When,
-		CreateOnly: t.CreateOnly,
-		Properties: t.Properties,
-		UID:        t.UID,
-		GID:        t.GID,
-		Mode:       t.Mode,
-		Enabled:    t.Enabled,
-		Range:      t.Range,
-	}
 }
 
 // latestCreation is the creation time validation renders metadata.yaml

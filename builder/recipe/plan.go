@@ -10,6 +10,7 @@ import (
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/pack"
+	"github.com/builder-images/builder/builder/template"
 )
 
 // Plan is a recipe with every expression evaluated: what the rootfs and
@@ -241,24 +242,13 @@ type Run struct {
 	Timeout time.Duration `json:"-"`
 }
 
-// Template is an LXD template: rendered by the daemon, not by builder.
+// Template is a template block: the template itself, as package
+// template checks it and the image ships it, and what only the recipe
+// knows about the block.
 type Template struct {
-	// Path is where the instance gets the rendered file.
-	Path string
-	// Name is the bare file name under templates/ in the image.
-	Name string
-	// Content is the pongo2 source, read from Source when given.
-	Content    string
-	Source     string
-	When       []string
-	CreateOnly bool
-	Properties map[string]string
-	// UID, GID and Mode are honoured by Incus and ignored by LXD.
-	UID, GID, Mode string
-	Enabled        bool
+	template.Template
 	// Sensitive lists attributes computed from sensitive values.
 	Sensitive     []string
-	Range         hcl.Range
 	enabledFailed bool // as for Step
 }
 

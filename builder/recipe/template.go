@@ -12,15 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/template"
 )
-
-// TemplateTriggers are the `when` values LXD and Incus act on.
-var TemplateTriggers = []string{"create", "copy", "start", "rename"}
-
-// BannedTemplateTags are the pongo2 tags LXD and Incus refuse at render
-// time; builder refuses them at validation instead.
-var BannedTemplateTags = []string{"extends", "import", "include", "ssi"}
 
 // template decodes a template block; its source file is registered with
 // the loader so diagnostics inside it get snippets.
@@ -28,7 +21,7 @@ func (s *stepDecoder) template(b *hclsyntax.Block, l *Loader) (Template, bool) {
 	s.disabled = s.blockDisabled(b)
 	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["template"].attrs...)
 	s.targetPath(b)
-	t := Template{
+	t := Template{Template: template.Template{
 		Path:       b.Labels[0],
 		Content:    d.str("content", ""),
 		When:       d.strList("when", []string{"create", "copy"}),
@@ -38,7 +31,7 @@ func (s *stepDecoder) template(b *hclsyntax.Block, l *Loader) (Template, bool) {
 		GID:        d.str("gid", ""),
 		Enabled:    d.boolean("enabled", true),
 		Range:      b.DefRange(),
-	}
+	}}
 	t.enabledFailed = d.failed["enabled"]
 	switch s.exactlyOne(b, d, "source", "content", "Missing template content",
 		"A template block needs exactly one of source (a .tpl file next to the recipe) or content (the template text).") {
@@ -65,12 +58,12 @@ func (s *stepDecoder) template(b *hclsyntax.Block, l *Loader) (Template, bool) {
 	}
 
 	if len(t.When) == 0 && d.has("when") {
-		d.errorf("when", "Empty template triggers", "when lists the events that render the template (%s); an empty list means the template never renders.", strings.Join(TemplateTriggers, ", "))
+		d.errorf("when", "Empty template triggers", "when lists the events that render the template (%s); an empty list means the template never renders.", strings.Join(template.Triggers, ", "))
 	}
 	for i, w := range t.When {
-		if !slices.Contains(TemplateTriggers, w) {
+		if !slices.Contains(template.Triggers, w) {
 			d.elementErrorf("when", i, "Unknown template trigger",
-				"%q is not a template trigger%s; LXD renders templates on %s.", w, suggest(w, TemplateTriggers), strings.Join(TemplateTriggers, ", "))
+				"%q is not a template trigger%s; LXD renders templates on %s.", w, suggest(w, template.Triggers), strings.Join(template.Triggers, ", "))
 		}
 	}
 	for _, id := range []string{"uid", "gid"} {
@@ -104,25 +97,25 @@ func defaultTemplateName(t Template) string {
 	return path.Base(t.Path) + ".tpl"
 }
 
-// checkTemplateSyntax parses a template the way LXD will render it, with
-// the tags LXD bans refused, and refuses what could make the renderer
-// run without bound (see image.ParseTemplateBody, which the image stage
-// uses too).
-func checkTemplateSyntax(content string) *image.TemplateSyntaxError {
-	_, err := image.ParseTemplateBody(content)
+// checkTemplateSyntax parses a template with template.Parse, which the
+// image stage's test render uses too: the way LXD will render it, with
+// the tags LXD bans refused, refusing what could make the renderer run
+// without bound.
+func checkTemplateSyntax(content string) *template.SyntaxError {
+	_, err := template.Parse(content)
 	if err == nil {
 		return nil
 	}
-	var se *image.TemplateSyntaxError
+	var se *template.SyntaxError
 	if !errors.As(err, &se) {
-		se = &image.TemplateSyntaxError{Err: err}
+		se = &template.SyntaxError{Err: err}
 	}
 	return se
 }
 
 // templateDiag points at the error inside the template file when the
 // template has one, and at the content attribute for inline templates.
-func templateDiag(t Template, d *attrDecoder, se *image.TemplateSyntaxError) *hcl.Diagnostic {
+func templateDiag(t Template, d *attrDecoder, se *template.SyntaxError) *hcl.Diagnostic {
 	line, col := se.Line, se.Column
 	where := fmt.Sprintf("The template for %s (block at %s:%d)", t.Path, t.Range.Filename, t.Range.Start.Line)
 	diag := &hcl.Diagnostic{
@@ -134,7 +127,7 @@ func templateDiag(t Template, d *attrDecoder, se *image.TemplateSyntaxError) *hc
 	case se.BannedTag != "":
 		diag.Summary = "Forbidden template tag"
 		diag.Detail = fmt.Sprintf("%s uses the %s tag, which LXD and Incus refuse to render because it would read other files; put the text in this template instead. Forbidden tags: %s.",
-			where, se.BannedTag, strings.Join(BannedTemplateTags, ", "))
+			where, se.BannedTag, strings.Join(template.BannedTags, ", "))
 	case se.Unbounded:
 		diag.Summary = "Unbounded template"
 		diag.Detail = fmt.Sprintf("%s is refused: %s.", where, se.Err)

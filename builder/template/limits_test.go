@@ -1,11 +1,11 @@
-package image_test
+package template_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/template"
 )
 
 // macroChain is n macros m0 … m(n-1), each calling the next twice: no
@@ -58,11 +58,11 @@ func TestUnboundedTemplatesRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tpl := image.Template{Path: "/etc/motd", Name: "motd.tpl", Content: tt.content, When: []string{"create"}, Enabled: true}
-			err := image.CheckTemplate(tpl)
-			var te *image.TemplateError
+			tpl := template.Template{Path: "/etc/motd", Name: "motd.tpl", Content: tt.content, When: []string{"create"}, Enabled: true}
+			err := template.Check(tpl)
+			var te *template.Error
 			if !errors.As(err, &te) {
-				t.Fatalf("error %v (%T), want a *TemplateError", err, err)
+				t.Fatalf("error %v (%T), want a *Error", err, err)
 			}
 			if te.InstanceType != "" {
 				t.Errorf("refused when rendering, want when parsing: %v", err)
@@ -73,7 +73,7 @@ func TestUnboundedTemplatesRefused(t *testing.T) {
 			if te.Line != tt.line || te.Column != tt.column {
 				t.Errorf("error at %d:%d, want %d:%d (%v)", te.Line, te.Column, tt.line, tt.column, err)
 			}
-			var se *image.TemplateSyntaxError
+			var se *template.SyntaxError
 			if !errors.As(err, &se) || !se.Unbounded {
 				t.Errorf("error %v does not say the template is unbounded", err)
 			}
@@ -96,8 +96,8 @@ func TestBoundedTemplatesAccepted(t *testing.T) {
 		"nesting of 50":            "{{ " + strings.Repeat("(", 50) + "1" + strings.Repeat(")", 50) + " }}" + strings.Repeat("{% if 1 %}", 50) + strings.Repeat("{% endif %}", 50),
 	} {
 		t.Run(name, func(t *testing.T) {
-			tpl := image.Template{Path: "/etc/motd", Name: "motd.tpl", Content: content, When: []string{"create"}, Enabled: true}
-			if err := image.CheckTemplate(tpl); err != nil {
+			tpl := template.Template{Path: "/etc/motd", Name: "motd.tpl", Content: content, When: []string{"create"}, Enabled: true}
+			if err := template.Check(tpl); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -105,23 +105,23 @@ func TestBoundedTemplatesAccepted(t *testing.T) {
 }
 
 // TestTemplateRenderOutputBound: a template that renders more than
-// MaxTemplateOutput for an instance is refused by the test render.
+// MaxOutput for an instance is refused by the test render.
 func TestTemplateRenderOutputBound(t *testing.T) {
-	tpl := image.Template{Path: "/etc/big", Name: "big.tpl", When: []string{"create"}, Enabled: true,
+	tpl := template.Template{Path: "/etc/big", Name: "big.tpl", When: []string{"create"}, Enabled: true,
 		Content: "{% for i in \"x\"|ljust:3000|make_list %}{{ \"y\"|ljust:3000 }}\n{% endfor %}"}
-	err := image.CheckTemplate(tpl)
-	var te *image.TemplateError
+	err := template.Check(tpl)
+	var te *template.Error
 	if !errors.As(err, &te) || te.InstanceType == "" || !strings.Contains(err.Error(), "more than 4 MiB") {
 		t.Fatalf("error %v, want a render error about the output's size", err)
 	}
-	if _, err := image.RenderTemplate(tpl, image.SampleInstances(image.Metadata{Architecture: "x86_64"})[0], "create"); err == nil {
-		t.Error("RenderTemplate rendered it")
+	if _, err := template.Render(tpl, template.SampleInstances("x86_64", nil)[0], "create"); err == nil {
+		t.Error("Render rendered it")
 	}
 }
 
-// FuzzParseTemplateBody: no text makes the parser or the checks panic
+// FuzzParse: no text makes the parser or the checks panic
 // or crash.
-func FuzzParseTemplateBody(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		"{% macro f(x=1, y) %}{{ f }}{% endmacro %}",
 		"{{ \"a\\\"b\" }}{# c #}{% verbatim %}{{{% endverbatim %}",
@@ -132,6 +132,6 @@ func FuzzParseTemplateBody(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		_, _ = image.ParseTemplateBody(body)
+		_, _ = template.Parse(body)
 	})
 }

@@ -1,4 +1,4 @@
-package image
+package template
 
 // Templates are rendered by LXD and Incus inside the daemon, with pongo2,
 // which bounds nothing: a macro that calls itself recurses until the
@@ -20,25 +20,25 @@ import (
 // the shipped ones have tags of a dozen tokens, blocks three deep and
 // no macros.
 const (
-	// MaxTemplateTagTokens bounds the tokens of one {{ }} or {% %} tag:
+	// MaxTagTokens bounds the tokens of one {{ }} or {% %} tag:
 	// pongo2 parses expressions by recursion, a level per parenthesis,
 	// operator or subscript, so this bounds the parser's depth.
-	MaxTemplateTagTokens = 1000
-	// MaxTemplateNesting bounds how deep block tags (if, for, macro …)
+	MaxTagTokens = 1000
+	// MaxNesting bounds how deep block tags (if, for, macro …)
 	// nest: pongo2 parses and renders each level by recursion.
-	MaxTemplateNesting = 100
-	// MaxTemplateMacroCalls bounds the macro calls a macro's body, or
+	MaxNesting = 100
+	// MaxMacroCalls bounds the macro calls a macro's body, or
 	// the template's top level, expands to, counting a call written in a
 	// loop once: a chain of macros each calling the next twice doubles
 	// with every link.
-	MaxTemplateMacroCalls = 10000
+	MaxMacroCalls = 10000
 )
 
-// TemplateSyntaxError is a template body that LXD would refuse to parse,
+// SyntaxError is a template body that LXD would refuse to parse,
 // or that builder refuses because rendering it could run without bound
 // (Unbounded). Line and Column locate it in the body as written; 0 when
 // pongo2 gives no position.
-type TemplateSyntaxError struct {
+type SyntaxError struct {
 	Line, Column int
 	// BannedTag is the tag LXD refuses (extends, import, include, ssi)
 	// when that is why the body does not parse.
@@ -47,13 +47,13 @@ type TemplateSyntaxError struct {
 	Err       error
 }
 
-func (e *TemplateSyntaxError) Error() string { return e.Err.Error() }
+func (e *SyntaxError) Error() string { return e.Err.Error() }
 
-func (e *TemplateSyntaxError) Unwrap() error { return e.Err }
+func (e *SyntaxError) Unwrap() error { return e.Err }
 
 // unbounded is a refusal at a token.
-func unbounded(tok lexToken, format string, args ...any) *TemplateSyntaxError {
-	return &TemplateSyntaxError{Line: tok.line, Column: tok.col, Unbounded: true, Err: fmt.Errorf(format, args...)}
+func unbounded(tok lexToken, format string, args ...any) *SyntaxError {
+	return &SyntaxError{Line: tok.line, Column: tok.col, Unbounded: true, Err: fmt.Errorf(format, args...)}
 }
 
 // lexToken is a token inside a tag, as pongo2's lexer makes it.
@@ -219,11 +219,11 @@ var blockTags = []string{"autoescape", "block", "comment", "filter", "for", "if"
 // checkTemplateSize refuses tags with too many tokens and blocks nested
 // too deep: both would make pongo2's recursive parser (and renderer)
 // recurse that deep.
-func checkTemplateSize(tags []lexTag) *TemplateSyntaxError {
+func checkTemplateSize(tags []lexTag) *SyntaxError {
 	depth := 0
 	for _, tag := range tags {
-		if len(tag.toks) > MaxTemplateTagTokens {
-			return unbounded(tag.start, "this tag has %d tokens, more than the %d builder allows: pongo2 parses expressions by recursion, and LXD has no bound on it", len(tag.toks), MaxTemplateTagTokens)
+		if len(tag.toks) > MaxTagTokens {
+			return unbounded(tag.start, "this tag has %d tokens, more than the %d builder allows: pongo2 parses expressions by recursion, and LXD has no bound on it", len(tag.toks), MaxTagTokens)
 		}
 		if !tag.block || len(tag.toks) == 0 {
 			continue
@@ -231,8 +231,8 @@ func checkTemplateSize(tags []lexTag) *TemplateSyntaxError {
 		name := tag.toks[0].val
 		switch {
 		case slices.Contains(blockTags, name):
-			if depth++; depth > MaxTemplateNesting {
-				return unbounded(tag.start, "block tags are nested more than %d deep: pongo2 parses and renders each level by recursion, and LXD has no bound on it", MaxTemplateNesting)
+			if depth++; depth > MaxNesting {
+				return unbounded(tag.start, "block tags are nested more than %d deep: pongo2 parses and renders each level by recursion, and LXD has no bound on it", MaxNesting)
 			}
 		case strings.HasPrefix(name, "end") && depth > 0:
 			depth--
@@ -351,8 +351,8 @@ func shadowed(stack []*macroScope, name string) bool {
 
 // checkMacros refuses macros that call themselves, directly or through
 // others, and scopes whose calls expand to more than
-// MaxTemplateMacroCalls calls.
-func checkMacros(tags []lexTag) *TemplateSyntaxError {
+// MaxMacroCalls calls.
+func checkMacros(tags []lexTag) *SyntaxError {
 	scopes, macros := macroGraph(tags)
 	// Depth-first search for a call back into a macro on the path.
 	const (
@@ -362,8 +362,8 @@ func checkMacros(tags []lexTag) *TemplateSyntaxError {
 	)
 	state := map[string]int{}
 	var path []string
-	var visit func(s *macroScope) *TemplateSyntaxError
-	visit = func(s *macroScope) *TemplateSyntaxError {
+	var visit func(s *macroScope) *SyntaxError
+	visit = func(s *macroScope) *SyntaxError {
 		state[s.name] = onPath
 		path = append(path, s.name)
 		for _, c := range s.calls {
@@ -394,8 +394,8 @@ func checkMacros(tags []lexTag) *TemplateSyntaxError {
 	}
 	// No cycles: count each scope's expansion, callees first.
 	expansion := map[string]int{}
-	var count func(s *macroScope) (int, *TemplateSyntaxError)
-	count = func(s *macroScope) (int, *TemplateSyntaxError) {
+	var count func(s *macroScope) (int, *SyntaxError)
+	count = func(s *macroScope) (int, *SyntaxError) {
 		if n, ok := expansion[s.name]; ok && s.name != "" {
 			return n, nil
 		}
@@ -405,8 +405,8 @@ func checkMacros(tags []lexTag) *TemplateSyntaxError {
 			if err != nil {
 				return 0, err
 			}
-			if total += n; total > MaxTemplateMacroCalls {
-				return 0, unbounded(c.at, "this call makes the macro calls of %s expand to more than %d macro calls; builder refuses templates whose macros multiply like this", scopeName(s), MaxTemplateMacroCalls)
+			if total += n; total > MaxMacroCalls {
+				return 0, unbounded(c.at, "this call makes the macro calls of %s expand to more than %d macro calls; builder refuses templates whose macros multiply like this", scopeName(s), MaxMacroCalls)
 			}
 		}
 		expansion[s.name] = total

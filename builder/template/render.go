@@ -1,4 +1,4 @@
-package image
+package template
 
 import (
 	"errors"
@@ -18,8 +18,8 @@ import (
 // the sample instances is refused before it reaches an image. Real
 // templates render in microseconds and write a few lines.
 const (
-	TemplateRenderTimeout = 5 * time.Second
-	MaxTemplateOutput     = 4 << 20
+	RenderTimeout = 5 * time.Second
+	MaxOutput     = 4 << 20
 )
 
 type renderLimits struct {
@@ -27,24 +27,24 @@ type renderLimits struct {
 	output  int
 }
 
-var defaultRenderLimits = renderLimits{TemplateRenderTimeout, MaxTemplateOutput}
+var defaultRenderLimits = renderLimits{RenderTimeout, MaxOutput}
 
-// ParseTemplateBody parses a template's text exactly as LXD and Incus do
-// (wrapped in {% autoescape off %}, with the extends, import, include and
-// ssi tags refused), after refusing what could make a renderer run
-// without bound: a tag with more than MaxTemplateTagTokens tokens,
-// blocks nested deeper than MaxTemplateNesting, then, once it parses,
-// a macro that calls itself or macros that expand to more than
-// MaxTemplateMacroCalls calls. It is the one parser of templates: the
-// recipe's validation and the image stage both use it. Errors are
-// *TemplateSyntaxError, positioned in body.
-func ParseTemplateBody(body string) (*pongo2.Template, error) {
+// Parse parses a template's text exactly as LXD and Incus do (wrapped in
+// {% autoescape off %}, with BannedTags refused), after refusing what
+// could make a renderer run without bound: a tag with more than
+// MaxTagTokens tokens, blocks nested deeper than MaxNesting, then, once
+// it parses, a macro that calls itself or macros that expand to more
+// than MaxMacroCalls calls. It is the one parser of templates: the
+// recipe's validation (diagnostics at the error's line and column) and
+// the image stage's test render (Check) both use it. Errors are
+// *SyntaxError, positioned in body.
+func Parse(body string) (*pongo2.Template, error) {
 	tags := lexTemplate(body)
 	if err := checkTemplateSize(tags); err != nil {
 		return nil, err
 	}
 	set := pongo2.NewSet("lxd-template", noFiles{})
-	for _, tag := range bannedTemplateTags {
+	for _, tag := range BannedTags {
 		if err := set.BanTag(tag); err != nil {
 			return nil, fmt.Errorf("banning pongo2 tag %s: %w", tag, err)
 		}
@@ -61,8 +61,8 @@ func ParseTemplateBody(body string) (*pongo2.Template, error) {
 
 // syntaxError positions a pongo2 error in the template as written
 // rather than in LXD's wrapper, and names a banned tag.
-func syntaxError(err error) *TemplateSyntaxError {
-	se := &TemplateSyntaxError{Err: err}
+func syntaxError(err error) *SyntaxError {
+	se := &SyntaxError{Err: err}
 	var perr *pongo2.Error
 	if !errors.As(err, &perr) {
 		return se
@@ -82,7 +82,7 @@ func syntaxError(err error) *TemplateSyntaxError {
 	}
 	// pongo2 checks for banned tags before it parses the tag's
 	// arguments, and reports the error at the tag's name.
-	if perr.Token != nil && perr.Token.Typ == pongo2.TokenIdentifier && slices.Contains(bannedTemplateTags, perr.Token.Val) &&
+	if perr.Token != nil && perr.Token.Typ == pongo2.TokenIdentifier && slices.Contains(BannedTags, perr.Token.Val) &&
 		perr.OrigError != nil && strings.Contains(perr.OrigError.Error(), "not allowed") {
 		se.BannedTag = perr.Token.Val
 	}

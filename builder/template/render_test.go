@@ -1,4 +1,4 @@
-package image
+package template
 
 import (
 	"io"
@@ -15,7 +15,7 @@ import (
 func TestRenderBoundedTime(t *testing.T) {
 	// 10^12 iterations, each writing.
 	loop := `{% for a in "x"|ljust:10000|make_list %}`
-	tpl, err := ParseTemplateBody(strings.Repeat(loop, 3) + "." + strings.Repeat("{% endfor %}", 3))
+	tpl, err := Parse(strings.Repeat(loop, 3) + "." + strings.Repeat("{% endfor %}", 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestRenderBoundedTime(t *testing.T) {
 // TestRenderBoundedPanic: a panic inside the template engine is an
 // error.
 func TestRenderBoundedPanic(t *testing.T) {
-	tpl, err := ParseTemplateBody("{{ boom() }}")
+	tpl, err := Parse("{{ boom() }}")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package image
+package template
 
 import (
 	"errors"
@@ -6,15 +6,15 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/flosch/pongo2/v6"
 	"github.com/hashicorp/hcl/v2"
 )
 
-// Template is one template block of a recipe (recipe.Template without the
-// recipe's bookkeeping): a pongo2 file the daemon renders into every
-// instance created from the image.
+// Template is one LXD template: a pongo2 file the daemon renders into
+// every instance created from the image. A recipe's template block
+// decodes into one (recipe.Template embeds it), and the image stage
+// writes it into metadata.yaml and templates/.
 type Template struct {
 	// Path is where the instance gets the rendered file.
 	Path string
@@ -36,12 +36,12 @@ type Template struct {
 	Range hcl.Range
 }
 
-// templateTriggers are the `when` values LXD and Incus act on.
-var templateTriggers = []string{"create", "copy", "start", "rename"}
+// Triggers are the `when` values LXD and Incus act on.
+var Triggers = []string{"create", "copy", "start", "rename"}
 
-// bannedTemplateTags are the pongo2 tags LXD and Incus refuse: each would
+// BannedTags are the pongo2 tags LXD and Incus refuse: each would
 // read another file.
-var bannedTemplateTags = []string{"extends", "import", "include", "ssi"}
+var BannedTags = []string{"extends", "import", "include", "ssi"}
 
 // LXD wraps every template in these before parsing it, so a template's
 // first line is read 20 columns further right than it is written.
@@ -74,9 +74,9 @@ type Instance struct {
 	Devices map[string]map[string]string
 }
 
-// TemplateError is a template the daemon would fail to parse or render.
+// Error is a template the daemon would fail to parse or render.
 // It names the template's target path, its file and the recipe block.
-type TemplateError struct {
+type Error struct {
 	Template Template
 	// InstanceType and Trigger are set when rendering failed, empty when
 	// the template does not parse.
@@ -89,9 +89,9 @@ type TemplateError struct {
 	parse bool
 }
 
-func (e *TemplateError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Template.describe())
+	b.WriteString(e.Template.Describe())
 	switch {
 	case e.InstanceType != "":
 		fmt.Fprintf(&b, ": rendering for a %s on %q", e.InstanceType, e.Trigger)
@@ -105,11 +105,11 @@ func (e *TemplateError) Error() string {
 	return b.String()
 }
 
-func (e *TemplateError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// describe names a template for errors: its target, its file and where
+// Describe names a template for errors: its target, its file and where
 // the recipe declares it.
-func (t Template) describe() string {
+func (t Template) Describe() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "template %s (templates/%s", t.Path, t.Name)
 	if t.Source != "" {
@@ -122,29 +122,28 @@ func (t Template) describe() string {
 	return b.String()
 }
 
-// CheckTemplate parses t exactly as LXD and Incus do — wrapped in
+// Check parses t exactly as LXD and Incus do — wrapped in
 // {% autoescape off %}, with the extends, import, include and ssi tags
 // refused — and renders it for every trigger it lists, for each of the
 // instances given, or when none are, for SampleInstances of a sample
 // Debian image: a container and a virtual machine. Rendering catches
 // what parsing cannot, such as config_get called with one argument.
 // Parsing refuses what could make the daemon's renderer run without
-// bound (see ParseTemplateBody); each render is bounded by
-// TemplateRenderTimeout and MaxTemplateOutput.
-// A disabled template is not checked. Errors are *TemplateError.
-func CheckTemplate(t Template, instances ...Instance) error {
+// bound (see Parse); each render is bounded by RenderTimeout and
+// MaxOutput. A disabled template is not checked. Errors are *Error.
+func Check(t Template, instances ...Instance) error {
 	if !t.Enabled {
 		return nil
 	}
-	if err := checkBareName(t.Name); err != nil {
-		return &TemplateError{Template: t, Err: err}
+	if err := CheckName(t.Name); err != nil {
+		return &Error{Template: t, Err: err}
 	}
 	tpl, err := parseTemplate(t)
 	if err != nil {
 		return err
 	}
 	if len(instances) == 0 {
-		instances = SampleInstances(sampleMetadata())
+		instances = SampleInstances(sampleImage())
 	}
 	triggers := t.When
 	if len(triggers) == 0 {
@@ -160,25 +159,8 @@ func CheckTemplate(t Template, instances ...Instance) error {
 	return nil
 }
 
-// CheckTemplates checks the spec's enabled templates against a container
-// and a virtual machine made from this image, with its own properties
-// in their image.* config keys. Every failing template is reported.
-func (s Spec) CheckTemplates() error {
-	// Any time will do: only image.serial depends on it.
-	m, err := NewMetadata(s, time.Unix(1, 0))
-	if err != nil {
-		return err
-	}
-	instances := SampleInstances(m)
-	var errs []error
-	for _, t := range s.Templates {
-		errs = append(errs, CheckTemplate(t, instances...))
-	}
-	return errors.Join(errs...)
-}
-
-// RenderTemplate renders t as the daemon would for inst on trigger.
-func RenderTemplate(t Template, inst Instance, trigger string) (string, error) {
+// Render renders t as the daemon would for inst on trigger.
+func Render(t Template, inst Instance, trigger string) (string, error) {
 	tpl, err := parseTemplate(t)
 	if err != nil {
 		return "", err
@@ -191,10 +173,10 @@ func RenderTemplate(t Template, inst Instance, trigger string) (string, error) {
 }
 
 func parseTemplate(t Template) (*pongo2.Template, error) {
-	tpl, err := ParseTemplateBody(t.Content)
+	tpl, err := Parse(t.Content)
 	if err != nil {
-		te := &TemplateError{Template: t, Err: err, parse: true}
-		var se *TemplateSyntaxError
+		te := &Error{Template: t, Err: err, parse: true}
+		var se *SyntaxError
 		if errors.As(err, &se) {
 			te.Line, te.Column = se.Line, se.Column
 		}
@@ -204,15 +186,15 @@ func parseTemplate(t Template) (*pongo2.Template, error) {
 }
 
 func execute(tpl *pongo2.Template, t Template, inst Instance, trigger string, w io.Writer) error {
-	if err := renderBounded(tpl, templateContext(t, inst, trigger), w, defaultRenderLimits); err != nil {
-		return templateError(t, inst.Type, trigger, err)
+	if err := renderBounded(tpl, renderContext(t, inst, trigger), w, defaultRenderLimits); err != nil {
+		return renderError(t, inst.Type, trigger, err)
 	}
 	return nil
 }
 
-// templateContext is the context of templateApplyNow in LXD's and Incus's
+// renderContext is the context of templateApplyNow in LXD's and Incus's
 // lxc and qemu drivers.
-func templateContext(t Template, inst Instance, trigger string) pongo2.Context {
+func renderContext(t Template, inst Instance, trigger string) pongo2.Context {
 	meta := map[string]string{
 		"name":         inst.Name,
 		"type":         inst.Type,
@@ -253,25 +235,26 @@ func templateContext(t Template, inst Instance, trigger string) pongo2.Context {
 	}
 }
 
-// templateError turns a render error into a TemplateError positioned
+// renderError turns a render error into an Error positioned
 // in the template file rather than in LXD's wrapper.
-func templateError(t Template, instType, trigger string, err error) *TemplateError {
+func renderError(t Template, instType, trigger string, err error) *Error {
 	se := syntaxError(err)
-	return &TemplateError{Template: t, InstanceType: instType, Trigger: trigger, Line: se.Line, Column: se.Column, Err: se.Err}
+	return &Error{Template: t, InstanceType: instType, Trigger: trigger, Line: se.Line, Column: se.Column, Err: se.Err}
 }
 
-// SampleInstances returns the instances CheckTemplate renders for: a
-// container and a virtual machine of m's architecture, with m's properties
-// as image.* config keys (as the daemon copies them at creation), a user.*
-// key, volatile keys and a nic and a root disk.
-func SampleInstances(m Metadata) []Instance {
+// SampleInstances returns the instances Check renders for: a container
+// and a virtual machine of the image's architecture (LXD's name), with
+// the image's properties as image.* config keys (as the daemon copies
+// them at creation), a user.* key, volatile keys and a nic and a root
+// disk.
+func SampleInstances(architecture string, properties map[string]string) []Instance {
 	config := func() map[string]string {
 		c := map[string]string{
 			"user.comment":        "sample instance of builder's template check",
 			"volatile.base_image": strings.Repeat("0", 64),
 			"volatile.uuid":       "00000000-0000-4000-8000-000000000000",
 		}
-		for k, v := range m.Properties {
+		for k, v := range properties {
 			c["image."+k] = v
 		}
 		return c
@@ -283,22 +266,30 @@ func SampleInstances(m Metadata) []Instance {
 		}
 	}
 	return []Instance{
-		{Name: "sample-container", Type: InstanceContainer, Architecture: m.Architecture, Config: config(), Devices: devices()},
-		{Name: "sample-vm", Type: InstanceVM, Architecture: m.Architecture, Config: config(), Devices: devices()},
+		{Name: "sample-container", Type: InstanceContainer, Architecture: architecture, Config: config(), Devices: devices()},
+		{Name: "sample-vm", Type: InstanceVM, Architecture: architecture, Config: config(), Devices: devices()},
 	}
 }
 
-// sampleMetadata stands for the image when CheckTemplate is not told
-// which one the template belongs to.
-func sampleMetadata() Metadata {
-	return Metadata{
-		Architecture: "x86_64",
-		CreationDate: 1,
-		Properties: map[string]string{
-			"os": "debian", "release": "bookworm", "variant": "default", "architecture": "amd64",
-			"description": "Debian bookworm amd64 (default)", "serial": "19700101_0000", "name": "debian-bookworm-amd64-default",
-		},
+// sampleImage stands for the image when Check is not told which one the
+// template belongs to.
+func sampleImage() (architecture string, properties map[string]string) {
+	return "x86_64", map[string]string{
+		"os": "debian", "release": "bookworm", "variant": "default", "architecture": "amd64",
+		"description": "Debian bookworm amd64 (default)", "serial": "19700101_0000", "name": "debian-bookworm-amd64-default",
 	}
+}
+
+// CheckName accepts a file name LXD can look up in templates/: not
+// empty, no slash, not "." or "..".
+func CheckName(name string) error {
+	if name == "" {
+		return errors.New("empty file name")
+	}
+	if name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("%q is not a bare file name", name)
+	}
+	return nil
 }
 
 // noFiles serves no files: the tags that would read one are banned, and

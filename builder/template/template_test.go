@@ -1,4 +1,4 @@
-package image_test
+package template_test
 
 import (
 	"errors"
@@ -9,20 +9,19 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/image/fromrecipe"
+	"github.com/builder-images/builder/builder/template"
 )
 
 // shipped reads one of the repository's templates/*.tpl as a recipe
 // would declare it.
-func shipped(t *testing.T, name string, props map[string]string) image.Template {
+func shipped(t *testing.T, name string, props map[string]string) template.Template {
 	t.Helper()
 	src := filepath.Join("..", "..", "templates", name)
 	body, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return image.Template{
+	return template.Template{
 		Path: "/etc/" + strings.TrimSuffix(name, ".tpl"), Name: name, Content: string(body), Source: src,
 		When: []string{"create", "copy"}, Properties: props, Enabled: true,
 	}
@@ -30,9 +29,9 @@ func shipped(t *testing.T, name string, props map[string]string) image.Template 
 
 var cloudDefault = map[string]string{"default": "#cloud-config\n{}\n"}
 
-// sample returns CheckTemplate's container and VM with extra config.
-func sample(config map[string]string) (container, vm image.Instance) {
-	insts := image.SampleInstances(image.Metadata{Architecture: "x86_64", Properties: map[string]string{"os": "debian"}})
+// sample returns Check's container and VM with extra config.
+func sample(config map[string]string) (container, vm template.Instance) {
+	insts := template.SampleInstances("x86_64", map[string]string{"os": "debian"})
 	for _, inst := range insts {
 		for k, v := range config {
 			inst.Config[k] = v
@@ -41,9 +40,9 @@ func sample(config map[string]string) (container, vm image.Instance) {
 	return insts[0], insts[1]
 }
 
-func render(t *testing.T, tpl image.Template, inst image.Instance) string {
+func render(t *testing.T, tpl template.Template, inst template.Instance) string {
 	t.Helper()
-	out, err := image.RenderTemplate(tpl, inst, "create")
+	out, err := template.Render(tpl, inst, "create")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,33 +60,17 @@ func TestShippedTemplatesRender(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			tpl := shipped(t, filepath.Base(f), cloudDefault)
 			tpl.When = []string{"create", "copy", "start", "rename"}
-			if err := image.CheckTemplate(tpl); err != nil {
+			if err := template.Check(tpl); err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
 }
 
-// TestShippedRecipeTemplates checks the debian cloud variant's templates
-// against instances of that very image (its properties as image.*).
-func TestShippedRecipeTemplates(t *testing.T) {
-	for _, vars := range [][]string{nil, {"variant=cloud"}} {
-		plan := loadPlan(t, "../../recipes/debian.hcl", vars...)
-		if err := fromrecipe.CheckTemplates(plan); err != nil {
-			t.Errorf("%v: %v", vars, err)
-		}
-		for _, tpl := range plan.Templates {
-			if err := fromrecipe.CheckTemplate(tpl); err != nil {
-				t.Errorf("%v: %v", vars, err)
-			}
-		}
-	}
-}
-
 func TestHostnameTemplate(t *testing.T) {
 	tpl := shipped(t, "hostname.tpl", nil)
 	c, vm := sample(nil)
-	for _, inst := range []image.Instance{c, vm} {
+	for _, inst := range []template.Instance{c, vm} {
 		if got := render(t, tpl, inst); got != inst.Name+"\n" {
 			t.Errorf("%s: hostname renders %q, want the instance name", inst.Type, got)
 		}
@@ -135,7 +118,7 @@ func TestUserDataTemplate(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(key+"/"+tt.name, func(t *testing.T) {
 				c, vm := sample(tt.config)
-				for _, inst := range []image.Instance{c, vm} {
+				for _, inst := range []template.Instance{c, vm} {
 					if got := render(t, shipped(t, name, cloudDefault), inst); got != tt.want {
 						t.Errorf("%s: %q, want %q", inst.Type, got, tt.want)
 					}
@@ -147,14 +130,14 @@ func TestUserDataTemplate(t *testing.T) {
 
 // TestTemplateContext: the names LXD and Incus put in the context.
 func TestTemplateContext(t *testing.T) {
-	tpl := image.Template{
+	tpl := template.Template{
 		Path: "/etc/ctx", Name: "ctx.tpl", Enabled: true, Properties: map[string]string{"p": "prop"},
 		Content: `{{ trigger }}|{{ path }}|{{ instance.name }}|{{ container.type }}|{{ instance.architecture }}|` +
 			`{{ instance.ephemeral }}|{{ instance.privileged }}|{{ config["image.os"] }}|{{ config_get("user.comment", "none") }}|` +
 			`{{ config_get("user.missing", "fallback") }}|{{ devices.eth0.type }}|{{ properties.p }}|<&>`,
 	}
 	c, vm := sample(nil)
-	out, err := image.RenderTemplate(tpl, c, "start")
+	out, err := template.Render(tpl, c, "start")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +146,7 @@ func TestTemplateContext(t *testing.T) {
 		t.Errorf("container:\n got %s\nwant %s", out, want)
 	}
 	// VMs get no privileged key.
-	out, _ = image.RenderTemplate(tpl, vm, "start")
+	out, _ = template.Render(tpl, vm, "start")
 	if !strings.Contains(out, "|virtual-machine|x86_64|false||debian|") {
 		t.Errorf("vm: %s", out)
 	}
@@ -189,15 +172,15 @@ func TestBrokenTemplates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tpl := image.Template{
+			tpl := template.Template{
 				Path: "/etc/motd", Name: "motd.tpl", Source: "/recipes/motd.tpl", Content: tt.content,
 				When: []string{"create"}, Enabled: true,
 				Range: hcl.Range{Filename: "recipes/web.hcl", Start: hcl.Pos{Line: 42, Column: 1}},
 			}
-			err := image.CheckTemplate(tpl)
-			var te *image.TemplateError
+			err := template.Check(tpl)
+			var te *template.Error
 			if !errors.As(err, &te) {
-				t.Fatalf("error %v (%T), want a *TemplateError", err, err)
+				t.Fatalf("error %v (%T), want a *Error", err, err)
 			}
 			msg := err.Error()
 			for _, part := range []string{"/etc/motd", "templates/motd.tpl", "/recipes/motd.tpl", "recipes/web.hcl:42", tt.want} {
@@ -218,12 +201,12 @@ func TestBrokenTemplates(t *testing.T) {
 // TestCheckTemplateScope: disabled templates are not checked; a template
 // name must be bare.
 func TestCheckTemplateScope(t *testing.T) {
-	broken := image.Template{Path: "/etc/x", Name: "x.tpl", Content: "{% include \"y\" %}", Enabled: false}
-	if err := image.CheckTemplate(broken); err != nil {
+	broken := template.Template{Path: "/etc/x", Name: "x.tpl", Content: "{% include \"y\" %}", Enabled: false}
+	if err := template.Check(broken); err != nil {
 		t.Errorf("disabled template checked: %v", err)
 	}
-	bad := image.Template{Path: "/etc/x", Name: "sub/x.tpl", Content: "x", Enabled: true}
-	if err := image.CheckTemplate(bad); err == nil || !strings.Contains(err.Error(), "not a bare file name") {
+	bad := template.Template{Path: "/etc/x", Name: "sub/x.tpl", Content: "x", Enabled: true}
+	if err := template.Check(bad); err == nil || !strings.Contains(err.Error(), "not a bare file name") {
 		t.Errorf("error %v", err)
 	}
 }
