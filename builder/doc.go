@@ -1,5 +1,5 @@
 // Package builder composes the stages of an image build: the rootfs
-// stage (package rootfs) builds a tree, Pack turns a tree into LXD/Incus
+// stage (package builder/stage) builds a tree, Pack turns a tree into LXD/Incus
 // image files with metadata.yaml, templates, fingerprint and image.json.
 //
 // Start with Pack in pack.go; the packages it drives own the details:

@@ -242,7 +242,7 @@ func digestText(s string) string {
 func TreeDigest(path string) (string, error) {
 	h := sha256.New()
 	// A symlink given as the source is followed by the build (see
-	// rootfs.CopyIn), so hash what it leads to; links below it are
+	// confined.CopyIn), so hash what it leads to; links below it are
 	// copied as links and hashed by target.
 	top, err := filepath.EvalSymlinks(path)
 	if err != nil {

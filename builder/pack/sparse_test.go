@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/pack"
-	"github.com/builder-images/builder/rootfs"
 )
 
 // TestSparseFileRoundTrip: the tar writer archives a sparse file in full
@@ -52,7 +52,7 @@ func TestSparseFileRoundTrip(t *testing.T) {
 		t.Errorf("1 GiB of holes packed into %d bytes", info.Size)
 	}
 	out := t.TempDir()
-	if err := rootfs.ExtractArchive(context.Background(), archive, out, 0); err != nil {
+	if err := confined.ExtractArchive(context.Background(), archive, out, 0); err != nil {
 		t.Fatal(err)
 	}
 	var st unix.Stat_t

@@ -8,7 +8,7 @@ import (
 )
 
 // TestSourceSymlinks: a file or copy source that is a symlink is
-// followed, at validation as at build time (rootfs.CopyIn), so a link
+// followed, at validation as at build time (confined.CopyIn), so a link
 // to a file or a directory is valid and the plan keeps the path the
 // recipe wrote; a link that leads nowhere is refused at the source, with
 // where it leads.

@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/builder-images/builder/rootfs/capability"
+	"github.com/builder-images/builder/builder/isolation/capability"
 )
 
 // stepDecoder turns step blocks into Steps. Each kind's decoder returns

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/builder-images/builder/builder/cache"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/stage"
 )
 
 // cacheOptions are build's stage cache flags.
@@ -89,7 +89,7 @@ func (f *stageCacheFlags) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noCache, "no-cache", false, "rebuild every stage")
 }
 
-func (f *stageCacheFlags) open() (*rootfs.StageCache, error) {
+func (f *stageCacheFlags) open() (*stage.Cache, error) {
 	if f.dir == "" {
 		return nil, nil
 	}
@@ -97,7 +97,7 @@ func (f *stageCacheFlags) open() (*rootfs.StageCache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rootfs.StageCache{Cache: c, TTL: f.ttl, NoCache: f.noCache, Recipe: f.recipe}, nil
+	return &stage.Cache{Cache: c, TTL: f.ttl, NoCache: f.noCache, Recipe: f.recipe}, nil
 }
 
 // days is a duration flag that also takes days: 7d, 1d12h.

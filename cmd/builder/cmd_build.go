@@ -14,7 +14,7 @@ import (
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/stage"
 )
 
 type buildOptions struct {
@@ -283,8 +283,8 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 // (kill -9 gives a build no chance to), then makes this build's, owned by
 // this process and recorded in the cache, if any, for 'builder cache
 // prune' to find should this build be killed too.
-func (a *app) newWorkDir(parent string, c *cache.Cache, rep *reporter) (*rootfs.WorkDir, error) {
-	removed, err := rootfs.RemoveStaleWorkDirs(parent)
+func (a *app) newWorkDir(parent string, c *cache.Cache, rep *reporter) (*stage.WorkDir, error) {
+	removed, err := stage.RemoveStaleWorkDirs(parent)
 	for _, dir := range removed {
 		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cleanup", Line: "removed " + dir + ", the work directory of a build that was killed"})
 	}
@@ -292,7 +292,7 @@ func (a *app) newWorkDir(parent string, c *cache.Cache, rep *reporter) (*rootfs.
 		// Another build's mess does not stop this one.
 		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cleanup", Line: "warning: " + err.Error()})
 	}
-	work, err := rootfs.NewWorkDir(parent)
+	work, err := stage.NewWorkDir(parent)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/stage"
 )
 
 func (a *app) newCacheCommand() *cobra.Command {
@@ -189,7 +189,7 @@ func (a *app) pruneWorkDirs(c *cache.Cache, dryRun bool, verb string) error {
 	}
 	var errs []error
 	for _, dir := range dirs {
-		removed, err := rootfs.RemoveStaleWorkDir(dir, dryRun)
+		removed, err := stage.RemoveStaleWorkDir(dir, dryRun)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -15,10 +15,12 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/builder-images/builder/builder/emulation"
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/isolation"
 	"github.com/builder-images/builder/builder/lxd"
 	"github.com/builder-images/builder/builder/recipe"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/stage"
 )
 
 type doctorOptions struct {
@@ -148,14 +150,14 @@ func plural(n int, one, many string) string {
 type doctorNeeds struct {
 	recipe string
 	output string
-	// host is what the recipe asks of this machine (see rootfs.HostTools);
+	// host is what the recipe asks of this machine (see stage.HostTools);
 	// nil for any recipe.
-	host *rootfs.HostNeeds
+	host *stage.HostNeeds
 	arch *image.Architecture
 }
 
 func recipeNeeds(path string, plan *recipe.Plan, hostGOARCH string) doctorNeeds {
-	host := rootfs.NeedsOf(plan, hostGOARCH)
+	host := stage.NeedsOf(plan, hostGOARCH)
 	n := doctorNeeds{recipe: path, host: &host, arch: &plan.Image.Architecture, output: plan.Output.Type}
 	if plan.Output.Type == "split" {
 		n.output += " " + plan.Output.RootfsFormat
@@ -169,7 +171,7 @@ func (n doctorNeeds) describe() string {
 	s := fmt.Sprintf("%s: %s, %s bootstrap, %s output", n.recipe, n.arch.Distribution, n.host.Backend, n.output)
 	needs := n.host.Tools()
 	if n.host.Foreign {
-		if h := rootfs.HandlerName(*n.arch); h != "" {
+		if h := emulation.HandlerName(*n.arch); h != "" {
 			needs = append(needs, "the binfmt handler "+h)
 		}
 	}
@@ -187,10 +189,10 @@ type doctorEnv struct {
 	lookPath   func(string) (string, error)
 	stat       func(string) (os.FileInfo, error)
 	// scriptsDir is debootstrap's scripts directory; empty means
-	// rootfs.DebootstrapScripts.
+	// bootstrap.DebootstrapScripts.
 	scriptsDir      string
 	probeNamespaces func(context.Context) (string, error)
-	emulation       rootfs.Emulation
+	emulation       emulation.Emulation
 	statfs          func(string, *unix.Statfs_t) error
 	sockets         lxd.Finder
 }
@@ -201,7 +203,7 @@ func (a *app) machineEnv() doctorEnv {
 		hostGOARCH:      runtime.GOARCH,
 		lookPath:        exec.LookPath,
 		stat:            os.Stat,
-		probeNamespaces: rootfs.ProbeNamespaces,
+		probeNamespaces: isolation.ProbeNamespaces,
 		statfs:          unix.Statfs,
 		sockets:         lxd.Finder{LookupEnv: environLookup(a.environ)},
 	}
@@ -222,7 +224,7 @@ func environLookup(environ []string) func(string) (string, bool) {
 // checks lists the checks in report order.
 func (e doctorEnv) checks(n doctorNeeds, workDir string) []doctorCheck {
 	checks := []doctorCheck{e.checkRoot, e.checkNamespaces}
-	for _, t := range rootfs.HostTools() {
+	for _, t := range stage.HostTools() {
 		checks = append(checks, func(context.Context) checkResult { return e.checkTool(n, t) })
 	}
 	checks = append(checks, func(context.Context) checkResult { return e.checkBinfmt(n) })
@@ -263,7 +265,7 @@ func (e doctorEnv) checkBinfmt(n doctorNeeds) checkResult {
 	r := checkResult{Name: "binfmt"}
 	if n.arch != nil {
 		sup, err := e.emulation.Check(*n.arch, e.hostGOARCH)
-		var missing *rootfs.MissingEmulatorError
+		var missing *emulation.MissingEmulatorError
 		switch {
 		case errors.As(err, &missing):
 			r.Status, r.Detail, r.Fix = statusFail, missing.Reason(), missing.Fix()
@@ -285,13 +287,13 @@ func (e doctorEnv) checkBinfmt(n doctorNeeds) checkResult {
 	for _, name := range image.ArchitectureNames() {
 		arch, _ := image.LookupArchitecture(name)
 		sup, err := e.emulation.Check(arch, e.hostGOARCH)
-		var missing *rootfs.MissingEmulatorError
+		var missing *emulation.MissingEmulatorError
 		switch {
 		case err == nil && sup.Native:
 			native = append(native, name)
 		case err == nil:
 			emulated = append(emulated, fmt.Sprintf("%s (%s)", name, sup.Handler.Name))
-		case errors.As(err, &missing) && (missing.Problem == rootfs.NotMounted || missing.Problem == rootfs.Disabled || missing.Problem == rootfs.NotRegistered):
+		case errors.As(err, &missing) && (missing.Problem == emulation.NotMounted || missing.Problem == emulation.Disabled || missing.Problem == emulation.NotRegistered):
 			// Reported once below, or simply not available.
 		case errors.As(err, &missing):
 			broken = append(broken, missing.Reason())
@@ -303,7 +305,7 @@ func (e doctorEnv) checkBinfmt(n doctorNeeds) checkResult {
 		}
 	}
 	nativeOnly := "only " + strings.Join(native, " and ") + " (native) can be built"
-	var off *rootfs.MissingEmulatorError
+	var off *emulation.MissingEmulatorError
 	if err := e.emulation.Enabled(); errors.As(err, &off) {
 		r.Status, r.Detail, r.Fix = statusWarn, off.Reason()+": "+nativeOnly, off.Fix()
 		return r

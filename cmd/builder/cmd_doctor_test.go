@@ -14,10 +14,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/builder-images/builder/builder/emulation"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/lxd"
 	"github.com/builder-images/builder/builder/recipe"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/stage"
 )
 
 // doctorLines maps each check name to its report line.
@@ -72,7 +73,7 @@ func TestDoctorThisMachine(t *testing.T) {
 	} else {
 		wantStatus(t, lines, "root", "FAIL", "builder rootfs and build need root", "fix: run builds as root")
 	}
-	for _, tool := range rootfs.HostTools() {
+	for _, tool := range stage.HostTools() {
 		switch {
 		case tool.PerArchitecture():
 			wantStatus(t, lines, tool.Package, statusOf(lines, tool.Package))
@@ -95,7 +96,7 @@ func TestDoctorThisMachine(t *testing.T) {
 		}
 	}
 	host, _ := image.HostArchitecture(runtime.GOARCH)
-	if err := (rootfs.Emulation{}).Enabled(); err != nil {
+	if err := (emulation.Emulation{}).Enabled(); err != nil {
 		wantStatus(t, lines, "binfmt", "warn", "only "+host.Distribution, "apt-get install qemu-user-static binfmt-support")
 	} else {
 		wantStatus(t, lines, "binfmt", statusOf(lines, "binfmt"), "native: "+host.Distribution)
@@ -113,7 +114,7 @@ func TestDoctorThisMachine(t *testing.T) {
 		t.Errorf("no check failed, yet exit %d", code)
 	}
 	// root, namespaces, the host tools, binfmt, disk, daemon.
-	if want := 5 + len(rootfs.HostTools()); len(lines) != want {
+	if want := 5 + len(stage.HostTools()); len(lines) != want {
 		t.Errorf("%d check lines, want %d", len(lines), want)
 	}
 }
@@ -126,8 +127,8 @@ func TestDoctorWithRecipe(t *testing.T) {
 	lines := doctorLines(t, stdout)
 	wantStatus(t, lines, "recipe", "ok", "recipes/debian.hcl: arm64, debootstrap bootstrap, split squashfs output; needs debootstrap, mksquashfs, qemu-aarch64-static, update-binfmts, the binfmt handler qemu-aarch64")
 	arm64, _ := image.LookupArchitecture("arm64")
-	if err := rootfs.CheckArchitecture(arm64, runtime.GOARCH); err != nil {
-		var me *rootfs.MissingEmulatorError
+	if err := emulation.CheckArchitecture(arm64, runtime.GOARCH); err != nil {
+		var me *emulation.MissingEmulatorError
 		if !errors.As(err, &me) {
 			t.Fatal(err)
 		}
@@ -200,7 +201,7 @@ func fakeDoctorEnv(t *testing.T) doctorEnv {
 		stat:            func(string) (os.FileInfo, error) { return nil, nil },
 		scriptsDir:      fakeScriptsDir(t),
 		probeNamespaces: func(context.Context) (string, error) { return "fake", nil },
-		emulation:       rootfs.Emulation{BinfmtDir: binfmt, RunCompat: func(image.Architecture) error { return nil }},
+		emulation:       emulation.Emulation{BinfmtDir: binfmt, RunCompat: func(image.Architecture) error { return nil }},
 		statfs: func(_ string, st *unix.Statfs_t) error {
 			st.Bsize, st.Bavail = 4096, 100<<30/4096
 			return nil

@@ -12,8 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/isolation"
 	"github.com/builder-images/builder/builder/recipe"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/stage"
 )
 
 type rootfsOptions struct {
@@ -103,7 +104,7 @@ func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, 
 		_, _ = io.Copy(io.Discard, pr)
 		decoded <- err
 	}()
-	buildErr := rootfs.RunIsolated(ctx, args, pw, a.stderr)
+	buildErr := isolation.RunIsolated(ctx, args, pw, a.stderr)
 	pw.Close()
 	if err := <-decoded; err != nil && buildErr == nil {
 		buildErr = fmt.Errorf("reading the build's events: %w", err)
@@ -117,7 +118,7 @@ func (a *app) buildRootfs(ctx context.Context, opts *recipeOptions, recipePath, 
 	} else if err := removeTarget(abs, created); err != nil {
 		buildErr = errors.Join(buildErr, err)
 	}
-	var isolated *rootfs.IsolatedExitError
+	var isolated *isolation.IsolatedExitError
 	if errors.As(buildErr, &isolated) {
 		if _, f := rep.failed(); f != nil && ctx.Err() == nil {
 			rep.summarize()
@@ -152,7 +153,7 @@ func prepareTarget(dir string) (abs string, created bool, err error) {
 // removeTarget removes what a failed build left, proving first that
 // nothing is mounted there; a directory the user made stays, empty.
 func removeTarget(abs string, created bool) error {
-	if err := rootfs.RemoveTree(abs); err != nil {
+	if err := isolation.RemoveTree(abs); err != nil {
 		return err
 	}
 	if !created {
@@ -174,7 +175,7 @@ func (a *app) newStageCommand() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := rootfs.EnterIsolation(); err != nil {
+			if err := isolation.EnterIsolation(); err != nil {
 				return err
 			}
 			plan, diags, _ := opts.load(a, args[0])
@@ -195,16 +196,16 @@ func (a *app) newStageCommand() *cobra.Command {
 	return cmd
 }
 
-func (a *app) runStage(ctx context.Context, plan *recipe.Plan, dir string, asEvents bool, stageCache *rootfs.StageCache) error {
-	stage := &rootfs.Stage{Plan: plan, Dir: dir, Out: a.stdout, Cache: stageCache, Environ: a.environ}
+func (a *app) runStage(ctx context.Context, plan *recipe.Plan, dir string, asEvents bool, stageCache *stage.Cache) error {
+	st := &stage.Stage{Plan: plan, Dir: dir, Out: a.stdout, Cache: stageCache, Environ: a.environ}
 	if !asEvents {
-		return stage.Run(ctx)
+		return st.Run(ctx)
 	}
 	// Masked here, before the events leave the isolated child: builder
 	// masks them again, but the stream must not carry a value at all.
-	stage.Events = a.mask.Sink(events.NewJSON(a.stdout))
-	err := stage.Run(ctx)
-	var stepErr *rootfs.StepError
+	st.Events = a.mask.Sink(events.NewJSON(a.stdout))
+	err := st.Run(ctx)
+	var stepErr *stage.StepError
 	if errors.As(err, &stepErr) {
 		// The step_end event carries the failure; builder reports it.
 		return &exitError{code: exitFailure, silent: true, err: err}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/isolation"
 )
 
 // killPoint is where a build is killed: at the open(2) of a path
@@ -118,7 +118,7 @@ func TestKillSweep(t *testing.T) {
 					if left := entries(t, parent); !slices.Equal(left, []string{"out"}) {
 						t.Errorf("after the next build %s holds %v, want only out", parent, left)
 					}
-					if err := rootfs.CheckNothingMounted(parent); err != nil {
+					if err := isolation.CheckNothingMounted(parent); err != nil {
 						t.Error(err)
 					}
 				})
@@ -223,7 +223,7 @@ func killBuildAt(t *testing.T, bin, fs, parent string, p killPoint, args []strin
 	if err := gate.close(); err != nil {
 		t.Error(err)
 	}
-	if err := rootfs.CheckNothingMounted(parent); err != nil {
+	if err := isolation.CheckNothingMounted(parent); err != nil {
 		t.Errorf("after the kill: %v", err)
 	}
 	return true

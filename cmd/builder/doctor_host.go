@@ -7,14 +7,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/stage"
 )
 
-// checkTool reports one of rootfs.HostTools: found, or missing with the
+// checkTool reports one of stage.HostTools: found, or missing with the
 // package to install; missing is a failure only when the recipe (or,
 // without one, any native build) runs the tool.
-func (e doctorEnv) checkTool(n doctorNeeds, t rootfs.HostTool) checkResult {
+func (e doctorEnv) checkTool(n doctorNeeds, t stage.HostTool) checkResult {
 	needed := n.host == nil && !t.Foreign || n.host != nil && t.Needed(*n.host)
 	program := t.Name
 	if t.PerArchitecture() {
@@ -74,7 +75,7 @@ func (e doctorEnv) checkTool(n doctorNeeds, t rootfs.HostTool) checkResult {
 // checkEmulators reports a per-architecture tool (qemu-ARCH-static) when
 // no one architecture is asked for: which foreign architectures it
 // covers here.
-func (e doctorEnv) checkEmulators(n doctorNeeds, t rootfs.HostTool) checkResult {
+func (e doctorEnv) checkEmulators(n doctorNeeds, t stage.HostTool) checkResult {
 	host, _ := image.HostArchitecture(e.hostGOARCH)
 	var found []string
 	for _, name := range image.ArchitectureNames() {
@@ -111,8 +112,8 @@ func (e doctorEnv) checkEmulators(n doctorNeeds, t rootfs.HostTool) checkResult 
 func (e doctorEnv) checkScript(n doctorNeeds) checkResult {
 	r := checkResult{Name: "script"}
 	suite := n.host.Bootstrap.Suite
-	s, err := rootfs.FindSuiteScript(e.scriptsDir, n.host.Distribution, suite)
-	var none *rootfs.NoSuiteScriptError
+	s, err := bootstrap.FindSuiteScript(e.scriptsDir, n.host.Distribution, suite)
+	var none *bootstrap.NoSuiteScriptError
 	switch {
 	case errors.As(err, &none):
 		r.Status, r.Detail = statusFail, err.Error()
@@ -144,7 +145,7 @@ func (e doctorEnv) checkKeyring(n doctorNeeds) checkResult {
 		r.Detail = "fetched from " + b.Keyring + " at build time" + pinned
 		return r
 	case path == "" && b.Backend == "debootstrap":
-		s, err := rootfs.FindSuiteScript(e.scriptsDir, n.host.Distribution, b.Suite)
+		s, err := bootstrap.FindSuiteScript(e.scriptsDir, n.host.Distribution, b.Suite)
 		if err != nil {
 			r.Status, r.Detail, r.Fix = statusFail, "without a script, no default keyring: "+err.Error(), "see the script check"
 			return r
@@ -155,7 +156,7 @@ func (e doctorEnv) checkKeyring(n doctorNeeds) checkResult {
 		}
 		whose = "debootstrap's default keyring for " + b.Suite
 	case path == "":
-		path, whose = rootfs.VendorKeyring(n.host.Distribution), "mmdebstrap's default keyring for "+n.host.Distribution
+		path, whose = bootstrap.VendorKeyring(n.host.Distribution), "mmdebstrap's default keyring for "+n.host.Distribution
 	}
 	if path == "" {
 		r.Status = statusWarn

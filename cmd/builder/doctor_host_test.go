@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/recipe"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/stage"
 )
 
 // fakeScriptsDir is debootstrap's scripts directory as on Debian 12:
@@ -37,7 +38,7 @@ func fakeNeeds(t *testing.T, name string, arch image.Architecture, b *recipe.Boo
 	if b.Suite == "noble" || b.Suite == "jammy" {
 		dist = "ubuntu"
 	}
-	host := rootfs.HostNeeds{Backend: b.Backend, Arch: arch, Foreign: arch.Distribution != "amd64" && arch.Distribution != "i386",
+	host := stage.HostNeeds{Backend: b.Backend, Arch: arch, Foreign: arch.Distribution != "amd64" && arch.Distribution != "i386",
 		Squashfs: true, Bootstrap: b, Distribution: dist}
 	return doctorNeeds{recipe: name, output: "split squashfs", host: &host, arch: &arch}
 }
@@ -146,12 +147,12 @@ func TestDoctorUbuntuRecipeHere(t *testing.T) {
 			t.Errorf("exit %d with the keyring missing", code)
 		}
 	}
-	switch _, err := os.Stat(filepath.Join(rootfs.DebootstrapScripts, "noble")); {
+	switch _, err := os.Stat(filepath.Join(bootstrap.DebootstrapScripts, "noble")); {
 	case err == nil:
-		wantStatus(t, lines, "script", "ok", filepath.Join(rootfs.DebootstrapScripts, "noble"))
+		wantStatus(t, lines, "script", "ok", filepath.Join(bootstrap.DebootstrapScripts, "noble"))
 	case runtime.GOOS == "linux":
-		if _, err := os.Stat(filepath.Join(rootfs.DebootstrapScripts, "gutsy")); err == nil {
-			wantStatus(t, lines, "script", "ok", "no script for noble; builder runs it with "+filepath.Join(rootfs.DebootstrapScripts, "gutsy"))
+		if _, err := os.Stat(filepath.Join(bootstrap.DebootstrapScripts, "gutsy")); err == nil {
+			wantStatus(t, lines, "script", "ok", "no script for noble; builder runs it with "+filepath.Join(bootstrap.DebootstrapScripts, "gutsy"))
 		}
 	}
 	stdout, _, _ = runCLI(t, "", nil, "doctor", "recipes/ubuntu.hcl", "--var", "keyring=https://archive.example/ubuntu/project/ubuntu-archive-keyring.gpg")

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/builder-images/builder/builder/events"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/isolation"
 )
 
 // decodeEvents parses NDJSON, failing on any line that is not an event.
@@ -177,7 +177,7 @@ func TestBuildOnErrorAbort(t *testing.T) {
 	assertNothingMounted(t, parent)
 	t.Cleanup(func() {
 		for _, k := range kept {
-			_ = rootfs.RemoveTree(filepath.Dir(filepath.Dir(filepath.Dir(k))))
+			_ = isolation.RemoveTree(filepath.Dir(filepath.Dir(filepath.Dir(k))))
 		}
 	})
 

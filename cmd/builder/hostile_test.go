@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/builder-images/builder/builder/isolation/capability"
 	"github.com/builder-images/builder/internal/testenv"
-	"github.com/builder-images/builder/rootfs/capability"
 )
 
 // The hostile suite: run steps that attack the build host, each in a

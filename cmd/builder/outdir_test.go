@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/isolation"
 )
 
 // TestConcurrentBuildsSameOutput: two builds writing the same output
@@ -150,7 +150,7 @@ func TestBuildOutputDirectory(t *testing.T) {
 		}
 		checkOutput(t, mount)
 	}
-	if err := rootfs.CheckNothingMounted(mount); err == nil {
+	if err := isolation.CheckNothingMounted(mount); err == nil {
 		t.Errorf("%s is no longer a mount point", mount)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/recipe"
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/stage"
 )
 
 // packReuse is the parent's view of the cache for one build: whether the
@@ -46,7 +46,7 @@ func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoc
 	if epoch != nil {
 		epochText = strconv.FormatInt(epoch.Unix(), 10)
 	}
-	host := rootfs.ReadHostIdentity()
+	host := stage.ReadHostIdentity()
 	hostDigest := fmt.Sprintf("%x", sha256.Sum256(append(append([]byte{}, host.Hostname...), host.ResolvConf...)))
 	pr.key = cache.PackKey(points[len(points)-1].Key, plan.Output.Type, plan.Output.RootfsFormat, plan.Output.Compression.String(), epochText, hostDigest)
 	if opts.noCache {
@@ -86,7 +86,7 @@ func (pr *packReuse) reportHit(rep *reporter, plan *recipe.Plan) {
 	steps := plan.EnabledSteps()
 	total := len(steps) + 1
 	for i, s := range steps {
-		rep.Emit(events.Event{Time: now, Type: events.StepEnd, Step: rootfs.StepRef(i+1, total, s), Status: events.StatusCached})
+		rep.Emit(events.Event{Time: now, Type: events.StepEnd, Step: stage.StepRef(i+1, total, s), Status: events.StatusCached})
 	}
 	rep.Emit(events.Event{Time: now, Type: events.StepEnd, Step: &events.Step{Index: total, Total: total, Kind: "finalize", Stage: "finalize"}, Status: events.StatusCached})
 }

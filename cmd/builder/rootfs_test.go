@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/builder-images/builder/builder/isolation"
 	"github.com/builder-images/builder/internal/testenv"
-	"github.com/builder-images/builder/rootfs"
 )
 
 var (
@@ -82,7 +82,7 @@ func assertNothingMounted(t *testing.T, dir string) {
 	if _, err := os.Stat(dir); os.IsNotExist(err) {
 		dir = filepath.Dir(dir)
 	}
-	if err := rootfs.CheckNothingMounted(dir); err != nil {
+	if err := isolation.CheckNothingMounted(dir); err != nil {
 		t.Errorf("after the build: %v", err)
 	}
 }
@@ -269,7 +269,7 @@ func TestRootfsKill(t *testing.T) {
 					t.Errorf("builder did not remove the failed build: %v", err)
 				}
 			}
-			if err := rootfs.RemoveTree(dir); err != nil {
+			if err := isolation.RemoveTree(dir); err != nil {
 				t.Errorf("removing the killed build: %v", err)
 			}
 		})

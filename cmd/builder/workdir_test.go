@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/builder-images/builder/rootfs"
+	"github.com/builder-images/builder/builder/isolation"
 )
 
 // killInRunStep starts builder with args on the sleepy recipe and kills
@@ -91,7 +91,7 @@ func TestStaleWorkDirs(t *testing.T) {
 		t.Fatalf("kept trees: %v", kept)
 	}
 	keptDir := filepath.Dir(filepath.Dir(filepath.Dir(kept[0])))
-	t.Cleanup(func() { _ = rootfs.RemoveTree(keptDir) })
+	t.Cleanup(func() { _ = isolation.RemoveTree(keptDir) })
 
 	live, _ := startSleepyBuildCmd(t, parent, "-o", filepath.Join(parent, "live"))
 	t.Cleanup(func() {

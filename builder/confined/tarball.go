@@ -1,0 +1,334 @@
+package confined
+
+// The `tarball` bootstrap backend: open a (compressed) tar archive and
+// extract it into a rootfs, refusing every entry that could write outside.
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+	"golang.org/x/sys/unix"
+
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// Archive formats as detectFormat names them.
+const (
+	formatTar   = "tar"
+	formatGzip  = "gzip"
+	formatXz    = "xz"
+	formatZstd  = "zstd"
+	formatBzip2 = "bzip2"
+)
+
+// detectFormat names the format from a file's first bytes (at least 262
+// for a plain tar), or returns "". Magic numbers rather than file name
+// extensions, since downloaded tarballs are often named oddly.
+func detectFormat(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return formatGzip
+	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
+		return formatXz
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return formatZstd
+	case bytes.HasPrefix(head, []byte("BZh")):
+		return formatBzip2
+	case len(head) >= 262 && string(head[257:262]) == "ustar":
+		// POSIX "ustar\x0000" and GNU "ustar  \x00" alike.
+		return formatTar
+	}
+	return ""
+}
+
+// archive is a decompressed stream that closes its decompressor and file.
+type archive struct {
+	io.Reader
+	closers []func() error
+}
+
+func (a *archive) Close() error {
+	var errs []error
+	for _, c := range a.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// OpenArchive opens a tar archive, plain or compressed with gzip, xz,
+// zstd or bzip2 (detected by magic bytes), and returns its tar stream.
+func OpenArchive(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening archive: %w", err)
+	}
+	return openArchive(f, path)
+}
+
+// openArchive is OpenArchive on an open file, which closing the stream
+// closes.
+func openArchive(f *os.File, path string) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(f, 64*1024)
+	head, err := br.Peek(512)
+	if err != nil && err != io.EOF {
+		return nil, errors.Join(fmt.Errorf("reading archive %s: %w", path, err), f.Close())
+	}
+	a := &archive{closers: []func() error{f.Close}}
+	switch format := detectFormat(head); format {
+	case formatGzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("reading gzip archive %s: %w", path, err), f.Close())
+		}
+		a.Reader, a.closers = zr, append(a.closers, zr.Close)
+	case formatXz:
+		xr, err := xz.NewReader(br)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("reading xz archive %s: %w", path, err), f.Close())
+		}
+		a.Reader = xr
+	case formatZstd:
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("reading zstd archive %s: %w", path, err), f.Close())
+		}
+		a.Reader, a.closers = zr, append(a.closers, func() error { zr.Close(); return nil })
+	case formatBzip2:
+		a.Reader = bzip2.NewReader(br)
+	case formatTar:
+		a.Reader = br
+	default:
+		what := "it is empty"
+		if len(head) > 0 {
+			what = fmt.Sprintf("it starts with % x", head[:min(8, len(head))])
+		}
+		return nil, errors.Join(fmt.Errorf("%s: unknown archive format: not a tar archive, nor one compressed with gzip, xz, zstd or bzip2 (%s)", path, what), f.Close())
+	}
+	return a, nil
+}
+
+// ExtractArchive extracts the (compressed) tar archive at path into root,
+// up to maxSize (see ExtractTar). Extraction errors name the entry; the
+// caller names the archive.
+func ExtractArchive(ctx context.Context, path, root string, maxSize int64) (err error) {
+	a, err := OpenArchive(path)
+	if err != nil {
+		return err
+	}
+	defer closeInto(a, &err)
+	return ExtractTar(ctx, a, root, maxSize)
+}
+
+// ExtractArchiveFile is ExtractArchive on a file the caller opened and
+// checked (a cache snapshot whose sha256 it verified): what is extracted
+// is what was checked, not whatever the path names by now. It closes f.
+func ExtractArchiveFile(ctx context.Context, f *os.File, root string, maxSize int64) (err error) {
+	a, err := openArchive(f, f.Name())
+	if err != nil {
+		return err
+	}
+	defer closeInto(a, &err)
+	return ExtractTar(ctx, a, root, maxSize)
+}
+
+// ExtractTar extracts a tar stream into root, keeping numeric owners
+// (when running as root, as GNU tar does), modes with setuid bits,
+// mtimes, xattrs (PAX SCHILY.xattr.*), hardlinks, symlinks, device nodes
+// and fifos. It refuses, naming the entry, absolute names, names with a
+// ".." component, hardlinks whose target does either, and symlinks whose
+// relative target climbs above the root from where the link sits. Every
+// write goes through Root, so a symlink extracted earlier cannot redirect
+// a later entry outside: for `a -> /tmp/outside` then `a/evil`, "a" is
+// resolved inside the image and the entry fails or lands there.
+// An existing directory is kept, any other existing object replaced.
+// Every all-zero block of a file is left a hole, so a sparse file takes
+// on disk what its data takes (see holeWriter).
+//
+// maxSize bounds what the archive expands to: the sum of its files'
+// sizes, holes included, and entryOverhead per entry; past it, the entry
+// that would cross it is refused before anything of it is written. A
+// few kilobytes of xz hold terabytes of zeros, and a sparse entry's
+// size costs the archive nothing. maxSize <= 0 means the default,
+// recipe.DefaultLimits().Tarball. ctx is checked between entries and
+// while a file is written.
+func ExtractTar(ctx context.Context, r io.Reader, root string, maxSize int64) (err error) {
+	if maxSize <= 0 {
+		maxSize = recipe.DefaultLimits().Tarball
+	}
+	rt, err := OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer closeInto(rt, &err)
+	w := &treeWriter{root: rt, owners: os.Geteuid() == 0, holes: newHoleWriter()}
+	tr := tar.NewReader(r)
+	var expanded int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("extraction stopped: %w", err)
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		// With GODEBUG=tarinsecurepath=0 the reader flags bad names
+		// itself; tarNode refuses them with the entry's name either way.
+		if err != nil && !(errors.Is(err, tar.ErrInsecurePath) && hdr != nil) {
+			return fmt.Errorf("reading the archive: %w", err)
+		}
+		if expanded, err = expand(expanded, hdr, maxSize); err != nil {
+			return fmt.Errorf("extracting %q: %w", hdr.Name, err)
+		}
+		n, err := tarNode(hdr, ctxReader{ctx, tr})
+		if err == nil && n != nil {
+			err = w.create(n)
+		}
+		if err != nil {
+			return fmt.Errorf("extracting %q: %w", hdr.Name, err)
+		}
+	}
+	return w.finish()
+}
+
+// entryOverhead is what each entry counts toward an archive's expanded
+// size besides its file's bytes, as tar counts a header: it bounds an
+// archive of millions of empty files, whose every inode costs.
+const entryOverhead = 512
+
+// expand adds hdr's entry to what the archive expanded to so far, and
+// refuses it when that passes maxSize.
+func expand(expanded int64, hdr *tar.Header, maxSize int64) (int64, error) {
+	var file int64
+	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeGNUSparse {
+		file = max(hdr.Size, 0)
+	}
+	if size := file + entryOverhead; size > maxSize-expanded {
+		what := "this entry"
+		if file > 0 {
+			what = "a file of " + approxSize(file)
+		}
+		return expanded, fmt.Errorf("the archive expands past %s here, with %s after %s of entries before it; a recipe's limits { tarball_size } sets the bound (%s by default)",
+			recipe.FormatSize(maxSize), what, approxSize(expanded), recipe.FormatSize(recipe.DefaultLimits().Tarball))
+	}
+	return expanded + file + entryOverhead, nil
+}
+
+// approxSize writes n bytes for people: "1.0 GiB", "86.2 KiB".
+func approxSize(n int64) string {
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	if n < 1<<10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	v, i := float64(n)/(1<<10), 0
+	for v >= 1024 && i < len(units)-1 {
+		v, i = v/1024, i+1
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
+}
+
+// xattrPrefix marks xattrs in PAX records, as GNU tar and star write them.
+const xattrPrefix = "SCHILY.xattr."
+
+// tarNode turns a header into the node to create; nil for entries with
+// nothing to create (a global PAX header).
+func tarNode(hdr *tar.Header, content io.Reader) (*node, error) {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil, nil
+	}
+	name, err := entryName(hdr.Name)
+	if err != nil {
+		return nil, err
+	}
+	n := &node{name: name, mode: uint32(hdr.Mode) & 0o7777, uid: hdr.Uid, gid: hdr.Gid, mtime: hdr.ModTime}
+	for k, v := range hdr.PAXRecords {
+		if attr, ok := strings.CutPrefix(k, xattrPrefix); ok {
+			if n.xattrs == nil {
+				n.xattrs = map[string][]byte{}
+			}
+			n.xattrs[attr] = []byte(v)
+		}
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeGNUSparse: // the reader fills sparse holes
+		n.mode |= unix.S_IFREG
+		n.content = content
+	case tar.TypeDir:
+		n.mode |= unix.S_IFDIR
+	case tar.TypeSymlink:
+		if symlinkEscapes(name, hdr.Linkname) {
+			return nil, fmt.Errorf("symlink target %q climbs above the root from /%s", hdr.Linkname, path.Dir(name))
+		}
+		n.mode |= unix.S_IFLNK
+		n.symlink = hdr.Linkname
+	case tar.TypeLink:
+		target, err := entryName(hdr.Linkname)
+		if err != nil {
+			return nil, fmt.Errorf("hard link target: %w", err)
+		}
+		if target == "" {
+			return nil, errors.New("hard link to the root directory")
+		}
+		n.hardlink = target
+	case tar.TypeChar, tar.TypeBlock:
+		n.mode |= unix.S_IFCHR
+		if hdr.Typeflag == tar.TypeBlock {
+			n.mode = n.mode&^unix.S_IFMT | unix.S_IFBLK
+		}
+		n.rdev = unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+	case tar.TypeFifo:
+		n.mode |= unix.S_IFIFO
+	default:
+		return nil, fmt.Errorf("unsupported entry type %q", hdr.Typeflag)
+	}
+	return n, nil
+}
+
+// entryName checks an archive name and returns it relative to the root.
+// A leading "./" is how `tar -C dir .` spells names; a leading "/" is
+// refused rather than stripped, since an archive with absolute names was
+// not made for extraction into a root.
+func entryName(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return "", fmt.Errorf("%q is an absolute name; entries must be relative to the root", name)
+	}
+	parts, err := splitPath(name)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(parts, "/"), nil
+}
+
+// symlinkEscapes says whether a relative symlink target climbs above the
+// root, walked from the directory holding name. Absolute targets are
+// fine: inside the image they resolve against its root (and Root makes
+// every write do the same).
+func symlinkEscapes(name, target string) bool {
+	if strings.HasPrefix(target, "/") {
+		return false
+	}
+	depth := strings.Count(name, "/") // name is clean and relative
+	for _, p := range strings.Split(target, "/") {
+		switch p {
+		case "", ".":
+		case "..":
+			if depth--; depth < 0 {
+				return true
+			}
+		default:
+			depth++
+		}
+	}
+	return false
+}

@@ -1,0 +1,44 @@
+package isolation
+
+import (
+	"fmt"
+
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// TmpfsSizes are the sizes, in bytes, of the tmpfs mounts a build's
+// commands write to: /tmp, /run and /dev/shm (see the recipe's limits
+// block). A tmpfs without a size may take half the host's memory, and
+// each of them would; a zero field takes recipe.DefaultLimits' size.
+type TmpfsSizes struct {
+	Tmp int64 `json:"tmp"`
+	Run int64 `json:"run"`
+	Shm int64 `json:"shm"`
+}
+
+// TmpfsSizesOf returns the sizes a plan's limits set.
+func TmpfsSizesOf(l recipe.Limits) TmpfsSizes {
+	return TmpfsSizes{Tmp: l.Tmp, Run: l.Run, Shm: l.Shm}
+}
+
+func (s TmpfsSizes) WithDefaults() TmpfsSizes {
+	d := recipe.DefaultLimits()
+	if s.Tmp <= 0 {
+		s.Tmp = d.Tmp
+	}
+	if s.Run <= 0 {
+		s.Run = d.Run
+	}
+	if s.Shm <= 0 {
+		s.Shm = d.Shm
+	}
+	return s
+}
+
+// sizedTmpfs adds a size to a tmpfs's mount data. Inodes are bounded
+// too, one per KiB: an empty file takes no block but an inode of kernel
+// memory, and by default a tmpfs allows half the host's memory pages of
+// them.
+func sizedTmpfs(data string, size int64) string {
+	return fmt.Sprintf("%s,size=%d,nr_inodes=%d", data, size, max(size>>10, 1024))
+}

@@ -1,0 +1,148 @@
+package stage
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/builder-images/builder/builder/emulation"
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// HostTool is a program of the build host that a build runs, or a file
+// it reads, with the Debian package that installs it. HostTools is the
+// one list of them: `builder doctor` checks it, and tests keep
+// ci/install-deps.sh and the README's "Host requirements" table equal to
+// it, so that a fresh machine set up by either has what builds run.
+type HostTool struct {
+	// Name is the program, looked up on PATH, or the absolute path of a
+	// file. "ARCH" in it stands for the qemu name of the image's
+	// architecture (see Program).
+	Name string
+	// Package is the Debian package that installs it.
+	Package string
+	// For says which recipes need it, as the README's table says it.
+	For string
+	// Foreign marks the tools only a foreign architecture needs: a
+	// machine without them still builds for its own.
+	Foreign bool
+	needed  func(HostNeeds) bool
+}
+
+// hostToolTable are listed in the order doctor reports them.
+var hostToolTable = []HostTool{
+	{Name: "debootstrap", Package: "debootstrap", For: `bootstrap "debootstrap"`,
+		needed: func(n HostNeeds) bool { return n.Backend == "debootstrap" }},
+	{Name: "mmdebstrap", Package: "mmdebstrap", For: `bootstrap "mmdebstrap"`,
+		needed: func(n HostNeeds) bool { return n.Backend == "mmdebstrap" }},
+	{Name: "mksquashfs", Package: "squashfs-tools", For: "a split image with a squashfs rootfs (the default)",
+		needed: func(n HostNeeds) bool { return n.Squashfs }},
+	{Name: DefaultBusyboxBinary, Package: "busybox-static", For: `bootstrap "busybox" without its own binary`,
+		needed: func(n HostNeeds) bool { return n.Backend == "busybox" && n.Busybox == DefaultBusyboxBinary }},
+	// Go's TLS client and debootstrap's wget both read Debian's bundle.
+	{Name: "/etc/ssl/certs/ca-certificates.crt", Package: "ca-certificates", For: "a download over https: a tarball, a keyring or a mirror",
+		needed: func(n HostNeeds) bool { return n.HTTPS }},
+	{Name: "qemu-ARCH-static", Package: "qemu-user-static", For: "a foreign architecture: runs the image's programs", Foreign: true,
+		needed: func(n HostNeeds) bool { return n.Foreign }},
+	// builder never runs update-binfmts itself, but without the package
+	// qemu's handlers are not registered, or not with the F flag that
+	// lets them work in a chroot.
+	{Name: "update-binfmts", Package: "binfmt-support", For: "a foreign architecture: registers qemu's binfmt_misc handlers", Foreign: true,
+		needed: func(n HostNeeds) bool { return n.Foreign }},
+	// mmdebstrap refuses a foreign architecture without it ("install
+	// arch-test for foreign architecture support"); debootstrap uses it
+	// when present.
+	{Name: "arch-test", Package: "arch-test", For: `bootstrap "mmdebstrap" for a foreign architecture`, Foreign: true,
+		needed: func(n HostNeeds) bool { return n.Foreign && n.Backend == "mmdebstrap" }},
+}
+
+// DefaultBusyboxBinary is the busybox backend's default binary, which
+// Debian's busybox-static installs.
+const DefaultBusyboxBinary = recipe.DefaultBusybox
+
+// HostTools lists every host tool builds use, in report order.
+func HostTools() []HostTool { return append([]HostTool(nil), hostToolTable...) }
+
+// IsFile says whether the tool is a file rather than a program on PATH.
+func (t HostTool) IsFile() bool { return strings.HasPrefix(t.Name, "/") }
+
+// PerArchitecture says whether the tool's name depends on the image's
+// architecture (qemu-aarch64-static for arm64).
+func (t HostTool) PerArchitecture() bool { return strings.Contains(t.Name, "ARCH") }
+
+// Program is the tool's name for an image of architecture a, or "" when
+// the tool is per architecture and no qemu emulator runs a.
+func (t HostTool) Program(a image.Architecture) string {
+	if !t.PerArchitecture() {
+		return t.Name
+	}
+	h := emulation.HandlerName(a)
+	if h == "" {
+		return ""
+	}
+	return strings.ReplaceAll(t.Name, "ARCH", strings.TrimPrefix(h, "qemu-"))
+}
+
+// Needed says whether a recipe with these needs runs the tool.
+func (t HostTool) Needed(n HostNeeds) bool { return t.needed(n) }
+
+// HostNeeds is what one recipe asks of the build host.
+type HostNeeds struct {
+	// Backend is the enabled bootstrap block's backend.
+	Backend string
+	// Arch is the image's architecture; Foreign is true when this host
+	// runs its programs only under emulation.
+	Arch    image.Architecture
+	Foreign bool
+	// Squashfs is true for a split image with a squashfs rootfs.
+	Squashfs bool
+	// HTTPS is true when the bootstrap downloads over https from the
+	// build host (a tarball, a keyring, the mirror).
+	HTTPS bool
+	// Busybox is the busybox backend's binary.
+	Busybox string
+	// Bootstrap is the enabled bootstrap block, nil when there is none.
+	Bootstrap *recipe.Bootstrap
+	// Distribution is the image's, which picks a debootstrap script for
+	// a suite that has none and the default keyring.
+	Distribution string
+}
+
+// NeedsOf is what plan asks of a host whose Go architecture is
+// hostGOARCH.
+func NeedsOf(plan *recipe.Plan, hostGOARCH string) HostNeeds {
+	n := HostNeeds{Arch: plan.Image.Architecture, Distribution: plan.Image.Distribution,
+		Squashfs: plan.Output.Type == "split" && plan.Output.RootfsFormat == "squashfs"}
+	if host, err := image.HostArchitecture(hostGOARCH); err != nil {
+		n.Foreign = true
+	} else {
+		// A 32-bit relative of the host usually runs natively; where the
+		// kernel refuses it, doctor's binfmt check says so.
+		n.Foreign = host.Distribution != n.Arch.Distribution && !emulation.CompatibleOn(host, n.Arch)
+	}
+	if b := plan.Bootstrap(); b != nil {
+		n.Bootstrap = b
+		n.Backend = b.Backend
+		n.Busybox = b.Binary
+		for _, u := range []string{b.Source, b.Keyring, b.Mirror} {
+			if p, err := url.Parse(u); err == nil && p.Scheme == "https" {
+				n.HTTPS = true
+			}
+		}
+	}
+	return n
+}
+
+// Tools lists the programs and files a recipe with these needs runs, by
+// their names for its architecture.
+func (n HostNeeds) Tools() []string {
+	var names []string
+	for _, t := range hostToolTable {
+		if t.Needed(n) {
+			if p := t.Program(n.Arch); p != "" {
+				names = append(names, p)
+			}
+		}
+	}
+	return names
+}

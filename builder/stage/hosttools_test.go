@@ -1,0 +1,128 @@
+package stage
+
+import (
+	"bufio"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// testOnlyPackages are what ci/install-deps.sh installs beyond the host
+// tools: for building builder and running its tests and benchmarks.
+var testOnlyPackages = map[string]string{
+	"make":         "make build, make test",
+	"git":          "the repository itself",
+	"lxd":          "the import and end-to-end tests' daemon",
+	"dnsmasq-base": "LXD's bridge for the end-to-end test (ci/start-lxd.sh)",
+	"iptables":     "LXD's bridge for the end-to-end test (ci/start-lxd.sh)",
+	"bzip2":        "bzip2 tarballs in the extraction tests",
+	"xz-utils":     "xz tarballs made by hand in tests and benchmarks",
+	"zstd":         "zstd tarballs made by hand in tests and benchmarks",
+	"pigz":         "the by-hand pipeline the cache benchmark compares with",
+	"bubblewrap":   "the sandbox benchmark's comparison",
+	"time":         "the sandbox benchmark's peak memory",
+}
+
+// installDepsPackages reads the package list of ci/install-deps.sh.
+func installDepsPackages(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../ci/install-deps.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)\npackages="([^"]*)"`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal(`ci/install-deps.sh has no packages="…" list`)
+	}
+	return strings.Fields(string(m[1]))
+}
+
+// TestHostToolsMatchInstallDeps keeps ci/install-deps.sh installing
+// every package of HostTools, and nothing but those and the tests' own:
+// a fresh machine set up by it runs every build.
+func TestHostToolsMatchInstallDeps(t *testing.T) {
+	installed := installDepsPackages(t)
+	for _, tool := range HostTools() {
+		if !slices.Contains(installed, tool.Package) {
+			t.Errorf("ci/install-deps.sh does not install %s, which provides %s (needed for %s)", tool.Package, tool.Name, tool.For)
+		}
+		if _, ok := testOnlyPackages[tool.Package]; ok {
+			t.Errorf("%s is both a host tool's package and a test-only one", tool.Package)
+		}
+	}
+	for _, p := range installed {
+		_, testOnly := testOnlyPackages[p]
+		if !testOnly && !slices.ContainsFunc(HostTools(), func(h HostTool) bool { return h.Package == p }) {
+			t.Errorf("ci/install-deps.sh installs %s, which is neither a host tool's package (HostTools) nor listed as test-only here", p)
+		}
+	}
+	for p := range testOnlyPackages {
+		if !slices.Contains(installed, p) {
+			t.Errorf("%s is listed as test-only, but ci/install-deps.sh does not install it", p)
+		}
+	}
+}
+
+// TestHostToolsMatchREADME keeps the README's "Host requirements" table
+// equal to HostTools, row for row.
+func TestHostToolsMatchREADME(t *testing.T) {
+	f, err := os.Open("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	row := regexp.MustCompile("^\\| `([^`]+)` \\| `([^`]+)` \\| (.+) \\|$")
+	var got []string
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "## Host requirements":
+			in = true
+		case in && strings.HasPrefix(line, "## "):
+			in = false
+		case in:
+			if m := row.FindStringSubmatch(line); m != nil {
+				got = append(got, m[1]+" | "+m[2]+" | "+m[3])
+			}
+		}
+	}
+	var want []string
+	for _, tool := range HostTools() {
+		want = append(want, tool.Name+" | "+tool.Package+" | "+tool.For)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("README's Host requirements rows:\n%s\nwant (from stage.HostTools):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestRecipeTools(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		vars []string
+		host string
+		want string
+	}{
+		{"../../recipes/debian.hcl", nil, "amd64", "debootstrap mksquashfs"},
+		// What a fresh machine lacked: mmdebstrap refuses a foreign
+		// architecture without arch-test.
+		{"../../cmd/builder/testdata/rootfs/arm64-essential.hcl", nil, "amd64", "mmdebstrap qemu-aarch64-static update-binfmts arch-test"},
+		{"../../cmd/builder/testdata/rootfs/arm64-essential.hcl", nil, "arm64", "mmdebstrap"},
+		{"../../recipes/debian.hcl", []string{"architecture=arm64"}, "amd64", "debootstrap mksquashfs qemu-aarch64-static update-binfmts"},
+		{"../../recipes/busybox.hcl", nil, "amd64", "/bin/busybox"},
+		{"../../recipes/ubuntu.hcl", []string{"keyring=https://archive.example/k.gpg"}, "amd64", "debootstrap mksquashfs /etc/ssl/certs/ca-certificates.crt"},
+	} {
+		plan, diags := recipe.NewLoader().Load(tt.path, recipe.Options{HostArch: tt.host, Vars: tt.vars})
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", tt.path, diags)
+		}
+		if got := strings.Join(NeedsOf(plan, tt.host).Tools(), " "); got != tt.want {
+			t.Errorf("%s %v on %s: tools %q, want %q", tt.path, tt.vars, tt.host, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/builder-images/builder/builder/cache"
+	"github.com/builder-images/builder/builder/confined"
+	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/isolation"
+	"github.com/builder-images/builder/builder/pack"
+	"github.com/builder-images/builder/builder/packages"
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// Cache configures a Stage's use of the stage cache.
+type Cache struct {
+	Cache *cache.Cache
+	// TTL is how old a bootstrap snapshot may be before it is rebuilt,
+	// so images still get security updates; 0 means no limit.
+	TTL time.Duration
+	// NoCache rebuilds every group (and stores fresh snapshots).
+	NoCache bool
+	// Recipe identifies the recipe for explanations: its absolute path.
+	Recipe string
+}
+
+// snapshotCompression is fast: snapshots are written on every cold
+// build and read on every warm one; disk is cheaper than time here.
+const snapshotCompression = "zstd-1"
+
+// cacheRun is what the cache decided for one build.
+type cacheRun struct {
+	cfg     Cache
+	points  []cache.Point
+	history cache.History
+	// start is the first step to run; the steps before it come from
+	// the snapshot of restore.
+	start   int
+	restore *cache.Point
+	// snapshotAfter maps a step's index to the point stored after it.
+	snapshotAfter map[int]cache.Point
+}
+
+// prepareCache finds the longest cached prefix of the build and reports
+// each group: hit, or miss with what changed since the last build.
+func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
+	cfg := *s.Cache
+	// A damaged entry found while looking the stages up is removed by
+	// the cache and said here, once.
+	cfg.Cache.Report = func(d cache.Damage) {
+		s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: d.Error() + "; removed it, building without it"})
+	}
+	points, err := cache.Points(s.Plan, lookupEnv(s.Environ, "SOURCE_DATE_EPOCH"))
+	if err != nil {
+		return nil, err
+	}
+	cr := &cacheRun{cfg: cfg, points: points, snapshotAfter: map[int]cache.Point{}}
+	cr.history = cache.History{Recipe: cfg.Recipe, Image: s.Plan.Image.Name, Points: points, Variables: cache.VariableValues(s.Plan)}
+	last, hadLast := cfg.Cache.LastBuild(cfg.Recipe)
+	hit := -1
+	var reasons []string
+	if cfg.NoCache {
+		reasons = []string{"--no-cache"}
+	} else {
+		var why string
+		hit, _, why = cfg.Cache.Usable(points, cfg.TTL)
+		switch {
+		case why != "":
+			reasons = []string{why}
+		case hit+1 < len(points):
+			reasons = cache.Explain(last, hadLast, cr.history, hit+1)
+		}
+	}
+	for i, p := range points {
+		switch {
+		case i <= hit:
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheHit, CacheKey: p.Key})
+		case i == hit+1:
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheMiss, CacheKey: p.Key, Reasons: reasons})
+			cr.snapshotAfter[p.Last] = p
+		default:
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheMiss, CacheKey: p.Key,
+				Reasons: []string{fmt.Sprintf("it follows the %s stage, which is rebuilt", points[hit+1].Group)}})
+			cr.snapshotAfter[p.Last] = p
+		}
+	}
+	if hit >= 0 {
+		cr.restore = &points[hit]
+		cr.start = points[hit].Last + 1
+	}
+	return cr, nil
+}
+
+// restoreSnapshot extracts the cached rootfs into the empty build
+// directory and reports the skipped steps as cached.
+func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recipe.Step, total int) error {
+	start := time.Now()
+	// The snapshot's bytes are checked against the sha256 recorded
+	// when it was stored before anything is extracted from them; as
+	// every input from the cache, it is bounded like a tarball.
+	f, err := cr.cfg.Cache.OpenSnapshot(cr.restore.Key)
+	if err == nil {
+		err = confined.ExtractArchiveFile(ctx, f, s.Dir, s.Plan.Limits.Tarball)
+	}
+	if err != nil {
+		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Group, image.Short(cr.restore.Key), err)
+	}
+	for i := range cr.start {
+		ref := StepRef(i+1, total, steps[i])
+		s.sink.Emit(events.Event{Time: time.Now(), Type: events.StepEnd, Step: ref, Status: events.StatusCached})
+	}
+	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
+		Line: fmt.Sprintf("restored the %s stage in %s", cr.restore.Group, time.Since(start).Round(10*time.Millisecond))})
+	return nil
+}
+
+// discardSnapshot handles a snapshot that could not be restored: it is
+// removed from the cache, the build directory emptied, and the build
+// goes on from the bootstrap, storing every group afresh.
+func (s *Stage) discardSnapshot(cr *cacheRun, restoreErr error) error {
+	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
+		Line: fmt.Sprintf("%v; removing it from the cache and building without it", restoreErr)})
+	if err := cr.cfg.Cache.Remove(cr.restore.Key); err != nil {
+		return fmt.Errorf("removing the damaged snapshot %s: %w", image.Short(cr.restore.Key), err)
+	}
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.Dir, e.Name())); err != nil {
+			return fmt.Errorf("emptying %s after a failed restore: %w", s.Dir, err)
+		}
+	}
+	for _, p := range cr.points {
+		cr.snapshotAfter[p.Last] = p
+	}
+	cr.restore, cr.start = nil, 0
+	return nil
+}
+
+// storeSnapshot writes the rootfs, which must have nothing mounted in
+// it, as point p's snapshot. A cache that cannot be written does not
+// fail the build: the image is still right, only the next build slower.
+func (s *Stage) storeSnapshot(ctx context.Context, cr *cacheRun, p cache.Point, parent string) {
+	start := time.Now()
+	err := s.writeSnapshot(ctx, cr, p, parent)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
+				Line: fmt.Sprintf("not storing the %s stage: %v", p.Group, err)})
+		}
+		return
+	}
+	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheStored,
+		CacheKey: p.Key, Duration: time.Since(start).Seconds()})
+}
+
+func (s *Stage) writeSnapshot(ctx context.Context, cr *cacheRun, p cache.Point, parent string) (err error) {
+	f, err := cr.cfg.Cache.TempFile("snapshot-*.tar.zst")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}()
+	c, err := pack.ParseCompression(snapshotCompression)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	comp, err := pack.NewCompressor(c, f, runtime.NumCPU())
+	if err != nil {
+		f.Close()
+		return err
+	}
+	_, err = pack.WriteTree(ctx, comp, s.Dir, pack.TarOptions{})
+	err = errors.Join(err, comp.Close(), f.Close())
+	if err != nil {
+		return err
+	}
+	return cr.cfg.Cache.Commit(f.Name(), cache.Entry{
+		Key: p.Key, Group: p.Group, Parent: parent, Recipe: cr.cfg.Recipe, Image: s.Plan.Image.Name,
+		Created: time.Now().UTC(), Inputs: p.Inputs,
+	})
+}
+
+// parentOf is the key of the point before p, or "".
+func (cr *cacheRun) parentOf(p cache.Point) string {
+	for i, q := range cr.points {
+		if q.Key == p.Key && i > 0 {
+			return cr.points[i-1].Key
+		}
+	}
+	return ""
+}
+
+// withAptCache runs a package step with the shared download directory
+// bound over the image's /var/cache/apt/archives, one build at a time;
+// the cleanup (apt-get clean) runs after the bind is gone, so it empties
+// the image's directory and not the shared one.
+func (s *Stage) withAptCache(ctx context.Context, chroot *isolation.Chroot, pm packages.Manager, p *recipe.Packages) error {
+	unlock, err := s.Cache.Cache.AptLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	unbind, err := chroot.BindHost(s.Cache.Cache.AptArchives(), "var/cache/apt/archives")
+	if err != nil {
+		return err
+	}
+	during := *p
+	during.Cleanup = false
+	runErr := packages.Apply(ctx, pm, &during)
+	if err := unbind(); err != nil {
+		return errors.Join(runErr, err)
+	}
+	if runErr != nil || !p.Cleanup {
+		return runErr
+	}
+	return pm.Cleanup(ctx)
+}
+
+func lookupEnv(environ []string, name string) string {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(environ[i], "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
