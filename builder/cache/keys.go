@@ -3,7 +3,6 @@ package cache
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/builder/step"
 )
 
 // FormatVersion is part of every key: a builder whose snapshots or keys
@@ -129,87 +129,31 @@ func envInputs(vars []recipe.EnvVar, secrets *events.Masker) []Input {
 	return out
 }
 
-// sensitiveFields maps a step's sensitive attributes to the fields of its
-// action's JSON that carry them, where the names differ.
-var sensitiveFields = map[string]string{"mode": "ownership", "owner": "ownership", "group": "ownership"}
-
-// inputsOf lists a step's inputs. Sensitive attributes enter as digests,
-// and so does any value holding a secret's text (a script that prints
-// nonsensitive(var.token), say): the history in the cache directory and
-// the explanations made from it keep digests only.
-func inputsOf(step recipe.Step, secrets *events.Masker) ([]Input, error) {
-	header := step.Kind
-	if step.Name != "" {
-		header = fmt.Sprintf("%s %q", step.Kind, step.Name)
+// inputsOf lists a step's inputs: its action's fields, sorted by name,
+// then the contents of the host files it reads. Sensitive attributes
+// enter as digests, and so does any value holding a secret's text (a
+// script that prints nonsensitive(var.token), say): the history in the
+// cache directory and the explanations made from it keep digests only.
+func inputsOf(s recipe.Step, secrets *events.Masker) ([]Input, error) {
+	header := s.Kind
+	if s.Name != "" {
+		header = fmt.Sprintf("%s %q", s.Kind, s.Name)
 	}
-	raw, err := json.Marshal(step.Action)
-	if err != nil {
-		return nil, fmt.Errorf("computing the cache key of %s: %w", header, err)
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, fmt.Errorf("computing the cache key of %s: %w", header, err)
-	}
+	fields := step.Mask(s.Action.Fields(), step.Masking{
+		Sensitive:   s.Sensitive,
+		HoldsSecret: func(text string) bool { return secrets.Mask(text) != text },
+		Replace:     digestValue,
+	})
+	slices.SortStableFunc(fields, func(a, b step.Field) int { return strings.Compare(a.Name, b.Name) })
 	var inputs []Input
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	sensitive := map[string]bool{}
-	for _, attr := range step.Sensitive {
-		if field, ok := sensitiveFields[attr]; ok {
-			attr = field
-		}
-		sensitive[attr] = true
-	}
-	for _, name := range names {
-		in := Input{Name: header + ": " + name}
-		switch v := fields[name].(type) {
-		case []any:
-			in.List = true
-			for _, item := range v {
-				in.Values = append(in.Values, flat(item))
-			}
-		default:
-			in.Values = []string{flat(v)}
-		}
-		for i, v := range in.Values {
-			if sensitive[name] || secrets.Mask(v) != v {
-				in.Values[i] = digestText(v)
-			}
-		}
+	for _, f := range fields {
+		in := Input{Name: header + ": " + f.Name}
+		in.Values, in.List = texts(f.Value)
 		inputs = append(inputs, in)
 	}
 	// Contents the action only names: host files and trees, whose
 	// bytes can change under the same path.
-	var hostPaths []string
-	switch a := step.Action.(type) {
-	case *recipe.File:
-		hostPaths = append(hostPaths, a.Source)
-	case *recipe.Copy:
-		hostPaths = append(hostPaths, a.Source)
-	case *recipe.Repository:
-		hostPaths = append(hostPaths, a.KeyFile)
-	case *recipe.Bootstrap:
-		hostPaths = append(hostPaths, a.Binary)
-		// A keyring URL's contents are pinned by its fingerprints.
-		if !strings.HasPrefix(a.Keyring, "https://") {
-			hostPaths = append(hostPaths, a.Keyring)
-		}
-		if a.Backend == "tarball" || a.Backend == "directory" {
-			if !strings.HasPrefix(a.Source, "https://") {
-				hostPaths = append(hostPaths, a.Source)
-			}
-		}
-		if a.Backend == "busybox" && a.Binary == "" {
-			hostPaths = append(hostPaths, recipe.DefaultBusybox)
-		}
-	}
-	for _, path := range hostPaths {
-		if path == "" {
-			continue
-		}
+	for _, path := range s.Action.HostInputs() {
 		digest, err := TreeDigest(path)
 		if err != nil {
 			return nil, fmt.Errorf("computing the cache key of %s: %w", header, err)
@@ -219,15 +163,31 @@ func inputsOf(step recipe.Step, secrets *events.Masker) ([]Input, error) {
 	return inputs, nil
 }
 
-func flat(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case nil:
-		return ""
+// texts is a value as the key hashes it: a list item by item, anything
+// else as one text.
+func texts(v step.Value) (values []string, list bool) {
+	items, list := v.(step.List)
+	if !list || items == nil {
+		return []string{v.String()}, false
 	}
-	b, _ := json.Marshal(v)
-	return string(b)
+	for _, item := range items {
+		values = append(values, item.String())
+	}
+	return values, true
+}
+
+// digestValue masks a value with the digest of its text, item by item
+// for a list.
+func digestValue(v step.Value) step.Value {
+	values, list := texts(v)
+	if !list {
+		return step.Text(digestText(values[0]))
+	}
+	out := make(step.List, len(values))
+	for i, text := range values {
+		out[i] = step.Text(digestText(text))
+	}
+	return out
 }
 
 func digestText(s string) string {

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/builder/steps"
 )
 
 // WriteFile carries out a file step: f.Content, or the host file
@@ -23,7 +23,7 @@ import (
 // and group (names resolved in the image). Missing parents are created
 // as root:root 0755; an existing file is replaced atomically, and a
 // symlink at f.Path is replaced by the file rather than written through.
-func WriteFile(root string, f *recipe.File) (err error) {
+func WriteFile(root string, f *steps.File) (err error) {
 	defer wrapErr(&err, "writing %s", f.Path)
 	if err := checkStepPath(f.Path); err != nil {
 		return err
@@ -67,7 +67,7 @@ func WriteFile(root string, f *recipe.File) (err error) {
 // existing symlink to a directory is followed inside the image (like
 // rsync --keep-dirlinks), so an overlay with lib/ lands in usr/lib of a
 // merged-/usr image.
-func CopyIn(root string, c *recipe.Copy) (err error) {
+func CopyIn(root string, c *steps.Copy) (err error) {
 	defer wrapErr(&err, "copying %s to %s", c.Source, c.Path)
 	if err := checkStepPath(c.Path); err != nil {
 		return err
@@ -232,7 +232,7 @@ func typeName(m fs.FileMode) string {
 // Remove carries out a remove step: r.Path and everything below it go,
 // a symlink is removed as a link, and nothing below is followed (see
 // Root.RemoveAll). A missing path is an error unless r.MissingOK.
-func Remove(root string, r *recipe.Remove) (err error) {
+func Remove(root string, r *steps.Remove) (err error) {
 	defer wrapErr(&err, "removing %s", r.Path)
 	if err := checkStepPath(r.Path); err != nil {
 		return err

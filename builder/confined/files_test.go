@@ -11,12 +11,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/builder/steps"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
-func own(mode uint32, owner, group string) recipe.Ownership {
-	return recipe.Ownership{Mode: mode, Owner: owner, Group: group}
+func own(mode uint32, owner, group string) steps.Ownership {
+	return steps.Ownership{Mode: mode, Owner: owner, Group: group}
 }
 
 func TestWriteFile(t *testing.T) {
@@ -28,35 +28,35 @@ func TestWriteFile(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup []string
-		file  recipe.File
+		file  steps.File
 		want  meta // Type, Perm, UID, GID and Content are compared
 	}{
 		{name: "content with missing parents",
-			file: recipe.File{Path: "/srv/app/conf.d/a.conf", Content: "x=1\n", Ownership: own(0o644, "root", "root")},
+			file: steps.File{Path: "/srv/app/conf.d/a.conf", Content: "x=1\n", Ownership: own(0o644, "root", "root")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o644, Content: "x=1\n"}},
 		{name: "host source",
-			file: recipe.File{Path: "/etc/motd", Source: src, Ownership: own(0o644, "root", "root")},
+			file: steps.File{Path: "/etc/motd", Source: src, Ownership: own(0o644, "root", "root")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o644, Content: "from the host\n"}},
 		{name: "setuid mode",
-			file: recipe.File{Path: "/usr/bin/tool", Content: "#!/bin/sh\n", Ownership: own(0o4755, "root", "root")},
+			file: steps.File{Path: "/usr/bin/tool", Content: "#!/bin/sh\n", Ownership: own(0o4755, "root", "root")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o4755, Content: "#!/bin/sh\n"}},
 		{name: "names from the image",
-			file: recipe.File{Path: "/srv/app/secret", Content: "s", Ownership: own(0o640, "app", "staff")},
+			file: steps.File{Path: "/srv/app/secret", Content: "s", Ownership: own(0o640, "app", "staff")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o640, UID: 1234, GID: 50, Content: "s"}},
 		{name: "numeric owner",
-			file: recipe.File{Path: "/home/u/.profile", Content: "p", Ownership: own(0o600, "1000", "1000")},
+			file: steps.File{Path: "/home/u/.profile", Content: "p", Ownership: own(0o600, "1000", "1000")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o600, UID: 1000, GID: 1000, Content: "p"}},
 		{name: "replaces a file",
 			setup: []string{"etc/hostname=old\n"},
-			file:  recipe.File{Path: "/etc/hostname", Content: "new\n", Ownership: own(0o644, "root", "root")},
+			file:  steps.File{Path: "/etc/hostname", Content: "new\n", Ownership: own(0o644, "root", "root")},
 			want:  meta{Type: unix.S_IFREG, Perm: 0o644, Content: "new\n"}},
 		{name: "replaces an in-image symlink",
 			setup: []string{"run/stub=stub", "etc/resolv.conf->../run/stub"},
-			file:  recipe.File{Path: "/etc/resolv.conf", Content: "nameserver 10.0.0.1\n", Ownership: own(0o644, "root", "root")},
+			file:  steps.File{Path: "/etc/resolv.conf", Content: "nameserver 10.0.0.1\n", Ownership: own(0o644, "root", "root")},
 			want:  meta{Type: unix.S_IFREG, Perm: 0o644, Content: "nameserver 10.0.0.1\n"}},
 		{name: "through an in-image directory symlink",
 			setup: []string{"usr/lib/", "lib->usr/lib"},
-			file:  recipe.File{Path: "/lib/x.conf", Content: "c", Ownership: own(0o644, "root", "root")},
+			file:  steps.File{Path: "/lib/x.conf", Content: "c", Ownership: own(0o644, "root", "root")},
 			want:  meta{Type: unix.S_IFREG, Perm: 0o644, Content: "c"}},
 	}
 	for _, tt := range tests {
@@ -92,15 +92,15 @@ func TestWriteFileErrors(t *testing.T) {
 	root := t.TempDir()
 	layout(t, root, "etc/passwd="+fakePasswd, "etc/group="+fakeGroup, "etc/dir/")
 	tests := []struct {
-		file recipe.File
+		file steps.File
 		want []string
 	}{
-		{recipe.File{Path: "/etc/x", Ownership: own(0o644, "ghost", "root")}, []string{"writing /etc/x", `user "ghost"`, "/etc/passwd"}},
-		{recipe.File{Path: "/etc/x", Ownership: own(0o644, "root", "ghosts")}, []string{"writing /etc/x", `group "ghosts"`, "/etc/group"}},
-		{recipe.File{Path: "etc/x", Ownership: own(0o644, "root", "root")}, []string{"writing etc/x", "not an absolute path"}},
-		{recipe.File{Path: "/", Ownership: own(0o644, "root", "root")}, []string{"writing /", "image root"}},
-		{recipe.File{Path: "/etc/x", Source: "/nonexistent/source", Ownership: own(0o644, "root", "root")}, []string{"writing /etc/x", "/nonexistent/source"}},
-		{recipe.File{Path: "/etc/dir", Ownership: own(0o644, "root", "root")}, []string{"writing /etc/dir"}},
+		{steps.File{Path: "/etc/x", Ownership: own(0o644, "ghost", "root")}, []string{"writing /etc/x", `user "ghost"`, "/etc/passwd"}},
+		{steps.File{Path: "/etc/x", Ownership: own(0o644, "root", "ghosts")}, []string{"writing /etc/x", `group "ghosts"`, "/etc/group"}},
+		{steps.File{Path: "etc/x", Ownership: own(0o644, "root", "root")}, []string{"writing etc/x", "not an absolute path"}},
+		{steps.File{Path: "/", Ownership: own(0o644, "root", "root")}, []string{"writing /", "image root"}},
+		{steps.File{Path: "/etc/x", Source: "/nonexistent/source", Ownership: own(0o644, "root", "root")}, []string{"writing /etc/x", "/nonexistent/source"}},
+		{steps.File{Path: "/etc/dir", Ownership: own(0o644, "root", "root")}, []string{"writing /etc/dir"}},
 	}
 	for _, tt := range tests {
 		err := WriteFile(root, &tt.file)
@@ -130,14 +130,14 @@ func TestFileStepsStayInRoot(t *testing.T) {
 	layout(t, hostTree, "conf/sentinel=pwned\n")
 	write := func(p string) func(string) error {
 		return func(root string) error {
-			return WriteFile(root, &recipe.File{Path: p, Content: "pwned\n", Ownership: own(0o644, "root", "root")})
+			return WriteFile(root, &steps.File{Path: p, Content: "pwned\n", Ownership: own(0o644, "root", "root")})
 		}
 	}
 	copyIn := func(p, src string) func(string) error {
-		return func(root string) error { return CopyIn(root, &recipe.Copy{Path: p, Source: src}) }
+		return func(root string) error { return CopyIn(root, &steps.Copy{Path: p, Source: src}) }
 	}
 	remove := func(p string, missingOK bool) func(string) error {
-		return func(root string) error { return Remove(root, &recipe.Remove{Path: p, MissingOK: missingOK}) }
+		return func(root string) error { return Remove(root, &steps.Remove{Path: p, MissingOK: missingOK}) }
 	}
 	tests := []struct {
 		name  string
@@ -271,18 +271,18 @@ func TestCopyIn(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup []string
-		copy  recipe.Copy
+		copy  steps.Copy
 		// want maps image paths to what must be there.
 		want map[string]want
 	}{
 		{name: "single file keeps its mode, owned by root",
-			copy: recipe.Copy{Path: "/usr/local/bin/run", Source: filepath.Join(src, "bin/run")},
+			copy: steps.Copy{Path: "/usr/local/bin/run", Source: filepath.Join(src, "bin/run")},
 			want: map[string]want{"/usr/local/bin/run": {unix.S_IFREG, 0o755, 0, 0, ""}, "/usr/local/bin": {unix.S_IFDIR, 0o755, 0, 0, ""}}},
 		{name: "single file with ownership",
-			copy: recipe.Copy{Path: "/srv/run", Source: filepath.Join(src, "bin/run"), Ownership: &recipe.Ownership{Mode: 0o750, Owner: "app", Group: "app"}},
+			copy: steps.Copy{Path: "/srv/run", Source: filepath.Join(src, "bin/run"), Ownership: &steps.Ownership{Mode: 0o750, Owner: "app", Group: "app"}},
 			want: map[string]want{"/srv/run": {unix.S_IFREG, 0o750, 1234, 2345, ""}}},
 		{name: "tree keeps modes and symlinks",
-			copy: recipe.Copy{Path: "/opt/app", Source: src},
+			copy: steps.Copy{Path: "/opt/app", Source: src},
 			want: map[string]want{
 				"/opt/app":                {unix.S_IFDIR, 0o755, 0, 0, ""},
 				"/opt/app/bin/run":        {unix.S_IFREG, 0o755, 0, 0, ""},
@@ -292,17 +292,17 @@ func TestCopyIn(t *testing.T) {
 				"/opt/app/etc/abs":        {unix.S_IFLNK, 0o777, 0, 0, "/usr/share/app"},
 			}},
 		{name: "source given as a symlink to a directory",
-			copy: recipe.Copy{Path: "/opt/app", Source: srcLink},
+			copy: steps.Copy{Path: "/opt/app", Source: srcLink},
 			want: map[string]want{
 				"/opt/app":            {unix.S_IFDIR, 0o755, 0, 0, ""},
 				"/opt/app/bin/run":    {unix.S_IFREG, 0o755, 0, 0, ""},
 				"/opt/app/etc/secret": {unix.S_IFDIR, 0o700, 0, 0, ""},
 			}},
 		{name: "source given as a symlink to a file",
-			copy: recipe.Copy{Path: "/usr/local/bin/run", Source: fileLink},
+			copy: steps.Copy{Path: "/usr/local/bin/run", Source: fileLink},
 			want: map[string]want{"/usr/local/bin/run": {unix.S_IFREG, 0o755, 0, 0, ""}}},
 		{name: "tree with ownership: files get the mode, directories add x where r",
-			copy: recipe.Copy{Path: "/opt/app", Source: src, Ownership: &recipe.Ownership{Mode: 0o640, Owner: "app", Group: "staff"}},
+			copy: steps.Copy{Path: "/opt/app", Source: src, Ownership: &steps.Ownership{Mode: 0o640, Owner: "app", Group: "staff"}},
 			want: map[string]want{
 				"/opt/app":                {unix.S_IFDIR, 0o750, 1234, 50, ""},
 				"/opt/app/bin/run":        {unix.S_IFREG, 0o640, 1234, 50, ""},
@@ -312,7 +312,7 @@ func TestCopyIn(t *testing.T) {
 			}},
 		{name: "tree merged into an existing directory, which keeps its mode",
 			setup: []string{"srv/keep=k", "srv/etc/old=o"},
-			copy:  recipe.Copy{Path: "/srv", Source: src, Ownership: &recipe.Ownership{Mode: 0o600, Owner: "app", Group: "app"}},
+			copy:  steps.Copy{Path: "/srv", Source: src, Ownership: &steps.Ownership{Mode: 0o600, Owner: "app", Group: "app"}},
 			want: map[string]want{
 				"/srv":              {unix.S_IFDIR, 0o711, 0, 0, ""}, // set below
 				"/srv/keep":         {unix.S_IFREG, 0o644, 0, 0, ""},
@@ -325,7 +325,7 @@ func TestCopyIn(t *testing.T) {
 			}},
 		{name: "an image symlink to a directory is followed inside the image",
 			setup: []string{"usr/etc/", "opt/app/etc->../../usr/etc"},
-			copy:  recipe.Copy{Path: "/opt/app", Source: src},
+			copy:  steps.Copy{Path: "/opt/app", Source: src},
 			want: map[string]want{
 				"/opt/app/etc":        {unix.S_IFLNK, 0o777, uint32(os.Geteuid()), uint32(os.Getegid()), "../../usr/etc"},
 				"/usr/etc/app.conf":   {unix.S_IFREG, 0o644, 0, 0, ""},
@@ -362,14 +362,14 @@ func TestCopyInErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		copy recipe.Copy
+		copy steps.Copy
 		want []string
 	}{
-		{recipe.Copy{Path: "/opt", Source: src}, []string{"/opt/sub/pipe", "named pipe"}},
-		{recipe.Copy{Path: "/srv/file", Source: src}, []string{"to /srv/file", "not a directory"}},
-		{recipe.Copy{Path: "/opt", Source: src, Ownership: &recipe.Ownership{Mode: 0o644, Owner: "ghost", Group: "root"}}, []string{`user "ghost"`}},
-		{recipe.Copy{Path: "/opt", Source: "/nonexistent"}, []string{"copying /nonexistent to /opt"}},
-		{recipe.Copy{Path: "/opt", Source: filepath.Dir(root)}, []string{"contains the image root"}},
+		{steps.Copy{Path: "/opt", Source: src}, []string{"/opt/sub/pipe", "named pipe"}},
+		{steps.Copy{Path: "/srv/file", Source: src}, []string{"to /srv/file", "not a directory"}},
+		{steps.Copy{Path: "/opt", Source: src, Ownership: &steps.Ownership{Mode: 0o644, Owner: "ghost", Group: "root"}}, []string{`user "ghost"`}},
+		{steps.Copy{Path: "/opt", Source: "/nonexistent"}, []string{"copying /nonexistent to /opt"}},
+		{steps.Copy{Path: "/opt", Source: filepath.Dir(root)}, []string{"contains the image root"}},
 	}
 	for _, tt := range tests {
 		err := CopyIn(root, &tt.copy)
@@ -388,19 +388,19 @@ func TestCopyInErrors(t *testing.T) {
 func TestRemove(t *testing.T) {
 	tests := []struct {
 		name    string
-		remove  recipe.Remove
+		remove  steps.Remove
 		gone    []string
 		kept    []string
 		wantErr string
 	}{
-		{name: "file", remove: recipe.Remove{Path: "/etc/motd"}, gone: []string{"etc/motd"}, kept: []string{"etc/hostname"}},
-		{name: "tree", remove: recipe.Remove{Path: "/var/cache"}, gone: []string{"var/cache"}, kept: []string{"var/lib/x"}},
-		{name: "symlink to a directory", remove: recipe.Remove{Path: "/lib"}, gone: []string{"lib"}, kept: []string{"usr/lib/libc.so"}},
-		{name: "through a directory symlink", remove: recipe.Remove{Path: "/lib/libc.so"}, gone: []string{"usr/lib/libc.so"}, kept: []string{"lib"}},
-		{name: "missing", remove: recipe.Remove{Path: "/etc/nothing"}, wantErr: "removing /etc/nothing"},
-		{name: "missing parent", remove: recipe.Remove{Path: "/nothing/at/all"}, wantErr: "removing /nothing/at/all"},
-		{name: "missing ok", remove: recipe.Remove{Path: "/nothing/at/all", MissingOK: true}},
-		{name: "root", remove: recipe.Remove{Path: "/"}, wantErr: "image root", kept: []string{"etc"}},
+		{name: "file", remove: steps.Remove{Path: "/etc/motd"}, gone: []string{"etc/motd"}, kept: []string{"etc/hostname"}},
+		{name: "tree", remove: steps.Remove{Path: "/var/cache"}, gone: []string{"var/cache"}, kept: []string{"var/lib/x"}},
+		{name: "symlink to a directory", remove: steps.Remove{Path: "/lib"}, gone: []string{"lib"}, kept: []string{"usr/lib/libc.so"}},
+		{name: "through a directory symlink", remove: steps.Remove{Path: "/lib/libc.so"}, gone: []string{"usr/lib/libc.so"}, kept: []string{"lib"}},
+		{name: "missing", remove: steps.Remove{Path: "/etc/nothing"}, wantErr: "removing /etc/nothing"},
+		{name: "missing parent", remove: steps.Remove{Path: "/nothing/at/all"}, wantErr: "removing /nothing/at/all"},
+		{name: "missing ok", remove: steps.Remove{Path: "/nothing/at/all", MissingOK: true}},
+		{name: "root", remove: steps.Remove{Path: "/"}, wantErr: "image root", kept: []string{"etc"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

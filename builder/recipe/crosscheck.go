@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/builder-images/builder/builder/steps"
 )
 
 // checkPlan makes the checks that need more than one block. Only enabled
@@ -39,11 +41,11 @@ func checkPlan(p *Plan, body *hclsyntax.Body) hcl.Diagnostics {
 			continue
 		}
 		switch a := s.Action.(type) {
-		case *File:
+		case *steps.File:
 			firstSeen(targets, path.Clean(a.Path), s.Kind, s.Range, "Duplicate target path", pathWhat("The path", a.Path))
-		case *Copy:
+		case *steps.Copy:
 			firstSeen(targets, path.Clean(a.Path), s.Kind, s.Range, "Duplicate target path", pathWhat("The path", a.Path))
-		case *Run:
+		case *steps.Run:
 			firstSeen(runs, a.Name, s.Kind, s.Range, "Duplicate run name", fmt.Sprintf("The run name %q", a.Name))
 		case *Repository:
 			firstSeen(repos, a.Name, s.Kind, s.Range, "Duplicate repository name", fmt.Sprintf("The repository name %q", a.Name))

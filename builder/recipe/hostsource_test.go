@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/builder-images/builder/builder/steps"
 )
 
 // TestSourceSymlinks: a file or copy source that is a symlink is
@@ -43,9 +45,9 @@ copy "/opt" { source = "overlay.link" }
 	for _, s := range plan.Steps[1:] {
 		var src string
 		switch a := s.Action.(type) {
-		case *File:
+		case *steps.File:
 			src = a.Source
-		case *Copy:
+		case *steps.Copy:
 			src = a.Source
 		}
 		if !strings.HasSuffix(src, ".link") {

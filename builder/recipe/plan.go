@@ -1,8 +1,6 @@
 package recipe
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -10,6 +8,7 @@ import (
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/pack"
+	"github.com/builder-images/builder/builder/step"
 	"github.com/builder-images/builder/builder/template"
 )
 
@@ -140,9 +139,10 @@ type Step struct {
 	// Sensitive lists attributes whose values derive from sensitive
 	// variables; anything printing the step masks them.
 	Sensitive []string
-	// Action is one of *Bootstrap, *Repository, *Packages, *File, *Copy,
-	// *Remove or *Run.
-	Action any
+	// Action is what the step does: one of the kinds' config types
+	// (*Bootstrap, *Repository, *Packages, *steps.File, *steps.Copy,
+	// *steps.Remove, *steps.Run).
+	Action step.Action
 	// enabledFailed is set when enabled was in error or depends on a
 	// value in error: Enabled is then only a guess, and the checks
 	// across blocks leave the step out rather than report a cascade.
@@ -198,50 +198,6 @@ type Packages struct {
 	Cleanup bool     `json:"cleanup"`
 }
 
-// Ownership is a mode with an owner and group, names resolved inside the
-// rootfs when the step runs.
-type Ownership struct {
-	Mode  uint32 `json:"-"`
-	Owner string `json:"owner"`
-	Group string `json:"group"`
-}
-
-// File writes Content, or the host file Source, to Path in the rootfs.
-type File struct {
-	Path    string `json:"path"`
-	Content string `json:"content,omitempty"`
-	Source  string `json:"source,omitempty"`
-	// Ownership is named, not embedded, so its MarshalJSON stays its own.
-	Ownership Ownership `json:"ownership"`
-}
-
-// Copy copies a host file or directory tree into the rootfs.
-type Copy struct {
-	Path   string `json:"path"`
-	Source string `json:"source"`
-	// Ownership applies when set in the recipe; otherwise files belong
-	// to root. A Mode of 0 keeps the source's own modes.
-	Ownership *Ownership `json:"ownership,omitempty"`
-}
-
-// Remove deletes Path (recursively) from the rootfs.
-type Remove struct {
-	Path      string `json:"path"`
-	MissingOK bool   `json:"missing_ok"`
-}
-
-// Run executes a script inside the rootfs.
-type Run struct {
-	Name        string   `json:"name"`
-	Script      string   `json:"script"`
-	Environment []EnvVar `json:"environment,omitempty"`
-	// Capabilities are kept beyond the sandbox's own set, canonical
-	// names (SYS_ADMIN), sorted: the recipe's explicit, dangerous choice.
-	Capabilities []string `json:"capabilities,omitempty"`
-	// Timeout 0 means no limit beyond the build's own.
-	Timeout time.Duration `json:"-"`
-}
-
 // Template is a template block: the template itself, as package
 // template checks it and the image ships it, and what only the recipe
 // knows about the block.
@@ -281,31 +237,4 @@ func (p *Plan) Bootstrap() *Bootstrap {
 		}
 	}
 	return nil
-}
-
-// MarshalJSON writes the mode in octal, as recipes spell it; a copy's
-// mode 0 (keep the sources' modes) is left out.
-func (o Ownership) MarshalJSON() ([]byte, error) {
-	mode := ""
-	if o.Mode != 0 {
-		mode = fmt.Sprintf("%04o", o.Mode)
-	}
-	return json.Marshal(struct {
-		Mode  string `json:"mode,omitempty"`
-		Owner string `json:"owner"`
-		Group string `json:"group"`
-	}{mode, o.Owner, o.Group})
-}
-
-// MarshalJSON writes the timeout as a duration string.
-func (r Run) MarshalJSON() ([]byte, error) {
-	type plain Run
-	var timeout string
-	if r.Timeout > 0 {
-		timeout = r.Timeout.String()
-	}
-	return json.Marshal(struct {
-		plain
-		Timeout string `json:"timeout,omitempty"`
-	}{plain(r), timeout})
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/builder-images/builder/builder/steps"
 )
 
 // Each file in testdata/invalid is a recipe that must fail. Its header
@@ -241,11 +243,11 @@ var validChecks = map[string]func(t *testing.T, p *Plan){
 		var motd []string
 		for _, s := range p.EnabledSteps() {
 			switch a := s.Action.(type) {
-			case *File:
+			case *steps.File:
 				motd = append(motd, "file "+a.Path)
-			case *Copy:
+			case *steps.Copy:
 				motd = append(motd, "copy "+a.Path)
-			case *Run:
+			case *steps.Run:
 				if a.Script != "echo cloud" || s.Stage != StagePostFiles {
 					t.Errorf("enabled run %q = %q in stage %s, want the cloud one in post-files", a.Name, a.Script, s.Stage)
 				}
@@ -289,7 +291,7 @@ var validChecks = map[string]func(t *testing.T, p *Plan){
 			t.Errorf("step order = %s, want %s", got, want)
 		}
 		for _, s := range p.Steps {
-			if f, ok := s.Action.(*File); ok && (f.Ownership.Mode != 0o640 || f.Ownership.Group != "adm") {
+			if f, ok := s.Action.(*steps.File); ok && (f.Ownership.Mode != 0o640 || f.Ownership.Group != "adm") {
 				t.Errorf("file ownership = %+v, want 0640 root:adm", f.Ownership)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/steps"
 )
 
 // SensitiveText replaces a sensitive value wherever one would be printed.
@@ -31,7 +32,7 @@ func (p *Plan) Secrets() []string {
 		}
 	}
 	for _, s := range p.Steps {
-		if r, ok := s.Action.(*Run); ok {
+		if r, ok := s.Action.(*steps.Run); ok {
 			for _, e := range r.Environment {
 				if e.Sensitive {
 					out = append(out, e.Value)

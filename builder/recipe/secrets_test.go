@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/builder-images/builder/builder/steps"
 )
 
 // checkNonsensitive is validChecks' entry for testdata/valid/nonsensitive.hcl.
@@ -27,7 +29,7 @@ func checkNonsensitive(t *testing.T, p *Plan) {
 		t.Errorf("Secrets() = %q, want %q (neither the user name nor the login is secret)", got, want)
 	}
 	for _, s := range p.Steps {
-		if r, ok := s.Action.(*Run); ok {
+		if r, ok := s.Action.(*steps.Run); ok {
 			for _, e := range r.Environment {
 				if e.Sensitive != (e.Name == "PASSWORD") {
 					t.Errorf("run %q: %s sensitive = %v", r.Name, e.Name, e.Sensitive)

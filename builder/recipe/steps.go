@@ -15,6 +15,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/builder-images/builder/builder/isolation/capability"
+	"github.com/builder-images/builder/builder/step"
+	"github.com/builder-images/builder/builder/steps"
 )
 
 // stepDecoder turns step blocks into Steps. Each kind's decoder returns
@@ -55,45 +57,45 @@ func (s *stepDecoder) resolvePath(p string) string { return resolveAgainst(s.pla
 
 func (s *stepDecoder) decode(b *hclsyntax.Block) (Step, bool) {
 	s.disabled = s.blockDisabled(b)
-	step := Step{Kind: b.Type, Range: b.DefRange()}
+	st := Step{Kind: b.Type, Range: b.DefRange()}
 	if len(b.Labels) > 0 {
-		step.Name = b.Labels[0]
+		st.Name = b.Labels[0]
 	}
-	var action any
+	var action step.Action
 	var d *attrDecoder
 	switch b.Type {
 	case "bootstrap":
-		step.Stage = StageBootstrap
+		st.Stage = StageBootstrap
 		action, d = s.bootstrap(b)
 	case "repository":
-		step.Stage = StageRepositories
+		st.Stage = StageRepositories
 		action, d = s.repository(b)
 	case "packages":
-		step.Stage = StagePackages
+		st.Stage = StagePackages
 		action, d = s.packages(b)
 	case "file":
-		step.Stage = StageFiles
+		st.Stage = StageFiles
 		action, d = s.file(b)
 	case "copy":
-		step.Stage = StageFiles
+		st.Stage = StageFiles
 		action, d = s.copy(b)
 	case "remove":
-		step.Stage = StageFiles
+		st.Stage = StageFiles
 		action, d = s.remove(b)
 	case "run":
-		var run *Run
-		run, step.Stage, d = s.run(b)
+		var run *steps.Run
+		run, st.Stage, d = s.run(b)
 		action = run
 	}
 	if d == nil {
 		return Step{}, false
 	}
-	step.Action = action
-	step.Enabled = d.boolean("enabled", true)
-	step.enabledFailed = d.failed["enabled"]
+	st.Action = action
+	st.Enabled = d.boolean("enabled", true)
+	st.enabledFailed = d.failed["enabled"]
 	delete(d.sensitive, "enabled") // a condition, never printed as a value
-	step.Sensitive = d.sensitiveNames()
-	return step, true
+	st.Sensitive = d.sensitiveNames()
+	return st, true
 }
 
 // targetPath checks the path label of file, copy, remove and template.
@@ -198,8 +200,8 @@ func (s *stepDecoder) packages(b *hclsyntax.Block) (*Packages, *attrDecoder) {
 }
 
 // ownership reads mode, owner and group; ok is false when none is set.
-func (s *stepDecoder) ownership(d *attrDecoder, defaultMode uint32) (Ownership, bool) {
-	o := Ownership{Mode: defaultMode, Owner: d.str("owner", "root"), Group: d.str("group", "root")}
+func (s *stepDecoder) ownership(d *attrDecoder, defaultMode uint32) (steps.Ownership, bool) {
+	o := steps.Ownership{Mode: defaultMode, Owner: d.str("owner", "root"), Group: d.str("group", "root")}
 	if mode, ok := d.mode("mode"); ok {
 		o.Mode = mode
 	}
@@ -211,10 +213,10 @@ func (s *stepDecoder) ownership(d *attrDecoder, defaultMode uint32) (Ownership, 
 	return o, d.has("mode") || d.has("owner") || d.has("group")
 }
 
-func (s *stepDecoder) file(b *hclsyntax.Block) (*File, *attrDecoder) {
+func (s *stepDecoder) file(b *hclsyntax.Block) (*steps.File, *attrDecoder) {
 	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["file"].attrs...)
 	s.targetPath(b)
-	f := &File{Path: b.Labels[0], Content: d.str("content", "")}
+	f := &steps.File{Path: b.Labels[0], Content: d.str("content", "")}
 	f.Ownership, _ = s.ownership(d, 0o644)
 	if s.exactlyOne(b, d, "content", "source", "Missing file content",
 		"A file block needs exactly one of content (the text) or source (a file next to the recipe).") == "source" {
@@ -303,10 +305,10 @@ func fsErr(err error) error {
 	return err
 }
 
-func (s *stepDecoder) copy(b *hclsyntax.Block) (*Copy, *attrDecoder) {
+func (s *stepDecoder) copy(b *hclsyntax.Block) (*steps.Copy, *attrDecoder) {
 	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["copy"].attrs...)
 	s.targetPath(b)
-	c := &Copy{Path: b.Labels[0]}
+	c := &steps.Copy{Path: b.Labels[0]}
 	c.Source, _ = s.hostSource(d, true)
 	// Mode 0 keeps each copied file's own mode: setting only an owner
 	// must not take the execute bit off copied scripts.
@@ -316,15 +318,15 @@ func (s *stepDecoder) copy(b *hclsyntax.Block) (*Copy, *attrDecoder) {
 	return c, d
 }
 
-func (s *stepDecoder) remove(b *hclsyntax.Block) (*Remove, *attrDecoder) {
+func (s *stepDecoder) remove(b *hclsyntax.Block) (*steps.Remove, *attrDecoder) {
 	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["remove"].attrs...)
 	s.targetPath(b)
-	return &Remove{Path: b.Labels[0], MissingOK: d.boolean("missing_ok", false)}, d
+	return &steps.Remove{Path: b.Labels[0], MissingOK: d.boolean("missing_ok", false)}, d
 }
 
 // readScript reads a run step's source into r.Script; ok is false when
 // it could not, reported already.
-func (s *stepDecoder) readScript(d *attrDecoder, r *Run) bool {
+func (s *stepDecoder) readScript(d *attrDecoder, r *steps.Run) bool {
 	path, ok := s.hostSource(d, false)
 	if !ok {
 		return false
@@ -338,9 +340,9 @@ func (s *stepDecoder) readScript(d *attrDecoder, r *Run) bool {
 	return true
 }
 
-func (s *stepDecoder) run(b *hclsyntax.Block) (*Run, Stage, *attrDecoder) {
+func (s *stepDecoder) run(b *hclsyntax.Block) (*steps.Run, Stage, *attrDecoder) {
 	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["run"].attrs...)
-	r := &Run{Name: b.Labels[0], Script: d.str("script", "")}
+	r := &steps.Run{Name: b.Labels[0], Script: d.str("script", "")}
 	if msg := checkFileLabel("run name", r.Name); msg != "" {
 		s.errorAt(b.LabelRanges[0], "Invalid run name", "The "+msg)
 	}
@@ -368,7 +370,7 @@ func (s *stepDecoder) run(b *hclsyntax.Block) (*Run, Stage, *attrDecoder) {
 			d.errorf("environment", "Invalid environment variable name", "The name %s", msg)
 			continue
 		}
-		r.Environment = append(r.Environment, EnvVar{Name: name, Value: env[name], Sensitive: d.sensitiveKey("environment", name), Range: d.rangeOf("environment")})
+		r.Environment = append(r.Environment, steps.EnvVar{Name: name, Value: env[name], Sensitive: d.sensitiveKey("environment", name)})
 	}
 	if d.has("timeout") {
 		var msg string

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/builder-images/builder/builder/steps"
 )
 
 // TestCopyOwnership checks what a copy block's ownership attributes
@@ -35,13 +37,13 @@ copy "/c" {
 		t.Fatal(err)
 	}
 	plan := mustLoad(t, path, Options{})
-	want := map[string]*Ownership{
+	want := map[string]*steps.Ownership{
 		"/a": nil,
 		"/b": {Mode: 0, Owner: "www-data", Group: "root"},
 		"/c": {Mode: 0o640, Owner: "root", Group: "root"},
 	}
 	for _, s := range plan.EnabledSteps() {
-		c, ok := s.Action.(*Copy)
+		c, ok := s.Action.(*steps.Copy)
 		if !ok {
 			continue
 		}

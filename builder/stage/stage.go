@@ -27,6 +27,7 @@ import (
 	"github.com/builder-images/builder/builder/isolation/capability"
 	"github.com/builder-images/builder/builder/packages"
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/builder/steps"
 )
 
 // StepError is a step that failed, with the recipe block it came from.
@@ -285,7 +286,7 @@ func (s *Stage) step(ctx context.Context, runner *isolation.Runner, chroot *isol
 		}
 	}
 	switch a := step.Action.(type) {
-	case *recipe.Run:
+	case *steps.Run:
 		argv, err := chroot.WriteScript(a.Name, a.Script)
 		if err != nil {
 			return err
@@ -298,7 +299,7 @@ func (s *Stage) step(ctx context.Context, runner *isolation.Runner, chroot *isol
 			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Step: s.current, Label: a.Name,
 				Line: "builder: this step keeps the capabilities " + (extra &^ capability.Build).String() + ", which can reach the build host"})
 		}
-		return runner.Run(ctx, isolation.Command{Label: a.Name, Name: "the script", Argv: argv, Env: isolation.MergeEnv(env, envList(a.Environment)),
+		return runner.Run(ctx, isolation.Command{Label: a.Name, Name: "the script", Argv: argv, Env: isolation.MergeEnv(env, a.EnvList()),
 			Chroot: chroot, ExtraCaps: extra, Timeout: a.Timeout})
 	case *recipe.Repository:
 		return packages.WriteRepository(s.Dir, a)
@@ -311,11 +312,11 @@ func (s *Stage) step(ctx context.Context, runner *isolation.Runner, chroot *isol
 			return s.withAptCache(ctx, chroot, pm, a)
 		}
 		return packages.Apply(ctx, pm, a)
-	case *recipe.File:
+	case *steps.File:
 		return confined.WriteFile(s.Dir, a)
-	case *recipe.Copy:
+	case *steps.Copy:
 		return confined.CopyIn(s.Dir, a)
-	case *recipe.Remove:
+	case *steps.Remove:
 		return confined.Remove(s.Dir, a)
 	}
 	return fmt.Errorf("unexpected step %T", step.Action)

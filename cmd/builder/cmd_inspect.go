@@ -16,6 +16,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/builder/step"
 )
 
 type inspectOptions struct {
@@ -185,14 +186,11 @@ func newInspectView(p *recipe.Plan) (*inspectView, error) {
 		v.Environment[e.Name] = masker(nil).maskIf(e.Sensitive, e.Value)
 	}
 	for i, s := range p.Steps {
-		action, err := maskedAction(s)
-		if err != nil {
-			return nil, err
-		}
+		action, summary := maskedAction(s)
 		v.Steps = append(v.Steps, inspectStep{
 			Index: i + 1, Kind: s.Kind, Name: s.Name, Stage: s.Stage.String(), Enabled: s.Enabled,
 			Position: position(s.Range), File: s.Range.Filename, Line: s.Range.Start.Line,
-			Action: action, summary: stepSummary(s.Kind, action),
+			Action: action, summary: summary,
 		})
 	}
 	for _, t := range p.Templates {
@@ -242,26 +240,25 @@ func valueView(name string, val cty.Value, sensitive bool, rng hcl.Range) (inspe
 }
 
 // maskedAction renders a step's action as JSON keys named like the
-// recipe's attributes, with the sensitive ones masked. Both outputs of
-// inspect are made from it, so they mask alike.
-func maskedAction(s recipe.Step) (map[string]any, error) {
-	raw, err := json.Marshal(s.Action)
-	if err != nil {
-		return nil, fmt.Errorf("inspect: encoding step at %s: %w", position(s.Range), err)
-	}
-	out := map[string]any{}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("inspect: decoding step at %s: %w", position(s.Range), err)
-	}
+// recipe's attributes, with the sensitive ones masked, and its summary
+// from the same masked fields, so the text and JSON outputs mask alike.
+// A sensitive attribute the action keeps no value of (unset, or a run
+// step's source, read into its script) still shows, masked: it was set.
+func maskedAction(s recipe.Step) (map[string]any, string) {
+	fields := step.Mask(s.Action.Fields(), step.Masking{
+		Sensitive: s.Sensitive,
+		Replace:   func(step.Value) step.Value { return step.Text(recipe.SensitiveText) },
+	})
 	for _, attr := range s.Sensitive {
-		switch attr {
-		case "mode", "owner", "group":
-			out["ownership"] = recipe.SensitiveText
-		default:
-			out[attr] = recipe.SensitiveText
+		if !slices.ContainsFunc(fields, func(f step.Field) bool { return f.Carries(attr) }) {
+			fields = append(fields, step.Field{Name: attr, Value: step.Text(recipe.SensitiveText), Masked: true})
 		}
 	}
-	return out, nil
+	out := map[string]any{}
+	for _, f := range fields {
+		out[f.Name] = f.Value.JSON()
+	}
+	return out, s.Action.Summary(fields)
 }
 
 func (v *inspectView) writeText(w io.Writer) error {

@@ -1,0 +1,97 @@
+package steps
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/builder-images/builder/builder/step"
+)
+
+// Run executes a script inside the rootfs.
+type Run struct {
+	Name        string   `json:"name"`
+	Script      string   `json:"script"`
+	Environment []EnvVar `json:"environment,omitempty"`
+	// Capabilities are kept beyond the sandbox's own set, canonical
+	// names (SYS_ADMIN), sorted: the recipe's explicit, dangerous choice.
+	Capabilities []string `json:"capabilities,omitempty"`
+	// Timeout 0 means no limit beyond the build's own.
+	Timeout time.Duration `json:"-"`
+}
+
+// EnvVar is one variable of a run step's environment.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	// Sensitive is set when the value was computed from a sensitive one.
+	Sensitive bool `json:"-"`
+}
+
+// EnvList is the step's environment as NAME=VALUE pairs.
+func (r *Run) EnvList() []string {
+	out := make([]string, len(r.Environment))
+	for i, v := range r.Environment {
+		out[i] = v.Name + "=" + v.Value
+	}
+	return out
+}
+
+// Kind is the block type.
+func (*Run) Kind() string { return "run" }
+
+// Fields are the name, the script (from script or source), the
+// environment, the capabilities and the timeout.
+func (r *Run) Fields() []step.Field {
+	var env step.List
+	for _, e := range r.Environment {
+		env = append(env, step.Object(step.Fields{}.With("name", step.Text(e.Name)).With("value", step.Text(e.Value))))
+	}
+	fields := step.Fields{}.
+		With("name", step.Text(r.Name)).
+		With("script", step.Text(r.Script)).
+		WithSet("environment", env).
+		WithSet("capabilities", step.Texts(r.Capabilities))
+	if r.Timeout > 0 {
+		fields = fields.With("timeout", step.Text(r.Timeout.String()))
+	}
+	return fields
+}
+
+// HostInputs: the script's source file, if any, was read into Script.
+func (*Run) HostInputs() []string { return nil }
+
+// Tools: the script runs the image's programs, not the host's.
+func (*Run) Tools() []string { return nil }
+
+// Summary: the script's length, its timeout and, whatever else is, the
+// capabilities it keeps, which can reach the host.
+func (r *Run) Summary(masked step.Fields) string {
+	var parts []string
+	if masked.Masked("script") {
+		parts = append(parts, "script "+masked.Text("script"))
+	} else {
+		parts = append(parts, fmt.Sprintf("%d lines", strings.Count(strings.TrimRight(masked.Text("script"), "\n"), "\n")+1))
+	}
+	if t := masked.Text("timeout"); t != "" {
+		parts = append(parts, "timeout="+t)
+	}
+	if caps := masked.Text("capabilities"); caps != "" {
+		parts = append(parts, "capabilities="+caps+" (dangerous)")
+	}
+	return joinParts(parts)
+}
+
+// MarshalJSON writes the timeout as a duration string.
+func (r Run) MarshalJSON() ([]byte, error) {
+	type plain Run
+	var timeout string
+	if r.Timeout > 0 {
+		timeout = r.Timeout.String()
+	}
+	return json.Marshal(struct {
+		plain
+		Timeout string `json:"timeout,omitempty"`
+	}{plain(r), timeout})
+}
