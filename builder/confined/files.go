@@ -14,16 +14,35 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
-	"github.com/builder-images/builder/builder/steps"
 )
+
+// Ownership is a mode with an owner and group, names resolved inside the
+// rootfs when the file is written.
+type Ownership struct {
+	Mode         uint32
+	Owner, Group string
+}
+
+// File is what WriteFile writes: Content, or the host file Source, at
+// Path with Ownership.
+type File struct {
+	Path, Content, Source string
+	Ownership             Ownership
+}
+
+// Copy is what CopyIn copies: the host file or tree Source to Path, with
+// Ownership when set.
+type Copy struct {
+	Path, Source string
+	Ownership    *Ownership
+}
 
 // WriteFile carries out a file step: f.Content, or the host file
 // f.Source, becomes f.Path in the rootfs with f.Ownership's mode, owner
 // and group (names resolved in the image). Missing parents are created
 // as root:root 0755; an existing file is replaced atomically, and a
 // symlink at f.Path is replaced by the file rather than written through.
-func WriteFile(root string, f *steps.File) (err error) {
+func WriteFile(root string, f File) (err error) {
 	defer wrapErr(&err, "writing %s", f.Path)
 	if err := checkStepPath(f.Path); err != nil {
 		return err
@@ -67,7 +86,7 @@ func WriteFile(root string, f *steps.File) (err error) {
 // existing symlink to a directory is followed inside the image (like
 // rsync --keep-dirlinks), so an overlay with lib/ lands in usr/lib of a
 // merged-/usr image.
-func CopyIn(root string, c *steps.Copy) (err error) {
+func CopyIn(root string, c Copy) (err error) {
 	defer wrapErr(&err, "copying %s to %s", c.Source, c.Path)
 	if err := checkStepPath(c.Path); err != nil {
 		return err
@@ -229,21 +248,21 @@ func typeName(m fs.FileMode) string {
 	return "special file"
 }
 
-// Remove carries out a remove step: r.Path and everything below it go,
-// a symlink is removed as a link, and nothing below is followed (see
-// Root.RemoveAll). A missing path is an error unless r.MissingOK.
-func Remove(root string, r *steps.Remove) (err error) {
-	defer wrapErr(&err, "removing %s", r.Path)
-	if err := checkStepPath(r.Path); err != nil {
+// Remove carries out a remove step: name and everything below it go, a
+// symlink is removed as a link, and nothing below is followed (see
+// Root.RemoveAll). A missing name is an error unless missingOK.
+func Remove(root, name string, missingOK bool) (err error) {
+	defer wrapErr(&err, "removing %s", name)
+	if err := checkStepPath(name); err != nil {
 		return err
 	}
-	rt, err := OpenRoot(root)
+	r, err := OpenRoot(root)
 	if err != nil {
 		return err
 	}
-	defer closeInto(rt, &err)
-	err = rt.RemoveAll(r.Path)
-	if r.MissingOK && errors.Is(err, fs.ErrNotExist) {
+	defer closeInto(r, &err)
+	err = r.RemoveAll(name)
+	if missingOK && errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	return err

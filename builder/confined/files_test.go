@@ -11,12 +11,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/builder-images/builder/builder/steps"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
-func own(mode uint32, owner, group string) steps.Ownership {
-	return steps.Ownership{Mode: mode, Owner: owner, Group: group}
+func own(mode uint32, owner, group string) Ownership {
+	return Ownership{Mode: mode, Owner: owner, Group: group}
 }
 
 func TestWriteFile(t *testing.T) {
@@ -28,42 +27,42 @@ func TestWriteFile(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup []string
-		file  steps.File
+		file  File
 		want  meta // Type, Perm, UID, GID and Content are compared
 	}{
 		{name: "content with missing parents",
-			file: steps.File{Path: "/srv/app/conf.d/a.conf", Content: "x=1\n", Ownership: own(0o644, "root", "root")},
+			file: File{Path: "/srv/app/conf.d/a.conf", Content: "x=1\n", Ownership: own(0o644, "root", "root")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o644, Content: "x=1\n"}},
 		{name: "host source",
-			file: steps.File{Path: "/etc/motd", Source: src, Ownership: own(0o644, "root", "root")},
+			file: File{Path: "/etc/motd", Source: src, Ownership: own(0o644, "root", "root")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o644, Content: "from the host\n"}},
 		{name: "setuid mode",
-			file: steps.File{Path: "/usr/bin/tool", Content: "#!/bin/sh\n", Ownership: own(0o4755, "root", "root")},
+			file: File{Path: "/usr/bin/tool", Content: "#!/bin/sh\n", Ownership: own(0o4755, "root", "root")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o4755, Content: "#!/bin/sh\n"}},
 		{name: "names from the image",
-			file: steps.File{Path: "/srv/app/secret", Content: "s", Ownership: own(0o640, "app", "staff")},
+			file: File{Path: "/srv/app/secret", Content: "s", Ownership: own(0o640, "app", "staff")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o640, UID: 1234, GID: 50, Content: "s"}},
 		{name: "numeric owner",
-			file: steps.File{Path: "/home/u/.profile", Content: "p", Ownership: own(0o600, "1000", "1000")},
+			file: File{Path: "/home/u/.profile", Content: "p", Ownership: own(0o600, "1000", "1000")},
 			want: meta{Type: unix.S_IFREG, Perm: 0o600, UID: 1000, GID: 1000, Content: "p"}},
 		{name: "replaces a file",
 			setup: []string{"etc/hostname=old\n"},
-			file:  steps.File{Path: "/etc/hostname", Content: "new\n", Ownership: own(0o644, "root", "root")},
+			file:  File{Path: "/etc/hostname", Content: "new\n", Ownership: own(0o644, "root", "root")},
 			want:  meta{Type: unix.S_IFREG, Perm: 0o644, Content: "new\n"}},
 		{name: "replaces an in-image symlink",
 			setup: []string{"run/stub=stub", "etc/resolv.conf->../run/stub"},
-			file:  steps.File{Path: "/etc/resolv.conf", Content: "nameserver 10.0.0.1\n", Ownership: own(0o644, "root", "root")},
+			file:  File{Path: "/etc/resolv.conf", Content: "nameserver 10.0.0.1\n", Ownership: own(0o644, "root", "root")},
 			want:  meta{Type: unix.S_IFREG, Perm: 0o644, Content: "nameserver 10.0.0.1\n"}},
 		{name: "through an in-image directory symlink",
 			setup: []string{"usr/lib/", "lib->usr/lib"},
-			file:  steps.File{Path: "/lib/x.conf", Content: "c", Ownership: own(0o644, "root", "root")},
+			file:  File{Path: "/lib/x.conf", Content: "c", Ownership: own(0o644, "root", "root")},
 			want:  meta{Type: unix.S_IFREG, Perm: 0o644, Content: "c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
 			layout(t, root, append([]string{"etc/passwd=" + fakePasswd, "etc/group=" + fakeGroup}, tt.setup...)...)
-			if err := WriteFile(root, &tt.file); err != nil {
+			if err := WriteFile(root, tt.file); err != nil {
 				t.Fatal(err)
 			}
 			p := filepath.Join(root, tt.file.Path)
@@ -92,18 +91,18 @@ func TestWriteFileErrors(t *testing.T) {
 	root := t.TempDir()
 	layout(t, root, "etc/passwd="+fakePasswd, "etc/group="+fakeGroup, "etc/dir/")
 	tests := []struct {
-		file steps.File
+		file File
 		want []string
 	}{
-		{steps.File{Path: "/etc/x", Ownership: own(0o644, "ghost", "root")}, []string{"writing /etc/x", `user "ghost"`, "/etc/passwd"}},
-		{steps.File{Path: "/etc/x", Ownership: own(0o644, "root", "ghosts")}, []string{"writing /etc/x", `group "ghosts"`, "/etc/group"}},
-		{steps.File{Path: "etc/x", Ownership: own(0o644, "root", "root")}, []string{"writing etc/x", "not an absolute path"}},
-		{steps.File{Path: "/", Ownership: own(0o644, "root", "root")}, []string{"writing /", "image root"}},
-		{steps.File{Path: "/etc/x", Source: "/nonexistent/source", Ownership: own(0o644, "root", "root")}, []string{"writing /etc/x", "/nonexistent/source"}},
-		{steps.File{Path: "/etc/dir", Ownership: own(0o644, "root", "root")}, []string{"writing /etc/dir"}},
+		{File{Path: "/etc/x", Ownership: own(0o644, "ghost", "root")}, []string{"writing /etc/x", `user "ghost"`, "/etc/passwd"}},
+		{File{Path: "/etc/x", Ownership: own(0o644, "root", "ghosts")}, []string{"writing /etc/x", `group "ghosts"`, "/etc/group"}},
+		{File{Path: "etc/x", Ownership: own(0o644, "root", "root")}, []string{"writing etc/x", "not an absolute path"}},
+		{File{Path: "/", Ownership: own(0o644, "root", "root")}, []string{"writing /", "image root"}},
+		{File{Path: "/etc/x", Source: "/nonexistent/source", Ownership: own(0o644, "root", "root")}, []string{"writing /etc/x", "/nonexistent/source"}},
+		{File{Path: "/etc/dir", Ownership: own(0o644, "root", "root")}, []string{"writing /etc/dir"}},
 	}
 	for _, tt := range tests {
-		err := WriteFile(root, &tt.file)
+		err := WriteFile(root, tt.file)
 		if err == nil {
 			t.Errorf("WriteFile(%+v) succeeded", tt.file)
 			continue
@@ -130,14 +129,14 @@ func TestFileStepsStayInRoot(t *testing.T) {
 	layout(t, hostTree, "conf/sentinel=pwned\n")
 	write := func(p string) func(string) error {
 		return func(root string) error {
-			return WriteFile(root, &steps.File{Path: p, Content: "pwned\n", Ownership: own(0o644, "root", "root")})
+			return WriteFile(root, File{Path: p, Content: "pwned\n", Ownership: own(0o644, "root", "root")})
 		}
 	}
 	copyIn := func(p, src string) func(string) error {
-		return func(root string) error { return CopyIn(root, &steps.Copy{Path: p, Source: src}) }
+		return func(root string) error { return CopyIn(root, Copy{Path: p, Source: src}) }
 	}
 	remove := func(p string, missingOK bool) func(string) error {
-		return func(root string) error { return Remove(root, &steps.Remove{Path: p, MissingOK: missingOK}) }
+		return func(root string) error { return Remove(root, p, missingOK) }
 	}
 	tests := []struct {
 		name  string
@@ -271,18 +270,18 @@ func TestCopyIn(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup []string
-		copy  steps.Copy
+		copy  Copy
 		// want maps image paths to what must be there.
 		want map[string]want
 	}{
 		{name: "single file keeps its mode, owned by root",
-			copy: steps.Copy{Path: "/usr/local/bin/run", Source: filepath.Join(src, "bin/run")},
+			copy: Copy{Path: "/usr/local/bin/run", Source: filepath.Join(src, "bin/run")},
 			want: map[string]want{"/usr/local/bin/run": {unix.S_IFREG, 0o755, 0, 0, ""}, "/usr/local/bin": {unix.S_IFDIR, 0o755, 0, 0, ""}}},
 		{name: "single file with ownership",
-			copy: steps.Copy{Path: "/srv/run", Source: filepath.Join(src, "bin/run"), Ownership: &steps.Ownership{Mode: 0o750, Owner: "app", Group: "app"}},
+			copy: Copy{Path: "/srv/run", Source: filepath.Join(src, "bin/run"), Ownership: &Ownership{Mode: 0o750, Owner: "app", Group: "app"}},
 			want: map[string]want{"/srv/run": {unix.S_IFREG, 0o750, 1234, 2345, ""}}},
 		{name: "tree keeps modes and symlinks",
-			copy: steps.Copy{Path: "/opt/app", Source: src},
+			copy: Copy{Path: "/opt/app", Source: src},
 			want: map[string]want{
 				"/opt/app":                {unix.S_IFDIR, 0o755, 0, 0, ""},
 				"/opt/app/bin/run":        {unix.S_IFREG, 0o755, 0, 0, ""},
@@ -292,17 +291,17 @@ func TestCopyIn(t *testing.T) {
 				"/opt/app/etc/abs":        {unix.S_IFLNK, 0o777, 0, 0, "/usr/share/app"},
 			}},
 		{name: "source given as a symlink to a directory",
-			copy: steps.Copy{Path: "/opt/app", Source: srcLink},
+			copy: Copy{Path: "/opt/app", Source: srcLink},
 			want: map[string]want{
 				"/opt/app":            {unix.S_IFDIR, 0o755, 0, 0, ""},
 				"/opt/app/bin/run":    {unix.S_IFREG, 0o755, 0, 0, ""},
 				"/opt/app/etc/secret": {unix.S_IFDIR, 0o700, 0, 0, ""},
 			}},
 		{name: "source given as a symlink to a file",
-			copy: steps.Copy{Path: "/usr/local/bin/run", Source: fileLink},
+			copy: Copy{Path: "/usr/local/bin/run", Source: fileLink},
 			want: map[string]want{"/usr/local/bin/run": {unix.S_IFREG, 0o755, 0, 0, ""}}},
 		{name: "tree with ownership: files get the mode, directories add x where r",
-			copy: steps.Copy{Path: "/opt/app", Source: src, Ownership: &steps.Ownership{Mode: 0o640, Owner: "app", Group: "staff"}},
+			copy: Copy{Path: "/opt/app", Source: src, Ownership: &Ownership{Mode: 0o640, Owner: "app", Group: "staff"}},
 			want: map[string]want{
 				"/opt/app":                {unix.S_IFDIR, 0o750, 1234, 50, ""},
 				"/opt/app/bin/run":        {unix.S_IFREG, 0o640, 1234, 50, ""},
@@ -312,7 +311,7 @@ func TestCopyIn(t *testing.T) {
 			}},
 		{name: "tree merged into an existing directory, which keeps its mode",
 			setup: []string{"srv/keep=k", "srv/etc/old=o"},
-			copy:  steps.Copy{Path: "/srv", Source: src, Ownership: &steps.Ownership{Mode: 0o600, Owner: "app", Group: "app"}},
+			copy:  Copy{Path: "/srv", Source: src, Ownership: &Ownership{Mode: 0o600, Owner: "app", Group: "app"}},
 			want: map[string]want{
 				"/srv":              {unix.S_IFDIR, 0o711, 0, 0, ""}, // set below
 				"/srv/keep":         {unix.S_IFREG, 0o644, 0, 0, ""},
@@ -325,7 +324,7 @@ func TestCopyIn(t *testing.T) {
 			}},
 		{name: "an image symlink to a directory is followed inside the image",
 			setup: []string{"usr/etc/", "opt/app/etc->../../usr/etc"},
-			copy:  steps.Copy{Path: "/opt/app", Source: src},
+			copy:  Copy{Path: "/opt/app", Source: src},
 			want: map[string]want{
 				"/opt/app/etc":        {unix.S_IFLNK, 0o777, uint32(os.Geteuid()), uint32(os.Getegid()), "../../usr/etc"},
 				"/usr/etc/app.conf":   {unix.S_IFREG, 0o644, 0, 0, ""},
@@ -339,7 +338,7 @@ func TestCopyIn(t *testing.T) {
 			if err := os.Chmod(filepath.Join(root, "srv"), 0o711); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				t.Fatal(err)
 			}
-			if err := CopyIn(root, &tt.copy); err != nil {
+			if err := CopyIn(root, tt.copy); err != nil {
 				t.Fatal(err)
 			}
 			for p, w := range tt.want {
@@ -362,17 +361,17 @@ func TestCopyInErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		copy steps.Copy
+		copy Copy
 		want []string
 	}{
-		{steps.Copy{Path: "/opt", Source: src}, []string{"/opt/sub/pipe", "named pipe"}},
-		{steps.Copy{Path: "/srv/file", Source: src}, []string{"to /srv/file", "not a directory"}},
-		{steps.Copy{Path: "/opt", Source: src, Ownership: &steps.Ownership{Mode: 0o644, Owner: "ghost", Group: "root"}}, []string{`user "ghost"`}},
-		{steps.Copy{Path: "/opt", Source: "/nonexistent"}, []string{"copying /nonexistent to /opt"}},
-		{steps.Copy{Path: "/opt", Source: filepath.Dir(root)}, []string{"contains the image root"}},
+		{Copy{Path: "/opt", Source: src}, []string{"/opt/sub/pipe", "named pipe"}},
+		{Copy{Path: "/srv/file", Source: src}, []string{"to /srv/file", "not a directory"}},
+		{Copy{Path: "/opt", Source: src, Ownership: &Ownership{Mode: 0o644, Owner: "ghost", Group: "root"}}, []string{`user "ghost"`}},
+		{Copy{Path: "/opt", Source: "/nonexistent"}, []string{"copying /nonexistent to /opt"}},
+		{Copy{Path: "/opt", Source: filepath.Dir(root)}, []string{"contains the image root"}},
 	}
 	for _, tt := range tests {
-		err := CopyIn(root, &tt.copy)
+		err := CopyIn(root, tt.copy)
 		if err == nil {
 			t.Errorf("CopyIn(%+v) succeeded", tt.copy)
 			continue
@@ -387,27 +386,28 @@ func TestCopyInErrors(t *testing.T) {
 
 func TestRemove(t *testing.T) {
 	tests := []struct {
-		name    string
-		remove  steps.Remove
-		gone    []string
-		kept    []string
-		wantErr string
+		name      string
+		path      string
+		missingOK bool
+		gone      []string
+		kept      []string
+		wantErr   string
 	}{
-		{name: "file", remove: steps.Remove{Path: "/etc/motd"}, gone: []string{"etc/motd"}, kept: []string{"etc/hostname"}},
-		{name: "tree", remove: steps.Remove{Path: "/var/cache"}, gone: []string{"var/cache"}, kept: []string{"var/lib/x"}},
-		{name: "symlink to a directory", remove: steps.Remove{Path: "/lib"}, gone: []string{"lib"}, kept: []string{"usr/lib/libc.so"}},
-		{name: "through a directory symlink", remove: steps.Remove{Path: "/lib/libc.so"}, gone: []string{"usr/lib/libc.so"}, kept: []string{"lib"}},
-		{name: "missing", remove: steps.Remove{Path: "/etc/nothing"}, wantErr: "removing /etc/nothing"},
-		{name: "missing parent", remove: steps.Remove{Path: "/nothing/at/all"}, wantErr: "removing /nothing/at/all"},
-		{name: "missing ok", remove: steps.Remove{Path: "/nothing/at/all", MissingOK: true}},
-		{name: "root", remove: steps.Remove{Path: "/"}, wantErr: "image root", kept: []string{"etc"}},
+		{name: "file", path: "/etc/motd", gone: []string{"etc/motd"}, kept: []string{"etc/hostname"}},
+		{name: "tree", path: "/var/cache", gone: []string{"var/cache"}, kept: []string{"var/lib/x"}},
+		{name: "symlink to a directory", path: "/lib", gone: []string{"lib"}, kept: []string{"usr/lib/libc.so"}},
+		{name: "through a directory symlink", path: "/lib/libc.so", gone: []string{"usr/lib/libc.so"}, kept: []string{"lib"}},
+		{name: "missing", path: "/etc/nothing", wantErr: "removing /etc/nothing"},
+		{name: "missing parent", path: "/nothing/at/all", wantErr: "removing /nothing/at/all"},
+		{name: "missing ok", path: "/nothing/at/all", missingOK: true},
+		{name: "root", path: "/", wantErr: "image root", kept: []string{"etc"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
 			layout(t, root, "etc/motd=m", "etc/hostname=h", "var/cache/apt/a/b=1", "var/cache/c->/etc", "var/lib/x=x",
 				"usr/lib/libc.so=elf", "lib->usr/lib")
-			err := Remove(root, &tt.remove)
+			err := Remove(root, tt.path, tt.missingOK)
 			if tt.wantErr == "" && err != nil {
 				t.Fatal(err)
 			}

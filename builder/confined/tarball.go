@@ -14,14 +14,13 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
-
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 // Archive formats as detectFormat names them.
@@ -161,11 +160,11 @@ func ExtractArchiveFile(ctx context.Context, f *os.File, root string, maxSize in
 // that would cross it is refused before anything of it is written. A
 // few kilobytes of xz hold terabytes of zeros, and a sparse entry's
 // size costs the archive nothing. maxSize <= 0 means the default,
-// recipe.DefaultLimits().Tarball. ctx is checked between entries and
-// while a file is written.
+// DefaultMaxExtract. ctx is checked between entries and while a file is
+// written.
 func ExtractTar(ctx context.Context, r io.Reader, root string, maxSize int64) (err error) {
 	if maxSize <= 0 {
-		maxSize = recipe.DefaultLimits().Tarball
+		maxSize = DefaultMaxExtract
 	}
 	rt, err := OpenRoot(root)
 	if err != nil {
@@ -202,6 +201,24 @@ func ExtractTar(ctx context.Context, r io.Reader, root string, maxSize int64) (e
 	return w.finish()
 }
 
+// DefaultMaxExtract is what an archive may expand to unless a recipe's
+// limits { tarball_size } says otherwise.
+const DefaultMaxExtract = 64 << 30
+
+// FormatSize writes a byte count the way recipes write limits: in the
+// largest binary unit that divides it.
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
 // entryOverhead is what each entry counts toward an archive's expanded
 // size besides its file's bytes, as tar counts a header: it bounds an
 // archive of millions of empty files, whose every inode costs.
@@ -220,7 +237,7 @@ func expand(expanded int64, hdr *tar.Header, maxSize int64) (int64, error) {
 			what = "a file of " + approxSize(file)
 		}
 		return expanded, fmt.Errorf("the archive expands past %s here, with %s after %s of entries before it; a recipe's limits { tarball_size } sets the bound (%s by default)",
-			recipe.FormatSize(maxSize), what, approxSize(expanded), recipe.FormatSize(recipe.DefaultLimits().Tarball))
+			FormatSize(maxSize), what, approxSize(expanded), FormatSize(DefaultMaxExtract))
 	}
 	return expanded + file + entryOverhead, nil
 }

@@ -390,3 +390,11 @@ func TestSymlinkEscapes(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatSize(t *testing.T) {
+	for n, want := range map[int64]string{1 << 30: "1GiB", 64 << 20: "64MiB", 3 << 29: "1536MiB", 1000: "1000B", 2 << 40: "2TiB"} {
+		if got := FormatSize(n); got != want {
+			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

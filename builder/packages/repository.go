@@ -7,7 +7,6 @@ import (
 
 	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/recipe"
-	"github.com/builder-images/builder/builder/steps"
 )
 
 // sourcesFile renders a repository as a deb822 .sources file, with its
@@ -48,17 +47,17 @@ func WriteRepository(dir string, r *recipe.Repository) error {
 			ext = ".asc"
 		}
 		keyPath = "/etc/apt/keyrings/" + r.Name + ext
-		if err := confined.WriteFile(dir, &steps.File{Path: keyPath, Content: string(key), Ownership: rootOwned(0o644)}); err != nil {
+		if err := confined.WriteFile(dir, confined.File{Path: keyPath, Content: string(key), Ownership: rootOwned(0o644)}); err != nil {
 			return err
 		}
 	}
-	return confined.WriteFile(dir, &steps.File{
+	return confined.WriteFile(dir, confined.File{
 		Path:      "/etc/apt/sources.list.d/" + r.Name + ".sources",
 		Content:   sourcesFile(r, keyPath),
 		Ownership: rootOwned(0o644),
 	})
 }
 
-func rootOwned(mode uint32) steps.Ownership {
-	return steps.Ownership{Mode: mode, Owner: "0", Group: "0"}
+func rootOwned(mode uint32) confined.Ownership {
+	return confined.Ownership{Mode: mode, Owner: "0", Group: "0"}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/builder-images/builder/builder/confined"
 )
 
 // Limits holds the `limits` block: how large the build's scratch
@@ -33,7 +35,7 @@ type Limits struct {
 // /dev/shm of the sizes Docker gives containers (64 MiB), and a tarball
 // of up to 64 GiB, far beyond any base system.
 func DefaultLimits() Limits {
-	return Limits{Tmp: 1 << 30, Run: 64 << 20, Shm: 64 << 20, Tarball: 64 << 30}
+	return Limits{Tmp: 1 << 30, Run: 64 << 20, Shm: 64 << 20, Tarball: confined.DefaultMaxExtract}
 }
 
 // minLimit is the smallest size a limit may be: a tmpfs of size 0 has
@@ -114,15 +116,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is more than 8 EiB", s)
 	}
 	return int64(bytes), nil
-}
-
-// FormatSize writes a byte count the way limits are written: in the
-// largest binary unit that divides it.
-func FormatSize(n int64) string {
-	for _, u := range []string{"T", "G", "M", "K"} {
-		if m := sizeUnits[u]; n >= m && n%m == 0 {
-			return strconv.FormatInt(n/m, 10) + u + "iB"
-		}
-	}
-	return strconv.FormatInt(n, 10) + "B"
 }

@@ -1,6 +1,7 @@
 // Package stage builds a plan's root filesystem: bootstrap, every
 // enabled step in the chroot, finalize (stage.go), with the stage cache's
-// snapshots (stage_cache.go). It runs inside the build's own namespaces
+// snapshots (stage_cache.go). Each step runs through its step.Action,
+// given the step.Runtime of runtime.go. It runs inside the build's own namespaces
 // (see isolation.RunIsolated). Work directories (workdir.go) and the host
 // tools a recipe needs (hosttools.go) live here too.
 package stage
@@ -20,14 +21,12 @@ import (
 
 	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/cache"
-	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/emulation"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/isolation"
-	"github.com/builder-images/builder/builder/isolation/capability"
 	"github.com/builder-images/builder/builder/packages"
 	"github.com/builder-images/builder/builder/recipe"
-	"github.com/builder-images/builder/builder/steps"
+	"github.com/builder-images/builder/builder/step"
 )
 
 // StepError is a step that failed, with the recipe block it came from.
@@ -144,7 +143,8 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 			return err
 		}
 		step := steps[i]
-		if err := s.timed(i+1, total, step, func() error { return s.step(ctx, runner, chroot, env, step) }); err != nil {
+		rt := &stepRuntime{stage: s, runner: runner, chroot: chroot, env: env}
+		if err := s.timed(i+1, total, step, func() error { return s.step(ctx, rt, step) }); err != nil {
 			return err
 		}
 		p, snapshot := cr.snapshotAfter[i]
@@ -279,47 +279,17 @@ func (s *Stage) checkEmulation() error {
 	return nil
 }
 
-func (s *Stage) step(ctx context.Context, runner *isolation.Runner, chroot *isolation.Chroot, env []string, step recipe.Step) error {
-	inChroot := func(label string) packages.RunFunc {
-		return func(ctx context.Context, argv ...string) error {
-			return runner.Run(ctx, isolation.Command{Label: label, Argv: argv, Env: env, Chroot: chroot})
-		}
-	}
-	switch a := step.Action.(type) {
-	case *steps.Run:
-		argv, err := chroot.WriteScript(a.Name, a.Script)
-		if err != nil {
-			return err
-		}
-		extra, err := capability.Parse(a.Capabilities)
-		if err != nil {
-			return err
-		}
-		if extra&^capability.Build != 0 {
-			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Step: s.current, Label: a.Name,
-				Line: "builder: this step keeps the capabilities " + (extra &^ capability.Build).String() + ", which can reach the build host"})
-		}
-		return runner.Run(ctx, isolation.Command{Label: a.Name, Name: "the script", Argv: argv, Env: isolation.MergeEnv(env, a.EnvList()),
-			Chroot: chroot, ExtraCaps: extra, Timeout: a.Timeout})
+// step runs one step of the plan after the bootstrap, in the chroot.
+func (s *Stage) step(ctx context.Context, rt *stepRuntime, st recipe.Step) error {
+	switch a := st.Action.(type) {
 	case *recipe.Repository:
 		return packages.WriteRepository(s.Dir, a)
 	case *recipe.Packages:
-		pm, err := packages.New(a.Manager, inChroot(a.Manager))
-		if err != nil {
-			return err
-		}
-		if s.Cache != nil && a.Manager == "apt" {
-			return s.withAptCache(ctx, chroot, pm, a)
-		}
-		return packages.Apply(ctx, pm, a)
-	case *steps.File:
-		return confined.WriteFile(s.Dir, a)
-	case *steps.Copy:
-		return confined.CopyIn(s.Dir, a)
-	case *steps.Remove:
-		return confined.Remove(s.Dir, a)
+		return packages.Run(ctx, rt, a)
+	case step.Runner:
+		return a.Run(ctx, rt)
 	}
-	return fmt.Errorf("unexpected step %T", step.Action)
+	return fmt.Errorf("unexpected step %T", st.Action)
 }
 
 func envList(vars []recipe.EnvVar) []string {

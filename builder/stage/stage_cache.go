@@ -14,9 +14,7 @@ import (
 	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/isolation"
 	"github.com/builder-images/builder/builder/pack"
-	"github.com/builder-images/builder/builder/packages"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
@@ -203,32 +201,6 @@ func (cr *cacheRun) parentOf(p cache.Point) string {
 		}
 	}
 	return ""
-}
-
-// withAptCache runs a package step with the shared download directory
-// bound over the image's /var/cache/apt/archives, one build at a time;
-// the cleanup (apt-get clean) runs after the bind is gone, so it empties
-// the image's directory and not the shared one.
-func (s *Stage) withAptCache(ctx context.Context, chroot *isolation.Chroot, pm packages.Manager, p *recipe.Packages) error {
-	unlock, err := s.Cache.Cache.AptLock(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	unbind, err := chroot.BindHost(s.Cache.Cache.AptArchives(), "var/cache/apt/archives")
-	if err != nil {
-		return err
-	}
-	during := *p
-	during.Cleanup = false
-	runErr := packages.Apply(ctx, pm, &during)
-	if err := unbind(); err != nil {
-		return errors.Join(runErr, err)
-	}
-	if runErr != nil || !p.Cleanup {
-		return runErr
-	}
-	return pm.Cleanup(ctx)
 }
 
 func lookupEnv(environ []string, name string) string {

@@ -35,6 +35,15 @@ type Action interface {
 	Summary(masked Fields) string
 }
 
+// Runner is an Action that carries itself out. Every kind will be one;
+// until bootstrap, repository and packages move to their packages, the
+// stage runs those itself.
+type Runner interface {
+	Action
+	// Run carries the step out in the image that rt gives.
+	Run(ctx context.Context, rt Runtime) error
+}
+
 // Runtime is what a running step may use of the build: the rootfs stage
 // implements it. Paths in the image are absolute ("/etc/hosts") and are
 // resolved inside the image, never on the host.

@@ -1,6 +1,11 @@
 package steps
 
-import "github.com/builder-images/builder/builder/step"
+import (
+	"context"
+
+	"github.com/builder-images/builder/builder/confined"
+	"github.com/builder-images/builder/builder/step"
+)
 
 // Copy copies a host file or directory tree into the rootfs.
 type Copy struct {
@@ -38,4 +43,9 @@ func (c *Copy) Summary(masked step.Fields) string {
 		parts = append(parts, "from "+src)
 	}
 	return joinParts(append(parts, nonEmpty(ownershipText(masked.Get("ownership")))...))
+}
+
+// Run copies the source through the image's confined root.
+func (c *Copy) Run(_ context.Context, rt step.Runtime) error {
+	return confined.CopyIn(rt.ImageDir(), confined.Copy{Path: c.Path, Source: c.Source, Ownership: (*confined.Ownership)(c.Ownership)})
 }

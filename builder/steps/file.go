@@ -1,8 +1,10 @@
 package steps
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/step"
 )
 
@@ -45,4 +47,10 @@ func (f *File) Summary(masked step.Fields) string {
 		parts = append(parts, fmt.Sprintf("%d bytes", len(f.Content)))
 	}
 	return joinParts(parts)
+}
+
+// Run writes the file through the image's confined root.
+func (f *File) Run(_ context.Context, rt step.Runtime) error {
+	return confined.WriteFile(rt.ImageDir(), confined.File{Path: f.Path, Content: f.Content, Source: f.Source,
+		Ownership: confined.Ownership(f.Ownership)})
 }

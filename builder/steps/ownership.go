@@ -4,16 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/step"
 )
 
 // Ownership is a mode with an owner and group, names resolved inside the
-// rootfs when the step runs.
-type Ownership struct {
-	Mode  uint32 `json:"-"`
-	Owner string `json:"owner"`
-	Group string `json:"group"`
-}
+// rootfs when the step runs: confined's, spelt as recipes spell it.
+type Ownership confined.Ownership
 
 // ownershipAttributes are the recipe attributes an ownership field holds.
 var ownershipAttributes = []string{"mode", "owner", "group"}

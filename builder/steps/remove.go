@@ -1,6 +1,11 @@
 package steps
 
-import "github.com/builder-images/builder/builder/step"
+import (
+	"context"
+
+	"github.com/builder-images/builder/builder/confined"
+	"github.com/builder-images/builder/builder/step"
+)
 
 // Remove deletes Path (recursively) from the rootfs.
 type Remove struct {
@@ -30,4 +35,9 @@ func (r *Remove) Summary(masked step.Fields) string {
 		return "missing_ok"
 	}
 	return ""
+}
+
+// Run removes the path through the image's confined root.
+func (r *Remove) Run(_ context.Context, rt step.Runtime) error {
+	return confined.Remove(rt.ImageDir(), r.Path, r.MissingOK)
 }

@@ -1,11 +1,13 @@
 package steps
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/builder-images/builder/builder/isolation/capability"
 	"github.com/builder-images/builder/builder/step"
 )
 
@@ -29,8 +31,8 @@ type EnvVar struct {
 	Sensitive bool `json:"-"`
 }
 
-// EnvList is the step's environment as NAME=VALUE pairs.
-func (r *Run) EnvList() []string {
+// envList is the step's environment as NAME=VALUE pairs.
+func (r *Run) envList() []string {
 	out := make([]string, len(r.Environment))
 	for i, v := range r.Environment {
 		out[i] = v.Name + "=" + v.Value
@@ -81,6 +83,25 @@ func (r *Run) Summary(masked step.Fields) string {
 		parts = append(parts, "capabilities="+caps+" (dangerous)")
 	}
 	return joinParts(parts)
+}
+
+// Run writes the script into the image and runs it in the sandbox, with
+// the step's environment over the build's and the capabilities it keeps,
+// which it first warns about when they can reach the host.
+func (r *Run) Run(ctx context.Context, rt step.Runtime) error {
+	argv, err := rt.WriteScript(r.Name, r.Script)
+	if err != nil {
+		return err
+	}
+	extra, err := capability.Parse(r.Capabilities)
+	if err != nil {
+		return err
+	}
+	if extra&^capability.Build != 0 {
+		rt.Warn(r.Name, "builder: this step keeps the capabilities "+(extra&^capability.Build).String()+", which can reach the build host")
+	}
+	return rt.Exec(ctx, step.Command{Label: r.Name, Name: "the script", Argv: argv, Env: r.envList(),
+		Capabilities: r.Capabilities, Timeout: r.Timeout})
 }
 
 // MarshalJSON writes the timeout as a duration string.
