@@ -10,7 +10,6 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/pack"
 )
 
 // DefaultExpiry is distrobuilder's default, kept so images expire alike.
@@ -107,48 +106,6 @@ func titleCase(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// Output types and rootfs formats.
-const (
-	OutputSplit    = "split"
-	OutputUnified  = "unified"
-	RootfsSquashfs = "squashfs"
-	RootfsTar      = "tar"
-)
-
-func decodeOutput(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagnostics) Output {
-	defaultCompression, _ := pack.ParseCompression("xz")
-	out := Output{Type: OutputSplit, Compression: defaultCompression, RootfsFormat: RootfsSquashfs}
-	if block == nil {
-		return out
-	}
-	out.Range = block.DefRange()
-	d := decodeAttrs(block, ctx, diags, blockSchemas["output"].attrs...)
-	out.Type = d.str("type", OutputSplit)
-	if out.Type != OutputSplit && out.Type != OutputUnified {
-		d.errorf("type", "Invalid output type", "The output type must be \"split\" (a metadata tarball and a rootfs file) or \"unified\" (one tarball), not %q.", out.Type)
-	}
-	if text, ok := d.value("compression", cty.String); ok {
-		c, err := pack.ParseCompression(text.AsString())
-		if err != nil {
-			d.errorf("compression", "Invalid compression", "%q: %s.", text.AsString(), err)
-		} else {
-			out.Compression = c
-		}
-	}
-	defaultRootfs := RootfsSquashfs
-	if out.Type == OutputUnified {
-		defaultRootfs = RootfsTar
-	}
-	out.RootfsFormat = d.str("rootfs", defaultRootfs)
-	switch {
-	case out.RootfsFormat != RootfsSquashfs && out.RootfsFormat != RootfsTar:
-		d.errorf("rootfs", "Invalid rootfs format", "The rootfs format must be \"squashfs\" or \"tar\", not %q.", out.RootfsFormat)
-	case out.Type == OutputUnified && out.RootfsFormat == RootfsSquashfs:
-		d.errorf("rootfs", "Invalid output combination", "A unified image holds its rootfs as rootfs/ entries of the one tarball, so rootfs = \"squashfs\" needs type = \"split\".")
-	}
-	return out
 }
 
 func decodeEnvironment(blocks []*hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagnostics) []EnvVar {

@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/output"
 	"github.com/builder-images/builder/builder/stage"
 )
 
@@ -180,7 +180,7 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 // buildImage builds the rootfs in a private work directory beside the
 // output (or in --work-dir) and packs it; the work directory is removed
 // unless the build fails and keep is set.
-func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath string, popts builder.PackOptions, keep bool, rep *reporter) (_ image.ImageJSON, err error) {
+func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath string, popts output.PackOptions, keep bool, rep *reporter) (_ image.ImageJSON, err error) {
 	warn := func(err error) {
 		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cleanup", Line: "warning: " + err.Error()})
 	}
@@ -188,7 +188,7 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 	// Before anything is built: an output directory the image cannot
 	// replace is a usage error, found in a second rather than after
 	// the rootfs stage.
-	if err := builder.CheckOutput(popts.Plan, popts.Output, warn); err != nil {
+	if err := output.CheckOutput(popts.Plan, popts.Output, warn); err != nil {
 		var foreign *image.ForeignOutputError
 		if errors.As(err, &foreign) {
 			return image.ImageJSON{}, usageError{err}
@@ -212,14 +212,14 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 			reused := popts
 			reused.Reuse = reuse.hit
 			packStart := time.Now()
-			j, err := builder.Pack(ctx, reused)
+			j, err := output.Pack(ctx, reused)
 			switch {
 			case err == nil:
 				reuse.reportHit(rep, popts.Plan)
 				reuse.recordHit(rep, recipePath, popts.Plan)
 				rep.addStage("pack", time.Since(packStart).Seconds())
 				return j, nil
-			case !errors.Is(err, builder.ErrReusedChanged):
+			case !errors.Is(err, output.ErrReusedChanged):
 				return image.ImageJSON{}, err
 			}
 			rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: err.Error() + "; removing it and building without it"})
@@ -264,7 +264,7 @@ func (a *app) buildImage(ctx context.Context, opts *buildOptions, recipePath str
 	}
 	popts.Rootfs = dir
 	packStart := time.Now()
-	j, err := builder.Pack(ctx, popts)
+	j, err := output.Pack(ctx, popts)
 	rep.addStage("pack", time.Since(packStart).Seconds())
 	if err != nil {
 		if keep {

@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/output"
 	"github.com/builder-images/builder/builder/stage"
 )
 
@@ -89,13 +89,13 @@ func (a *app) newCacheLsCommand(dir *string) *cobra.Command {
 					continue
 				}
 				total += it.Size
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", image.Short(it.Key), it.Group, it.Image, builder.HumanSize(it.Size),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", image.Short(it.Key), it.Group, it.Image, output.HumanSize(it.Size),
 					it.Created.Local().Format("2006-01-02 15:04"), it.LastUsed.Local().Format("2006-01-02 15:04"), it.Status)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%d entries, %s in %s\n", len(items), builder.HumanSize(total), c.Dir)
+			fmt.Fprintf(a.stdout, "%d entries, %s in %s\n", len(items), output.HumanSize(total), c.Dir)
 			if damaged > 0 {
 				fmt.Fprintf(a.stdout, "%d damaged entries: builder cache prune removes them\n", damaged)
 			}
@@ -148,9 +148,9 @@ nothing is mounted below them.`,
 					continue
 				}
 				freed += it.Size
-				fmt.Fprintf(a.stdout, "%s %s %s (%s, %s)\n", verb, it.Kind, image.Short(it.Key), it.Group, builder.HumanSize(it.Size))
+				fmt.Fprintf(a.stdout, "%s %s %s (%s, %s)\n", verb, it.Kind, image.Short(it.Key), it.Group, output.HumanSize(it.Size))
 			}
-			fmt.Fprintf(a.stdout, "%s %d entries, %s\n", verb, len(removed), builder.HumanSize(freed))
+			fmt.Fprintf(a.stdout, "%s %d entries, %s\n", verb, len(removed), output.HumanSize(freed))
 			return errors.Join(err, a.pruneWorkDirs(c, dryRun, verb))
 		},
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/lxd"
+	"github.com/builder-images/builder/builder/output"
 )
 
 // deliveryOptions are the flags of import, and of build --import, that
@@ -122,7 +122,7 @@ func (a *app) deliver(ctx context.Context, opts *deliveryOptions, dir string, j 
 	}
 	fmt.Fprintf(log, "==> importing %s into %s (%s)\n", image.Short(j.Fingerprint), client.Where, client.Daemon)
 	start := time.Now()
-	progress := builder.StartProgress(log, tty, "upload", "sent")
+	progress := output.StartProgress(log, tty, "upload", "sent")
 	res, err := lxd.Import(ctx, client, lxd.ImportOptions{
 		Dir: dir, Image: j, Aliases: opts.aliasesFor(j),
 		Replace: opts.replace, Public: opts.public,
@@ -133,7 +133,7 @@ func (a *app) deliver(ctx context.Context, opts *deliveryOptions, dir string, j 
 		return res, err
 	}
 	if res.Uploaded {
-		fmt.Fprintf(log, "    uploaded %s in %s\n", builder.HumanSize(totalSize(j)), time.Since(start).Round(10*time.Millisecond))
+		fmt.Fprintf(log, "    uploaded %s in %s\n", output.HumanSize(totalSize(j)), time.Since(start).Round(10*time.Millisecond))
 	} else {
 		fmt.Fprintf(log, "    already present\n")
 	}
@@ -213,7 +213,7 @@ func (a *app) connect(ctx context.Context, opts *deliveryOptions) (*lxd.Client, 
 
 func (a *app) stderrIsTerminal() bool {
 	_, ok := terminal(a.stderr)
-	return ok && os.Getenv("CI") != "true"
+	return ok && !a.inCI()
 }
 
 func totalSize(j image.ImageJSON) int64 {
@@ -222,4 +222,11 @@ func totalSize(j image.ImageJSON) int64 {
 		n += f.Size
 	}
 	return n
+}
+
+// inCI reports whether the environment says the build runs in CI, whose
+// logs are no terminal even when stdout looks like one.
+func (a *app) inCI() bool {
+	ci, _ := environLookup(a.environ)("CI")
+	return ci == "true"
 }

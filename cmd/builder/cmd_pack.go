@@ -12,9 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/pack"
+	"github.com/builder-images/builder/builder/output"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
@@ -38,51 +37,41 @@ func (o *outputOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.threads, "threads", 0, "compression threads (default: every CPU; the bytes do not depend on it)")
 }
 
-// apply overrides the plan's output block with the flags, checking them
-// as the recipe language does.
+// apply overrides the plan's output block with the flags, by the rules
+// the recipe language applies (recipe.Output.Merge); a broken rule is a
+// usage error.
 func (o *outputOptions) apply(plan *recipe.Plan) error {
-	out := &plan.Output
-	if o.typ != "" {
-		if o.typ != recipe.OutputSplit && o.typ != recipe.OutputUnified {
-			return usageError{fmt.Errorf("--type must be split or unified, not %q", o.typ)}
+	given := func(flag string) *string {
+		if flag == "" {
+			return nil
 		}
-		// Changing the type takes that type's rootfs format unless one
-		// is given: squashfs for split, tar (the only one) for unified.
-		if o.typ != out.Type && o.rootfsFormat == "" {
-			out.RootfsFormat = recipe.RootfsSquashfs
-			if o.typ == recipe.OutputUnified {
-				out.RootfsFormat = recipe.RootfsTar
-			}
-		}
-		out.Type = o.typ
+		return &flag
 	}
-	if o.compression != "" {
-		c, err := pack.ParseCompression(o.compression)
-		if err != nil {
-			return usageError{fmt.Errorf("--compression: %w", err)}
-		}
-		out.Compression = c
+	out, problems := plan.Output.Merge(recipe.OutputSettings{Type: given(o.typ), Compression: given(o.compression), RootfsFormat: given(o.rootfsFormat)})
+	if len(problems) == 0 {
+		plan.Output = out
+		return nil
 	}
-	if o.rootfsFormat != "" {
-		if o.rootfsFormat != recipe.RootfsSquashfs && o.rootfsFormat != recipe.RootfsTar {
-			return usageError{fmt.Errorf("--rootfs-format must be squashfs or tar, not %q", o.rootfsFormat)}
-		}
-		out.RootfsFormat = o.rootfsFormat
-	}
-	if out.Type == recipe.OutputUnified && out.RootfsFormat == recipe.RootfsSquashfs {
+	switch p := problems[0]; p.Problem {
+	case recipe.InvalidOutputType:
+		return usageError{fmt.Errorf("--type must be split or unified, not %q", p.Value)}
+	case recipe.InvalidCompression:
+		return usageError{fmt.Errorf("--compression: %w", p.Err)}
+	case recipe.InvalidRootfsFormat:
+		return usageError{fmt.Errorf("--rootfs-format must be squashfs or tar, not %q", p.Value)}
+	default:
 		return usageError{errors.New("a unified image holds its rootfs as tar entries; squashfs needs --type split")}
 	}
-	return nil
 }
 
 // packOptions resolves the output directory and the clock.
-func (o *outputOptions) packOptions(a *app, plan *recipe.Plan, rootfs string) (builder.PackOptions, error) {
+func (o *outputOptions) packOptions(a *app, plan *recipe.Plan, rootfs string) (output.PackOptions, error) {
 	epoch, err := image.SourceDateEpoch(a.environ, o.sourceDateEpoch)
 	if err != nil {
-		return builder.PackOptions{}, usageError{err}
+		return output.PackOptions{}, usageError{err}
 	}
-	opts := builder.PackOptions{Plan: plan, Rootfs: rootfs, Output: o.output, Created: time.Now().UTC().Truncate(time.Second), Threads: o.threads, Log: a.stdout}
-	if _, ok := terminal(a.stdout); ok && os.Getenv("CI") != "true" {
+	opts := output.PackOptions{Plan: plan, Rootfs: rootfs, Output: o.output, Created: time.Now().UTC().Truncate(time.Second), Threads: o.threads, Log: a.stdout}
+	if _, ok := terminal(a.stdout); ok && !a.inCI() {
 		opts.TTY = true
 	}
 	if !epoch.IsZero() {
@@ -142,7 +131,7 @@ func (a *app) runPack(ctx context.Context, opts *packCmdOptions, rootfsDir strin
 		return err
 	}
 	popts.Warn = func(err error) { fmt.Fprintf(a.stderr, "builder: warning: %v\n", err) }
-	j, err := builder.Pack(ctx, popts)
+	j, err := output.Pack(ctx, popts)
 	var foreign *image.ForeignOutputError
 	if errors.As(err, &foreign) {
 		return usageError{err}

@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/output"
 	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/builder/stage"
 )
@@ -25,7 +25,7 @@ type packReuse struct {
 	// reuse one (a unified image holds the metadata too).
 	key    string
 	points []cache.Point
-	hit    *builder.ReusedRootfs
+	hit    *output.ReusedRootfs
 }
 
 // lookupPackReuse decides for a split image: every stage's snapshot is
@@ -63,7 +63,7 @@ func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoc
 		// TTL): the rootfs it holds is not theirs.
 		return pr, nil
 	}
-	pr.hit = &builder.ReusedRootfs{Path: c.PackFile(pr.key, e), Info: e.File, Packages: e.Packages,
+	pr.hit = &output.ReusedRootfs{Path: c.PackFile(pr.key, e), Info: e.File, Packages: e.Packages,
 		Open: func() (*os.File, error) { return c.OpenPackFile(pr.key, e) }}
 	return pr, nil
 }

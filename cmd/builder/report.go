@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/builder-images/builder/builder"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/output"
 )
 
 // reporter is where a build's events go: the text log or, with --json,
@@ -183,7 +183,7 @@ func (r *reporter) summary(w io.Writer, dir string, j image.ImageJSON, total tim
 	fmt.Fprintf(&b, "==> built %s (%s, %s) in %s\n", j.Name, j.Type, j.Architecture, total.Round(100*time.Millisecond))
 	fmt.Fprintf(&b, "    fingerprint %s\n", j.Fingerprint)
 	for _, f := range j.Files {
-		fmt.Fprintf(&b, "    %-10s %s  %s\n", builder.HumanSize(f.Size), filepath.Join(dir, f.Name), f.SHA256[:12])
+		fmt.Fprintf(&b, "    %-10s %s  %s\n", output.HumanSize(f.Size), filepath.Join(dir, f.Name), f.SHA256[:12])
 	}
 	r.mu.Lock()
 	var times []string

@@ -1,0 +1,57 @@
+package output
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/pack"
+)
+
+// ErrReusedChanged is a ReusedRootfs whose bytes are no longer the ones
+// kept: the caller drops the entry and packs the rootfs instead.
+var ErrReusedChanged = errors.New("the cached rootfs file changed")
+
+// ReusedRootfs is a packed rootfs file kept by the stage cache, which is
+// untrusted: the file is copied under the name this build would give
+// it, never the one the cache records, and kept only with the sha256
+// recorded when it was stored.
+type ReusedRootfs struct {
+	// Path names the file in messages; Open opens it inside the cache.
+	Path     string
+	Open     func() (*os.File, error)
+	Info     image.FileInfo
+	Packages []image.Package
+}
+
+// copyReused copies a cached rootfs file into the output directory as
+// name, checking its sha256 on the way: a cache is only a hint. Any
+// problem with the kept file is ErrReusedChanged, for the caller to drop
+// it and pack the rootfs instead.
+func copyReused(ctx context.Context, r *ReusedRootfs, outDir, name string) (pack.FileInfo, error) {
+	if r.Info.Name != name {
+		return pack.FileInfo{}, fmt.Errorf("%w: %s is recorded as %q, not %q", ErrReusedChanged, r.Path, r.Info.Name, name)
+	}
+	src, err := r.Open()
+	if err != nil {
+		return pack.FileInfo{}, fmt.Errorf("%w: %w", ErrReusedChanged, err)
+	}
+	defer src.Close()
+	none, _ := pack.ParseCompression("none")
+	info, err := pack.WriteCompressed(ctx, filepath.Join(outDir, name), none, 1, func(w io.Writer) error {
+		_, err := io.Copy(w, src)
+		return err
+	})
+	if err != nil {
+		return info, fmt.Errorf("reusing %s: %w", r.Path, err)
+	}
+	if info.SHA256 != r.Info.SHA256 || info.Size != r.Info.Size {
+		_ = os.Remove(filepath.Join(outDir, name))
+		return info, fmt.Errorf("%w: %s has sha256 %s, not the recorded %s", ErrReusedChanged, r.Path, info.SHA256, r.Info.SHA256)
+	}
+	return info, nil
+}
