@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/builder-images/builder/builder/streams"
+	"github.com/builder-images/builder/builder/deliver"
 )
 
 type publishOptions struct {
@@ -46,11 +46,11 @@ version already there is an error unless --replace.`,
 }
 
 func (a *app) runPublish(ctx context.Context, opts *publishOptions, target string, dirs []string) error {
-	store, err := streams.Open(target, a.environ, true)
+	tree, err := deliver.OpenTree(target, a.environ, a.stdout, opts.lockTimeout)
 	if err != nil {
 		return err
 	}
-	tree := &streams.Tree{Store: store, Log: a.stdout, LockTimeout: opts.lockTimeout}
-	_, err = tree.Publish(ctx, dirs, opts.replace)
+	tree.Replace = opts.replace
+	_, err = tree.DeliverAll(ctx, dirs)
 	return err
 }
