@@ -12,13 +12,29 @@ import (
 	"strings"
 
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 // busyboxBackend makes a minimal system from one static busybox binary:
 // the binary, a link for each of its applets and the few files of /etc
 // that init, login and the shell read. It is what the fast tests build.
 type busyboxBackend struct{}
+
+func (busyboxBackend) Name() string         { return "busybox" }
+func (busyboxBackend) Attributes() []string { return []string{"binary"} }
+func (busyboxBackend) Variants() []string   { return nil }
+
+func (busyboxBackend) Tools() []Tool {
+	return []Tool{{Name: DefaultBusybox, Package: "busybox-static", For: `bootstrap "busybox" without its own binary`,
+		NeededBy: func(cfg *Config) bool { return cfg.Binary == DefaultBusybox }}}
+}
+
+// HostInputs is the installed binary.
+func (busyboxBackend) HostInputs(cfg *Config) []string {
+	if cfg.Binary == "" {
+		return []string{DefaultBusybox}
+	}
+	return []string{cfg.Binary}
+}
 
 var busyboxDirs = []struct {
 	path string
@@ -46,7 +62,7 @@ var busyboxFiles = []struct {
 	{"etc/hosts", 0o644, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
 }
 
-func (busyboxBackend) Bootstrap(ctx context.Context, env Env, b *recipe.Bootstrap, dir string) error {
+func (busyboxBackend) Bootstrap(ctx context.Context, env Env, b *Config, dir string) error {
 	for _, d := range busyboxDirs {
 		p := filepath.Join(dir, d.path)
 		if err := os.MkdirAll(p, 0o755); err != nil {

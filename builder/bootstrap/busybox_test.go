@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -18,7 +17,7 @@ func TestBusyboxBootstrap(t *testing.T) {
 	dir := t.TempDir()
 	amd64, _ := image.LookupArchitecture("amd64")
 	arm64, _ := image.LookupArchitecture("arm64")
-	err := busyboxBackend{}.Bootstrap(context.Background(), Env{Arch: amd64}, &recipe.Bootstrap{Binary: binary}, dir)
+	err := busyboxBackend{}.Bootstrap(context.Background(), Env{Arch: amd64}, &Config{Binary: binary}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +35,12 @@ func TestBusyboxBootstrap(t *testing.T) {
 	}
 
 	// A binary of another architecture would not run in the image.
-	err = busyboxBackend{}.Bootstrap(context.Background(), Env{Arch: arm64}, &recipe.Bootstrap{Binary: binary}, t.TempDir())
+	err = busyboxBackend{}.Bootstrap(context.Background(), Env{Arch: arm64}, &Config{Binary: binary}, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "built for EM_X86_64, but the image is arm64") {
 		t.Errorf("foreign binary: %v", err)
 	}
 	// A dynamically linked binary would not run in the image.
-	err = busyboxBackend{}.Bootstrap(context.Background(), Env{Arch: amd64}, &recipe.Bootstrap{Binary: "/bin/ls"}, t.TempDir())
+	err = busyboxBackend{}.Bootstrap(context.Background(), Env{Arch: amd64}, &Config{Binary: "/bin/ls"}, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		t.Errorf("dynamic binary: %v", err)
 	}

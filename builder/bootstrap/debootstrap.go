@@ -12,7 +12,6 @@ import (
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/isolation"
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 // debootstrapBackend runs debootstrap or mmdebstrap, which take the same
@@ -28,7 +27,34 @@ import (
 // scripts, runs in the image's own sandbox like every run step.
 type debootstrapBackend struct{ tool string }
 
-func (d debootstrapBackend) Bootstrap(ctx context.Context, env Env, b *recipe.Bootstrap, dir string) error {
+func (d debootstrapBackend) Name() string { return d.tool }
+
+// debootstrapAttributes are shared by debootstrap and mmdebstrap, which
+// take the same inputs.
+var debootstrapAttributes = []string{"suite", "variant", "mirror", "keyring", "keyring_fingerprints", "components", "include", "exclude", "extra_args"}
+
+func (debootstrapBackend) Attributes() []string { return slices.Clone(debootstrapAttributes) }
+
+func (d debootstrapBackend) Variants() []string {
+	if d.tool == "mmdebstrap" {
+		return slices.Clone(mmdebstrapVariants)
+	}
+	return []string{"minbase", "buildd", "fakechroot"}
+}
+
+func (d debootstrapBackend) Tools() []Tool {
+	tools := []Tool{{Name: d.tool, Package: d.tool, For: fmt.Sprintf("bootstrap %q", d.tool)}}
+	if d.tool == "mmdebstrap" {
+		tools = append(tools, mmdebstrapArchTest)
+	}
+	return tools
+}
+
+// HostInputs is the keyring the block names; one downloaded is pinned by
+// its fingerprints, which the block's own values hold.
+func (debootstrapBackend) HostInputs(cfg *Config) []string { return localPath(cfg.Keyring) }
+
+func (d debootstrapBackend) Bootstrap(ctx context.Context, env Env, b *Config, dir string) error {
 	keyring, err := pinnedKeyring(ctx, env, b)
 	if err != nil {
 		return err
@@ -45,7 +71,7 @@ func (d debootstrapBackend) Bootstrap(ctx context.Context, env Env, b *recipe.Bo
 	// checks the target without creating a device node, which the
 	// sandbox forbids, and uses the /dev the sandbox made.
 	c := isolation.Command{Label: d.tool, Argv: argv, Env: []string{"container=lxc"}}
-	if err := runInToolView(ctx, env, c, dir, d.hostInputs(b, keyring)...); err != nil {
+	if err := runInToolView(ctx, env, c, dir, d.viewPaths(b, keyring)...); err != nil {
 		return err
 	}
 	// A recipe that asks for --foreign itself wants the first stage only.
@@ -59,7 +85,7 @@ func (d debootstrapBackend) Bootstrap(ctx context.Context, env Env, b *recipe.Bo
 // for its own, or for mmdebstrap, which needs none. A machine without
 // debootstrap's scripts has no debootstrap either, which running it
 // reports better.
-func (d debootstrapBackend) script(env Env, b *recipe.Bootstrap) (SuiteScript, error) {
+func (d debootstrapBackend) script(env Env, b *Config) (SuiteScript, error) {
 	dir := env.ScriptsDir
 	if dir == "" {
 		dir = DebootstrapScripts
@@ -73,10 +99,10 @@ func (d debootstrapBackend) script(env Env, b *recipe.Bootstrap) (SuiteScript, e
 	return FindSuiteScript(dir, env.Distribution, b.Suite)
 }
 
-// hostInputs are the host files a bootstrap block names, which its tool
+// viewPaths are the host files a bootstrap block names, which its tool
 // reads in its view: the keyring (builder's pinned copy when the recipe
 // pins fingerprints), and a file:// mirror.
-func (debootstrapBackend) hostInputs(b *recipe.Bootstrap, keyring string) []string {
+func (debootstrapBackend) viewPaths(b *Config, keyring string) []string {
 	var paths []string
 	if keyring != "" {
 		paths = append(paths, keyring)
@@ -128,22 +154,17 @@ func runInToolView(ctx context.Context, env Env, c isolation.Command, image stri
 // argv is the tool's command line; keyring replaces the recipe's (see
 // pinnedKeyring), and a family script is passed after the mirror, as
 // debootstrap takes it.
-func (d debootstrapBackend) argv(arch image.Architecture, b *recipe.Bootstrap, keyring string, script SuiteScript, dir string) ([]string, error) {
+func (d debootstrapBackend) argv(arch image.Architecture, b *Config, keyring string, script SuiteScript, dir string) ([]string, error) {
 	argv := []string{d.tool, "--arch=" + arch.Distribution}
 	if d.tool == "debootstrap" && !slices.Contains(b.ExtraArgs, "--foreign") {
 		argv = append(argv, "--foreign")
 	}
 	if d.tool == "mmdebstrap" {
-		// root mode: builder is root and isolates the build itself.
-		// mmdebstrap runs in a ToolView, whose sandbox has mounted the
-		// target's proc, sys and /dev already (so the target is not
-		// empty either) and where it could not mount them.
-		// dpkg need not fsync what it unpacks into a build tree (see
-		// aptOptions).
-		argv = append(argv, "--mode=root", "--skip=check/empty", "--skip=chroot/mount", "--dpkgopt=force-unsafe-io")
-		if len(b.Exclude) > 0 {
-			return nil, fmt.Errorf("mmdebstrap cannot exclude packages (exclude = %v); use debootstrap, or remove them in a packages block", b.Exclude)
+		opts, err := mmdebstrapOptions(b)
+		if err != nil {
+			return nil, err
 		}
+		argv = append(argv, opts...)
 	}
 	if b.Variant != "" {
 		argv = append(argv, "--variant="+b.Variant)

@@ -15,8 +15,6 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 // maxKeyringBytes bounds a downloaded keyring: an archive's keyring is a
@@ -38,7 +36,7 @@ const keyringDir = "keyrings"
 // server (or whoever sits between) can swap the file but not the keys
 // the recipe names. Keys the file holds beyond those are dropped, so
 // they sign nothing for the build.
-func pinnedKeyring(ctx context.Context, env Env, b *recipe.Bootstrap) (string, error) {
+func pinnedKeyring(ctx context.Context, env Env, b *Config) (string, error) {
 	if b.Keyring == "" || len(b.KeyringFingerprints) == 0 {
 		return b.Keyring, nil
 	}
@@ -154,7 +152,7 @@ func pinKeys(data []byte, source string, fingerprints []string) ([]byte, error) 
 	}
 	want := make([]string, len(fingerprints))
 	for i, f := range fingerprints {
-		want[i] = recipe.NormalizeFingerprint(f)
+		want[i] = NormalizeFingerprint(f)
 	}
 	var out bytes.Buffer
 	var found []string
@@ -196,4 +194,10 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// NormalizeFingerprint writes a fingerprint as builder compares it:
+// upper case, without the spaces gpg prints between groups.
+func NormalizeFingerprint(f string) string {
+	return strings.ToUpper(strings.Join(strings.Fields(f), ""))
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
-	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -127,7 +126,7 @@ func TestPinnedKeyringFromHTTPS(t *testing.T) {
 	ctx := context.Background()
 	work := t.TempDir()
 	env := Env{HTTP: srv.Client(), WorkDir: work}
-	bs := &recipe.Bootstrap{Keyring: srv.URL + "/ring.asc", KeyringFingerprints: []string{fingerprint(a)}}
+	bs := &Config{Keyring: srv.URL + "/ring.asc", KeyringFingerprints: []string{fingerprint(a)}}
 
 	path, err := pinnedKeyring(ctx, env, bs)
 	if err != nil {
@@ -151,14 +150,14 @@ func TestPinnedKeyringFromHTTPS(t *testing.T) {
 
 	for name, tt := range map[string]struct {
 		env  Env
-		b    *recipe.Bootstrap
+		b    *Config
 		want string
 	}{
-		"other key pinned": {env, &recipe.Bootstrap{Keyring: srv.URL + "/ring.asc", KeyringFingerprints: []string{strings.Repeat("AB", 20)}},
+		"other key pinned": {env, &Config{Keyring: srv.URL + "/ring.asc", KeyringFingerprints: []string{strings.Repeat("AB", 20)}},
 			"lacks the pinned key " + strings.Repeat("AB", 20) + " (it holds only " + fingerprint(a) + ", " + fingerprint(b) + ")"},
-		"not found": {env, &recipe.Bootstrap{Keyring: srv.URL + "/missing.gpg", KeyringFingerprints: []string{fingerprint(a)}}, "404 Not Found"},
-		"too large": {env, &recipe.Bootstrap{Keyring: srv.URL + "/big.gpg", KeyringFingerprints: []string{fingerprint(a)}}, "larger than 4 MiB"},
-		"untrusted certificate": {Env{WorkDir: work}, &recipe.Bootstrap{Keyring: srv.URL + "/ring.asc", KeyringFingerprints: []string{fingerprint(b)}},
+		"not found": {env, &Config{Keyring: srv.URL + "/missing.gpg", KeyringFingerprints: []string{fingerprint(a)}}, "404 Not Found"},
+		"too large": {env, &Config{Keyring: srv.URL + "/big.gpg", KeyringFingerprints: []string{fingerprint(a)}}, "larger than 4 MiB"},
+		"untrusted certificate": {Env{WorkDir: work}, &Config{Keyring: srv.URL + "/ring.asc", KeyringFingerprints: []string{fingerprint(b)}},
 			"certificate signed by unknown authority"},
 	} {
 		_, err := pinnedKeyring(ctx, tt.env, tt.b)
@@ -176,10 +175,10 @@ func TestPinnedKeyringFromHTTPS(t *testing.T) {
 	if err := os.WriteFile(local, keyringOf(t, false, a, b), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := pinnedKeyring(ctx, env, &recipe.Bootstrap{Keyring: local}); err != nil || p != local {
+	if p, err := pinnedKeyring(ctx, env, &Config{Keyring: local}); err != nil || p != local {
 		t.Errorf("unpinned local keyring: %s %v", p, err)
 	}
-	p, err := pinnedKeyring(ctx, env, &recipe.Bootstrap{Keyring: local, KeyringFingerprints: []string{fingerprint(b)}})
+	p, err := pinnedKeyring(ctx, env, &Config{Keyring: local, KeyringFingerprints: []string{fingerprint(b)}})
 	if err != nil {
 		t.Fatal(err)
 	}

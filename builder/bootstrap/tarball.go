@@ -12,14 +12,22 @@ import (
 	"strings"
 
 	"github.com/builder-images/builder/builder/confined"
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 // tarballBackend extracts a local or downloaded archive. The checksum is
 // verified before anything is extracted.
 type tarballBackend struct{}
 
-func (tarballBackend) Bootstrap(ctx context.Context, env Env, b *recipe.Bootstrap, dir string) error {
+func (tarballBackend) Name() string         { return "tarball" }
+func (tarballBackend) Attributes() []string { return []string{"source!", "sha256"} }
+func (tarballBackend) Variants() []string   { return nil }
+func (tarballBackend) Tools() []Tool        { return nil }
+
+// HostInputs is a local archive; a downloaded one is pinned by its
+// sha256, which the block's own values hold.
+func (tarballBackend) HostInputs(cfg *Config) []string { return localPath(cfg.Source) }
+
+func (tarballBackend) Bootstrap(ctx context.Context, env Env, b *Config, dir string) error {
 	path := b.Source
 	if strings.HasPrefix(b.Source, "https://") {
 		downloaded, err := download(ctx, env.HTTP, b.Source, b.SHA256, env.WorkDir)

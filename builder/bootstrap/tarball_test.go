@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 func gzipTar(t *testing.T, files map[string]string) []byte {
@@ -57,7 +55,7 @@ func TestTarballDownload(t *testing.T) {
 	ctx := context.Background()
 
 	dir := t.TempDir()
-	if err := (tarballBackend{}).Bootstrap(ctx, env, &recipe.Bootstrap{Source: srv.URL + "/rootfs.tar.gz", SHA256: good}, dir); err != nil {
+	if err := (tarballBackend{}).Bootstrap(ctx, env, &Config{Source: srv.URL + "/rootfs.tar.gz", SHA256: good}, dir); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "etc/os-release")); err != nil || string(b) != "ID=test\n" {
@@ -65,7 +63,7 @@ func TestTarballDownload(t *testing.T) {
 	}
 
 	dir = t.TempDir()
-	err := (tarballBackend{}).Bootstrap(ctx, env, &recipe.Bootstrap{Source: srv.URL + "/rootfs.tar.gz", SHA256: strings.Repeat("0", 64)}, dir)
+	err := (tarballBackend{}).Bootstrap(ctx, env, &Config{Source: srv.URL + "/rootfs.tar.gz", SHA256: strings.Repeat("0", 64)}, dir)
 	var sumErr *ChecksumError
 	if !errors.As(err, &sumErr) || sumErr.Got != good {
 		t.Errorf("wrong checksum: %v", err)
@@ -74,7 +72,7 @@ func TestTarballDownload(t *testing.T) {
 		t.Errorf("a tarball with a wrong checksum was extracted (%d entries)", len(entries))
 	}
 
-	err = (tarballBackend{}).Bootstrap(ctx, env, &recipe.Bootstrap{Source: srv.URL + "/missing.tar.gz", SHA256: good}, t.TempDir())
+	err = (tarballBackend{}).Bootstrap(ctx, env, &Config{Source: srv.URL + "/missing.tar.gz", SHA256: good}, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "404 Not Found") {
 		t.Errorf("missing file: %v", err)
 	}
@@ -87,7 +85,7 @@ func TestTarballDownload(t *testing.T) {
 	if err := os.WriteFile(local, archive, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = (tarballBackend{}).Bootstrap(ctx, env, &recipe.Bootstrap{Source: local, SHA256: strings.Repeat("1", 64)}, t.TempDir())
+	err = (tarballBackend{}).Bootstrap(ctx, env, &Config{Source: local, SHA256: strings.Repeat("1", 64)}, t.TempDir())
 	if !errors.As(err, &sumErr) {
 		t.Errorf("local tarball with a wrong checksum: %v", err)
 	}

@@ -29,7 +29,6 @@ import (
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/isolation"
 	"github.com/builder-images/builder/builder/isolation/capability"
-	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/internal/benchutil"
 	"github.com/builder-images/builder/internal/testenv"
 )
@@ -48,7 +47,7 @@ func BenchmarkSandboxCommand(b *testing.B) {
 		b.Fatal(err)
 	}
 	amd64, _ := image.LookupArchitecture("amd64")
-	if err := busybox.Bootstrap(context.Background(), bootstrap.Env{Arch: amd64}, &recipe.Bootstrap{Binary: "/bin/busybox"}, dir); err != nil {
+	if err := busybox.Bootstrap(context.Background(), bootstrap.Env{Arch: amd64}, &bootstrap.Config{Binary: "/bin/busybox"}, dir); err != nil {
 		b.Fatal(err)
 	}
 	chroot, err := isolation.SetupChroot(dir, isolation.TmpfsSizes{})

@@ -1,28 +1,28 @@
 package isolation
 
-import (
-	"fmt"
-
-	"github.com/builder-images/builder/builder/recipe"
-)
+import "fmt"
 
 // TmpfsSizes are the sizes, in bytes, of the tmpfs mounts a build's
 // commands write to: /tmp, /run and /dev/shm (see the recipe's limits
 // block). A tmpfs without a size may take half the host's memory, and
-// each of them would; a zero field takes recipe.DefaultLimits' size.
+// each of them would; a zero field takes DefaultTmpfsSizes' size.
 type TmpfsSizes struct {
 	Tmp int64 `json:"tmp"`
 	Run int64 `json:"run"`
 	Shm int64 `json:"shm"`
 }
 
-// TmpfsSizesOf returns the sizes a plan's limits set.
-func TmpfsSizesOf(l recipe.Limits) TmpfsSizes {
-	return TmpfsSizes{Tmp: l.Tmp, Run: l.Run, Shm: l.Shm}
+// DefaultTmpfsSizes are the sizes of a recipe without a limits block
+// (see recipe.DefaultLimits): a /tmp large enough for a compiler's
+// temporary files, a /run and /dev/shm of the sizes Docker gives
+// containers (64 MiB).
+func DefaultTmpfsSizes() TmpfsSizes {
+	return TmpfsSizes{Tmp: 1 << 30, Run: 64 << 20, Shm: 64 << 20}
 }
 
+// WithDefaults fills the zero sizes from DefaultTmpfsSizes.
 func (s TmpfsSizes) WithDefaults() TmpfsSizes {
-	d := recipe.DefaultLimits()
+	d := DefaultTmpfsSizes()
 	if s.Tmp <= 0 {
 		s.Tmp = d.Tmp
 	}

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -33,7 +32,7 @@ func tmpfsSize(t *testing.T, p string) int64 {
 // recipe's sizes, or the defaults; not half the host's memory each.
 func TestChrootTmpfsSizes(t *testing.T) {
 	testenv.Root(t)
-	d := recipe.DefaultLimits()
+	d := DefaultTmpfsSizes()
 	for _, tt := range []struct {
 		name  string
 		sizes TmpfsSizes

@@ -2,10 +2,9 @@ package packages
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
-
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 // recordingManager records the operations Apply asks for.
@@ -31,7 +30,7 @@ func (r *recordingManager) Remove(_ context.Context, p []string) error {
 
 func TestApplyPackagesOrder(t *testing.T) {
 	m := &recordingManager{}
-	p := &recipe.Packages{Update: true, Upgrade: true, Install: []string{"a", "b"}, Remove: []string{"c"}, Cleanup: true}
+	p := &Config{Update: true, Upgrade: true, Install: []string{"a", "b"}, Remove: []string{"c"}, Cleanup: true}
 	if err := Apply(context.Background(), m, p); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +38,7 @@ func TestApplyPackagesOrder(t *testing.T) {
 		t.Errorf("operations: %s", got)
 	}
 	m = &recordingManager{}
-	_ = Apply(context.Background(), m, &recipe.Packages{Install: []string{"x"}})
+	_ = Apply(context.Background(), m, &Config{Install: []string{"x"}})
 	if got := strings.Join(m.ops, ", "); got != "install x" {
 		t.Errorf("only install asked: %s", got)
 	}
@@ -58,5 +57,20 @@ func TestAptCommands(t *testing.T) {
 		if i >= len(calls) || !strings.HasSuffix(calls[i], want) {
 			t.Errorf("call %d = %q, want it to end with %q", i, calls, want)
 		}
+	}
+}
+
+func TestManagerNames(t *testing.T) {
+	names := ManagerNames()
+	if !slices.IsSorted(names) || !slices.Contains(names, "apt") {
+		t.Errorf("managers %v: want them sorted, apt among them", names)
+	}
+	for _, name := range names {
+		if _, err := New(name, nil); err != nil {
+			t.Errorf("New(%q): %v", name, err)
+		}
+	}
+	if _, err := New("yum", nil); err == nil {
+		t.Error("New of an unknown manager succeeded")
 	}
 }

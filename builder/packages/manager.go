@@ -6,11 +6,8 @@ package packages
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
-
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 // Manager is what a packages block needs from a distribution's
@@ -27,26 +24,58 @@ type Manager interface {
 // RunFunc executes a package manager command in the chroot.
 type RunFunc func(ctx context.Context, argv ...string) error
 
-var packageManagers = map[string]func(RunFunc) Manager{
-	"apt": func(r RunFunc) Manager { return apt{run: r} },
+// Kind declares one package manager: the name a packages block gives it
+// (manager = "apt") and how to drive it with commands run in the image.
+// It runs inside the image, so it needs no tool of the build host.
+type Kind struct {
+	Name string
+	New  func(run RunFunc) Manager
+	// DownloadDir is where it keeps the packages it downloads in the
+	// image, which the build's cache shares between builds; empty for
+	// none.
+	DownloadDir string
 }
 
-// ManagerNames lists the implemented package managers, sorted.
-func ManagerNames() []string { return slices.Sorted(maps.Keys(packageManagers)) }
+// managers are the implemented package managers, sorted by name; the
+// recipe language accepts these names.
+var managers = []Kind{
+	{Name: "apt", New: func(run RunFunc) Manager { return apt{run: run} }, DownloadDir: "/var/cache/apt/archives"},
+}
+
+// Managers lists the implemented package managers, sorted by name.
+func Managers() []Kind { return slices.Clone(managers) }
+
+// ManagerNames lists the implemented package managers' names, sorted.
+func ManagerNames() []string {
+	names := make([]string, len(managers))
+	for i, m := range managers {
+		names[i] = m.Name
+	}
+	return names
+}
 
 // New returns the package manager a packages block names, running its
 // commands with run.
 func New(name string, run RunFunc) (Manager, error) {
-	newManager, ok := packageManagers[name]
-	if !ok {
-		return nil, fmt.Errorf("no package manager %q; known: %s", name, strings.Join(ManagerNames(), ", "))
+	kind, err := lookup(name)
+	if err != nil {
+		return nil, err
 	}
-	return newManager(run), nil
+	return kind.New(run), nil
+}
+
+func lookup(name string) (Kind, error) {
+	for _, m := range managers {
+		if m.Name == name {
+			return m, nil
+		}
+	}
+	return Kind{}, fmt.Errorf("no package manager %q; known: %s", name, strings.Join(ManagerNames(), ", "))
 }
 
 // Apply runs one packages block: update, upgrade, install,
 // remove, cleanup, in that order, each only when asked for.
-func Apply(ctx context.Context, pm Manager, p *recipe.Packages) error {
+func Apply(ctx context.Context, pm Manager, p *Config) error {
 	ops := []struct {
 		on bool
 		do func(context.Context) error

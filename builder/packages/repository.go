@@ -6,12 +6,11 @@ import (
 	"strings"
 
 	"github.com/builder-images/builder/builder/confined"
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 // sourcesFile renders a repository as a deb822 .sources file, with its
 // key referenced by Signed-By.
-func sourcesFile(r *recipe.Repository, keyPath string) string {
+func sourcesFile(r *Repository, keyPath string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by builder from the recipe's repository %q.\n", r.Name)
 	fmt.Fprintf(&b, "Types: %s\n", strings.Join(r.Types, " "))
@@ -31,7 +30,7 @@ func sourcesFile(r *recipe.Repository, keyPath string) string {
 
 // WriteRepository writes the repository's key and its deb822 sources
 // file, both through the rootfs-confined file writer.
-func WriteRepository(dir string, r *recipe.Repository) error {
+func WriteRepository(dir string, r *Repository) error {
 	keyPath := ""
 	key := []byte(r.Key)
 	if r.KeyFile != "" {

@@ -2,12 +2,10 @@ package packages
 
 import (
 	"testing"
-
-	"github.com/builder-images/builder/builder/recipe"
 )
 
 func TestSourcesFile(t *testing.T) {
-	got := sourcesFile(&recipe.Repository{
+	got := sourcesFile(&Repository{
 		Name: "extra", Types: []string{"deb", "deb-src"}, URL: "https://apt.example.org/debian",
 		Suites: []string{"bookworm", "bookworm-updates"}, Components: []string{"main"}, Architectures: []string{"amd64"},
 	}, "/etc/apt/keyrings/extra.asc")

@@ -4,30 +4,25 @@ import (
 	"context"
 	"errors"
 
-	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/builder/step"
 )
-
-// downloadDirs are where each manager keeps the packages it downloads in
-// the image, which the build's cache shares between builds.
-var downloadDirs = map[string]string{"apt": "/var/cache/apt/archives"}
 
 // Run carries out a packages block in the image rt gives. With the
 // build's cache, the shared download directory is bound over the
 // manager's own while it runs; the cleanup runs after the bind is gone,
 // so it empties the image's directory and not the shared one.
-func Run(ctx context.Context, rt step.Runtime, p *recipe.Packages) error {
-	pm, err := New(p.Manager, func(ctx context.Context, argv ...string) error {
-		return rt.Exec(ctx, step.Command{Label: p.Manager, Argv: argv})
-	})
+func Run(ctx context.Context, rt step.Runtime, p *Config) error {
+	kind, err := lookup(p.Manager)
 	if err != nil {
 		return err
 	}
-	dir, ok := downloadDirs[p.Manager]
-	if !ok {
+	pm := kind.New(func(ctx context.Context, argv ...string) error {
+		return rt.Exec(ctx, step.Command{Label: p.Manager, Argv: argv})
+	})
+	if kind.DownloadDir == "" {
 		return Apply(ctx, pm, p)
 	}
-	undo, shared, err := rt.ShareDownloads(ctx, dir)
+	undo, shared, err := rt.ShareDownloads(ctx, kind.DownloadDir)
 	if err != nil {
 		return err
 	}

@@ -5,14 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/builder/step/steptest"
 )
 
 // TestRunSharesDownloads: with the build's cache, apt runs with the
 // shared download directory bound, and cleans up only once it is gone.
 func TestRunSharesDownloads(t *testing.T) {
-	p := &recipe.Packages{Manager: "apt", Update: true, Install: []string{"curl"}, Cleanup: true}
+	p := &Config{Manager: "apt", Update: true, Install: []string{"curl"}, Cleanup: true}
 	tests := []struct {
 		name   string
 		shared bool
@@ -46,7 +45,7 @@ func TestRunSharesDownloads(t *testing.T) {
 
 func TestRunUnknownManager(t *testing.T) {
 	rt := &steptest.Runtime{Shared: true}
-	if err := Run(context.Background(), rt, &recipe.Packages{Manager: "pacman"}); err == nil || len(rt.Calls) > 0 {
+	if err := Run(context.Background(), rt, &Config{Manager: "pacman"}); err == nil || len(rt.Calls) > 0 {
 		t.Errorf("Run = %v after %v; want an error and nothing run", err, rt.Calls)
 	}
 }

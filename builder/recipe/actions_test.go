@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/builder-images/builder/builder/bootstrap"
 )
 
 // stepBlocks sets every attribute of each step kind, over as many blocks
@@ -69,7 +71,7 @@ func TestActionFieldsCoverAttributes(t *testing.T) {
 		switch {
 		case slices.Contains(nonSteps, kind):
 		case kind == "bootstrap":
-			kinds = append(kinds, BootstrapBackends()...)
+			kinds = append(kinds, bootstrap.Names()...)
 		default:
 			kinds = append(kinds, kind)
 		}
@@ -81,7 +83,7 @@ func TestActionFieldsCoverAttributes(t *testing.T) {
 				t.Fatalf("no block of %s to decode: add one to stepBlocks", kind)
 			}
 			src := image
-			if !slices.Contains(BootstrapBackends(), kind) {
+			if !slices.Contains(bootstrap.Names(), kind) {
 				src += "bootstrap \"busybox\" {}\n"
 			}
 			path := filepath.Join(dir, kind+".hcl")

@@ -10,49 +10,24 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/builder-images/builder/builder/bootstrap"
 )
-
-// backendSpec is the recipe side of one bootstrap backend: the attributes
-// its block takes and the variants it knows. The rootfs stage implements
-// a backend under each of these names.
-type backendSpec struct {
-	attrs    []string
-	variants []string
-}
-
-// debootstrapAttrs are shared by debootstrap and mmdebstrap, which take
-// the same inputs.
-var debootstrapAttrs = []string{"suite", "variant", "mirror", "keyring", "keyring_fingerprints", "components", "include", "exclude", "extra_args"}
-
-var bootstrapBackends = map[string]backendSpec{
-	"debootstrap": {attrs: debootstrapAttrs, variants: []string{"minbase", "buildd", "fakechroot"}},
-	"mmdebstrap": {attrs: debootstrapAttrs, variants: []string{
-		"extract", "custom", "essential", "apt", "required", "minbase", "buildd", "important", "debootstrap", "standard",
-	}},
-	"tarball":   {attrs: []string{"source!", "sha256"}},
-	"directory": {attrs: []string{"source!"}},
-	"busybox":   {attrs: []string{"binary"}},
-}
-
-// BootstrapBackends lists the backend names a recipe may use, sorted.
-func BootstrapBackends() []string { return sortedKeys(bootstrapBackends) }
-
-// DefaultBusybox is where Debian's busybox-static installs its binary.
-const DefaultBusybox = "/bin/busybox"
 
 // validSuite is a Debian or Ubuntu suite or codename.
 var validSuite = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
 
-func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
+func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*bootstrap.Config, *attrDecoder) {
 	backend := b.Labels[0]
-	spec, ok := bootstrapBackends[backend]
-	if !ok {
+	kind, err := bootstrap.Lookup(backend)
+	if err != nil {
 		s.errorAt(b.LabelRanges[0], "Unknown bootstrap backend",
-			fmt.Sprintf("There is no bootstrap backend %q%s. Backends: %s.", backend, suggest(backend, BootstrapBackends()), strings.Join(BootstrapBackends(), ", ")))
+			fmt.Sprintf("There is no bootstrap backend %q%s. Backends: %s.", backend, suggest(backend, bootstrap.Names()), strings.Join(bootstrap.Names(), ", ")))
 		return nil, nil
 	}
-	d := decodeAttrs(b, s.ctx, s.diags, append([]string{"enabled"}, spec.attrs...)...)
-	bs := &Bootstrap{
+	attrs, variants := kind.Attributes(), kind.Variants()
+	d := decodeAttrs(b, s.ctx, s.diags, append([]string{"enabled"}, attrs...)...)
+	bs := &bootstrap.Config{
 		Backend:    backend,
 		Suite:      d.str("suite", ""),
 		Variant:    d.str("variant", ""),
@@ -68,15 +43,15 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 	refuseOptionLike(d, backend, bs)
 	switch {
 	case backend == "busybox" && bs.Binary == "":
-		bs.Binary = DefaultBusybox
-	case slices.Contains(spec.attrs, "suite") && !d.has("suite"):
+		bs.Binary = bootstrap.DefaultBusybox
+	case slices.Contains(attrs, "suite") && !d.has("suite"):
 		bs.Suite = s.plan.Image.Release
 	}
 	bs.KeyringFingerprints = d.strList("keyring_fingerprints", nil)
 	bs.Keyring = s.bootstrapKeyring(d, bs)
 	bs.Binary = s.hostPath(d, "binary", bs.Binary)
-	if bs.Variant != "" && !slices.Contains(spec.variants, bs.Variant) {
-		d.errorf("variant", "Unknown bootstrap variant", "%s has no variant %q%s. Variants: %s.", backend, bs.Variant, suggest(bs.Variant, spec.variants), strings.Join(spec.variants, ", "))
+	if bs.Variant != "" && !slices.Contains(variants, bs.Variant) {
+		d.errorf("variant", "Unknown bootstrap variant", "%s has no variant %q%s. Variants: %s.", backend, bs.Variant, suggest(bs.Variant, variants), strings.Join(variants, ", "))
 	}
 	if bs.Mirror != "" {
 		if msg := checkURL(bs.Mirror, "http", "https", "file"); msg != "" {
@@ -86,7 +61,7 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*Bootstrap, *attrDecoder) {
 	switch {
 	case d.has("suite") && strings.TrimSpace(bs.Suite) == "":
 		d.errorf("suite", "Empty suite", "The suite must name a release, such as \"bookworm\"; leave it out to use the image's release.")
-	case slices.Contains(spec.attrs, "suite") && !validSuite.MatchString(bs.Suite):
+	case slices.Contains(attrs, "suite") && !validSuite.MatchString(bs.Suite):
 		// debootstrap sources scripts/SUITE: a path here would run a
 		// file of the recipe's choosing.
 		detail := fmt.Sprintf("The suite %q is not a release name: letters, digits and . _ + ~ - only, such as \"bookworm\" or \"bookworm-backports\".", bs.Suite)
@@ -206,7 +181,7 @@ func (s *stepDecoder) hostPath(d *attrDecoder, name, p string) string {
 // with "-": there it would be read as an option (suite =
 // "--print-debs"), whatever the later checks make of it. The attribute
 // is then marked failed, so nothing more is said about it.
-func refuseOptionLike(d *attrDecoder, backend string, bs *Bootstrap) {
+func refuseOptionLike(d *attrDecoder, backend string, bs *bootstrap.Config) {
 	reader := "the bootstrap tool"
 	if backend == "debootstrap" || backend == "mmdebstrap" {
 		reader = backend

@@ -1,8 +1,16 @@
 package recipe
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/builder-images/builder/builder/bootstrap"
 )
 
 // TestBootstrapHostPathsStayPaths: a keyring or busybox binary next to a
@@ -28,9 +36,79 @@ func TestBootstrapHostPathsStayPaths(t *testing.T) {
 			t.Fatal(err)
 		}
 		plan := mustLoad(t, "r.hcl", Options{})
-		b := plan.Steps[0].Action.(*Bootstrap)
+		b := plan.Steps[0].Action.(*bootstrap.Config)
 		if got := b.Binary + b.Keyring; got != tt.want {
 			t.Errorf("%s: the plan has %q, want %q", tt.bootstrap, got, tt.want)
 		}
 	}
+}
+
+// TestBackendAttributesDecode: every attribute a bootstrap backend
+// declares is in the recipe's schema and reaches the backend's Config.
+// A backend that declares a new attribute needs a sample value here and
+// a line in the decoder.
+func TestBackendAttributesDecode(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	samples := map[string]string{
+		"suite": `"bookworm"`, "mirror": `"http://deb.example/debian"`, "keyring": strconv.Quote(file),
+		"keyring_fingerprints": `["0123456789ABCDEF0123456789ABCDEF01234567"]`, "components": `["main"]`,
+		"include": `["curl"]`, "exclude": `["nano"]`, "extra_args": `["--verbose"]`,
+		"sha256": `"` + strings.Repeat("ab", 32) + `"`, "binary": strconv.Quote(file),
+	}
+	for _, backend := range bootstrap.Backends() {
+		if !slices.Equal(BackendAttributes(backend.Name())[1:], stripRequired(backend.Attributes())) {
+			t.Errorf("%s: the schema has %v, the backend declares %v", backend.Name(), BackendAttributes(backend.Name()), backend.Attributes())
+		}
+		var body strings.Builder
+		for _, attr := range stripRequired(backend.Attributes()) {
+			if !slices.Contains(Attributes("bootstrap"), attr) {
+				t.Errorf("%s: %s is not a bootstrap attribute of the schema", backend.Name(), attr)
+			}
+			value, ok := samples[attr]
+			switch {
+			case attr == "variant":
+				value, ok = strconv.Quote(backend.Variants()[0]), true
+			case attr == "source" && backend.Name() == "directory":
+				value, ok = strconv.Quote(dir), true
+			case attr == "source":
+				value, ok = strconv.Quote(file), true
+			}
+			if !ok {
+				t.Errorf("%s: no sample value for %s", backend.Name(), attr)
+				continue
+			}
+			fmt.Fprintf(&body, "  %s = %s\n", attr, value)
+		}
+		src := fmt.Sprintf("image {\n  distribution = \"debian\"\n  release = \"bookworm\"\n}\nbootstrap %q {\n%s}\n", backend.Name(), body.String())
+		path := filepath.Join(t.TempDir(), "r.hcl")
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		plan := mustLoad(t, path, Options{})
+		raw, err := json.Marshal(plan.Bootstrap())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			t.Fatal(err)
+		}
+		for _, attr := range stripRequired(backend.Attributes()) {
+			if _, ok := fields[attr]; !ok {
+				t.Errorf("%s: %s = %s did not reach the Config: %s", backend.Name(), attr, samples[attr], raw)
+			}
+		}
+	}
+}
+
+func stripRequired(entries []string) []string {
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i], _ = attrName(e)
+	}
+	return names
 }

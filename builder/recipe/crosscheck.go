@@ -9,6 +9,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/builder-images/builder/builder/bootstrap"
+	"github.com/builder-images/builder/builder/packages"
 	"github.com/builder-images/builder/builder/steps"
 )
 
@@ -47,7 +49,7 @@ func checkPlan(p *Plan, body *hclsyntax.Body) hcl.Diagnostics {
 			firstSeen(targets, path.Clean(a.Path), s.Kind, s.Range, "Duplicate target path", pathWhat("The path", a.Path))
 		case *steps.Run:
 			firstSeen(runs, a.Name, s.Kind, s.Range, "Duplicate run name", fmt.Sprintf("The run name %q", a.Name))
-		case *Repository:
+		case *packages.Repository:
 			firstSeen(repos, a.Name, s.Kind, s.Range, "Duplicate repository name", fmt.Sprintf("The repository name %q", a.Name))
 		}
 	}
@@ -132,7 +134,7 @@ func checkBootstrapCount(p *Plan, body *hclsyntax.Body) hcl.Diagnostics {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Missing bootstrap block",
-			Detail:   fmt.Sprintf("A recipe needs a bootstrap block that creates the root filesystem, such as bootstrap \"debootstrap\" { … }. Backends: %s.", strings.Join(BootstrapBackends(), ", ")),
+			Detail:   fmt.Sprintf("A recipe needs a bootstrap block that creates the root filesystem, such as bootstrap \"debootstrap\" { … }. Backends: %s.", strings.Join(bootstrap.Names(), ", ")),
 			Subject:  &rng,
 		}}
 	}

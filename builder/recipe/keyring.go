@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/builder-images/builder/builder/bootstrap"
 )
 
 // fingerprintPattern is an OpenPGP fingerprint once normalized: 40 hex
@@ -11,21 +13,15 @@ import (
 // refused: they are short enough to be forged.
 var fingerprintPattern = regexp.MustCompile(`^([0-9A-F]{40}|[0-9A-F]{64})$`)
 
-// NormalizeFingerprint writes a fingerprint as builder compares it:
-// upper case, without the spaces gpg prints between groups.
-func NormalizeFingerprint(f string) string {
-	return strings.ToUpper(strings.Join(strings.Fields(f), ""))
-}
-
 // bootstrapKeyring checks the keyring of a debootstrap or mmdebstrap
 // block and its pinned fingerprints, and returns the keyring as the
 // build uses it: a path resolved like the recipe's other host paths, or
 // an https URL. A URL must come with fingerprints, as a tarball URL must
 // come with its sha256: whoever serves the file could otherwise choose
 // the keys the archive is checked with.
-func (s *stepDecoder) bootstrapKeyring(d *attrDecoder, bs *Bootstrap) string {
+func (s *stepDecoder) bootstrapKeyring(d *attrDecoder, bs *bootstrap.Config) string {
 	for i, f := range bs.KeyringFingerprints {
-		if !fingerprintPattern.MatchString(NormalizeFingerprint(f)) {
+		if !fingerprintPattern.MatchString(bootstrap.NormalizeFingerprint(f)) {
 			d.elementErrorf("keyring_fingerprints", i, "Invalid fingerprint",
 				"%q is not an OpenPGP fingerprint: 40 hexadecimal digits (64 for a v6 key), spaces allowed, as 'gpg --show-keys --with-fingerprint FILE' prints them. Short key IDs are not enough to pin a key.", f)
 		} else if slices.Index(bs.KeyringFingerprints, f) != i {

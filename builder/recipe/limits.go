@@ -11,6 +11,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/builder-images/builder/builder/confined"
+	"github.com/builder-images/builder/builder/isolation"
 )
 
 // Limits holds the `limits` block: how large the build's scratch
@@ -30,12 +31,17 @@ type Limits struct {
 	Range hcl.Range
 }
 
-// DefaultLimits are the limits of a recipe without a limits block: a
-// /tmp large enough for a compiler's temporary files, a /run and
-// /dev/shm of the sizes Docker gives containers (64 MiB), and a tarball
-// of up to 64 GiB, far beyond any base system.
+// DefaultLimits are the limits of a recipe without a limits block: the
+// tmpfs sizes of isolation.DefaultTmpfsSizes and the archive bound of
+// confined.DefaultMaxExtract, which own them.
 func DefaultLimits() Limits {
-	return Limits{Tmp: 1 << 30, Run: 64 << 20, Shm: 64 << 20, Tarball: confined.DefaultMaxExtract}
+	t := isolation.DefaultTmpfsSizes()
+	return Limits{Tmp: t.Tmp, Run: t.Run, Shm: t.Shm, Tarball: confined.DefaultMaxExtract}
+}
+
+// TmpfsSizes are the sizes of the tmpfs mounts these limits set.
+func (l Limits) TmpfsSizes() isolation.TmpfsSizes {
+	return isolation.TmpfsSizes{Tmp: l.Tmp, Run: l.Run, Shm: l.Shm}
 }
 
 // minLimit is the smallest size a limit may be: a tmpfs of size 0 has

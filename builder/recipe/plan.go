@@ -6,6 +6,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/pack"
 	"github.com/builder-images/builder/builder/step"
@@ -140,62 +141,13 @@ type Step struct {
 	// variables; anything printing the step masks them.
 	Sensitive []string
 	// Action is what the step does: one of the kinds' config types
-	// (*Bootstrap, *Repository, *Packages, *steps.File, *steps.Copy,
-	// *steps.Remove, *steps.Run).
+	// (*bootstrap.Config, *packages.Repository, *packages.Config,
+	// *steps.File, *steps.Copy, *steps.Remove, *steps.Run).
 	Action step.Action
 	// enabledFailed is set when enabled was in error or depends on a
 	// value in error: Enabled is then only a guess, and the checks
 	// across blocks leave the step out rather than report a cascade.
 	enabledFailed bool
-}
-
-// Bootstrap creates the rootfs.
-type Bootstrap struct {
-	Backend string `json:"backend"`
-	// debootstrap and mmdebstrap.
-	Suite      string   `json:"suite,omitempty"`
-	Variant    string   `json:"variant,omitempty"`
-	Mirror     string   `json:"mirror,omitempty"` // empty: the bootstrap tool's own default
-	Keyring    string   `json:"keyring,omitempty"`
-	Components []string `json:"components,omitempty"`
-	Include    []string `json:"include,omitempty"`
-	Exclude    []string `json:"exclude,omitempty"`
-	ExtraArgs  []string `json:"extra_args,omitempty"`
-
-	// KeyringFingerprints pin the keys of Keyring (a host file, or an
-	// https URL fetched at build time), which then gives the tool
-	// those keys only; a URL requires them.
-	KeyringFingerprints []string `json:"keyring_fingerprints,omitempty"`
-	// tarball and directory: a path resolved against the recipe's
-	// directory, or an https URL (tarball only, with SHA256).
-	Source string `json:"source,omitempty"`
-	SHA256 string `json:"sha256,omitempty"`
-	// busybox: the static binary to install.
-	Binary string `json:"binary,omitempty"`
-}
-
-// Repository is an apt source, written as a deb822 .sources file.
-type Repository struct {
-	Name          string   `json:"name"`
-	Types         []string `json:"types"`
-	URL           string   `json:"url"`
-	Suites        []string `json:"suites"`
-	Components    []string `json:"components"`
-	Architectures []string `json:"architectures,omitempty"`
-	// Key is an armored OpenPGP key, KeyFile a path to one (armored or
-	// binary); at most one is set.
-	Key     string `json:"key,omitempty"`
-	KeyFile string `json:"key_file,omitempty"`
-}
-
-// Packages is one `packages` block.
-type Packages struct {
-	Manager string   `json:"manager"`
-	Update  bool     `json:"update"`
-	Upgrade bool     `json:"upgrade"`
-	Install []string `json:"install,omitempty"`
-	Remove  []string `json:"remove,omitempty"`
-	Cleanup bool     `json:"cleanup"`
 }
 
 // Template is a template block: the template itself, as package
@@ -230,9 +182,9 @@ func (p *Plan) EnabledSteps() []Step {
 }
 
 // Bootstrap returns the enabled bootstrap step; a valid plan has exactly one.
-func (p *Plan) Bootstrap() *Bootstrap {
+func (p *Plan) Bootstrap() *bootstrap.Config {
 	for _, s := range p.Steps {
-		if b, ok := s.Action.(*Bootstrap); ok && s.Enabled {
+		if b, ok := s.Action.(*bootstrap.Config); ok && s.Enabled {
 			return b
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/builder-images/builder/builder/bootstrap"
 )
 
 // TestReadmeMatchesSchema keeps the README's recipe reference and the
@@ -46,7 +48,7 @@ func TestReadmeMatchesSchema(t *testing.T) {
 			t.Errorf("README ### `%s` documents %v; the schema has %v", block, got, sorted(want))
 		}
 		if block == "bootstrap" {
-			for _, backend := range BootstrapBackends() {
+			for _, backend := range bootstrap.Names() {
 				var got []string
 				for name, row := range documented {
 					if slices.Contains(backticked(row[1]), backend) {

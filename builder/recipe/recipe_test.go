@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/builder-images/builder/builder/bootstrap"
+	"github.com/builder-images/builder/builder/packages"
 	"github.com/builder-images/builder/builder/steps"
 )
 
@@ -199,14 +201,14 @@ func TestShippedRecipesValidate(t *testing.T) {
 		}
 	}
 	plan := mustLoad(t, "../../recipes/busybox.hcl", Options{})
-	if b := plan.Bootstrap(); b == nil || b.Backend != "busybox" || b.Binary != DefaultBusybox {
+	if b := plan.Bootstrap(); b == nil || b.Backend != "busybox" || b.Binary != bootstrap.DefaultBusybox {
 		t.Errorf("busybox bootstrap = %+v", b)
 	}
 }
 
 func hasEnabledPackage(p *Plan, name string) bool {
 	for _, s := range p.EnabledSteps() {
-		if pk, ok := s.Action.(*Packages); ok {
+		if pk, ok := s.Action.(*packages.Config); ok {
 			for _, n := range pk.Install {
 				if n == name {
 					return true

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/builder-images/builder/builder/bootstrap"
 )
 
 // blockSchema describes one top-level block type.
@@ -14,7 +16,7 @@ type blockSchema struct {
 	single   bool // at most one such block
 	// attrs lists the attributes, a trailing "!" marking required ones.
 	// Step blocks start with "enabled". locals and environment take any
-	// names, and bootstrap's depend on the backend (bootstrapBackends).
+	// names, and bootstrap's depend on the backend (bootstrap.Backend).
 	attrs []string
 }
 
@@ -60,8 +62,9 @@ func Attributes(blockType string) []string {
 	}
 	if blockType == "bootstrap" {
 		add([]string{"enabled"})
-		for _, b := range BootstrapBackends() {
-			add(bootstrapBackends[b].attrs)
+		for _, name := range bootstrap.Names() {
+			kind, _ := bootstrap.Lookup(name)
+			add(kind.Attributes())
 		}
 		return names
 	}
@@ -71,12 +74,12 @@ func Attributes(blockType string) []string {
 
 // BackendAttributes returns the attributes of one bootstrap backend.
 func BackendAttributes(backend string) []string {
-	spec, ok := bootstrapBackends[backend]
-	if !ok {
+	kind, err := bootstrap.Lookup(backend)
+	if err != nil {
 		return nil
 	}
 	names := []string{"enabled"}
-	for _, entry := range spec.attrs {
+	for _, entry := range kind.Attributes() {
 		n, _ := attrName(entry)
 		names = append(names, n)
 	}

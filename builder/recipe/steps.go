@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/builder-images/builder/builder/isolation/capability"
+	"github.com/builder-images/builder/builder/packages"
 	"github.com/builder-images/builder/builder/step"
 	"github.com/builder-images/builder/builder/steps"
 )
@@ -127,12 +128,12 @@ func buildOnlyDir(p string) string {
 	return ""
 }
 
-func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder) {
+func (s *stepDecoder) repository(b *hclsyntax.Block) (*packages.Repository, *attrDecoder) {
 	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["repository"].attrs...)
 	if msg := checkFileLabel("repository name", b.Labels[0]); msg != "" {
 		s.errorAt(b.LabelRanges[0], "Invalid repository name", "The "+msg)
 	}
-	r := &Repository{
+	r := &packages.Repository{
 		Name:          b.Labels[0],
 		URL:           d.str("url", ""),
 		Types:         d.strList("types", []string{"deb"}),
@@ -169,12 +170,9 @@ func (s *stepDecoder) repository(b *hclsyntax.Block) (*Repository, *attrDecoder)
 	return r, d
 }
 
-// PackageManagers lists the package managers a packages block may name.
-func PackageManagers() []string { return []string{"apt"} }
-
-func (s *stepDecoder) packages(b *hclsyntax.Block) (*Packages, *attrDecoder) {
+func (s *stepDecoder) packages(b *hclsyntax.Block) (*packages.Config, *attrDecoder) {
 	d := decodeAttrs(b, s.ctx, s.diags, blockSchemas["packages"].attrs...)
-	p := &Packages{
+	p := &packages.Config{
 		Manager: d.str("manager", "apt"),
 		Update:  d.boolean("update", false),
 		Upgrade: d.boolean("upgrade", false),
@@ -182,8 +180,8 @@ func (s *stepDecoder) packages(b *hclsyntax.Block) (*Packages, *attrDecoder) {
 		Remove:  d.strList("remove", nil),
 		Cleanup: d.boolean("cleanup", false),
 	}
-	if !slices.Contains(PackageManagers(), p.Manager) {
-		d.errorf("manager", "Unknown package manager", "There is no package manager %q; known: %s.", p.Manager, strings.Join(PackageManagers(), ", "))
+	if !slices.Contains(packages.ManagerNames(), p.Manager) {
+		d.errorf("manager", "Unknown package manager", "There is no package manager %q; known: %s.", p.Manager, strings.Join(packages.ManagerNames(), ", "))
 	}
 	for _, list := range []string{"install", "remove"} {
 		items := p.Install

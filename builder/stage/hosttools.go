@@ -2,8 +2,10 @@ package stage
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 
+	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/emulation"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/recipe"
@@ -29,16 +31,11 @@ type HostTool struct {
 	needed  func(HostNeeds) bool
 }
 
-// hostToolTable are listed in the order doctor reports them.
-var hostToolTable = []HostTool{
-	{Name: "debootstrap", Package: "debootstrap", For: `bootstrap "debootstrap"`,
-		needed: func(n HostNeeds) bool { return n.Backend == "debootstrap" }},
-	{Name: "mmdebstrap", Package: "mmdebstrap", For: `bootstrap "mmdebstrap"`,
-		needed: func(n HostNeeds) bool { return n.Backend == "mmdebstrap" }},
+// ownTools are the host tools no bootstrap backend owns: packing,
+// downloads and emulation. Backends declare theirs (bootstrap.Tool).
+var ownTools = []HostTool{
 	{Name: "mksquashfs", Package: "squashfs-tools", For: "a split image with a squashfs rootfs (the default)",
 		needed: func(n HostNeeds) bool { return n.Squashfs }},
-	{Name: DefaultBusyboxBinary, Package: "busybox-static", For: `bootstrap "busybox" without its own binary`,
-		needed: func(n HostNeeds) bool { return n.Backend == "busybox" && n.Busybox == DefaultBusyboxBinary }},
 	// Go's TLS client and debootstrap's wget both read Debian's bundle.
 	{Name: "/etc/ssl/certs/ca-certificates.crt", Package: "ca-certificates", For: "a download over https: a tarball, a keyring or a mirror",
 		needed: func(n HostNeeds) bool { return n.HTTPS }},
@@ -49,19 +46,39 @@ var hostToolTable = []HostTool{
 	// lets them work in a chroot.
 	{Name: "update-binfmts", Package: "binfmt-support", For: "a foreign architecture: registers qemu's binfmt_misc handlers", Foreign: true,
 		needed: func(n HostNeeds) bool { return n.Foreign }},
-	// mmdebstrap refuses a foreign architecture without it ("install
-	// arch-test for foreign architecture support"); debootstrap uses it
-	// when present.
-	{Name: "arch-test", Package: "arch-test", For: `bootstrap "mmdebstrap" for a foreign architecture`, Foreign: true,
-		needed: func(n HostNeeds) bool { return n.Foreign && n.Backend == "mmdebstrap" }},
 }
 
-// DefaultBusyboxBinary is the busybox backend's default binary, which
-// Debian's busybox-static installs.
-const DefaultBusyboxBinary = recipe.DefaultBusybox
+// hostToolTable lists the tools in the order doctor reports them: the
+// backends' own, then ownTools, then what the backends need only for a
+// foreign architecture.
+func hostToolTable() []HostTool {
+	var native, foreign []HostTool
+	for _, b := range bootstrap.Backends() {
+		for _, t := range b.Tools() {
+			ht := HostTool{Name: t.Name, Package: t.Package, For: t.For, Foreign: t.Foreign, needed: backendNeeds(b.Name(), t)}
+			if t.Foreign {
+				foreign = append(foreign, ht)
+			} else {
+				native = append(native, ht)
+			}
+		}
+	}
+	return slices.Concat(native, ownTools, foreign)
+}
+
+// backendNeeds says when a recipe needs a backend's tool: its bootstrap
+// block uses the backend, and the tool's own conditions hold.
+func backendNeeds(backend string, t bootstrap.Tool) func(HostNeeds) bool {
+	return func(n HostNeeds) bool {
+		if n.Backend != backend || t.Foreign && !n.Foreign {
+			return false
+		}
+		return t.NeededBy == nil || n.Bootstrap != nil && t.NeededBy(n.Bootstrap)
+	}
+}
 
 // HostTools lists every host tool builds use, in report order.
-func HostTools() []HostTool { return append([]HostTool(nil), hostToolTable...) }
+func HostTools() []HostTool { return hostToolTable() }
 
 // IsFile says whether the tool is a file rather than a program on PATH.
 func (t HostTool) IsFile() bool { return strings.HasPrefix(t.Name, "/") }
@@ -99,10 +116,8 @@ type HostNeeds struct {
 	// HTTPS is true when the bootstrap downloads over https from the
 	// build host (a tarball, a keyring, the mirror).
 	HTTPS bool
-	// Busybox is the busybox backend's binary.
-	Busybox string
 	// Bootstrap is the enabled bootstrap block, nil when there is none.
-	Bootstrap *recipe.Bootstrap
+	Bootstrap *bootstrap.Config
 	// Distribution is the image's, which picks a debootstrap script for
 	// a suite that has none and the default keyring.
 	Distribution string
@@ -123,7 +138,6 @@ func NeedsOf(plan *recipe.Plan, hostGOARCH string) HostNeeds {
 	if b := plan.Bootstrap(); b != nil {
 		n.Bootstrap = b
 		n.Backend = b.Backend
-		n.Busybox = b.Binary
 		for _, u := range []string{b.Source, b.Keyring, b.Mirror} {
 			if p, err := url.Parse(u); err == nil && p.Scheme == "https" {
 				n.HTTPS = true
@@ -137,7 +151,7 @@ func NeedsOf(plan *recipe.Plan, hostGOARCH string) HostNeeds {
 // their names for its architecture.
 func (n HostNeeds) Tools() []string {
 	var names []string
-	for _, t := range hostToolTable {
+	for _, t := range hostToolTable() {
 		if t.Needed(n) {
 			if p := t.Program(n.Arch); p != "" {
 				names = append(names, p)

@@ -24,7 +24,6 @@ import (
 	"github.com/builder-images/builder/builder/emulation"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/isolation"
-	"github.com/builder-images/builder/builder/packages"
 	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/builder/step"
 )
@@ -128,7 +127,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		cr.start = 1
 	}
 
-	chroot, err := isolation.SetupChroot(s.Dir, isolation.TmpfsSizesOf(s.Plan.Limits))
+	chroot, err := isolation.SetupChroot(s.Dir, s.Plan.Limits.TmpfsSizes())
 	if err != nil {
 		return fmt.Errorf("preparing the chroot: %w", err)
 	}
@@ -160,7 +159,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("leaving the chroot: %w", err)
 		}
 		s.storeSnapshot(ctx, cr, p, cr.parentOf(p))
-		if chroot, err = isolation.SetupChroot(s.Dir, isolation.TmpfsSizesOf(s.Plan.Limits)); err != nil {
+		if chroot, err = isolation.SetupChroot(s.Dir, s.Plan.Limits.TmpfsSizes()); err != nil {
 			return fmt.Errorf("preparing the chroot: %w", err)
 		}
 	}
@@ -247,7 +246,7 @@ func describeFailure(e *StepError) *events.Failure {
 }
 
 func (s *Stage) bootstrap(ctx context.Context, runner *isolation.Runner, step recipe.Step) error {
-	b := step.Action.(*recipe.Bootstrap)
+	b := step.Action.(*bootstrap.Config)
 	backend, err := bootstrap.Lookup(b.Backend)
 	if err != nil {
 		return err
@@ -259,7 +258,7 @@ func (s *Stage) bootstrap(ctx context.Context, runner *isolation.Runner, step re
 	if workDir == "" {
 		workDir = filepath.Dir(s.Dir)
 	}
-	env := bootstrap.Env{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir, Tmpfs: isolation.TmpfsSizesOf(s.Plan.Limits),
+	env := bootstrap.Env{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir, Tmpfs: s.Plan.Limits.TmpfsSizes(),
 		Distribution: s.Plan.Image.Distribution, MaxExtract: s.Plan.Limits.Tarball}
 	return backend.Bootstrap(ctx, env, b, s.Dir)
 }
@@ -281,12 +280,7 @@ func (s *Stage) checkEmulation() error {
 
 // step runs one step of the plan after the bootstrap, in the chroot.
 func (s *Stage) step(ctx context.Context, rt *stepRuntime, st recipe.Step) error {
-	switch a := st.Action.(type) {
-	case *recipe.Repository:
-		return packages.WriteRepository(s.Dir, a)
-	case *recipe.Packages:
-		return packages.Run(ctx, rt, a)
-	case step.Runner:
+	if a, ok := st.Action.(step.Runner); ok {
 		return a.Run(ctx, rt)
 	}
 	return fmt.Errorf("unexpected step %T", st.Action)

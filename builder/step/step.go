@@ -35,9 +35,8 @@ type Action interface {
 	Summary(masked Fields) string
 }
 
-// Runner is an Action that carries itself out. Every kind will be one;
-// until bootstrap, repository and packages move to their packages, the
-// stage runs those itself.
+// Runner is an Action that carries itself out: every kind but
+// bootstrap, which the stage runs itself before the image exists.
 type Runner interface {
 	Action
 	// Run carries the step out in the image that rt gives.

@@ -14,10 +14,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/emulation"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/lxd"
-	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/builder/stage"
 )
 
@@ -224,7 +224,7 @@ func runFakeChecks(t *testing.T, e doctorEnv, n doctorNeeds) (map[string]string,
 func TestDoctorChecksWithFakes(t *testing.T) {
 	arm64, _ := image.LookupArchitecture("arm64")
 	riscv, _ := image.LookupArchitecture("riscv64")
-	debian := fakeNeeds(t, "d.hcl", arm64, &recipe.Bootstrap{Backend: "debootstrap", Suite: "bookworm"})
+	debian := fakeNeeds(t, "d.hcl", arm64, &bootstrap.Config{Backend: "debootstrap", Suite: "bookworm"})
 
 	t.Run("healthy", func(t *testing.T) {
 		lines, failed := runFakeChecks(t, fakeDoctorEnv(t), doctorNeeds{})

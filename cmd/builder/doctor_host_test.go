@@ -11,7 +11,6 @@ import (
 
 	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/builder/stage"
 )
 
@@ -32,7 +31,7 @@ func fakeScriptsDir(t *testing.T) string {
 
 // fakeNeeds is a split squashfs recipe of distribution (from the suite's
 // family) built on amd64.
-func fakeNeeds(t *testing.T, name string, arch image.Architecture, b *recipe.Bootstrap) doctorNeeds {
+func fakeNeeds(t *testing.T, name string, arch image.Architecture, b *bootstrap.Config) doctorNeeds {
 	t.Helper()
 	dist := "debian"
 	if b.Suite == "noble" || b.Suite == "jammy" {
@@ -69,7 +68,7 @@ func TestDoctorHostToolsOfARecipe(t *testing.T) {
 		}
 		return "/usr/bin/" + name, nil
 	}
-	n := fakeNeeds(t, "arm.hcl", arm64, &recipe.Bootstrap{Backend: "mmdebstrap", Suite: "bookworm"})
+	n := fakeNeeds(t, "arm.hcl", arm64, &bootstrap.Config{Backend: "mmdebstrap", Suite: "bookworm"})
 	lines, failed := runFakeChecks(t, e, n)
 	if !failed {
 		t.Error("a missing arch-test did not fail an arm64 mmdebstrap recipe")
@@ -85,7 +84,7 @@ func TestDoctorHostToolsOfARecipe(t *testing.T) {
 		t.Errorf("recipe line: %s", got)
 	}
 	// Natively, arch-test is not needed.
-	lines, _ = runFakeChecks(t, e, fakeNeeds(t, "native.hcl", amd64, &recipe.Bootstrap{Backend: "mmdebstrap", Suite: "bookworm"}))
+	lines, _ = runFakeChecks(t, e, fakeNeeds(t, "native.hcl", amd64, &bootstrap.Config{Backend: "mmdebstrap", Suite: "bookworm"}))
 	wantStatus(t, lines, "arch-test", "warn", "(native.hcl does not need it)")
 	wantStatus(t, lines, "qemu-user-static", "ok", "qemu-aarch64-static")
 }
@@ -97,7 +96,7 @@ func TestDoctorUbuntuOnDebian(t *testing.T) {
 	e.stat = statExcept(ubuntuKeyring)
 
 	// recipes/ubuntu.hcl as shipped, on Debian 12: it used to pass.
-	lines, failed := runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &recipe.Bootstrap{Backend: "debootstrap", Suite: "noble", Keyring: ubuntuKeyring, KeyringFingerprints: pins}))
+	lines, failed := runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &bootstrap.Config{Backend: "debootstrap", Suite: "noble", Keyring: ubuntuKeyring, KeyringFingerprints: pins}))
 	if !failed {
 		t.Error("a missing Ubuntu keyring did not fail")
 	}
@@ -106,7 +105,7 @@ func TestDoctorUbuntuOnDebian(t *testing.T) {
 	wantStatus(t, lines, "script", "ok", "this debootstrap has no script for noble; builder runs it with "+filepath.Join(e.scriptsDir, "gutsy")+", as debootstrap does every ubuntu suite since gutsy")
 
 	// With the keyring's URL.
-	lines, failed = runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &recipe.Bootstrap{Backend: "debootstrap", Suite: "noble", Keyring: "https://archive.example/k.gpg", KeyringFingerprints: pins}))
+	lines, failed = runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &bootstrap.Config{Backend: "debootstrap", Suite: "noble", Keyring: "https://archive.example/k.gpg", KeyringFingerprints: pins}))
 	if failed {
 		t.Errorf("with a keyring URL, a check failed: %v", lines)
 	}
@@ -114,17 +113,17 @@ func TestDoctorUbuntuOnDebian(t *testing.T) {
 
 	// No keyring named: debootstrap's default for the suite is missing,
 	// and debootstrap would go on without checking signatures.
-	lines, _ = runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &recipe.Bootstrap{Backend: "debootstrap", Suite: "noble"}))
+	lines, _ = runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &bootstrap.Config{Backend: "debootstrap", Suite: "noble"}))
 	wantStatus(t, lines, "keyring", "FAIL", "debootstrap's default keyring for noble, "+ubuntuKeyring+", does not exist: debootstrap would bootstrap without checking the archive's signatures")
-	lines, _ = runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &recipe.Bootstrap{Backend: "mmdebstrap", Suite: "noble"}))
+	lines, _ = runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &bootstrap.Config{Backend: "mmdebstrap", Suite: "noble"}))
 	wantStatus(t, lines, "keyring", "FAIL", "mmdebstrap's default keyring for ubuntu, "+ubuntuKeyring+", does not exist: apt would refuse the archive")
 	e.stat = statExcept()
-	lines, _ = runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &recipe.Bootstrap{Backend: "debootstrap", Suite: "jammy"}))
+	lines, _ = runFakeChecks(t, e, fakeNeeds(t, "u.hcl", amd64, &bootstrap.Config{Backend: "debootstrap", Suite: "jammy"}))
 	wantStatus(t, lines, "keyring", "ok", ubuntuKeyring+" (debootstrap's default keyring for jammy)")
 	wantStatus(t, lines, "script", "ok", filepath.Join(e.scriptsDir, "jammy"))
 
 	// A distribution whose family builder does not know.
-	n := fakeNeeds(t, "d.hcl", amd64, &recipe.Bootstrap{Backend: "debootstrap", Suite: "daedalus"})
+	n := fakeNeeds(t, "d.hcl", amd64, &bootstrap.Config{Backend: "debootstrap", Suite: "daedalus"})
 	n.host.Distribution = "devuan"
 	lines, failed = runFakeChecks(t, e, n)
 	if !failed {

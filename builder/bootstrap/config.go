@@ -1,0 +1,101 @@
+package bootstrap
+
+import (
+	"strings"
+
+	"github.com/builder-images/builder/builder/step"
+)
+
+// Config is a bootstrap block as the recipe decodes it. Its JSON
+// names are those of inspect --json and of the cache keys.
+type Config struct {
+	Backend string `json:"backend"`
+	// debootstrap and mmdebstrap.
+	Suite      string   `json:"suite,omitempty"`
+	Variant    string   `json:"variant,omitempty"`
+	Mirror     string   `json:"mirror,omitempty"` // empty: the bootstrap tool's own default
+	Keyring    string   `json:"keyring,omitempty"`
+	Components []string `json:"components,omitempty"`
+	Include    []string `json:"include,omitempty"`
+	Exclude    []string `json:"exclude,omitempty"`
+	ExtraArgs  []string `json:"extra_args,omitempty"`
+
+	// KeyringFingerprints pin the keys of Keyring (a host file, or an
+	// https URL fetched at build time), which then gives the tool
+	// those keys only; a URL requires them.
+	KeyringFingerprints []string `json:"keyring_fingerprints,omitempty"`
+	// tarball and directory: a path resolved against the recipe's
+	// directory, or an https URL (tarball only, with SHA256).
+	Source string `json:"source,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// busybox: the static binary to install.
+	Binary string `json:"binary,omitempty"`
+}
+
+// DefaultBusybox is where Debian's busybox-static installs its binary.
+const DefaultBusybox = "/bin/busybox"
+
+// The block as a step.Action: inspect shows its fields and the cache key
+// hashes them and its host inputs.
+
+// Kind is the block type.
+func (*Config) Kind() string { return "bootstrap" }
+
+// Fields are the backend and every attribute it was given.
+func (c *Config) Fields() []step.Field {
+	return step.Fields{}.
+		With("backend", step.Text(c.Backend)).
+		WithSet("suite", step.Text(c.Suite)).
+		WithSet("variant", step.Text(c.Variant)).
+		WithSet("mirror", step.Text(c.Mirror)).
+		WithSet("keyring", step.Text(c.Keyring)).
+		WithSet("components", step.Texts(c.Components)).
+		WithSet("include", step.Texts(c.Include)).
+		WithSet("exclude", step.Texts(c.Exclude)).
+		WithSet("extra_args", step.Texts(c.ExtraArgs)).
+		WithSet("keyring_fingerprints", step.Texts(c.KeyringFingerprints)).
+		WithSet("source", step.Text(c.Source)).
+		WithSet("sha256", step.Text(c.SHA256)).
+		WithSet("binary", step.Text(c.Binary))
+}
+
+// HostInputs are the host files the backend reads (Backend.HostInputs).
+func (c *Config) HostInputs() []string {
+	backend, err := Lookup(c.Backend)
+	if err != nil {
+		return nil
+	}
+	return backend.HostInputs(c)
+}
+
+// Tools are the backend's programs that this block runs on an image of
+// the host's own architecture (Backend.Tools).
+func (c *Config) Tools() []string {
+	backend, err := Lookup(c.Backend)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, t := range backend.Tools() {
+		if !t.Foreign && (t.NeededBy == nil || t.NeededBy(c)) {
+			names = append(names, t.Name)
+		}
+	}
+	return names
+}
+
+// Summary: "suite=bookworm variant=minbase …".
+func (c *Config) Summary(masked step.Fields) string {
+	return keyValues(masked, "suite", "variant", "mirror", "source", "sha256", "binary", "include", "exclude")
+}
+
+// keyValues renders the named fields that have a value as "name=value".
+func keyValues(fields step.Fields, names ...string) string {
+	var parts []string
+	for _, name := range names {
+		if v := fields.Text(name); v != "" {
+			parts = append(parts, name+"="+v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
