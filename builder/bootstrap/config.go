@@ -42,7 +42,7 @@ const DefaultBusybox = "/bin/busybox"
 func (*Config) Kind() string { return "bootstrap" }
 
 // Fields are the backend and every attribute it was given.
-func (c *Config) Fields() []step.Field {
+func (c *Config) Fields() step.Fields {
 	return step.Fields{}.
 		With("backend", step.Text(c.Backend)).
 		WithSet("suite", step.Text(c.Suite)).

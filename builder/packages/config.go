@@ -39,7 +39,7 @@ type Repository struct {
 func (*Config) Kind() string { return "packages" }
 
 // Fields are the manager, its operations and the package lists.
-func (p *Config) Fields() []step.Field {
+func (p *Config) Fields() step.Fields {
 	return step.Fields{}.
 		With("manager", step.Text(p.Manager)).
 		With("update", step.Flag(p.Update)).
@@ -75,7 +75,7 @@ func (p *Config) Summary(masked step.Fields) string {
 func (*Repository) Kind() string { return "repository" }
 
 // Fields are the repository's name, sources and key.
-func (r *Repository) Fields() []step.Field {
+func (r *Repository) Fields() step.Fields {
 	return step.Fields{}.
 		With("name", step.Text(r.Name)).
 		With("types", step.Texts(r.Types)).

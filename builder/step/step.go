@@ -22,7 +22,7 @@ type Action interface {
 	// Fields are the resolved attributes, in a fixed order, each named
 	// as inspect --json prints it; attributes the recipe left unset
 	// and that have no value of their own are left out.
-	Fields() []Field
+	Fields() Fields
 	// HostInputs are host paths whose contents the step reads: the
 	// cache key hashes what they hold, not only their names.
 	HostInputs() []string

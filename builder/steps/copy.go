@@ -20,7 +20,7 @@ type Copy struct {
 func (*Copy) Kind() string { return "copy" }
 
 // Fields are the path, the source and the ownership when set.
-func (c *Copy) Fields() []step.Field {
+func (c *Copy) Fields() step.Fields {
 	fields := step.Fields{}.
 		With("path", step.Text(c.Path)).
 		With("source", step.Text(c.Source))

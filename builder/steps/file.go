@@ -21,7 +21,7 @@ type File struct {
 func (*File) Kind() string { return "file" }
 
 // Fields are the path, the content or source, and the ownership.
-func (f *File) Fields() []step.Field {
+func (f *File) Fields() step.Fields {
 	fields := step.Fields{}.
 		With("path", step.Text(f.Path)).
 		WithSet("content", step.Text(f.Content)).

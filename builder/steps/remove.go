@@ -17,7 +17,7 @@ type Remove struct {
 func (*Remove) Kind() string { return "remove" }
 
 // Fields are the path and missing_ok.
-func (r *Remove) Fields() []step.Field {
+func (r *Remove) Fields() step.Fields {
 	return step.Fields{}.
 		With("path", step.Text(r.Path)).
 		With("missing_ok", step.Flag(r.MissingOK))

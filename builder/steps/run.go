@@ -45,7 +45,7 @@ func (*Run) Kind() string { return "run" }
 
 // Fields are the name, the script (from script or source), the
 // environment, the capabilities and the timeout.
-func (r *Run) Fields() []step.Field {
+func (r *Run) Fields() step.Fields {
 	var env step.List
 	for _, e := range r.Environment {
 		env = append(env, step.Object(step.Fields{}.With("name", step.Text(e.Name)).With("value", step.Text(e.Value))))
