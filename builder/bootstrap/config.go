@@ -1,6 +1,8 @@
 package bootstrap
 
 import (
+	"context"
+	"errors"
 	"strings"
 
 	"github.com/builder-images/builder/builder/step"
@@ -68,8 +70,9 @@ func (c *Config) HostInputs() []string {
 	return backend.HostInputs(c)
 }
 
-// Tools are the backend's programs that this block runs on an image of
-// the host's own architecture (Backend.Tools).
+// Tools are the backend's tools this block uses (Backend.Tools), those
+// it needs only for a foreign architecture included: doctor knows which
+// architecture is foreign.
 func (c *Config) Tools() []string {
 	backend, err := Lookup(c.Backend)
 	if err != nil {
@@ -77,7 +80,7 @@ func (c *Config) Tools() []string {
 	}
 	var names []string
 	for _, t := range backend.Tools() {
-		if !t.Foreign && (t.NeededBy == nil || t.NeededBy(c)) {
+		if t.NeededBy == nil || t.NeededBy(c) {
 			names = append(names, t.Name)
 		}
 	}
@@ -87,6 +90,33 @@ func (c *Config) Tools() []string {
 // Summary: "suite=bookworm variant=minbase …".
 func (c *Config) Summary(masked step.Fields) string {
 	return keyValues(masked, "suite", "variant", "mirror", "source", "sha256", "binary", "include", "exclude")
+}
+
+// Runtime is what a bootstrap step needs of the stage besides
+// step.Runtime: the environment its backend runs in, on the host, since
+// the image it creates has no sandbox yet.
+type Runtime interface {
+	step.Runtime
+	// BootstrapEnv checks that the image's programs can run on this
+	// host and returns the backend's environment.
+	BootstrapEnv() (Env, error)
+}
+
+// Run creates the rootfs in the image directory with the block's backend.
+func (c *Config) Run(ctx context.Context, rt step.Runtime) error {
+	backend, err := Lookup(c.Backend)
+	if err != nil {
+		return err
+	}
+	host, ok := rt.(Runtime)
+	if !ok {
+		return errors.New("a bootstrap step runs only in the rootfs stage")
+	}
+	env, err := host.BootstrapEnv()
+	if err != nil {
+		return err
+	}
+	return backend.Bootstrap(ctx, env, c, rt.ImageDir())
 }
 
 // keyValues renders the named fields that have a value as "name=value".

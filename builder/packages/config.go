@@ -109,9 +109,6 @@ func (r *Repository) Summary(masked step.Fields) string {
 	return strings.Join(parts, " ")
 }
 
-// Run carries the packages block out in the image rt gives (see Run).
-func (p *Config) Run(ctx context.Context, rt step.Runtime) error { return Run(ctx, rt, p) }
-
 // Run writes the repository's key and sources file into the image.
 func (r *Repository) Run(_ context.Context, rt step.Runtime) error {
 	return WriteRepository(rt.ImageDir(), r)

@@ -7,11 +7,11 @@ import (
 	"github.com/builder-images/builder/builder/step"
 )
 
-// Run carries out a packages block in the image rt gives. With the
+// Run carries out the packages block in the image rt gives. With the
 // build's cache, the shared download directory is bound over the
 // manager's own while it runs; the cleanup runs after the bind is gone,
 // so it empties the image's directory and not the shared one.
-func Run(ctx context.Context, rt step.Runtime, p *Config) error {
+func (p *Config) Run(ctx context.Context, rt step.Runtime) error {
 	kind, err := lookup(p.Manager)
 	if err != nil {
 		return err

@@ -25,7 +25,7 @@ func TestRunSharesDownloads(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := &steptest.Runtime{Shared: tt.shared, Fail: tt.fail}
-			err := Run(context.Background(), rt, p)
+			err := p.Run(context.Background(), rt)
 			if (err != nil) != (tt.fail != "") {
 				t.Fatalf("Run = %v", err)
 			}
@@ -45,7 +45,7 @@ func TestRunSharesDownloads(t *testing.T) {
 
 func TestRunUnknownManager(t *testing.T) {
 	rt := &steptest.Runtime{Shared: true}
-	if err := Run(context.Background(), rt, &Config{Manager: "pacman"}); err == nil || len(rt.Calls) > 0 {
+	if err := (&Config{Manager: "pacman"}).Run(context.Background(), rt); err == nil || len(rt.Calls) > 0 {
 		t.Errorf("Run = %v after %v; want an error and nothing run", err, rt.Calls)
 	}
 }

@@ -55,7 +55,7 @@ func hostToolTable() []HostTool {
 	var native, foreign []HostTool
 	for _, b := range bootstrap.Backends() {
 		for _, t := range b.Tools() {
-			ht := HostTool{Name: t.Name, Package: t.Package, For: t.For, Foreign: t.Foreign, needed: backendNeeds(b.Name(), t)}
+			ht := HostTool{Name: t.Name, Package: t.Package, For: t.For, Foreign: t.Foreign, needed: stepNeeds(t)}
 			if t.Foreign {
 				foreign = append(foreign, ht)
 			} else {
@@ -66,14 +66,12 @@ func hostToolTable() []HostTool {
 	return slices.Concat(native, ownTools, foreign)
 }
 
-// backendNeeds says when a recipe needs a backend's tool: its bootstrap
-// block uses the backend, and the tool's own conditions hold.
-func backendNeeds(backend string, t bootstrap.Tool) func(HostNeeds) bool {
+// stepNeeds says when a recipe needs a backend's tool: one of its steps
+// names it (step.Action.Tools), and a tool only a foreign architecture
+// needs is needed for one.
+func stepNeeds(t bootstrap.Tool) func(HostNeeds) bool {
 	return func(n HostNeeds) bool {
-		if n.Backend != backend || t.Foreign && !n.Foreign {
-			return false
-		}
-		return t.NeededBy == nil || n.Bootstrap != nil && t.NeededBy(n.Bootstrap)
+		return slices.Contains(n.StepTools, t.Name) && (!t.Foreign || n.Foreign)
 	}
 }
 
@@ -116,6 +114,9 @@ type HostNeeds struct {
 	// HTTPS is true when the bootstrap downloads over https from the
 	// build host (a tarball, a keyring, the mirror).
 	HTTPS bool
+	// StepTools are the host tools the enabled steps run, as their
+	// actions name them (step.Action.Tools).
+	StepTools []string
 	// Bootstrap is the enabled bootstrap block, nil when there is none.
 	Bootstrap *bootstrap.Config
 	// Distribution is the image's, which picks a debootstrap script for
@@ -134,6 +135,9 @@ func NeedsOf(plan *recipe.Plan, hostGOARCH string) HostNeeds {
 		// A 32-bit relative of the host usually runs natively; where the
 		// kernel refuses it, doctor's binfmt check says so.
 		n.Foreign = host.Distribution != n.Arch.Distribution && !emulation.CompatibleOn(host, n.Arch)
+	}
+	for _, s := range plan.EnabledSteps() {
+		n.StepTools = append(n.StepTools, s.Action.Tools()...)
 	}
 	if b := plan.Bootstrap(); b != nil {
 		n.Bootstrap = b

@@ -2,9 +2,12 @@ package stage
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/isolation"
 	"github.com/builder-images/builder/builder/isolation/capability"
@@ -12,18 +15,29 @@ import (
 )
 
 // stepRuntime is what a step may use of the stage while it runs (see
-// step.Runtime): the image, its sandbox, the stage's events and cache.
+// step.Runtime and bootstrap.Runtime): the image, its sandbox, the
+// stage's events and cache.
 type stepRuntime struct {
 	stage  *Stage
 	runner *isolation.Runner
+	// chroot is the image's sandbox; nil while the bootstrap creates
+	// the image.
 	chroot *isolation.Chroot
 	// env is the plan's environment block, as NAME=VALUE pairs.
 	env []string
 }
 
+// errNoSandbox refuses what needs the image's sandbox during the
+// bootstrap, which runs on the host: a command run without the chroot
+// would run there too.
+var errNoSandbox = errors.New("the image has no sandbox before the bootstrap step ends")
+
 func (r *stepRuntime) ImageDir() string { return r.stage.Dir }
 
 func (r *stepRuntime) Exec(ctx context.Context, c step.Command) error {
+	if r.chroot == nil {
+		return errNoSandbox
+	}
 	extra, err := capability.Parse(c.Capabilities)
 	if err != nil {
 		return err
@@ -33,6 +47,9 @@ func (r *stepRuntime) Exec(ctx context.Context, c step.Command) error {
 }
 
 func (r *stepRuntime) WriteScript(name, script string) ([]string, error) {
+	if r.chroot == nil {
+		return nil, errNoSandbox
+	}
 	return r.chroot.WriteScript(name, script)
 }
 
@@ -43,6 +60,9 @@ func (r *stepRuntime) Warn(label, line string) {
 // ShareDownloads binds the cache's package archive over dir, holding the
 // cache's lock until it is undone.
 func (r *stepRuntime) ShareDownloads(ctx context.Context, dir string) (func() error, bool, error) {
+	if r.chroot == nil {
+		return nil, false, errNoSandbox
+	}
 	if r.stage.Cache == nil {
 		return nil, false, nil
 	}
@@ -61,4 +81,20 @@ func (r *stepRuntime) ShareDownloads(ctx context.Context, dir string) (func() er
 	}, true, nil
 }
 
-var _ step.Runtime = (*stepRuntime)(nil)
+// BootstrapEnv checks that the image's programs can run here (see
+// checkEmulation) and gives the bootstrap backend the image's
+// architecture, the host runner, downloads and the plan's limits.
+func (r *stepRuntime) BootstrapEnv() (bootstrap.Env, error) {
+	s := r.stage
+	if err := s.checkEmulation(); err != nil {
+		return bootstrap.Env{}, err
+	}
+	workDir := s.WorkDir
+	if workDir == "" {
+		workDir = filepath.Dir(s.Dir)
+	}
+	return bootstrap.Env{Arch: s.Plan.Image.Architecture, Runner: r.runner, HTTP: s.HTTP, WorkDir: workDir, Tmpfs: s.Plan.Limits.TmpfsSizes(),
+		Distribution: s.Plan.Image.Distribution, MaxExtract: s.Plan.Limits.Tarball}, nil
+}
+
+var _ bootstrap.Runtime = (*stepRuntime)(nil)

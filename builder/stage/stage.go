@@ -13,19 +13,16 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/emulation"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/isolation"
 	"github.com/builder-images/builder/builder/recipe"
-	"github.com/builder-images/builder/builder/step"
 )
 
 // StepError is a step that failed, with the recipe block it came from.
@@ -118,7 +115,9 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		}
 	}
 	if cr.restore == nil {
-		if err := s.timed(1, total, steps[0], func() error { return s.bootstrap(ctx, runner, steps[0]) }); err != nil {
+		// No sandbox yet: the bootstrap makes the image, on the host.
+		rt := &stepRuntime{stage: s, runner: runner}
+		if err := s.timed(1, total, steps[0], func() error { return steps[0].Action.Run(ctx, rt) }); err != nil {
 			return err
 		}
 		if p, ok := cr.snapshotAfter[0]; ok {
@@ -143,7 +142,7 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 		}
 		step := steps[i]
 		rt := &stepRuntime{stage: s, runner: runner, chroot: chroot, env: env}
-		if err := s.timed(i+1, total, step, func() error { return s.step(ctx, rt, step) }); err != nil {
+		if err := s.timed(i+1, total, step, func() error { return step.Action.Run(ctx, rt) }); err != nil {
 			return err
 		}
 		p, snapshot := cr.snapshotAfter[i]
@@ -245,24 +244,6 @@ func describeFailure(e *StepError) *events.Failure {
 	return f
 }
 
-func (s *Stage) bootstrap(ctx context.Context, runner *isolation.Runner, step recipe.Step) error {
-	b := step.Action.(*bootstrap.Config)
-	backend, err := bootstrap.Lookup(b.Backend)
-	if err != nil {
-		return err
-	}
-	if err := s.checkEmulation(); err != nil {
-		return err
-	}
-	workDir := s.WorkDir
-	if workDir == "" {
-		workDir = filepath.Dir(s.Dir)
-	}
-	env := bootstrap.Env{Arch: s.Plan.Image.Architecture, Runner: runner, HTTP: s.HTTP, WorkDir: workDir, Tmpfs: s.Plan.Limits.TmpfsSizes(),
-		Distribution: s.Plan.Image.Distribution, MaxExtract: s.Plan.Limits.Tarball}
-	return backend.Bootstrap(ctx, env, b, s.Dir)
-}
-
 // checkEmulation makes sure the image's programs can run here: natively
 // or through a qemu binfmt handler with the F flag.
 func (s *Stage) checkEmulation() error {
@@ -276,14 +257,6 @@ func (s *Stage) checkEmulation() error {
 		return fmt.Errorf("the binfmt handler %s lacks the F (fix binary) flag, so %s programs cannot run in the chroot; reinstall Debian's qemu-user-static, whose handlers have it", h.Name, s.Plan.Image.Architecture.Distribution)
 	}
 	return nil
-}
-
-// step runs one step of the plan after the bootstrap, in the chroot.
-func (s *Stage) step(ctx context.Context, rt *stepRuntime, st recipe.Step) error {
-	if a, ok := st.Action.(step.Runner); ok {
-		return a.Run(ctx, rt)
-	}
-	return fmt.Errorf("unexpected step %T", st.Action)
 }
 
 func envList(vars []recipe.EnvVar) []string {

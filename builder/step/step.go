@@ -33,12 +33,6 @@ type Action interface {
 	// its fields as masked for printing (see Mask), so that the text
 	// view hides what the JSON view hides.
 	Summary(masked Fields) string
-}
-
-// Runner is an Action that carries itself out: every kind but
-// bootstrap, which the stage runs itself before the image exists.
-type Runner interface {
-	Action
 	// Run carries the step out in the image that rt gives.
 	Run(ctx context.Context, rt Runtime) error
 }

@@ -21,7 +21,7 @@ func TestFileCopyRemoveRun(t *testing.T) {
 	}
 	root := Ownership{Mode: 0o600, Owner: "0", Group: "0"}
 	rt := &steptest.Runtime{Dir: image}
-	for _, a := range []step.Runner{
+	for _, a := range []step.Action{
 		&File{Path: "/etc/written", Content: "x\n", Ownership: root},
 		&Copy{Path: "/etc/motd", Source: filepath.Join(host, "motd")},
 		&File{Path: "/etc/gone", Content: "y\n", Ownership: root},

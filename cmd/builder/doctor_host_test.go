@@ -38,7 +38,7 @@ func fakeNeeds(t *testing.T, name string, arch image.Architecture, b *bootstrap.
 		dist = "ubuntu"
 	}
 	host := stage.HostNeeds{Backend: b.Backend, Arch: arch, Foreign: arch.Distribution != "amd64" && arch.Distribution != "i386",
-		Squashfs: true, Bootstrap: b, Distribution: dist}
+		Squashfs: true, StepTools: b.Tools(), Bootstrap: b, Distribution: dist}
 	return doctorNeeds{recipe: name, output: "split squashfs", host: &host, arch: &arch}
 }
 
