@@ -30,9 +30,9 @@ const parentMountNS = "BUILDER_PARENT_MOUNT_NS"
 const StopGrace = 30 * time.Second
 
 // RunIsolated re-executes the running binary with args in new mount and
-// PID namespaces and waits for it. Cancelling ctx sends the child
-// SIGTERM, then SIGKILL after StopGrace.
-func RunIsolated(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// PID namespaces and waits for it; the child reads stdin from a pipe.
+// Cancelling ctx sends the child SIGTERM, then SIGKILL after StopGrace.
+func RunIsolated(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding builder's own binary: %w", err)
@@ -58,7 +58,7 @@ func RunIsolated(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), parentMountNS+"="+mountNS)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	cmd.ExtraFiles = []*os.File{alive} // fd 3 in the child
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// UTS and IPC too: a hostname a maintainer script sets, or its

@@ -30,6 +30,9 @@ type Plan struct {
 	Limits      Limits
 	// Matrix is the recipe's matrix block; nil when it has none.
 	Matrix *Matrix
+	// carriedSecrets are the texts to mask a plan decoded by
+	// UnmarshalPlan was sent with: its locals stayed behind.
+	carriedSecrets []string
 }
 
 // ValueSource says where a variable's value came from, in precedence order.

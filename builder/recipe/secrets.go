@@ -19,7 +19,7 @@ const SensitiveText = events.SensitiveText
 // upper(var.token)) are listed because a step may print them just as
 // well as the variable itself. The list is what events.Masker masks.
 func (p *Plan) Secrets() []string {
-	var out []string
+	out := slices.Clone(p.carriedSecrets)
 	for _, v := range p.Variables {
 		out = append(out, v.secrets...)
 	}

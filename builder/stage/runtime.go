@@ -63,14 +63,14 @@ func (r *stepRuntime) ShareDownloads(ctx context.Context, dir string) (func() er
 	if r.chroot == nil {
 		return nil, false, errNoSandbox
 	}
-	if r.stage.Cache == nil {
+	if r.stage.cache == nil {
 		return nil, false, nil
 	}
-	unlock, err := r.stage.Cache.Cache.AptLock(ctx)
+	unlock, err := r.stage.cache.AptLock(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	unbind, err := r.chroot.BindHost(r.stage.Cache.Cache.AptArchives(), strings.TrimPrefix(dir, "/"))
+	unbind, err := r.chroot.BindHost(r.stage.cache.AptArchives(), strings.TrimPrefix(dir, "/"))
 	if err != nil {
 		unlock()
 		return nil, false, err

@@ -64,13 +64,18 @@ type Stage struct {
 	// Environ is builder's environment: proxies and SOURCE_DATE_EPOCH
 	// are passed on to the build's commands (see HostEnv).
 	Environ []string
-	// Cache, when set, restores the longest cached prefix of the build,
-	// stores snapshots after each group of steps and shares package
-	// downloads between builds.
-	Cache *Cache
+	// Cache, when its Dir is set, restores the longest cached prefix of
+	// the build, stores snapshots after each group of steps and shares
+	// package downloads between builds.
+	Cache cache.Policy
+	// Recipe names the recipe in the cache's entries and history: its
+	// absolute path.
+	Recipe string
 
 	sink    events.Sink
 	current *events.Step
+	// cache is Cache's directory, opened.
+	cache *cache.Cache
 }
 
 // Run builds the rootfs. Mounts are undone before it returns, whatever
@@ -93,7 +98,10 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 	}
 	total := len(steps) + 1 // and finalize
 	cr := &cacheRun{snapshotAfter: map[int]cache.Point{}}
-	if s.Cache != nil {
+	if s.Cache.Dir != "" {
+		if s.cache, err = cache.Open(s.Cache.Dir); err != nil {
+			return err
+		}
 		if cr, err = s.prepareCache(steps); err != nil {
 			return err
 		}
@@ -175,8 +183,8 @@ func (s *Stage) Run(ctx context.Context) (err error) {
 	if p, ok := cr.snapshotAfter[len(steps)-1]; ok && len(steps) > 1 {
 		s.storeSnapshot(ctx, cr, p, cr.parentOf(p))
 	}
-	if s.Cache != nil && ctx.Err() == nil {
-		if err := s.Cache.Cache.RecordBuild(cr.history); err != nil {
+	if s.cache != nil && ctx.Err() == nil {
+		if err := s.cache.RecordBuild(cr.history); err != nil {
 			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "not recording the build: " + err.Error()})
 		}
 	}

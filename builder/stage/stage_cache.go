@@ -18,25 +18,12 @@ import (
 	"github.com/builder-images/builder/builder/recipe"
 )
 
-// Cache configures a Stage's use of the stage cache.
-type Cache struct {
-	Cache *cache.Cache
-	// TTL is how old a bootstrap snapshot may be before it is rebuilt,
-	// so images still get security updates; 0 means no limit.
-	TTL time.Duration
-	// NoCache rebuilds every group (and stores fresh snapshots).
-	NoCache bool
-	// Recipe identifies the recipe for explanations: its absolute path.
-	Recipe string
-}
-
 // snapshotCompression is fast: snapshots are written on every cold
 // build and read on every warm one; disk is cheaper than time here.
 const snapshotCompression = "zstd-1"
 
 // cacheRun is what the cache decided for one build.
 type cacheRun struct {
-	cfg     Cache
 	points  []cache.Point
 	history cache.History
 	// start is the first step to run; the steps before it come from
@@ -50,26 +37,25 @@ type cacheRun struct {
 // prepareCache finds the longest cached prefix of the build and reports
 // each group: hit, or miss with what changed since the last build.
 func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
-	cfg := *s.Cache
 	// A damaged entry found while looking the stages up is removed by
 	// the cache and said here, once.
-	cfg.Cache.Report = func(d cache.Damage) {
+	s.cache.Report = func(d cache.Damage) {
 		s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: d.Error() + "; removed it, building without it"})
 	}
 	points, err := cache.Points(s.Plan, lookupEnv(s.Environ, "SOURCE_DATE_EPOCH"))
 	if err != nil {
 		return nil, err
 	}
-	cr := &cacheRun{cfg: cfg, points: points, snapshotAfter: map[int]cache.Point{}}
-	cr.history = cache.History{Recipe: cfg.Recipe, Image: s.Plan.Image.Name, Points: points, Variables: cache.VariableValues(s.Plan)}
-	last, hadLast := cfg.Cache.LastBuild(cfg.Recipe)
+	cr := &cacheRun{points: points, snapshotAfter: map[int]cache.Point{}}
+	cr.history = cache.History{Recipe: s.Recipe, Image: s.Plan.Image.Name, Points: points, Variables: cache.VariableValues(s.Plan)}
+	last, hadLast := s.cache.LastBuild(s.Recipe)
 	hit := -1
 	var reasons []string
-	if cfg.NoCache {
+	if s.Cache.NoCache {
 		reasons = []string{"--no-cache"}
 	} else {
 		var why string
-		hit, _, why = cfg.Cache.Usable(points, cfg.TTL)
+		hit, _, why = s.cache.Usable(points, s.Cache.TTL)
 		switch {
 		case why != "":
 			reasons = []string{why}
@@ -104,7 +90,7 @@ func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recip
 	// The snapshot's bytes are checked against the sha256 recorded
 	// when it was stored before anything is extracted from them; as
 	// every input from the cache, it is bounded like a tarball.
-	f, err := cr.cfg.Cache.OpenSnapshot(cr.restore.Key)
+	f, err := s.cache.OpenSnapshot(cr.restore.Key)
 	if err == nil {
 		err = confined.ExtractArchiveFile(ctx, f, s.Dir, s.Plan.Limits.Tarball)
 	}
@@ -126,7 +112,7 @@ func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recip
 func (s *Stage) discardSnapshot(cr *cacheRun, restoreErr error) error {
 	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
 		Line: fmt.Sprintf("%v; removing it from the cache and building without it", restoreErr)})
-	if err := cr.cfg.Cache.Remove(cr.restore.Key); err != nil {
+	if err := s.cache.Remove(cr.restore.Key); err != nil {
 		return fmt.Errorf("removing the damaged snapshot %s: %w", image.Short(cr.restore.Key), err)
 	}
 	entries, err := os.ReadDir(s.Dir)
@@ -163,7 +149,7 @@ func (s *Stage) storeSnapshot(ctx context.Context, cr *cacheRun, p cache.Point, 
 }
 
 func (s *Stage) writeSnapshot(ctx context.Context, cr *cacheRun, p cache.Point, parent string) (err error) {
-	f, err := cr.cfg.Cache.TempFile("snapshot-*.tar.zst")
+	f, err := s.cache.TempFile("snapshot-*.tar.zst")
 	if err != nil {
 		return err
 	}
@@ -187,8 +173,8 @@ func (s *Stage) writeSnapshot(ctx context.Context, cr *cacheRun, p cache.Point, 
 	if err != nil {
 		return err
 	}
-	return cr.cfg.Cache.Commit(f.Name(), cache.Entry{
-		Key: p.Key, Group: p.Group, Parent: parent, Recipe: cr.cfg.Recipe, Image: s.Plan.Image.Name,
+	return s.cache.Commit(f.Name(), cache.Entry{
+		Key: p.Key, Group: p.Group, Parent: parent, Recipe: s.Recipe, Image: s.Plan.Image.Name,
 		Created: time.Now().UTC(), Inputs: p.Inputs,
 	})
 }

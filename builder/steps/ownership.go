@@ -3,6 +3,7 @@ package steps
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/step"
@@ -59,4 +60,25 @@ func (o Ownership) MarshalJSON() ([]byte, error) {
 		Owner string `json:"owner"`
 		Group string `json:"group"`
 	}{o.modeText(), o.Owner, o.Group})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (o *Ownership) UnmarshalJSON(data []byte) error {
+	var w struct {
+		Mode  string `json:"mode"`
+		Owner string `json:"owner"`
+		Group string `json:"group"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*o = Ownership{Owner: w.Owner, Group: w.Group}
+	if w.Mode != "" {
+		mode, err := strconv.ParseUint(w.Mode, 8, 32)
+		if err != nil {
+			return fmt.Errorf("mode %q: %w", w.Mode, err)
+		}
+		o.Mode = uint32(mode)
+	}
+	return nil
 }

@@ -116,3 +116,24 @@ func (r Run) MarshalJSON() ([]byte, error) {
 		Timeout string `json:"timeout,omitempty"`
 	}{plain(r), timeout})
 }
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Run) UnmarshalJSON(data []byte) error {
+	type plain Run
+	var w struct {
+		plain
+		Timeout string `json:"timeout"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*r = Run(w.plain)
+	if w.Timeout != "" {
+		d, err := time.ParseDuration(w.Timeout)
+		if err != nil {
+			return fmt.Errorf("timeout %q: %w", w.Timeout, err)
+		}
+		r.Timeout = d
+	}
+	return nil
+}

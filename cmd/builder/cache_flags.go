@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -11,22 +9,14 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/builder-images/builder/builder/cache"
-	"github.com/builder-images/builder/builder/stage"
 )
 
-// cacheOptions are build's stage cache flags.
-type cacheOptions struct {
-	dir     string
-	noCache bool
-	ttl     days
-}
-
-func (o *cacheOptions) AddFlags(fs *pflag.FlagSet, environ []string) {
-	def := defaultCacheDir(environ)
-	o.ttl = days(7 * 24 * time.Hour)
-	fs.StringVar(&o.dir, "cache-dir", def, "stage and package cache; \"\" builds without one ($BUILDER_CACHE_DIR, set and empty: none)")
-	fs.BoolVar(&o.noCache, "no-cache", false, "rebuild every stage, storing fresh snapshots")
-	fs.Var(&o.ttl, "cache-ttl", "rebuild a bootstrap snapshot older than this (e.g. 7d, 36h; 0: never), so images get security updates")
+// addCacheFlags adds the flags that fill a build's cache policy.
+func addCacheFlags(fs *pflag.FlagSet, p *cache.Policy, environ []string) {
+	p.TTL = 7 * 24 * time.Hour
+	fs.StringVar(&p.Dir, "cache-dir", defaultCacheDir(environ), "stage and package cache; \"\" builds without one ($BUILDER_CACHE_DIR, set and empty: none)")
+	fs.BoolVar(&p.NoCache, "no-cache", false, "rebuild every stage, storing fresh snapshots")
+	fs.Var((*days)(&p.TTL), "cache-ttl", "rebuild a bootstrap snapshot older than this (e.g. 7d, 36h; 0: never), so images get security updates")
 }
 
 // defaultCacheDir is $BUILDER_CACHE_DIR when set, even to "" (no cache:
@@ -37,67 +27,6 @@ func defaultCacheDir(environ []string) string {
 		return dir
 	}
 	return cache.DefaultDir
-}
-
-// lockCache opens the cache and holds its lock, shared, until unlock:
-// prune waits rather than deleting a snapshot this build is about to
-// restore. A nil cache means the build uses none.
-func (o *cacheOptions) lockCache(ctx context.Context) (c *cache.Cache, unlock func(), err error) {
-	if o.dir == "" {
-		return nil, func() {}, nil
-	}
-	if c, err = cache.Open(o.dir); err != nil {
-		return nil, nil, err
-	}
-	if unlock, err = c.Lock(ctx, false); err != nil {
-		return nil, nil, err
-	}
-	return c, unlock, nil
-}
-
-// stageFlags are the flags that pass the cache to the isolated child.
-func (o *cacheOptions) stageFlags(recipePath string) ([]string, error) {
-	if o.dir == "" {
-		return nil, nil
-	}
-	dir, err := filepath.Abs(o.dir)
-	if err != nil {
-		return nil, err
-	}
-	recipe, err := filepath.Abs(recipePath)
-	if err != nil {
-		return nil, err
-	}
-	flags := []string{"--cache-dir", dir, "--cache-ttl", time.Duration(o.ttl).String(), "--cache-recipe", recipe}
-	if o.noCache {
-		flags = append(flags, "--no-cache")
-	}
-	return flags, nil
-}
-
-// stageCacheFlags are the child's side of stageFlags.
-type stageCacheFlags struct {
-	dir, recipe string
-	ttl         time.Duration
-	noCache     bool
-}
-
-func (f *stageCacheFlags) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&f.dir, "cache-dir", "", "stage cache")
-	fs.DurationVar(&f.ttl, "cache-ttl", 0, "bootstrap snapshot lifetime")
-	fs.StringVar(&f.recipe, "cache-recipe", "", "the recipe's absolute path")
-	fs.BoolVar(&f.noCache, "no-cache", false, "rebuild every stage")
-}
-
-func (f *stageCacheFlags) open() (*stage.Cache, error) {
-	if f.dir == "" {
-		return nil, nil
-	}
-	c, err := cache.Open(f.dir)
-	if err != nil {
-		return nil, err
-	}
-	return &stage.Cache{Cache: c, TTL: f.ttl, NoCache: f.noCache, Recipe: f.recipe}, nil
 }
 
 // days is a duration flag that also takes days: 7d, 1d12h.

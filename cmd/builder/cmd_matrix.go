@@ -111,31 +111,6 @@ func (a *app) printMatrix(format string, jobs []matrixJob) error {
 	return usageError{fmt.Errorf("--format must be text, json or gitlab, not %q", format)}
 }
 
-// applyJob turns --job NAME into the job's variable values, refusing a
-// --var that sets one of its axes: the job would no longer be itself.
-func (a *app) applyJob(opts *recipeOptions, recipePath, name string) error {
-	plan, err := a.loadForBuild(opts, recipePath)
-	if err != nil {
-		return err
-	}
-	var names []string
-	for _, job := range plan.Jobs() {
-		names = append(names, job.Name)
-		if job.Name != name {
-			continue
-		}
-		for _, v := range opts.vars {
-			axis, _, _ := strings.Cut(v, "=")
-			if _, set := job.Values[axis]; set {
-				return usageError{fmt.Errorf("--var %s sets an axis of job %s; leave it to the job", axis, name)}
-			}
-		}
-		opts.vars = append(opts.vars, job.Vars...)
-		return nil
-	}
-	return usageError{fmt.Errorf("%s has no job %q; its jobs: %s", recipePath, name, strings.Join(names, ", "))}
-}
-
 // writeGitLabPipeline prints a child pipeline: one job per matrix entry,
 // each extending .builder-build from ci/gitlab/build-job.yml, which also
 // holds the publish job that collects their output directories.

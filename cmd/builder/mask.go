@@ -27,17 +27,15 @@ func (a *app) maskOutput() func() {
 }
 
 // jsonOutput keeps stdout JSON when the command prints JSON there
-// (--json, and the isolated child's --events): values are then masked
-// inside string literals only (events.Writer.SetJSON).
+// (--json; the isolated stage does the same for its events): values are
+// then masked inside string literals only (events.Writer.SetJSON).
 func (a *app) jsonOutput(cmd *cobra.Command, _ []string) {
 	w, ok := a.stdout.(*events.Writer)
 	if !ok {
 		return
 	}
-	for _, name := range []string{"json", "events"} {
-		if on, err := cmd.Flags().GetBool(name); err == nil && on {
-			w.SetJSON()
-		}
+	if on, err := cmd.Flags().GetBool("json"); err == nil && on {
+		w.SetJSON()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -30,6 +31,13 @@ func (o *recipeOptions) AddFlags(fs *pflag.FlagSet) {
 // diagnostics with snippets.
 func (o *recipeOptions) load(a *app, path string) (*recipe.Plan, hcl.Diagnostics, *recipe.Loader) {
 	l := recipe.NewLoader()
+	plan, diags := o.evaluate(a, l, path)
+	return plan, diags, l
+}
+
+// evaluate evaluates the recipe with l, which parses each file once
+// however often it evaluates.
+func (o *recipeOptions) evaluate(a *app, l *recipe.Loader, path string) (*recipe.Plan, hcl.Diagnostics) {
 	plan, diags := l.Load(path, recipe.Options{
 		Vars:     o.vars,
 		VarFiles: o.varFiles,
@@ -39,7 +47,58 @@ func (o *recipeOptions) load(a *app, path string) (*recipe.Plan, hcl.Diagnostics
 	if plan != nil {
 		a.mask.Add(plan.Secrets()...)
 	}
-	return plan, diags, l
+	return plan, diags
+}
+
+// loadJob loads a recipe for a building command, as loadForBuild does;
+// with job set, the recipe is evaluated, its job looked up, and the
+// recipe evaluated again from the same parsed files with the job's
+// values. Each evaluation's diagnostics are printed.
+func (a *app) loadJob(opts *recipeOptions, path, job string) (*recipe.Plan, error) {
+	if job == "" {
+		return a.loadForBuild(opts, path)
+	}
+	l := recipe.NewLoader()
+	checked := func(plan *recipe.Plan, diags hcl.Diagnostics) (*recipe.Plan, error) {
+		if err := a.writeDiagnostics(diags, l.Files()); err != nil {
+			return nil, err
+		}
+		if diags.HasErrors() {
+			return nil, &exitError{code: exitUsage, silent: true}
+		}
+		return plan, nil
+	}
+	plan, err := checked(opts.evaluate(a, l, path))
+	if err != nil {
+		return nil, err
+	}
+	vars, err := jobVars(plan, opts.vars, path, job)
+	if err != nil {
+		return nil, err
+	}
+	jobOpts := &recipeOptions{vars: append(slices.Clone(opts.vars), vars...), varFiles: opts.varFiles}
+	return checked(jobOpts.evaluate(a, l, path))
+}
+
+// jobVars are the --var values of job NAME of the plan loaded from
+// recipePath, refusing a --var that sets one of its axes: the job would
+// no longer be itself.
+func jobVars(plan *recipe.Plan, vars []string, recipePath, name string) ([]string, error) {
+	var names []string
+	for _, job := range plan.Jobs() {
+		names = append(names, job.Name)
+		if job.Name != name {
+			continue
+		}
+		for _, v := range vars {
+			axis, _, _ := strings.Cut(v, "=")
+			if _, set := job.Values[axis]; set {
+				return nil, usageError{fmt.Errorf("--var %s sets an axis of job %s; leave it to the job", axis, name)}
+			}
+		}
+		return job.Vars, nil
+	}
+	return nil, usageError{fmt.Errorf("%s has no job %q; its jobs: %s", recipePath, name, strings.Join(names, ", "))}
 }
 
 // writeDiagnostics renders diagnostics as hcl does, with snippets, in
@@ -47,7 +106,8 @@ func (o *recipeOptions) load(a *app, path string) (*recipe.Plan, hcl.Diagnostics
 func (a *app) writeDiagnostics(diags hcl.Diagnostics, files map[string]*hcl.File) error {
 	color, width := false, uint(0)
 	if _, ok := terminal(a.stderr); ok {
-		color = os.Getenv("NO_COLOR") == ""
+		noColor, _ := environLookup(a.environ)("NO_COLOR")
+		color = noColor == ""
 		width = 100
 	}
 	w := hcl.NewDiagnosticTextWriter(a.stderr, files, width, color)

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/events"
-	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/output"
 )
 
@@ -36,8 +36,6 @@ type reporter struct {
 	mu         sync.Mutex
 	failedStep *events.Step
 	failure    *events.Failure
-	stages     map[string]float64
-	stageOrder []string
 	// cache is each cache group's last status, in order of appearance.
 	cache      []string
 	cacheState map[string]string
@@ -55,7 +53,7 @@ type reportMode struct {
 // steps with their output folded; otherwise (CI logs, pipes, CI=true)
 // plain lines stamped with the time.
 func (a *app) newReporter(mode reportMode) *reporter {
-	r := &reporter{json: mode.json, quiet: mode.quiet, stderr: a.stderr, stages: map[string]float64{}, mask: a.mask}
+	r := &reporter{json: mode.json, quiet: mode.quiet, stderr: a.stderr, mask: a.mask}
 	f, onTerminal := terminal(a.stdout)
 	switch {
 	case mode.json:
@@ -112,48 +110,9 @@ func (r *reporter) Emit(e events.Event) {
 		if e.Status != events.StatusOK && e.Error != nil {
 			r.failedStep, r.failure = e.Step, e.Error
 		}
-		r.addStageLocked(stageOf(e.Step), e.Duration)
 		r.mu.Unlock()
 	}
 	r.sink.Emit(e)
-}
-
-// stageOf groups steps for the time per stage.
-func stageOf(s *events.Step) string {
-	switch s.Kind {
-	case "run":
-		return "runs"
-	case "file", "copy", "remove":
-		return "files"
-	case "repository":
-		return "repositories"
-	}
-	return s.Kind
-}
-
-// addStage records time spent in a stage of the build.
-func (r *reporter) addStage(name string, seconds float64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.addStageLocked(name, seconds)
-}
-
-func (r *reporter) addStageLocked(name string, seconds float64) {
-	if _, ok := r.stages[name]; !ok {
-		r.stageOrder = append(r.stageOrder, name)
-	}
-	r.stages[name] += seconds
-}
-
-// stageTimes returns the time per stage, for build_end.
-func (r *reporter) stageTimes() map[string]float64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]float64, len(r.stages))
-	for k, v := range r.stages {
-		out[k] = v
-	}
-	return out
 }
 
 // failed returns the failure a step reported, if one did.
@@ -175,21 +134,22 @@ func (r *reporter) summarize() {
 
 // summary writes the end of a successful build for people: the image,
 // its fingerprint, its files and the time per stage.
-func (r *reporter) summary(w io.Writer, dir string, j image.ImageJSON, total time.Duration) {
+func (r *reporter) summary(w io.Writer, res build.Result, total time.Duration) {
 	if r.json {
 		return
 	}
+	j, dir := res.Image, res.Output
 	var b strings.Builder
 	fmt.Fprintf(&b, "==> built %s (%s, %s) in %s\n", j.Name, j.Type, j.Architecture, total.Round(100*time.Millisecond))
 	fmt.Fprintf(&b, "    fingerprint %s\n", j.Fingerprint)
 	for _, f := range j.Files {
 		fmt.Fprintf(&b, "    %-10s %s  %s\n", output.HumanSize(f.Size), filepath.Join(dir, f.Name), f.SHA256[:12])
 	}
-	r.mu.Lock()
 	var times []string
-	for _, name := range r.stageOrder {
-		times = append(times, fmt.Sprintf("%s %s", name, events.Round(r.stages[name])))
+	for _, s := range res.Stages {
+		times = append(times, fmt.Sprintf("%s %s", s.Name, events.Round(s.Seconds)))
 	}
+	r.mu.Lock()
 	var cached []string
 	explained := false
 	for _, group := range r.cache {
@@ -235,18 +195,6 @@ func (s *stampWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-// artifacts emits an event per image file (the text views show files
-// in the summary instead).
-func (r *reporter) artifacts(j image.ImageJSON) {
-	if !r.json {
-		return
-	}
-	for _, f := range j.Files {
-		r.Emit(events.Event{Time: time.Now(), Type: events.Artifact,
-			File: &events.File{Name: f.Name, Role: string(f.Role), SHA256: f.SHA256, Size: f.Size}, Fingerprint: j.Fingerprint})
-	}
 }
 
 // recipeSnippet returns up to n lines of file from line on, stopping

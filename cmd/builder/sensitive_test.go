@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/internal/testenv"
@@ -176,9 +178,21 @@ func TestStageChildMasksSensitiveValues(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(unshare, "--mount", "--pid", "--fork", "--uts", "--ipc", "--",
-		builderBinary(t), stageCommand, "--events", "--dir", dir, "--var", "token="+sensitiveToken, "--var", "fail=true",
-		"cmd/builder/testdata/rootfs/sensitive.hcl")
+	// The request builder sends: the plan it loaded, values included.
+	path, err := filepath.Abs(filepath.Join("testdata", "rootfs", "sensitive.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, diags := recipe.NewLoader().Load(path, recipe.Options{Vars: []string{"token=" + sensitiveToken, "fail=true"}, HostArch: "amd64"})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	request, err := json.Marshal(build.StageRequest{Plan: plan, Dir: dir, Environ: os.Environ()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(unshare, "--mount", "--pid", "--fork", "--uts", "--ipc", "--", builderBinary(t), build.StageCommand)
+	cmd.Stdin = bytes.NewReader(request)
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "BUILDER_PARENT_MOUNT_NS="+mountNS)
 	cmd.ExtraFiles = []*os.File{lifeline}
@@ -261,7 +275,7 @@ bootstrap "busybox" {}
 func TestReporterMasksBeforeTheLiveViewCuts(t *testing.T) {
 	const secret = "abcdef-secret-123456"
 	var screen strings.Builder
-	r := &reporter{mask: events.NewMasker(secret), stages: map[string]float64{}, stderr: &screen}
+	r := &reporter{mask: events.NewMasker(secret), stderr: &screen}
 	r.live = events.NewLive(&screen, 40, 5)
 	r.sink = r.live
 	step := &events.Step{Index: 1, Total: 1, Kind: "run", Name: "x", Stage: "post-packages"}

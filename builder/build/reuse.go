@@ -1,4 +1,4 @@
-package main
+package build
 
 import (
 	"crypto/sha256"
@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/builder-images/builder/builder/cache"
@@ -31,13 +32,12 @@ type packReuse struct {
 // lookupPackReuse decides for a split image: every stage's snapshot is
 // in the cache (the bootstrap one younger than the TTL) and so is the
 // rootfs file packed from the last one with the same settings.
-func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoch *time.Time, environ []string) (*packReuse, error) {
+func lookupPackReuse(c *cache.Cache, policy cache.Policy, plan *recipe.Plan, epoch *time.Time, environ []string) (*packReuse, error) {
 	pr := &packReuse{cache: c}
 	if plan.Output.Type != recipe.OutputSplit {
 		return pr, nil
 	}
-	envEpoch, _ := environLookup(environ)("SOURCE_DATE_EPOCH")
-	points, err := cache.Points(plan, envEpoch)
+	points, err := cache.Points(plan, sourceDateEpoch(environ))
 	if err != nil || len(points) == 0 {
 		return pr, err
 	}
@@ -49,10 +49,10 @@ func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoc
 	host := stage.ReadHostIdentity()
 	hostDigest := fmt.Sprintf("%x", sha256.Sum256(append(append([]byte{}, host.Hostname...), host.ResolvConf...)))
 	pr.key = cache.PackKey(points[len(points)-1].Key, plan.Output.Type, plan.Output.RootfsFormat, plan.Output.Compression.String(), epochText, hostDigest)
-	if opts.noCache {
+	if policy.NoCache {
 		return pr, nil
 	}
-	hit, entries, _ := c.Usable(points, time.Duration(opts.ttl))
+	hit, entries, _ := c.Usable(points, policy.TTL)
 	if hit != len(points)-1 {
 		return pr, nil
 	}
@@ -70,51 +70,63 @@ func lookupPackReuse(c *cache.Cache, opts *cacheOptions, plan *recipe.Plan, epoc
 
 // reportDamage says each damaged cache entry the build's look-ups found
 // and removed, once, as the stages' look-ups in the isolated child do.
-func reportDamage(rep *reporter) func(cache.Damage) {
+func reportDamage(sink events.Sink) func(cache.Damage) {
 	return func(d cache.Damage) {
-		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: d.Error() + "; removed it, building without it"})
+		sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: d.Error() + "; removed it, building without it"})
 	}
 }
 
 // reportHit tells the event stream every stage and the packing hit.
-func (pr *packReuse) reportHit(rep *reporter, plan *recipe.Plan) {
+func (pr *packReuse) reportHit(sink events.Sink, plan *recipe.Plan) {
 	now := time.Now()
 	for _, p := range pr.points {
-		rep.Emit(events.Event{Time: now, Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheHit, CacheKey: p.Key})
+		sink.Emit(events.Event{Time: now, Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheHit, CacheKey: p.Key})
 	}
-	rep.Emit(events.Event{Time: now, Type: events.Cache, CacheGroup: "pack", CacheStatus: events.CacheHit, CacheKey: pr.key})
+	sink.Emit(events.Event{Time: now, Type: events.Cache, CacheGroup: "pack", CacheStatus: events.CacheHit, CacheKey: pr.key})
 	steps := plan.EnabledSteps()
 	total := len(steps) + 1
 	for i, s := range steps {
-		rep.Emit(events.Event{Time: now, Type: events.StepEnd, Step: stage.StepRef(i+1, total, s), Status: events.StatusCached})
+		sink.Emit(events.Event{Time: now, Type: events.StepEnd, Step: stage.StepRef(i+1, total, s), Status: events.StatusCached})
 	}
-	rep.Emit(events.Event{Time: now, Type: events.StepEnd, Step: &events.Step{Index: total, Total: total, Kind: "finalize", Stage: "finalize"}, Status: events.StatusCached})
+	sink.Emit(events.Event{Time: now, Type: events.StepEnd, Step: &events.Step{Index: total, Total: total, Kind: "finalize", Stage: "finalize"}, Status: events.StatusCached})
 }
 
 // recordHit keeps this build as the recipe's last, as the rootfs stage
 // does when it runs, so the next miss is explained against it.
-func (pr *packReuse) recordHit(rep *reporter, recipePath string, plan *recipe.Plan) {
-	abs, err := filepath.Abs(recipePath)
+func (pr *packReuse) recordHit(sink events.Sink, plan *recipe.Plan) {
+	abs, err := filepath.Abs(plan.File)
 	if err == nil {
 		err = pr.cache.RecordBuild(cache.History{Recipe: abs, Image: plan.Image.Name, Points: pr.points, Variables: cache.VariableValues(plan)})
 	}
 	if err != nil {
-		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "not recording the build: " + err.Error()})
+		sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "not recording the build: " + err.Error()})
 	}
 }
 
 // store keeps this build's rootfs file for the next identical build. A
 // cache that cannot be written costs the next build time, not this one
 // its image.
-func (pr *packReuse) store(rep *reporter, dir string, j image.ImageJSON) {
+func (pr *packReuse) store(sink events.Sink, dir string, j image.ImageJSON) {
 	if pr.key == "" || pr.hit != nil || len(j.Files) != 2 {
 		return
 	}
 	e := cache.PackEntry{Key: pr.key, Image: j.Name, File: j.Files[1], Packages: j.Packages, Created: time.Now().UTC()}
 	start := time.Now()
 	if err := pr.cache.StorePack(dir+"/"+j.Files[1].Name, e); err != nil {
-		rep.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "not storing the packed rootfs: " + err.Error()})
+		sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "not storing the packed rootfs: " + err.Error()})
 		return
 	}
-	rep.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: "pack", CacheStatus: events.CacheStored, CacheKey: pr.key, Duration: time.Since(start).Seconds()})
+	sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: "pack", CacheStatus: events.CacheStored, CacheKey: pr.key, Duration: time.Since(start).Seconds()})
+}
+
+// sourceDateEpoch is SOURCE_DATE_EPOCH as the rootfs stage's commands
+// see it, "" when unset: part of every cache key.
+func sourceDateEpoch(environ []string) string {
+	epoch := ""
+	for _, kv := range environ {
+		if name, value, ok := strings.Cut(kv, "="); ok && name == image.SourceDateEpochVar {
+			epoch = value
+		}
+	}
+	return epoch
 }
