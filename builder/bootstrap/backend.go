@@ -7,17 +7,20 @@
 // (busybox.go). Each declares, next to its code, the attributes and
 // variants of its block, the host tools it runs and the host inputs a
 // build reads (Backend); backend.go lists them, and the recipe language,
-// the stage cache and builder doctor read that list. Config is the block
+// the stage cache and builder doctor read that list, and builder doctor
+// runs the host checks a backend declares (HostChecker). Config is the block
 // as the recipe decodes it.
 package bootstrap
 
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/builder-images/builder/builder/doctor/check"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/isolation"
 )
@@ -42,6 +45,25 @@ type Backend interface {
 	// whose contents the stage cache's key holds.
 	HostInputs(cfg *Config) []string
 	Bootstrap(ctx context.Context, env Env, cfg *Config, dir string) error
+}
+
+// HostChecker is a Backend that checks more of the build host than that
+// its tools are installed: builder doctor runs its checks for a recipe
+// whose bootstrap block names it, after the tools and binfmt checks.
+type HostChecker interface {
+	HostChecks(host HostEnv, cfg *Config) []check.Result
+}
+
+// HostEnv is what a backend's host checks read of the build host; tests
+// replace parts of it with fakes.
+type HostEnv struct {
+	// Distribution is the image's (see Env).
+	Distribution string
+	// ScriptsDir is where debootstrap's suite scripts are; empty means
+	// DebootstrapScripts.
+	ScriptsDir string
+	// Stat is os.Stat.
+	Stat func(string) (fs.FileInfo, error)
 }
 
 // Tool is a program of the build host that a backend runs, or a file it

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/builder-images/builder/builder/doctor/check"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/isolation"
 )
@@ -193,4 +194,108 @@ func (d debootstrapBackend) argv(arch image.Architecture, b *Config, keyring str
 		argv = append(argv, b.Mirror)
 	}
 	return argv, nil
+}
+
+var _ HostChecker = debootstrapBackend{}
+
+// HostChecks are what builder doctor checks for a block of debootstrap
+// or mmdebstrap besides the tool: debootstrap's script for the suite,
+// and the keyring either checks the archive with.
+func (d debootstrapBackend) HostChecks(host HostEnv, cfg *Config) []check.Result {
+	if d.tool == "debootstrap" {
+		return []check.Result{d.checkScript(host, cfg), d.checkKeyring(host, cfg)}
+	}
+	return []check.Result{d.checkKeyring(host, cfg)}
+}
+
+// checkScript says how debootstrap will run the block's suite: with its
+// own script, with its family's (a suite newer than this debootstrap),
+// or not at all.
+func (debootstrapBackend) checkScript(host HostEnv, b *Config) check.Result {
+	r := check.Result{Name: "script"}
+	s, err := FindSuiteScript(host.ScriptsDir, host.Distribution, b.Suite)
+	var none *NoSuiteScriptError
+	switch {
+	case errors.As(err, &none):
+		r.Status, r.Detail = check.Fail, err.Error()
+		r.Fix = `use bootstrap "mmdebstrap", which needs no script, or a debootstrap that knows the suite`
+	case err != nil:
+		r.Status, r.Detail, r.Fix = check.Fail, err.Error(), "apt-get install debootstrap"
+	case s.Family != "":
+		r.Detail = fmt.Sprintf("this debootstrap has no script for %s; builder runs it with %s, as debootstrap does every %s suite since %s",
+			b.Suite, s.Path, host.Distribution, s.Family)
+	default:
+		r.Detail = s.Path
+	}
+	return r
+}
+
+// checkKeyring checks the keyring the tool will check the archive with:
+// the block's file, its URL (fetched at build time), or the tool's
+// default for the suite.
+func (d debootstrapBackend) checkKeyring(host HostEnv, b *Config) check.Result {
+	r := check.Result{Name: "keyring"}
+	pinned := ""
+	switch k := len(b.KeyringFingerprints); k {
+	case 0:
+	case 1:
+		pinned = ", pinned to 1 key"
+	default:
+		pinned = fmt.Sprintf(", pinned to %d keys", k)
+	}
+	path, whose := b.Keyring, "the recipe's keyring"
+	switch {
+	case strings.HasPrefix(b.Keyring, "https://"):
+		r.Detail = "fetched from " + b.Keyring + " at build time" + pinned
+		return r
+	case path == "" && d.tool == "debootstrap":
+		s, err := FindSuiteScript(host.ScriptsDir, host.Distribution, b.Suite)
+		if err != nil {
+			r.Status, r.Detail, r.Fix = check.Fail, "without a script, no default keyring: "+err.Error(), "see the script check"
+			return r
+		}
+		if path, err = s.DefaultKeyring(); err != nil {
+			r.Status, r.Detail, r.Fix = check.Fail, err.Error(), "apt-get install --reinstall debootstrap"
+			return r
+		}
+		whose = "debootstrap's default keyring for " + b.Suite
+	case path == "":
+		path, whose = VendorKeyring(host.Distribution), "mmdebstrap's default keyring for "+host.Distribution
+	}
+	if path == "" {
+		r.Status = check.Warn
+		r.Detail = "the recipe names no keyring and builder does not know which one " + d.tool + " uses for " + b.Suite
+		r.Fix = "set keyring (a file, or an https URL with keyring_fingerprints)"
+		return r
+	}
+	if _, err := host.Stat(path); err == nil {
+		r.Detail = path + pinned
+		if b.Keyring == "" {
+			r.Detail += " (" + whose + ")"
+		}
+		return r
+	}
+	r.Status = check.Fail
+	r.Detail = fmt.Sprintf("%s, %s, does not exist", whose, path)
+	switch {
+	case b.Keyring == "" && d.tool == "debootstrap":
+		r.Detail += ": debootstrap would bootstrap without checking the archive's signatures"
+	case b.Keyring == "":
+		r.Detail += ": apt would refuse the archive"
+	}
+	r.Fix = keyringFix(host.Distribution, path)
+	return r
+}
+
+// keyringFix says where a missing archive keyring comes from.
+func keyringFix(distribution, path string) string {
+	const pin = "point the recipe's keyring at an https URL of it with keyring_fingerprints"
+	switch {
+	case strings.EqualFold(distribution, "debian"):
+		return "apt-get install debian-archive-keyring, or " + pin
+	case strings.EqualFold(distribution, "ubuntu"):
+		return "Debian does not package Ubuntu's archive keyring: " + pin +
+			" (recipes/ubuntu.hcl: --var keyring=https://…/ubuntu-archive-keyring.gpg), or install ubuntu-keyring on Ubuntu"
+	}
+	return "install the package that provides " + path + ", or " + pin
 }

@@ -2,8 +2,8 @@
 // enabled step in the chroot, finalize (stage.go), with the stage cache's
 // snapshots (stage_cache.go). Each step runs through its step.Action,
 // given the step.Runtime of runtime.go. It runs inside the build's own namespaces
-// (see isolation.RunIsolated). Work directories (workdir.go) and the host
-// tools a recipe needs (hosttools.go) live here too.
+// (see isolation.RunIsolated). Work directories (workdir.go) live here
+// too.
 package stage
 
 import (

@@ -1,4 +1,4 @@
-package stage
+package doctor
 
 import (
 	"bufio"
@@ -97,7 +97,7 @@ func TestHostToolsMatchREADME(t *testing.T) {
 		want = append(want, tool.Name+" | "+tool.Package+" | "+tool.For)
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("README's Host requirements rows:\n%s\nwant (from stage.HostTools):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		t.Errorf("README's Host requirements rows:\n%s\nwant (from doctor.HostTools):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

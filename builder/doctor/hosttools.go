@@ -1,4 +1,4 @@
-package stage
+package doctor
 
 import (
 	"net/url"
