@@ -15,7 +15,6 @@ import (
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/output"
 	"github.com/builder-images/builder/builder/recipe"
-	"github.com/builder-images/builder/builder/stage"
 )
 
 // Request is one build of a loaded recipe.
@@ -212,29 +211,4 @@ func buildImage(ctx context.Context, req Request, clock *stageClock) (_ image.Im
 		reuse.store(clock, req.Output, j)
 	}
 	return j, nil
-}
-
-// newWorkDir removes the work directories builds killed in parent left
-// (kill -9 gives a build no chance to), then makes this build's, owned by
-// this process and recorded in the cache, if any, for 'builder cache
-// prune' to find should this build be killed too.
-func newWorkDir(parent string, c *cache.Cache, sink events.Sink) (*stage.WorkDir, error) {
-	removed, err := stage.RemoveStaleWorkDirs(parent)
-	for _, dir := range removed {
-		sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cleanup", Line: "removed " + dir + ", the work directory of a build that was killed"})
-	}
-	if err != nil {
-		// Another build's mess does not stop this one.
-		sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cleanup", Line: "warning: " + err.Error()})
-	}
-	work, err := stage.NewWorkDir(parent)
-	if err != nil {
-		return nil, err
-	}
-	if c != nil {
-		if err := c.RecordWorkDir(work.Path); err != nil {
-			sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: "warning: " + err.Error() + "; cache prune will not find it"})
-		}
-	}
-	return work, nil
 }

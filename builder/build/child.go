@@ -15,6 +15,18 @@ import (
 	"github.com/builder-images/builder/builder/stage"
 )
 
+// HelperMain runs builder's binary as the sandbox helper a command in the
+// image runs in (see isolation.SandboxMain) when args, the command line
+// without the program's name, ask for it, and returns its exit status.
+// main calls it first: the helper runs before flags or anything else
+// that could leak into the command it becomes.
+func HelperMain(args []string) (code int, handled bool) {
+	if len(args) == 0 || args[0] != isolation.SandboxArg {
+		return 0, false
+	}
+	return isolation.SandboxMain(args[1:]), true
+}
+
 // StageCommand is the hidden command builder runs itself with as the
 // isolated rootfs stage (see RunStage).
 const StageCommand = "__rootfs-stage"

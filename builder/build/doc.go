@@ -11,6 +11,10 @@
 // included, and answers with events on its stdout, which Build passes
 // on to its sink.
 //
+// A build's work directory, and PruneWorkDirs, which removes those of
+// killed builds for 'builder cache prune', are in workdir.go. HelperMain
+// runs builder's binary as the sandbox helper of a command in the image.
+//
 // Commands give a Request and an events.Sink, and print the Result; the
 // errors say what went wrong, and a RequestError what the caller asked
 // for that cannot be done.

@@ -13,10 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/output"
-	"github.com/builder-images/builder/builder/stage"
 )
 
 func (a *app) newCacheCommand() *cobra.Command {
@@ -180,26 +180,11 @@ func parseSize(s string) (int64, error) {
 }
 
 // pruneWorkDirs removes the work directories the cache records whose
-// builds were killed, and forgets those that are gone. A recorded path
-// is untrusted: only a stale work directory there is removed.
+// builds were killed, and says which.
 func (a *app) pruneWorkDirs(c *cache.Cache, dryRun bool, verb string) error {
-	dirs, err := c.WorkDirs()
-	if err != nil {
-		return err
+	removed, err := build.PruneWorkDirs(c, dryRun)
+	for _, dir := range removed {
+		fmt.Fprintf(a.stdout, "%s %s, the work directory of a build that was killed\n", verb, dir)
 	}
-	var errs []error
-	for _, dir := range dirs {
-		removed, err := stage.RemoveStaleWorkDir(dir, dryRun)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if removed {
-			fmt.Fprintf(a.stdout, "%s %s, the work directory of a build that was killed\n", verb, dir)
-		}
-		if _, statErr := os.Lstat(dir); !dryRun && errors.Is(statErr, fs.ErrNotExist) {
-			errs = append(errs, c.ForgetWorkDir(dir))
-		}
-	}
-	return errors.Join(errs...)
+	return err
 }

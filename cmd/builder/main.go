@@ -17,8 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/events"
-	"github.com/builder-images/builder/builder/isolation"
 )
 
 // Exit codes shared by every command.
@@ -67,8 +67,8 @@ func main() {
 	// The sandbox a command in the image runs in is set up by this
 	// binary before anything else: no flags, no cobra, nothing that
 	// could leak into the command it becomes.
-	if len(os.Args) > 1 && os.Args[1] == isolation.SandboxArg {
-		os.Exit(isolation.SandboxMain(os.Args[2:]))
+	if code, ok := build.HelperMain(os.Args[1:]); ok {
+		os.Exit(code)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ()}
