@@ -174,6 +174,12 @@ type Entry struct {
 	// a restore.
 	SHA256 string  `json:"sha256"`
 	Inputs []Input `json:"inputs"`
+	// BuildStarted, when set, is when the build storing the entry
+	// started: Commit keeps an entry of the same key stored since then,
+	// by a build running at the same time, so that builds sharing the
+	// cache never leave a group's snapshot older than the one it was
+	// built on (which Usable would take for a stale chain).
+	BuildStarted time.Time `json:"-"`
 }
 
 // Usable finds the longest prefix of points whose snapshots can be used:

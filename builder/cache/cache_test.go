@@ -314,3 +314,43 @@ func TestPackEntries(t *testing.T) {
 		t.Error("removed pack still found")
 	}
 }
+
+// TestCommitKeepsAConcurrentBuildsSnapshot: a snapshot stored under the
+// same key since this build started came from a build running at the
+// same time and stays; one stored before it (a rebuild after the TTL,
+// --no-cache) is replaced. Without the rule, builds sharing a cache could
+// leave a group's snapshot older than its parent's, a stale chain.
+func TestCommitKeepsAConcurrentBuildsSnapshot(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := func(created, started time.Time, body string) {
+		t.Helper()
+		f, err := c.TempFile("snap-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(body); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if err := c.Commit(f.Name(), Entry{Key: hexKey("k"), Group: GroupPackages, Created: created, BuildStarted: started}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	commit(now.Add(-time.Hour), time.Time{}, "old")
+	commit(now, now.Add(-time.Minute), "mine")
+	e, ok := c.Lookup(hexKey("k"))
+	if !ok || !e.Created.Equal(now) {
+		t.Fatalf("a snapshot from before the build started was kept: %+v", e)
+	}
+	commit(now.Add(time.Second), now.Add(-time.Minute), "concurrent")
+	if e, _ := c.Lookup(hexKey("k")); !e.Created.Equal(now) || e.Size != int64(len("mine")) {
+		t.Errorf("the concurrent build's later snapshot replaced the first one: %+v", e)
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.Dir, "tmp", "*")); len(left) != 0 {
+		t.Errorf("the discarded snapshot was left: %v", left)
+	}
+}

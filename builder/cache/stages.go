@@ -235,6 +235,14 @@ func (c *Cache) Commit(tmpPath string, e Entry) error {
 		return err
 	}
 	defer unlock()
+	if old, err := checkEntry(r, e.Key); err == nil && !e.BuildStarted.IsZero() && !old.Created.Before(e.BuildStarted) {
+		// A concurrent build stored the same inputs first: its
+		// snapshot stays, so the chain's times keep their order.
+		if err := r.Remove(tmp); err != nil {
+			return fmt.Errorf("storing snapshot %s: %w", image.Short(e.Key), err)
+		}
+		return nil
+	}
 	if err := c.replaceWith(r, tmp, snapshotName(e.Key)); err != nil {
 		return fmt.Errorf("storing snapshot %s: %w", image.Short(e.Key), err)
 	}

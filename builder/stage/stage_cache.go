@@ -24,6 +24,9 @@ const snapshotCompression = "zstd-1"
 
 // cacheRun is what the cache decided for one build.
 type cacheRun struct {
+	// started is when the build looked the cache up; see
+	// cache.Entry.BuildStarted.
+	started time.Time
 	points  []cache.Point
 	history cache.History
 	// start is the first step to run; the steps before it come from
@@ -46,7 +49,7 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	cr := &cacheRun{points: points, snapshotAfter: map[int]cache.Point{}}
+	cr := &cacheRun{points: points, snapshotAfter: map[int]cache.Point{}, started: time.Now().UTC()}
 	cr.history = cache.History{Recipe: s.Recipe, Image: s.Plan.Image.Name, Points: points, Variables: cache.VariableValues(s.Plan)}
 	last, hadLast := s.cache.LastBuild(s.Recipe)
 	hit := -1
@@ -175,7 +178,7 @@ func (s *Stage) writeSnapshot(ctx context.Context, cr *cacheRun, p cache.Point, 
 	}
 	return s.cache.Commit(f.Name(), cache.Entry{
 		Key: p.Key, Group: p.Group, Parent: parent, Recipe: s.Recipe, Image: s.Plan.Image.Name,
-		Created: time.Now().UTC(), Inputs: p.Inputs,
+		Created: time.Now().UTC(), Inputs: p.Inputs, BuildStarted: cr.started,
 	})
 }
 
