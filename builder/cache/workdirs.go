@@ -15,7 +15,7 @@ import (
 // the work directories of killed builds wherever their outputs were.
 // What is recorded is untrusted like the rest of the cache: the caller
 // removes a recorded path only when the directory there proves to be a
-// stale work directory (stage.RemoveStaleWorkDir).
+// stale work directory (build.RemoveStaleWorkDir).
 
 // workDirEntry is the registry file of the work directory path.
 func workDirEntry(path string) string {

@@ -1,9 +1,8 @@
 // Package stage builds a plan's root filesystem: bootstrap, every
 // enabled step in the chroot, finalize (stage.go), with the stage cache's
 // snapshots (stage_cache.go). Each step runs through its step.Action,
-// given the step.Runtime of runtime.go. It runs inside the build's own namespaces
-// (see isolation.RunIsolated). Work directories (workdir.go) live here
-// too.
+// given the step.Runtime of runtime.go. It runs inside the build's own
+// namespaces (see isolation.RunIsolated).
 package stage
 
 import (
