@@ -178,7 +178,7 @@ func TestServeDropsStalledReaders(t *testing.T) {
 	_, dir := newDirTree(t)
 	bigFile(t, dir, "big.img", 256<<20)
 	bigFile(t, dir, "medium.img", 24<<20)
-	base, client, log := startServe(t, dir, "", ServeOptions{WriteStall: 300 * time.Millisecond})
+	base, client, log := startServe(t, dir, "", ServeOptions{WriteStall: time.Second})
 
 	// Stalled: read the headers, then nothing.
 	resp, err := client.Get(base + "/big.img")
