@@ -3,31 +3,15 @@ package output
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/builder-images/builder/internal/testenv"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestProgress(t *testing.T) {
 	for _, tty := range []bool{false, true} {
-		var out syncBuffer
+		var out testenv.SyncBuffer
 		p := startProgressEvery(&out, tty, "rootfs.tar.xz", "archived", 20*time.Millisecond)
 		var sink bytes.Buffer
 		w := p.Wrap(&sink)

@@ -1,7 +1,6 @@
 package streams
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,30 +16,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/builder-images/builder/builder/image"
+
+	"github.com/builder-images/builder/internal/testenv"
 )
-
-// syncBuffer is an access log the test reads while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // selfSigned is a certificate for 127.0.0.1 and the client that trusts it.
 func selfSigned(t testing.TB) (tls.Certificate, *http.Client) {
@@ -70,7 +52,7 @@ func selfSigned(t testing.TB) (tls.Certificate, *http.Client) {
 
 // startServe serves dir with opts on a loopback port until the test
 // ends, and returns its base URL, a client and the access log.
-func startServe(t *testing.T, dir string, publicURL string, opts ServeOptions) (string, *http.Client, *syncBuffer) {
+func startServe(t *testing.T, dir string, publicURL string, opts ServeOptions) (string, *http.Client, *testenv.SyncBuffer) {
 	t.Helper()
 	cert, client := selfSigned(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -85,7 +67,7 @@ func startServe(t *testing.T, dir string, publicURL string, opts ServeOptions) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &testenv.SyncBuffer{}
 	h, err := NewHandler(dir, HandlerOptions{PublicURL: pub, Log: log})
 	if err != nil {
 		t.Fatal(err)
