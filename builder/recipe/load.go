@@ -25,6 +25,9 @@ type Options struct {
 	// HostArch is the GOARCH used when the image block names no
 	// architecture.
 	HostArch string
+	// InstanceType is the build.type to evaluate with, "container" or
+	// "vm"; "" is the instance type of the recipe's first output.
+	InstanceType string
 }
 
 // Loader parses recipes and keeps every file it read so diagnostics can
@@ -94,12 +97,17 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 	ctx.Variables["var"] = cty.ObjectVal(varValues)
 	plan.Matrix = decodeMatrix(firstBlock(blocks["matrix"]), decls, *ctx, &diags)
 
-	// Phase 2: locals, in dependency order.
+	// Phase 2: the instance type, which build.type holds for everything
+	// below, then locals, in dependency order.
+	types := outputTypes(blocks, ctx, &diags)
+	plan.InstanceType = chooseInstanceType(opts.InstanceType, types, &diags)
+	ctx.Variables["build"] = buildValue(plan.InstanceType)
 	plan.Locals = evaluateLocals(blocks["locals"], ctx, &diags)
 
 	// Phase 3: the image, then everything that may default to it.
 	plan.Image = decodeImage(firstBlock(blocks["image"]), body, ctx, opts.HostArch, &diags)
-	plan.Output = decodeOutput(firstBlock(blocks["output"]), ctx, &diags)
+	plan.Outputs = decodeOutputs(blocks["output"], ctx, &diags)
+	selectOutput(plan, &diags)
 	plan.Limits = decodeLimits(firstBlock(blocks["limits"]), ctx, &diags)
 	plan.Environment = decodeEnvironment(blocks["environment"], ctx, &diags)
 

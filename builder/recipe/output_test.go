@@ -48,3 +48,59 @@ func TestOutputMerge(t *testing.T) {
 		})
 	}
 }
+
+// The disk settings' rules, for the output block and the flags alike.
+func TestOutputMergeVM(t *testing.T) {
+	str := func(s string) *string { return &s }
+	no := false
+	vm, problems := DefaultOutput().Merge(OutputSettings{Type: str("vm")})
+	if len(problems) > 0 || vm.Type != OutputVM || vm.RootfsFormat != "" || vm.VM != DefaultVMSettings() || vm.Compression.String() != "xz-6" {
+		t.Fatalf("split → vm = %+v, %v; want vm with the default disk settings", vm, problems)
+	}
+	if got, _ := vm.Merge(OutputSettings{Type: str("split")}); got.RootfsFormat != RootfsSquashfs || got.VM != (VMSettings{}) {
+		t.Errorf("vm → split = %+v, want squashfs and no disk settings", got)
+	}
+	got, problems := vm.Merge(OutputSettings{Size: str("10G"), SecureBoot: &no, Filesystem: str("ext4"), Format: str("qcow2")})
+	if want := (VMSettings{Size: 10 << 30, Filesystem: "ext4", Format: "qcow2"}); len(problems) > 0 || got.VM != want {
+		t.Errorf("settings = %+v, %v; want %+v", got.VM, problems, want)
+	}
+	if got, _ := vm.Merge(OutputSettings{Size: str("1073741824")}); got.VM.Size != 1<<30 {
+		t.Errorf("a size in bytes = %d, want 1GiB", got.VM.Size)
+	}
+	for _, tc := range []struct {
+		name     string
+		base     Output
+		settings OutputSettings
+		want     []OutputProblem
+		names    []string
+	}{
+		{"rootfs on vm", vm, OutputSettings{RootfsFormat: str("tar")}, []OutputProblem{RootfsOnVM}, []string{"rootfs"}},
+		{"disk settings on split", DefaultOutput(), OutputSettings{Size: str("4G"), SecureBoot: &no, Format: str("qcow2")},
+			[]OutputProblem{VMSettingOnContainer, VMSettingOnContainer, VMSettingOnContainer}, []string{"size", "secure_boot", "format"}},
+		{"a refused type is the one mistake", DefaultOutput(), OutputSettings{Type: str("kvm"), Size: str("4G")}, []OutputProblem{InvalidOutputType}, []string{"type"}},
+		{"size too small", vm, OutputSettings{Size: str("511MiB")}, []OutputProblem{InvalidVMSize}, []string{"size"}},
+		{"size not whole MiB", vm, OutputSettings{Size: str("600000000")}, []OutputProblem{InvalidVMSize}, []string{"size"}},
+		{"size not a size", vm, OutputSettings{Size: str("big")}, []OutputProblem{InvalidVMSize}, []string{"size"}},
+		{"btrfs", vm, OutputSettings{Filesystem: str("btrfs")}, []OutputProblem{InvalidFilesystem}, []string{"filesystem"}},
+		{"raw", vm, OutputSettings{Format: str("raw")}, []OutputProblem{InvalidDiskFormat}, []string{"format"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, problems := tc.base.Merge(tc.settings)
+			if out.VM != tc.base.VM {
+				t.Errorf("refused settings changed the disk settings to %+v", out.VM)
+			}
+			if len(problems) != len(tc.want) {
+				t.Fatalf("got problems %v, want %v", problems, tc.want)
+			}
+			for i, p := range problems {
+				if p.Problem != tc.want[i] || p.Setting != tc.names[i] {
+					t.Errorf("problem %d is %v of %s (%v), want %v of %s", i, p.Problem, p.Setting, p, tc.want[i], tc.names[i])
+				}
+			}
+		})
+	}
+	_, problems = vm.Merge(OutputSettings{Filesystem: str("btrfs")})
+	if msg := problems[0].Error(); msg != `filesystem "btrfs" is not supported yet; use "ext4"` {
+		t.Errorf("btrfs: %q", msg)
+	}
+}

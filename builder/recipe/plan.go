@@ -8,7 +8,6 @@ import (
 
 	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/image"
-	"github.com/builder-images/builder/builder/pack"
 	"github.com/builder-images/builder/builder/step"
 	"github.com/builder-images/builder/builder/template"
 )
@@ -26,8 +25,15 @@ type Plan struct {
 	Environment []EnvVar
 	Steps       []Step
 	Templates   []Template
-	Output      Output
-	Limits      Limits
+	// Outputs are the recipe's output blocks in recipe order; one
+	// unnamed DefaultOutput when it has none.
+	Outputs []Output
+	// InstanceType is the build.type this plan was evaluated with.
+	InstanceType string
+	// Output is the output this plan is built and packed as: the first
+	// of Outputs for InstanceType (flags merge into it).
+	Output Output
+	Limits Limits
 	// Matrix is the recipe's matrix block; nil when it has none.
 	Matrix *Matrix
 	// carriedSecrets are the texts to mask a plan decoded by
@@ -161,16 +167,6 @@ type Template struct {
 	// Sensitive lists attributes computed from sensitive values.
 	Sensitive     []string
 	enabledFailed bool // as for Step
-}
-
-// Output holds the `output` block.
-type Output struct {
-	// Type is "split" or "unified".
-	Type        string
-	Compression pack.Compression
-	// RootfsFormat is "squashfs" or "tar"; unified images are always tar.
-	RootfsFormat string
-	Range        hcl.Range
 }
 
 // EnabledSteps returns the steps that will run, in order.

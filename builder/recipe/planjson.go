@@ -9,6 +9,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/builder-images/builder/builder/bootstrap"
+	"github.com/builder-images/builder/builder/pack"
 	"github.com/builder-images/builder/builder/packages"
 	"github.com/builder-images/builder/builder/step"
 	"github.com/builder-images/builder/builder/steps"
@@ -20,9 +21,11 @@ import (
 // builder's command line and environment). MarshalPlan and UnmarshalPlan
 // carry what the stage and the stage cache read: the image, the
 // environment, the limits, every step with its action, the variables
-// (for the cache's history) and the texts to mask. Locals, templates,
-// the output block and the matrix stay behind: the stage does not read
-// them, and the secrets locals hold travel in the list of texts to mask.
+// (for the cache's history), the instance type and outputs (the plan's
+// Output with the flags merged in, as the child packs or checks for it)
+// and the texts to mask. Locals, templates and the matrix stay behind:
+// the stage does not read them, and the secrets locals hold travel in
+// the list of texts to mask.
 
 // planJSON is a plan on the wire.
 type planJSON struct {
@@ -33,8 +36,35 @@ type planJSON struct {
 	Environment []envVarJSON   `json:"environment,omitempty"`
 	Steps       []stepJSON     `json:"steps"`
 	Limits      Limits         `json:"limits"`
+	// InstanceType, Outputs and Output are the plan's.
+	InstanceType string       `json:"instance_type,omitempty"`
+	Outputs      []outputJSON `json:"outputs,omitempty"`
+	Output       *outputJSON  `json:"output,omitempty"`
 	// Secrets is Plan.Secrets of the sender.
 	Secrets []string `json:"secrets,omitempty"`
+}
+
+// outputJSON is an Output with its compression spelt as the recipe
+// does, which ParseCompression reads back.
+type outputJSON struct {
+	Name         string     `json:"name,omitempty"`
+	Type         string     `json:"type"`
+	Compression  string     `json:"compression"`
+	RootfsFormat string     `json:"rootfs_format,omitempty"`
+	VM           VMSettings `json:"vm"`
+	Range        hcl.Range  `json:"range"`
+}
+
+func newOutputJSON(o Output) outputJSON {
+	return outputJSON{Name: o.Name, Type: o.Type, Compression: o.Compression.String(), RootfsFormat: o.RootfsFormat, VM: o.VM, Range: o.Range}
+}
+
+func (o outputJSON) output() (Output, error) {
+	c, err := pack.ParseCompression(o.Compression)
+	if err != nil {
+		return Output{}, fmt.Errorf("decoding output %q: %w", o.Name, err)
+	}
+	return Output{Name: o.Name, Type: o.Type, Compression: c, RootfsFormat: o.RootfsFormat, VM: o.VM, Range: o.Range}, nil
 }
 
 type variableJSON struct {
@@ -82,7 +112,14 @@ var actionTypes = map[string]func() step.Action{
 // must travel only to a process of builder's own, never to disk others
 // can read or onto a command line.
 func MarshalPlan(p *Plan) ([]byte, error) {
-	w := planJSON{File: p.File, Dir: p.Dir, Image: p.Image, Limits: p.Limits, Secrets: p.Secrets()}
+	w := planJSON{File: p.File, Dir: p.Dir, Image: p.Image, Limits: p.Limits, Secrets: p.Secrets(), InstanceType: p.InstanceType}
+	for _, o := range p.Outputs {
+		w.Outputs = append(w.Outputs, newOutputJSON(o))
+	}
+	if p.Output.Type != "" {
+		out := newOutputJSON(p.Output)
+		w.Output = &out
+	}
 	for _, v := range p.Variables {
 		if !v.Value.IsWhollyKnown() {
 			return nil, fmt.Errorf("variable %s has no known value", v.Name)
@@ -125,7 +162,21 @@ func UnmarshalPlan(data []byte) (*Plan, error) {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return nil, fmt.Errorf("decoding the plan: %w", err)
 	}
-	p := &Plan{File: w.File, Dir: w.Dir, Image: w.Image, Limits: w.Limits, carriedSecrets: w.Secrets}
+	p := &Plan{File: w.File, Dir: w.Dir, Image: w.Image, Limits: w.Limits, carriedSecrets: w.Secrets, InstanceType: w.InstanceType}
+	for _, o := range w.Outputs {
+		out, err := o.output()
+		if err != nil {
+			return nil, err
+		}
+		p.Outputs = append(p.Outputs, out)
+	}
+	if w.Output != nil {
+		out, err := w.Output.output()
+		if err != nil {
+			return nil, err
+		}
+		p.Output = out
+	}
 	for _, v := range w.Variables {
 		typ, err := ctyjson.UnmarshalType(v.Type)
 		if err != nil {

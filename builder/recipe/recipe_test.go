@@ -123,7 +123,7 @@ func TestInvalidRecipes(t *testing.T) {
 			if len(h.wants) == 0 {
 				t.Fatalf("%s has no # want: lines", path)
 			}
-			_, diags := NewLoader().Load(path, Options{Vars: h.vars, VarFiles: h.varFiles, HostArch: "amd64"})
+			_, diags := NewLoader().LoadEach(path, Options{Vars: h.vars, VarFiles: h.varFiles, HostArch: "amd64"})
 			got := errorsOnly(diags, path)
 			if len(got) != len(h.wants) {
 				t.Fatalf("got %d errors, want %d:\n%s", len(got), len(h.wants), diagList(got, path))

@@ -42,7 +42,7 @@ func referenceDiag(tr hcl.Traversal, ctx *hcl.EvalContext) *hcl.Diagnostic {
 		return &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Unknown variable",
-			Detail: fmt.Sprintf("There is no variable named %q%s. A recipe refers to its variables as var.NAME and to its locals as local.NAME.",
+			Detail: fmt.Sprintf("There is no variable named %q%s. A recipe refers to its variables as var.NAME, to its locals as local.NAME and to the instance type it is built for as build.type.",
 				root, suggest(root, sortedKeys(ctx.Variables))),
 			Subject: &rng,
 		}
@@ -68,6 +68,13 @@ func referenceDiag(tr hcl.Traversal, ctx *hcl.EvalContext) *hcl.Diagnostic {
 			Severity: hcl.DiagError,
 			Summary:  "Reference to undeclared local value",
 			Detail:   fmt.Sprintf("There is no local value named %q%s; define it in a locals block.", name, suggest(name, names)),
+			Subject:  &rng,
+		}
+	case "build":
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Unknown build attribute",
+			Detail:   fmt.Sprintf("build has no attribute %q%s: build.type is the instance type the recipe is built for, \"container\" or \"vm\".", name, suggest(name, names)),
 			Subject:  &rng,
 		}
 	}

@@ -49,12 +49,20 @@ func (o *outputOptions) apply(plan *recipe.Plan) error {
 	}
 	out, problems := plan.Output.Merge(recipe.OutputSettings{Type: given(o.typ), Compression: given(o.compression), RootfsFormat: given(o.rootfsFormat)})
 	if len(problems) == 0 {
+		// The plan's steps were evaluated with build.type of its
+		// output: another instance type needs the recipe's own output.
+		if plan.InstanceType != "" && out.InstanceType() != plan.InstanceType {
+			return usageError{fmt.Errorf("--type %s makes a %s image, and this build is for a %s: declare an output block with type = %q in the recipe instead",
+				out.Type, out.InstanceType(), plan.InstanceType, out.Type)}
+		}
 		plan.Output = out
 		return nil
 	}
 	switch p := problems[0]; p.Problem {
 	case recipe.InvalidOutputType:
-		return usageError{fmt.Errorf("--type must be split or unified, not %q", p.Value)}
+		return usageError{fmt.Errorf("--type must be split, unified or vm, not %q", p.Value)}
+	case recipe.RootfsOnVM:
+		return usageError{errors.New("--rootfs-format is for split and unified images: a vm image holds its rootfs in its disk")}
 	case recipe.InvalidCompression:
 		return usageError{fmt.Errorf("--compression: %w", p.Err)}
 	case recipe.InvalidRootfsFormat:

@@ -1,5 +1,5 @@
 # An output type that does not exist.
-# want: 12:10: Invalid output type: must be "split" (a metadata tarball and a rootfs file) or "unified" (one tarball), not "single"
+# want: 12:10: Invalid output type: must be "split" (a metadata tarball and a rootfs file), "unified" (one tarball) or "vm" (a virtual machine's disk image), not "single"
 
 image {
   distribution = "debian"
