@@ -14,30 +14,44 @@ import (
 // Role is the part a file plays in an image.
 type Role string
 
-// File roles: a split image is a metadata file and a rootfs file, a
-// unified image one file.
+// File roles: a split container image is a metadata file and a rootfs
+// file, a split VM image a metadata file and a disk (qcow2), a unified
+// image of either one file.
 const (
 	RoleMetadata Role = "metadata"
 	RoleRootfs   Role = "rootfs"
+	RoleDisk     Role = "disk"
 	RoleUnified  Role = "unified"
 )
 
-// Image types.
+// Image types: the two forms of a container image, and a virtual
+// machine's image in either form (its files' roles tell which).
 const (
 	TypeSplit   = "split"
 	TypeUnified = "unified"
+	TypeVM      = "virtual-machine"
 )
 
-// imageType checks that roles are those of an image, in the order the
-// fingerprint takes them, and returns the image's type.
-func imageType(roles []Role) (string, error) {
+// LXD's instance types, as its API and image records name them.
+const (
+	InstanceContainer = "container"
+	InstanceVM        = "virtual-machine"
+)
+
+// imageForm checks that roles are those of an image, in the order the
+// fingerprint takes them, and returns the type they make: TypeSplit,
+// TypeVM for a metadata file and a disk, or TypeUnified for one file
+// (a container's or a VM's; only the tarball's entries tell).
+func imageForm(roles []Role) (string, error) {
 	switch {
 	case len(roles) == 1 && roles[0] == RoleUnified:
 		return TypeUnified, nil
 	case len(roles) == 2 && roles[0] == RoleMetadata && roles[1] == RoleRootfs:
 		return TypeSplit, nil
+	case len(roles) == 2 && roles[0] == RoleMetadata && roles[1] == RoleDisk:
+		return TypeVM, nil
 	}
-	return "", fmt.Errorf("files with roles %v are not an image: a split image is a metadata then a rootfs file, a unified image one unified file", roles)
+	return "", fmt.Errorf("files with roles %v are not an image: a split image is a metadata then a rootfs or disk file, a unified image one unified file", roles)
 }
 
 // CombinedHasher computes an image's fingerprint while its files are
@@ -67,13 +81,14 @@ func (c *CombinedHasher) Next(name string, role Role) *FileHasher {
 }
 
 // Fingerprint returns the image's fingerprint in lowercase hex, once its
-// files were fed: a unified file, or a metadata then a rootfs file.
+// files were fed: a unified file, or a metadata then a rootfs or disk
+// file.
 func (c *CombinedHasher) Fingerprint() (string, error) {
 	roles := make([]Role, len(c.files))
 	for i, f := range c.files {
 		roles[i] = f.info.Role
 	}
-	if _, err := imageType(roles); err != nil {
+	if _, err := imageForm(roles); err != nil {
 		return "", fmt.Errorf("computing the fingerprint: %w", err)
 	}
 	return hex.EncodeToString(c.sum.Sum(nil)), nil
@@ -115,7 +130,7 @@ func (f *FileHasher) Info() FileInfo {
 }
 
 // Fingerprint reads files in order — a split image's metadata file then
-// its rootfs file, or a unified image's one file — and returns the image's
+// its rootfs or disk file, or a unified image's one file — and returns the image's
 // fingerprint, as `cat files… | sha256sum` prints it.
 func Fingerprint(files ...string) (string, error) {
 	var infos []FileInfo
@@ -134,7 +149,7 @@ func Fingerprint(files ...string) (string, error) {
 // HashFiles reads an image's files from dir once each, in the order given,
 // and returns the fingerprint and each file's FileInfo with its sha256
 // and size filled in. The files' names are joined to dir; roles must be
-// metadata then rootfs, or unified.
+// metadata then rootfs or disk, or unified.
 func HashFiles(dir string, files ...FileInfo) (string, []FileInfo, error) {
 	c := NewCombinedHasher()
 	for _, f := range files {

@@ -26,7 +26,8 @@ type ImageJSON struct {
 	Name string `json:"name,omitempty"`
 	// Fingerprint is LXD's: see CombinedHasher.
 	Fingerprint string `json:"fingerprint"`
-	// Type is TypeSplit or TypeUnified.
+	// Type is TypeSplit or TypeUnified for a container image, TypeVM
+	// for a virtual machine's (split or unified: see the files' roles).
 	Type string `json:"type"`
 	// Architecture is LXD's canonical name.
 	Architecture string            `json:"architecture"`
@@ -37,8 +38,11 @@ type ImageJSON struct {
 	// expiry_date; a zero Expires means the image does not expire.
 	Created time.Time `json:"created,omitzero"`
 	Expires time.Time `json:"expires,omitzero"`
-	// Files are in fingerprint order: metadata then rootfs, or unified.
+	// Files are in fingerprint order: metadata then rootfs or disk, or
+	// unified.
 	Files []FileInfo `json:"files"`
+	// Disk describes a VM image's disk; nil for a container image.
+	Disk *Disk `json:"disk,omitempty"`
 	// Packages are the image's installed packages, sorted.
 	Packages []Package `json:"packages"`
 }
@@ -62,7 +66,8 @@ type Package struct {
 // Check reports what makes j inconsistent: a fingerprint or sha256 that is
 // not lowercase hex, a type that does not match the files' roles, a
 // unified image whose fingerprint is not its file's sha256, a
-// non-canonical architecture, a file name that is not bare.
+// non-canonical architecture, a file name that is not bare, a VM image
+// without its disk record or a container image with one.
 func (j ImageJSON) Check() error {
 	var errs []error
 	if !isSHA256(j.Fingerprint) {
@@ -81,14 +86,24 @@ func (j ImageJSON) Check() error {
 			errs = append(errs, fmt.Errorf("file %s: negative size", f.Name))
 		}
 	}
-	typ, err := imageType(roles)
+	form, err := imageForm(roles)
 	switch {
 	case err != nil:
 		errs = append(errs, err)
-	case typ != j.Type:
-		errs = append(errs, fmt.Errorf("type %q does not match the files, which make a %s image", j.Type, typ))
-	case typ == TypeUnified && j.Files[0].SHA256 != j.Fingerprint:
+	case form != j.Type && !(form == TypeUnified && j.Type == TypeVM):
+		errs = append(errs, fmt.Errorf("type %q does not match the files, which make a %s image", j.Type, form))
+	case form == TypeUnified && j.Files[0].SHA256 != j.Fingerprint:
 		errs = append(errs, fmt.Errorf("a unified image's fingerprint is its file's sha256, %s, not %s", j.Files[0].SHA256, j.Fingerprint))
+	}
+	switch {
+	case j.Type == TypeVM && j.Disk == nil:
+		errs = append(errs, errors.New("a virtual-machine image has no disk record"))
+	case j.Type == TypeVM:
+		if err := j.Disk.Check(); err != nil {
+			errs = append(errs, err)
+		}
+	case j.Disk != nil:
+		errs = append(errs, fmt.Errorf("a %s image has a disk record, which only virtual-machine images have", j.Type))
 	}
 	if arch, err := LookupArchitecture(j.Architecture); err != nil || arch.LXD != j.Architecture {
 		errs = append(errs, fmt.Errorf("architecture %q is not an LXD architecture name", j.Architecture))
@@ -107,6 +122,20 @@ func (j ImageJSON) Check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// InstanceType is the kind of instance the image is for, as LXD's API
+// names it: InstanceVM or InstanceContainer.
+func (j ImageJSON) InstanceType() string {
+	if j.Type == TypeVM {
+		return InstanceVM
+	}
+	return InstanceContainer
+}
+
+// Unified says the image is one file, as a unified image is.
+func (j ImageJSON) Unified() bool {
+	return len(j.Files) == 1
 }
 
 // Marshal returns image.json: two-space indented JSON, keys in a fixed

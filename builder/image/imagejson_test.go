@@ -1,6 +1,8 @@
 package image_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +121,11 @@ func TestImageJSONDeterministic(t *testing.T) {
 func TestImageJSONCheck(t *testing.T) {
 	_, files, fp := outputDir(t)
 	unified := image.FileInfo{Name: "busybox-amd64.tar.gz", Role: image.RoleUnified, SHA256: files[1].SHA256, Size: 5}
+	vmFiles := []image.FileInfo{files[0], {Name: "disk.qcow2", Role: image.RoleDisk, SHA256: files[1].SHA256, Size: files[1].Size}}
+	disk := sampleDisk
+	rawDisk, badGUID := sampleDisk, sampleDisk
+	rawDisk.Format = "raw"
+	badGUID.RootUUID = "not-a-uuid"
 	tests := []struct {
 		name string
 		j    image.ImageJSON
@@ -132,6 +139,14 @@ func TestImageJSONCheck(t *testing.T) {
 		{"distribution architecture", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "amd64", Files: files}, "not an LXD architecture name"},
 		{"uppercase fingerprint", image.ImageJSON{Fingerprint: strings.ToUpper(fp), Type: "split", Architecture: "x86_64", Files: files}, "lowercase hex"},
 		{"path as a file name", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: []image.FileInfo{files[0], {Name: "../rootfs", Role: image.RoleRootfs, SHA256: fp}}}, "not a bare file name"},
+		{"valid split vm", image.ImageJSON{Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64", Files: vmFiles, Disk: &disk}, ""},
+		{"valid unified vm", image.ImageJSON{Fingerprint: unified.SHA256, Type: image.TypeVM, Architecture: "x86_64", Files: []image.FileInfo{unified}, Disk: &disk}, ""},
+		{"vm without its disk record", image.ImageJSON{Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64", Files: vmFiles}, "no disk record"},
+		{"container with a disk record", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, Disk: &disk}, "only virtual-machine images"},
+		{"disk under a container type", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: vmFiles}, "make a virtual-machine image"},
+		{"rootfs under the vm type", image.ImageJSON{Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64", Files: files, Disk: &disk}, "make a split image"},
+		{"disk record with a raw disk", image.ImageJSON{Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64", Files: vmFiles, Disk: &rawDisk}, `disk format "raw"`},
+		{"disk record with a bad GUID", image.ImageJSON{Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64", Files: vmFiles, Disk: &badGUID}, "root_uuid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,6 +162,62 @@ func TestImageJSONCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sampleDisk is a VM disk record as vmdisk lays a disk out.
+var sampleDisk = image.Disk{
+	Format: image.DiskFormatQcow2, Size: 4 << 30, Filesystem: "ext4", SecureBoot: true,
+	DiskGUID: "3b8c9f57-6a0e-4d4b-9c71-0f3e2a5d8e11", ESPPartUUID: "a1c3e5f7-0b2d-4f68-8a9c-1e3f5a7c9b0d",
+	RootPartUUID: "5d7f9b1c-3e5a-4c7e-9f1b-3d5f7a9c1e3b", ESPSerial: "1A2B-3C4D", RootUUID: "9e8d7c6b-5a49-4382-a716-f5e4d3c2b1a0",
+}
+
+// TestImageJSONVM writes image.json for a split VM image and compares it
+// with testdata: type virtual-machine, the qcow2's role disk, the disk
+// record; it reads back equal and says it is for a virtual machine.
+func TestImageJSONVM(t *testing.T) {
+	dir := t.TempDir()
+	writeRandom(t, dir, "lxd.tar.xz", 4096, 7)
+	writeRandom(t, dir, "disk.qcow2", 100000, 9)
+	fp, files, err := image.HashFiles(dir,
+		image.FileInfo{Name: "lxd.tar.xz", Role: image.RoleMetadata},
+		image.FileInfo{Name: "disk.qcow2", Role: image.RoleDisk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := sampleDisk
+	j := image.ImageJSON{
+		Name: "debian-vm", Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64",
+		Properties: map[string]string{"os": "debian"}, Files: files, Disk: &disk, Packages: []image.Package{},
+	}
+	if err := image.WriteImageJSON(dir, j); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "debian-vm.image.json", []byte(readFile(t, filepath.Join(dir, "image.json"))))
+	back, err := image.ReadImageJSON(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, j) {
+		t.Errorf("image.json read back as\n%+v\nwant\n%+v", back, j)
+	}
+	if back.InstanceType() != image.InstanceVM || back.Unified() {
+		t.Errorf("a split VM image is for %q, unified %v", back.InstanceType(), back.Unified())
+	}
+	// The fingerprint is LXD's: the metadata file's bytes, then the
+	// disk's.
+	if want := shaOfFiles(t, filepath.Join(dir, "lxd.tar.xz"), filepath.Join(dir, "disk.qcow2")); fp != want {
+		t.Errorf("fingerprint %s, sha256(meta‖qcow2) is %s", fp, want)
+	}
+}
+
+func shaOfFiles(t *testing.T, paths ...string) string {
+	t.Helper()
+	var all []byte
+	for _, p := range paths {
+		all = append(all, []byte(readFile(t, p))...)
+	}
+	sum := sha256.Sum256(all)
+	return hex.EncodeToString(sum[:])
 }
 
 func TestSHA256SUMS(t *testing.T) {
