@@ -50,6 +50,9 @@ type Alias struct {
 	Name        string `json:"name"`
 	Target      string `json:"target"`
 	Description string `json:"description"`
+	// Type is the target's instance type, as the daemon reports it
+	// ("container" or "virtual-machine"); never sent.
+	Type string `json:"type,omitempty"`
 }
 
 // Alias returns the alias; IsNotFound tells a missing one.
@@ -78,7 +81,7 @@ func (c *Client) Aliases(ctx context.Context) ([]Alias, error) {
 
 // CreateAlias points a new alias at the image.
 func (c *Client) CreateAlias(ctx context.Context, a Alias) error {
-	return c.send(ctx, http.MethodPost, "/1.0/images/aliases", a)
+	return c.send(ctx, http.MethodPost, "/1.0/images/aliases", map[string]string{"name": a.Name, "target": a.Target, "description": a.Description})
 }
 
 // RetargetAlias points an existing alias at another image in one request,
@@ -98,11 +101,15 @@ type UploadFile struct {
 }
 
 // Upload is an image upload: one unified file, or the metadata and rootfs
-// files of a split image.
+// (or disk) files of a split image.
 type Upload struct {
 	Files       []UploadFile
 	Fingerprint string
-	Public      bool
+	// VM says a split image's second file is a VM's disk: it goes as
+	// the part rootfs.img, which is how the daemon tells a VM image
+	// from a container's (a unified file's entries tell it instead).
+	VM     bool
+	Public bool
 	// Properties are sent as request properties; they override the
 	// metadata's.
 	Properties map[string]string
@@ -112,8 +119,8 @@ type Upload struct {
 }
 
 // UploadImage sends the image with POST /1.0/images, raw for one file and
-// multipart (metadata, then rootfs) for two, the way the daemons' own
-// clients do, streaming the files; it waits for the daemon to store the
+// multipart (metadata, then rootfs, or rootfs.img for a VM's disk) for
+// two, the way the daemons' own clients do, streaming the files; it waits for the daemon to store the
 // image and returns the fingerprint the daemon computed.
 func (c *Client) UploadImage(ctx context.Context, up Upload) (string, error) {
 	if n := len(up.Files); n != 1 && n != 2 {
@@ -185,9 +192,13 @@ func (c *Client) uploadBody(up Upload, total int64) (io.ReadCloser, string) {
 		return pr, "application/octet-stream"
 	}
 	mw := multipart.NewWriter(pw)
+	parts := []string{"metadata", "rootfs"}
+	if up.VM {
+		parts[1] = "rootfs.img"
+	}
 	go func() {
 		err := func() error {
-			for i, name := range []string{"metadata", "rootfs"} {
+			for i, name := range parts {
 				part, err := mw.CreateFormFile(name, filepath.Base(up.Files[i].Path))
 				if err != nil {
 					return err

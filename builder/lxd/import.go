@@ -64,6 +64,9 @@ func Import(ctx context.Context, c *Client, opts ImportOptions) (ImportResult, e
 		}
 	}
 
+	if err := checkAliasTypes(ctx, c, j, opts.Aliases); err != nil {
+		return res, err
+	}
 	existing, err := c.Image(ctx, j.Fingerprint)
 	switch {
 	case err == nil:
@@ -88,9 +91,39 @@ func Import(ctx context.Context, c *Client, opts ImportOptions) (ImportResult, e
 	return res, releaseImages(ctx, c, moved, opts.Replace, &res)
 }
 
+// checkAliasTypes refuses, before anything is sent, an alias that names
+// an image of the other instance type: the daemons keep one image per
+// alias name whatever its type, so moving it would take a container's
+// name away for a VM's image (and Replace would then delete the
+// container image). A recipe building both names them apart.
+func checkAliasTypes(ctx context.Context, c *Client, j image.ImageJSON, names []string) error {
+	want := j.InstanceType()
+	for _, name := range names {
+		current, err := c.Alias(ctx, name)
+		switch {
+		case IsNotFound(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("reading alias %s on %s: %w", name, c.Where, err)
+		case current.Type != "" && current.Type != want && current.Target != j.Fingerprint:
+			return fmt.Errorf("alias %s on %s names the %s image %s, and this is a %s image; an alias names one image whatever its type, so give this one another alias (--alias %s-%s, or an image name or aliases that depend on build.type in the recipe)",
+				name, c.Where, current.Type, image.Short(current.Target), want, name, shortType(want))
+		}
+	}
+	return nil
+}
+
+// shortType is an instance type as a suffix: "vm" or "container".
+func shortType(t string) string {
+	if t == image.InstanceVM {
+		return "vm"
+	}
+	return t
+}
+
 func upload(ctx context.Context, c *Client, opts ImportOptions) error {
 	j := opts.Image
-	up := Upload{Fingerprint: j.Fingerprint, Public: opts.Public, Progress: opts.Progress}
+	up := Upload{Fingerprint: j.Fingerprint, Public: opts.Public, Progress: opts.Progress, VM: j.Type == image.TypeVM}
 	for _, f := range j.Files {
 		up.Files = append(up.Files, UploadFile{Path: filepath.Join(opts.Dir, f.Name), Size: f.Size})
 	}
@@ -106,6 +139,16 @@ func upload(ctx context.Context, c *Client, opts ImportOptions) error {
 		return fmt.Errorf("uploading the image from %s to %s: %w", opts.Dir, c.Where, err)
 	case fp != j.Fingerprint:
 		return fmt.Errorf("%s stored the image from %s under fingerprint %s, but image.json says %s: the files changed after the build", c.Where, opts.Dir, fp, j.Fingerprint)
+	}
+	// The daemon decides the type from the part name or, for a unified
+	// file, from its entries: a VM image it took for a container's
+	// would fail at launch, far from here.
+	stored, err := c.Image(ctx, fp)
+	switch {
+	case err != nil:
+		return fmt.Errorf("reading back image %s on %s: %w", image.Short(fp), c.Where, err)
+	case stored.Type != "" && stored.Type != j.InstanceType():
+		return fmt.Errorf("%s stored the image from %s as a %s image, but image.json says %s", c.Where, opts.Dir, stored.Type, j.InstanceType())
 	}
 	return nil
 }
