@@ -20,16 +20,26 @@
 // A product is os:release:variant:arch (arch is LXD's canonical name,
 // which clients resolve with osarch) with aliases os/release/variant and
 // the recipe's own; its versions are image serials (YYYYMMDD_hhmm). A
-// split version has lxd.tar.xz and incus.tar.xz items for the metadata
-// file, both carrying the combined hash clients take as the fingerprint,
-// and a squashfs or root.tar.xz item for the rootfs; a unified version
-// has lxd_combined.tar.gz and incus_combined.tar.gz items. Each stack
+// version holds a container image, a VM image or one of each (version.go).
+// A split container image has lxd.tar.xz and incus.tar.xz items for the
+// metadata file, both carrying the combined hash clients take as the
+// fingerprint, and a squashfs or root.tar.xz item for the rootfs; a
+// unified one has lxd_combined.tar.gz and incus_combined.tar.gz items. A
+// VM image is always split: the metadata items, carrying
+// combined_disk-kvm-img_sha256, and a disk-kvm.img item for the qcow2
+// (LXD takes every unified stream item for a container's, so a unified
+// VM image is refused). A container and a VM image in one version share
+// the metadata items, which then carry both combined hashes, as the
+// public image servers' versions do; their metadata tarballs must
+// therefore be the same file, or the second is refused. Each stack
 // reads only its own ftypes, so both are written, pointing at one file.
 // Ftypes name a role and not a compression: daemons detect compression
 // from the bytes, so a gzip or zstd metadata file is still lxd.tar.xz,
 // while the file's name in images/ says what its bytes are. Each version
-// also carries a "builder" object (fingerprint, properties, aliases,
-// creation and expiry) that clients ignore and tree list and prune read.
+// also carries a "builder" object for its container image and a
+// "builder_vm" one for its VM image (fingerprint, type, properties,
+// aliases, creation and expiry) that clients ignore and tree list and
+// prune read.
 //
 // # Concurrency
 //

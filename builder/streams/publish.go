@@ -34,7 +34,7 @@ type pending struct {
 	product string
 	prod    Product // without versions
 	serial  string
-	version *Version
+	image   versionImage
 	files   []pendingFile
 }
 
@@ -54,7 +54,9 @@ var serialRE = regexp.MustCompile(`^[0-9]{8}(_[0-9]{4})?$`)
 // content-addressed names in images/, so uploading again is harmless.
 // Then, under the tree's lock, every file is checked to still be there
 // (a concurrent prune may have deleted one not yet referenced) and the
-// index is rewritten. A version already in the tree with the same
+// index is rewritten. A version holds one container and one VM image
+// (see version.go): an image joins its version beside the other type's.
+// An image of the same type already in the version with the same
 // fingerprint is left alone; with another fingerprint it is an error,
 // unless replace is set.
 func (t *Tree) Publish(ctx context.Context, dirs []string, replace bool) ([]Result, error) {
@@ -65,7 +67,7 @@ func (t *Tree) Publish(ctx context.Context, dirs []string, replace bool) ([]Resu
 		if err != nil {
 			return nil, err
 		}
-		id := pd.product + ":" + pd.serial
+		id := pd.product + ":" + pd.serial + " (" + pd.image.instance + ")"
 		if other, ok := seen[id]; ok {
 			return nil, fmt.Errorf("%s and %s are both %s", other, dir, id)
 		}
@@ -81,42 +83,24 @@ func (t *Tree) Publish(ctx context.Context, dirs []string, replace bool) ([]Resu
 	results := make([]Result, len(all))
 	err := t.update(ctx, func(p *Products) (bool, error) {
 		changed := false
-		for i, pd := range all {
-			res := Result{Dir: pd.dir, Product: pd.product, Version: pd.serial, Fingerprint: pd.j.Fingerprint, Status: "published"}
-			prod := p.Products[pd.product]
-			if prod != nil {
-				if cur := prod.Versions[pd.serial]; cur != nil {
-					fp := cur.fingerprint()
-					switch {
-					case fp == pd.j.Fingerprint:
-						res.Status = "unchanged"
-					case !replace:
-						return false, fmt.Errorf("%s: %s:%s is already in %s with fingerprint %s, not %s; publish it under a new serial, or use --replace", pd.dir, pd.product, pd.serial, t.Store, fp, pd.j.Fingerprint)
-					default:
-						res.Status = "replaced"
-					}
-				}
-			}
-			if err := aliasConflict(p, pd); err != nil {
-				return false, err
-			}
-			// A concurrent prune or remove deletes files that no
-			// version refers to; ours may have been among them.
-			if err := t.upload(ctx, pd, true); err != nil {
-				return false, err
-			}
-			results[i] = res
-			if res.Status == "unchanged" {
+		done := map[string]bool{}
+		for _, first := range all {
+			key := first.product + ":" + first.serial
+			if done[key] {
 				continue
 			}
-			if prod == nil {
-				fresh := pd.prod
-				fresh.Versions = map[string]*Version{}
-				prod = &fresh
-				p.Products[pd.product] = prod
+			done[key] = true
+			var group []int
+			for i, pd := range all {
+				if pd.product+":"+pd.serial == key {
+					group = append(group, i)
+				}
 			}
-			prod.Versions[pd.serial] = pd.version
-			changed = true
+			grew, err := t.publishVersion(ctx, p, all, group, replace, results)
+			if err != nil {
+				return false, err
+			}
+			changed = changed || grew
 		}
 		return changed, nil
 	})
@@ -127,6 +111,74 @@ func (t *Tree) Publish(ctx context.Context, dirs []string, replace bool) ([]Resu
 		t.logf("%s %s:%s (%s) in %s", r.Status, r.Product, r.Version, r.Fingerprint, t.Store)
 	}
 	return results, nil
+}
+
+// publishVersion puts the images all[group] (one version's, at most one
+// of each instance type) into p beside the version's images of other
+// types, filling in their results; it reports whether p changed.
+func (t *Tree) publishVersion(ctx context.Context, p *Products, all []*pending, group []int, replace bool, results []Result) (bool, error) {
+	first := all[group[0]]
+	prod := p.Products[first.product]
+	var current []versionImage
+	if prod != nil {
+		if cur := prod.Versions[first.serial]; cur != nil {
+			imgs, err := cur.images()
+			if err != nil && !replace {
+				return false, fmt.Errorf("%s: %s:%s is already in %s and unreadable (%v); use --replace", first.dir, first.product, first.serial, t.Store, err)
+			}
+			current = imgs
+		}
+	}
+	changed := false
+	imgs := make([]versionImage, 0, 2)
+	for _, i := range group {
+		pd := all[i]
+		res := Result{Dir: pd.dir, Product: pd.product, Version: pd.serial, Fingerprint: pd.j.Fingerprint, Status: "published"}
+		for _, cur := range current {
+			if cur.instance != pd.image.instance {
+				continue
+			}
+			switch fp := cur.fingerprint(); {
+			case fp == pd.j.Fingerprint:
+				res.Status = "unchanged"
+			case !replace:
+				return false, fmt.Errorf("%s: %s:%s already has a %s image in %s, with fingerprint %s, not %s; publish it under a new serial, or use --replace", pd.dir, pd.product, pd.serial, pd.image.instance, t.Store, fp, pd.j.Fingerprint)
+			default:
+				res.Status = "replaced"
+			}
+		}
+		if err := aliasConflict(p, pd); err != nil {
+			return false, err
+		}
+		// A concurrent prune or remove deletes files that no version
+		// refers to; ours may have been among them.
+		if err := t.upload(ctx, pd, true); err != nil {
+			return false, err
+		}
+		results[i] = res
+		changed = changed || res.Status != "unchanged"
+		imgs = append(imgs, pd.image)
+	}
+	if !changed {
+		return false, nil
+	}
+	for _, cur := range current {
+		if !slices.ContainsFunc(imgs, func(vi versionImage) bool { return vi.instance == cur.instance }) {
+			imgs = append(imgs, cur)
+		}
+	}
+	v, err := composeVersion(imgs, "")
+	if err != nil {
+		return false, fmt.Errorf("%s: cannot go into %s:%s beside the image there: %w", first.dir, first.product, first.serial, err)
+	}
+	if prod == nil {
+		fresh := first.prod
+		fresh.Versions = map[string]*Version{}
+		prod = &fresh
+		p.Products[first.product] = prod
+	}
+	prod.Versions[first.serial] = v
+	return true, nil
 }
 
 // aliasConflict refuses a recipe alias that another product of the same
@@ -179,10 +231,13 @@ func prepare(dir string) (*pending, error) {
 	pd.product = strings.Join([]string{prod.OS, prod.Release, prod.Variant, prod.Arch}, ":")
 	pd.prod = prod
 
-	v := &Version{Items: map[string]*Item{}, PubName: j.Name, Builder: &VersionInfo{
+	pd.image = versionImage{instance: j.InstanceType(), info: &VersionInfo{
 		Fingerprint: j.Fingerprint, Type: j.Type, Name: j.Name, Aliases: j.Aliases,
 		Properties: props, Created: j.Created, Expires: j.Expires,
 	}}
+	if j.Type == image.TypeVM && j.Unified() {
+		return nil, fmt.Errorf("%s: a unified VM image cannot be published: LXD takes every unified file of a simplestreams tree for a container image; publish the split form (lxd.tar.EXT and disk.qcow2)", dir)
+	}
 	for _, f := range j.Files {
 		local := filepath.Join(dir, f.Name)
 		ext, err := sniff(local)
@@ -191,43 +246,39 @@ func prepare(dir string) (*pending, error) {
 		}
 		name := ImagesDir + "/" + f.SHA256 + ext
 		pd.files = append(pd.files, pendingFile{local: local, info: f, name: name})
-		item := Item{Path: name, SHA256: f.SHA256, Size: f.Size}
+		item := &Item{Path: name, SHA256: f.SHA256, Size: f.Size}
+		tarball := ext != ".squashfs" && ext != ".qcow2"
 		switch f.Role {
 		case image.RoleUnified:
-			if ext == ".squashfs" {
-				return nil, fmt.Errorf("%s: a unified image is a tarball, not squashfs", local)
+			if !tarball {
+				return nil, fmt.Errorf("%s: a unified image is a tarball, not %s", local, strings.TrimPrefix(ext, "."))
 			}
-			for _, ft := range []string{FtypeLXDCombined, FtypeIncusCombined} {
-				it := item
-				it.Ftype = ft
-				v.Items[ft] = &it
-			}
+			item.Ftype = FtypeLXDCombined
+			pd.image.meta = item
 		case image.RoleMetadata:
-			if ext == ".squashfs" {
+			if !tarball {
 				return nil, fmt.Errorf("%s: the metadata file must be a tarball", local)
 			}
-			for _, ft := range []string{FtypeLXDMeta, FtypeIncusMeta} {
-				it := item
-				it.Ftype = ft
-				v.Items[ft] = &it
-			}
+			item.Ftype = FtypeLXDMeta
+			pd.image.meta = item
 		case image.RoleRootfs:
-			item.Ftype = FtypeRootTar
-			if ext == ".squashfs" {
+			switch ext {
+			case ".qcow2":
+				return nil, fmt.Errorf("%s: a container's rootfs is squashfs or a tarball, not a qcow2 disk", local)
+			case ".squashfs":
 				item.Ftype = FtypeSquashfs
+			default:
+				item.Ftype = FtypeRootTar
 			}
-			v.Items[item.Ftype] = &item
-			for _, ft := range []string{FtypeLXDMeta, FtypeIncusMeta} {
-				if item.Ftype == FtypeSquashfs {
-					v.Items[ft].CombinedSquashfsSHA256 = j.Fingerprint
-				} else {
-					v.Items[ft].CombinedRootxzSHA256 = j.Fingerprint
-					v.Items[ft].CombinedSHA256 = j.Fingerprint
-				}
+			pd.image.data = item
+		case image.RoleDisk:
+			if ext != ".qcow2" {
+				return nil, fmt.Errorf("%s: a VM image's disk must be qcow2", local)
 			}
+			item.Ftype = FtypeDiskKVM
+			pd.image.data = item
 		}
 	}
-	pd.version = v
 	return pd, nil
 }
 
@@ -255,10 +306,12 @@ func sniff(path string) (_ string, err error) {
 		return ".tar.zst", nil
 	case bytes.HasPrefix(head, []byte("hsqs")):
 		return ".squashfs", nil
+	case bytes.HasPrefix(head, []byte{'Q', 'F', 'I', 0xfb}):
+		return ".qcow2", nil
 	case len(head) >= 262 && string(head[257:262]) == "ustar":
 		return ".tar", nil
 	}
-	return "", fmt.Errorf("%s is neither a gzip, xz or zstd tarball, a tar nor squashfs", path)
+	return "", fmt.Errorf("%s is neither a gzip, xz or zstd tarball, a tar, squashfs nor a qcow2 disk", path)
 }
 
 // upload puts an image's files into the tree, or, for those already

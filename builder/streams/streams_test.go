@@ -23,18 +23,7 @@ func fakeImage(t *testing.T, typ, release, serial string, seed uint64, expires t
 	t.Helper()
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(seed, 1))
-	gz := func(name string) image.FileInfo {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		payload := make([]byte, 2000)
-		for i := range payload {
-			payload[i] = byte(rng.UintN(256))
-		}
-		zw.Write(payload)
-		zw.Close()
-		writeFile(t, filepath.Join(dir, name), buf.Bytes())
-		return image.FileInfo{Name: name}
-	}
+	gz := func(name string) image.FileInfo { return writeFakeGz(t, dir, name, rng) }
 	var files []image.FileInfo
 	switch typ {
 	case image.TypeUnified:
@@ -63,6 +52,22 @@ func fakeImage(t *testing.T, typ, release, serial string, seed uint64, expires t
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// writeFakeGz writes a gzip file of bytes from rng: the same rng state
+// gives the same bytes.
+func writeFakeGz(t *testing.T, dir, name string, rng *rand.Rand) image.FileInfo {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	payload := make([]byte, 2000)
+	for i := range payload {
+		payload[i] = byte(rng.UintN(256))
+	}
+	zw.Write(payload)
+	zw.Close()
+	writeFile(t, filepath.Join(dir, name), buf.Bytes())
+	return image.FileInfo{Name: name}
 }
 
 func writeFile(t *testing.T, path string, data []byte) {

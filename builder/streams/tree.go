@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/builder-images/builder/builder/image"
 )
 
 // Tree is a simplestreams tree in a store.
@@ -226,26 +228,28 @@ func (t *Tree) write(ctx context.Context, p *Products, tag string) error {
 	return t.Store.WriteIndex(ctx, IndexPath, idx, itag)
 }
 
-// Remove deletes versions from the tree. Each selector is a fingerprint
-// (or a prefix of at least 12 digits), a product key (every version), or
-// PRODUCT:VERSION. A selector that matches nothing is an error and
-// nothing is removed.
+// Remove deletes images from the tree. Each selector is a fingerprint
+// (or a prefix of at least 12 digits: that one image, leaving the other
+// type's image of its version), a product key (every version), or
+// PRODUCT:VERSION (both its images). A selector that matches nothing is
+// an error and nothing is removed.
 func (t *Tree) Remove(ctx context.Context, selectors ...string) error {
 	return t.update(ctx, func(p *Products) (bool, error) {
-		type target struct{ product, version string }
+		// instance "" is the whole version.
+		type target struct{ product, version, instance string }
 		var targets []target
 		for _, sel := range selectors {
 			var found []target
 			if prod := p.Products[sel]; prod != nil {
 				for _, serial := range prod.serials() {
-					found = append(found, target{sel, serial})
+					found = append(found, target{sel, serial, ""})
 				}
 			} else if i := strings.LastIndex(sel, ":"); i > 0 && p.Products[sel[:i]] != nil && p.Products[sel[:i]].Versions[sel[i+1:]] != nil {
-				found = append(found, target{sel[:i], sel[i+1:]})
+				found = append(found, target{sel[:i], sel[i+1:], ""})
 			} else if len(sel) >= 12 && strings.Trim(sel, "0123456789abcdef") == "" {
 				for _, img := range p.images() {
-					if strings.HasPrefix(img.Fingerprint, sel) {
-						found = append(found, target{img.Product, img.Version})
+					if img.Fingerprint != "" && strings.HasPrefix(img.Fingerprint, sel) {
+						found = append(found, target{img.Product, img.Version, img.instance})
 					}
 				}
 			}
@@ -255,18 +259,55 @@ func (t *Tree) Remove(ctx context.Context, selectors ...string) error {
 			targets = append(targets, found...)
 		}
 		for _, tg := range targets {
-			if _, ok := p.Products[tg.product].Versions[tg.version]; ok {
-				delete(p.Products[tg.product].Versions, tg.version)
-				t.logf("removed %s:%s", tg.product, tg.version)
+			prod := p.Products[tg.product]
+			if _, ok := prod.Versions[tg.version]; !ok {
+				continue
 			}
+			if tg.instance == "" {
+				delete(prod.Versions, tg.version)
+				t.logf("removed %s:%s", tg.product, tg.version)
+				continue
+			}
+			if err := removeImage(prod, tg.version, tg.instance); err != nil {
+				return false, err
+			}
+			t.logf("removed the %s image of %s:%s", tg.instance, tg.product, tg.version)
 		}
 		return true, nil
 	})
 }
 
-// Prune removes every version past its expiry and, with keep > 0, all but
-// the newest keep versions of each product. With dryRun it only reports.
-// It returns the removed versions as PRODUCT:VERSION.
+// removeImage removes the image of one instance type from a version,
+// and the version with it when it was the only one.
+func removeImage(prod *Product, serial, instance string) error {
+	v := prod.Versions[serial]
+	imgs, err := v.images()
+	if err != nil {
+		return err
+	}
+	var kept []versionImage
+	for _, vi := range imgs {
+		if vi.instance != instance {
+			kept = append(kept, vi)
+		}
+	}
+	if len(kept) == 0 {
+		delete(prod.Versions, serial)
+		return nil
+	}
+	nv, err := composeVersion(kept, v.PubName)
+	if err != nil {
+		return err
+	}
+	prod.Versions[serial] = nv
+	return nil
+}
+
+// Prune removes every image past its expiry (a version whose images have
+// all expired goes whole) and, with keep > 0, all but the newest keep
+// versions of each product. With dryRun it only reports. It returns
+// what it removed as PRODUCT:VERSION, or PRODUCT:VERSION (TYPE) for one
+// image of a version that stays.
 func (t *Tree) Prune(ctx context.Context, keep int, dryRun bool) ([]string, error) {
 	now := t.now()
 	var removed []string
@@ -279,22 +320,53 @@ func (t *Tree) Prune(ctx context.Context, keep int, dryRun bool) ([]string, erro
 		for _, key := range keys {
 			prod := p.Products[key]
 			for i, serial := range prod.serials() {
-				b := prod.Versions[serial].Builder
-				expired := b != nil && !b.Expires.IsZero() && !now.Before(b.Expires)
-				if !expired && (keep <= 0 || i < keep) {
+				v := prod.Versions[serial]
+				var expired []string
+				imgs, _ := v.images()
+				for _, vi := range imgs {
+					b := v.Builder
+					if vi.instance == image.InstanceVM {
+						b = v.BuilderVM
+					}
+					if b != nil && !b.Expires.IsZero() && !now.Before(b.Expires) {
+						expired = append(expired, vi.instance)
+					}
+				}
+				whole := (len(imgs) > 0 && len(expired) == len(imgs)) || (keep > 0 && i >= keep)
+				if !whole && len(expired) == 0 {
 					continue
 				}
 				why := "expired"
-				if !expired {
+				if whole && len(expired) < len(imgs) {
 					why = fmt.Sprintf("older than the newest %d", keep)
 				}
-				removed = append(removed, key+":"+serial)
+				what := []string{key + ":" + serial}
+				if !whole {
+					what = nil
+					for _, inst := range expired {
+						what = append(what, key+":"+serial+" ("+inst+")")
+					}
+				}
+				removed = append(removed, what...)
+				for _, w := range what {
+					if dryRun {
+						t.logf("would remove %s (%s)", w, why)
+					} else {
+						t.logf("removed %s (%s)", w, why)
+					}
+				}
 				if dryRun {
-					t.logf("would remove %s:%s (%s)", key, serial, why)
 					continue
 				}
-				delete(prod.Versions, serial)
-				t.logf("removed %s:%s (%s)", key, serial, why)
+				if whole {
+					delete(prod.Versions, serial)
+					continue
+				}
+				for _, inst := range expired {
+					if err := removeImage(prod, serial, inst); err != nil {
+						return false, fmt.Errorf("%s:%s: %w", key, serial, err)
+					}
+				}
 			}
 		}
 		return len(removed) > 0 && !dryRun, nil

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/builder-images/builder/builder/image"
 )
 
 // Paths inside a tree.
@@ -31,6 +33,8 @@ const (
 	FtypeIncusCombined = "incus_combined.tar.gz"
 	FtypeSquashfs      = "squashfs"
 	FtypeRootTar       = "root.tar.xz"
+	// FtypeDiskKVM is a VM image's qcow2 disk.
+	FtypeDiskKVM = "disk-kvm.img"
 )
 
 // Index is streams/v1/index.json.
@@ -78,9 +82,11 @@ type Product struct {
 type Version struct {
 	Items   map[string]*Item `json:"items"`
 	PubName string           `json:"pubname,omitempty"`
-	// Builder is what builder records beyond simplestreams; clients
+	// Builder is what builder records beyond simplestreams about the
+	// version's container image, BuilderVM about its VM image; clients
 	// ignore unknown fields.
-	Builder *VersionInfo `json:"builder,omitempty"`
+	Builder   *VersionInfo `json:"builder,omitempty"`
+	BuilderVM *VersionInfo `json:"builder_vm,omitempty"`
 }
 
 // VersionInfo is builder's record of a published image: what tree list
@@ -108,6 +114,7 @@ type Item struct {
 	CombinedSHA256         string `json:"combined_sha256,omitempty"`
 	CombinedRootxzSHA256   string `json:"combined_rootxz_sha256,omitempty"`
 	CombinedSquashfsSHA256 string `json:"combined_squashfs_sha256,omitempty"`
+	CombinedDiskKVMSHA256  string `json:"combined_disk-kvm-img_sha256,omitempty"`
 }
 
 // newProducts returns an empty products file.
@@ -193,13 +200,15 @@ func (prod *Product) aliasList() []string {
 	seen := map[string]bool{prod.defaultAlias(): true}
 	var extra []string
 	for _, v := range prod.Versions {
-		if v.Builder == nil {
-			continue
-		}
-		for _, a := range v.Builder.Aliases {
-			if !seen[a] {
-				seen[a] = true
-				extra = append(extra, a)
+		for _, b := range []*VersionInfo{v.Builder, v.BuilderVM} {
+			if b == nil {
+				continue
+			}
+			for _, a := range b.Aliases {
+				if !seen[a] {
+					seen[a] = true
+					extra = append(extra, a)
+				}
 			}
 		}
 	}
@@ -213,17 +222,23 @@ func (prod *Product) refresh() {
 	prod.Aliases = strings.Join(prod.aliasList(), ",")
 	prod.SupportEOL = ""
 	if serials := prod.serials(); len(serials) > 0 {
-		if b := prod.Versions[serials[0]].Builder; b != nil && !b.Expires.IsZero() {
-			prod.SupportEOL = b.Expires.UTC().Format("2006-01-02")
+		v := prod.Versions[serials[0]]
+		for _, b := range []*VersionInfo{v.Builder, v.BuilderVM} {
+			if b != nil && !b.Expires.IsZero() {
+				prod.SupportEOL = b.Expires.UTC().Format("2006-01-02")
+				break
+			}
 		}
 	}
 }
 
-// Image is one version of one product as tree list shows it.
+// Image is one image of one version of a product as tree list shows it:
+// a version holds a container image, a VM image or both.
 type Image struct {
-	Product      string            `json:"product"`
-	Version      string            `json:"version"`
-	Fingerprint  string            `json:"fingerprint"`
+	Product     string `json:"product"`
+	Version     string `json:"version"`
+	Fingerprint string `json:"fingerprint"`
+	// Type is image.json's: split, unified or virtual-machine.
 	Type         string            `json:"type"`
 	Architecture string            `json:"architecture"`
 	Aliases      []string          `json:"aliases"`
@@ -236,45 +251,14 @@ type Image struct {
 	Files []string `json:"files"`
 	// Unified is the unified file's path, empty for a split image.
 	Unified string `json:"-"`
+	// instance is image.InstanceContainer or image.InstanceVM.
+	instance string
 }
 
-// imageFiles returns a version's files in fingerprint order: the metadata
-// then the data item, or the unified item, taken from the LXD ftypes.
-func (v *Version) imageFiles() (meta, data *Item, err error) {
-	if it := v.Items[FtypeLXDCombined]; it != nil {
-		return it, nil, nil
-	}
-	meta = v.Items[FtypeLXDMeta]
-	if meta == nil {
-		return nil, nil, fmt.Errorf("neither %s nor %s item", FtypeLXDCombined, FtypeLXDMeta)
-	}
-	for _, ft := range []string{FtypeSquashfs, FtypeRootTar} {
-		if it := v.Items[ft]; it != nil {
-			return meta, it, nil
-		}
-	}
-	return nil, nil, fmt.Errorf("a %s item but no %s or %s item", FtypeLXDMeta, FtypeSquashfs, FtypeRootTar)
-}
-
-// fingerprint is the image's fingerprint as LXD derives it from the items.
-func (v *Version) fingerprint() string {
-	meta, data, err := v.imageFiles()
-	switch {
-	case err != nil:
-		return ""
-	case data == nil:
-		return meta.SHA256
-	case data.Ftype == FtypeSquashfs:
-		return meta.CombinedSquashfsSHA256
-	case meta.CombinedRootxzSHA256 != "":
-		return meta.CombinedRootxzSHA256
-	}
-	return meta.CombinedSHA256
-}
-
-// images lists every version of p, products sorted by key and versions
-// newest first. A product's aliases go to its newest version only: that
-// is the one an alias resolves to.
+// images lists every image of p, products sorted by key, versions newest
+// first, a version's container image before its VM image. A product's
+// aliases go to the newest image of each instance type only: that is
+// the one an alias resolves to (clients ask for an alias and a type).
 func (p *Products) images() []Image {
 	keys := make([]string, 0, len(p.Products))
 	for k := range p.Products {
@@ -284,43 +268,54 @@ func (p *Products) images() []Image {
 	var out []Image
 	for _, key := range keys {
 		prod := p.Products[key]
-		for i, serial := range prod.serials() {
+		aliased := map[string]bool{}
+		for _, serial := range prod.serials() {
 			v := prod.Versions[serial]
-			img := Image{Product: key, Version: serial, Fingerprint: v.fingerprint(), Architecture: prod.Arch, Aliases: []string{}}
-			props := map[string]string{}
-			if b := v.Builder; b != nil {
-				img.Type, img.Created, img.Expires = b.Type, b.Created, b.Expires
-				for k, val := range b.Properties {
-					props[k] = val
-				}
+			vimgs, err := v.images()
+			if err != nil {
+				// Listed, so that tree verify and remove can name it.
+				out = append(out, Image{Product: key, Version: serial, Architecture: prod.Arch, Aliases: []string{}, Properties: map[string]string{}})
+				continue
 			}
-			// What a client derives wins over the recorded copy.
-			for k, val := range map[string]string{"os": prod.OS, "release": prod.Release, "variant": prod.Variant, "serial": serial} {
-				if val != "" {
-					props[k] = val
-				}
-			}
-			img.Properties = props
-			if i == 0 {
-				img.Aliases = prod.aliasList()
-			}
-			if meta, data, err := v.imageFiles(); err == nil {
-				img.Files = append(img.Files, meta.Path)
-				img.Size = meta.Size
-				if data != nil {
-					img.Files = append(img.Files, data.Path)
-					img.Size += data.Size
-					if img.Type == "" {
-						img.Type = "split"
-					}
-				} else {
-					img.Unified = meta.Path
-					if img.Type == "" {
-						img.Type = "unified"
+			for _, vi := range vimgs {
+				img := Image{Product: key, Version: serial, Fingerprint: vi.fingerprint(), Architecture: prod.Arch, Aliases: []string{}, instance: vi.instance}
+				props := map[string]string{}
+				if b := vi.info; b != nil {
+					img.Type, img.Created, img.Expires = b.Type, b.Created, b.Expires
+					for k, val := range b.Properties {
+						props[k] = val
 					}
 				}
+				// What a client derives wins over the recorded copy.
+				for k, val := range map[string]string{"os": prod.OS, "release": prod.Release, "variant": prod.Variant, "serial": serial} {
+					if val != "" {
+						props[k] = val
+					}
+				}
+				img.Properties = props
+				if !aliased[vi.instance] {
+					aliased[vi.instance] = true
+					img.Aliases = prod.aliasList()
+				}
+				img.Files = append(img.Files, vi.meta.Path)
+				img.Size = vi.meta.Size
+				switch {
+				case vi.data == nil:
+					img.Unified = vi.meta.Path
+					if img.Type == "" {
+						img.Type = image.TypeUnified
+					}
+				default:
+					img.Files = append(img.Files, vi.data.Path)
+					img.Size += vi.data.Size
+					if img.Type == "" && vi.instance == image.InstanceVM {
+						img.Type = image.TypeVM
+					} else if img.Type == "" {
+						img.Type = image.TypeSplit
+					}
+				}
+				out = append(out, img)
 			}
-			out = append(out, img)
 		}
 	}
 	return out

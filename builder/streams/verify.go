@@ -11,6 +11,8 @@ import (
 	"io"
 	"slices"
 	"sort"
+
+	"github.com/builder-images/builder/builder/image"
 )
 
 // Problem is one thing tree verify found wrong.
@@ -84,64 +86,79 @@ func (t *Tree) Verify(ctx context.Context) ([]Problem, error) {
 		return sum, nil
 	}
 
-	for _, img := range p.images() {
-		where := img.Product + ":" + img.Version
-		v := p.Products[img.Product].Versions[img.Version]
-		meta, dataItem, err := v.imageFiles()
-		if err != nil {
-			add(where, "%v", err)
-			continue
-		}
-		checkTwins(v, add, where)
-		if dataItem == nil {
-			if _, err := hashFile(meta); err != nil {
-				add(meta.Path, "%v", err)
+	keys := make([]string, 0, len(p.Products))
+	for k := range p.Products {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		prod := p.Products[key]
+		for _, serial := range prod.serials() {
+			v := prod.Versions[serial]
+			where := key + ":" + serial
+			imgs, err := v.images()
+			if err != nil {
+				add(where, "%v", err)
 				continue
 			}
-			if b := v.Builder; b != nil && b.Fingerprint != meta.SHA256 {
-				add(where, "recorded fingerprint %s, the unified file's sha256 is %s", b.Fingerprint, meta.SHA256)
+			checkTwins(v, add, where)
+			for _, vi := range imgs {
+				verifyImage(v, vi, where, hashFile, add)
 			}
-			continue
-		}
-		combined := sha256.New()
-		_, err1 := hashFile(meta, combined)
-		_, err2 := hashFile(dataItem, combined)
-		if err1 != nil || err2 != nil {
-			for _, e := range []struct {
-				it  *Item
-				err error
-			}{{meta, err1}, {dataItem, err2}} {
-				if e.err != nil {
-					add(e.it.Path, "%v", e.err)
-				}
-			}
-			continue
-		}
-		fp := hex.EncodeToString(combined.Sum(nil))
-		for _, ft := range []string{FtypeLXDMeta, FtypeIncusMeta} {
-			it := v.Items[ft]
-			if it == nil {
-				continue
-			}
-			fields := map[string]string{}
-			if dataItem.Ftype == FtypeSquashfs {
-				fields["combined_squashfs_sha256"] = it.CombinedSquashfsSHA256
-			} else {
-				fields["combined_rootxz_sha256"] = it.CombinedRootxzSHA256
-				fields["combined_sha256"] = it.CombinedSHA256
-			}
-			for name, val := range fields {
-				if val != fp {
-					add(where, "%s item's %s is %q; the files' combined sha256 is %s", ft, name, val, fp)
-				}
-			}
-		}
-		if b := v.Builder; b != nil && b.Fingerprint != fp {
-			add(where, "recorded fingerprint %s, the files' combined sha256 is %s", b.Fingerprint, fp)
 		}
 	}
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Where < problems[j].Where })
 	return problems, nil
+}
+
+// verifyImage checks one image of a version: its files, and the
+// fingerprint clients derive (a unified file's sha256, or each metadata
+// item's combined field for the data's ftype) and builder recorded
+// against the files' combined sha256.
+func verifyImage(v *Version, vi versionImage, where string, hashFile func(*Item, ...hash.Hash) (string, error), add func(string, string, ...any)) {
+	recorded := v.Builder
+	if vi.instance == image.InstanceVM {
+		recorded = v.BuilderVM
+	}
+	if vi.data == nil {
+		if _, err := hashFile(vi.meta); err != nil {
+			add(vi.meta.Path, "%v", err)
+			return
+		}
+		if recorded != nil && recorded.Fingerprint != vi.meta.SHA256 {
+			add(where, "recorded fingerprint %s, the unified file's sha256 is %s", recorded.Fingerprint, vi.meta.SHA256)
+		}
+		return
+	}
+	combined := sha256.New()
+	_, err1 := hashFile(vi.meta, combined)
+	_, err2 := hashFile(vi.data, combined)
+	if err1 != nil || err2 != nil {
+		for _, e := range []struct {
+			it  *Item
+			err error
+		}{{vi.meta, err1}, {vi.data, err2}} {
+			if e.err != nil {
+				add(e.it.Path, "%v", e.err)
+			}
+		}
+		return
+	}
+	fp := hex.EncodeToString(combined.Sum(nil))
+	for _, ft := range []string{FtypeLXDMeta, FtypeIncusMeta} {
+		it := v.Items[ft]
+		if it == nil {
+			continue
+		}
+		for name, val := range combinedFields(it, vi.data.Ftype) {
+			if *val != fp {
+				add(where, "%s item's %s is %q; the files' combined sha256 is %s", ft, name, *val, fp)
+			}
+		}
+	}
+	if recorded != nil && recorded.Fingerprint != fp {
+		add(where, "recorded %s fingerprint %s, the files' combined sha256 is %s", vi.instance, recorded.Fingerprint, fp)
+	}
 }
 
 // checkTwins checks that the LXD and Incus items of a version name the
