@@ -34,12 +34,16 @@ type Kind struct {
 	// image, which the build's cache shares between builds; empty for
 	// none.
 	DownloadDir string
+	// VMBoot lists the parts of a virtual machine's boot chain and the
+	// packages that provide them, for an architecture (MissingVMBoot);
+	// nil for a manager that cannot make a bootable image.
+	VMBoot func(arch string, secureBoot bool) ([]BootPart, error)
 }
 
 // managers are the implemented package managers, sorted by name; the
 // recipe language accepts these names.
 var managers = []Kind{
-	{Name: "apt", New: func(run RunFunc) Manager { return apt{run: run} }, DownloadDir: "/var/cache/apt/archives"},
+	{Name: "apt", New: func(run RunFunc) Manager { return apt{run: run} }, DownloadDir: "/var/cache/apt/archives", VMBoot: aptVMBoot},
 }
 
 // Managers lists the implemented package managers, sorted by name.

@@ -133,6 +133,7 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 	// Phase 5: checks across blocks.
 	diags = append(diags, checkPlan(plan, body)...)
 	diags = append(diags, checkMetadataSize(plan, body)...)
+	diags = append(diags, checkVMBoot(plan)...)
 	return plan, finishDiagnostics(diags, plan)
 }
 

@@ -43,7 +43,7 @@ output "disk2" {
 
 packages "vm" {
   enabled = build.type == "vm"
-  install = ["linux-image-cloud-amd64", "grub-efi-amd64-signed"]
+  install = ["linux-image-cloud-amd64", "grub-efi-amd64-signed", "shim-signed"]
 }
 
 file "/etc/kind" {

@@ -32,7 +32,10 @@ func (a *app) newInspectCommand() *cobra.Command {
 		Long: `Inspect evaluates a recipe and prints what a build would do: every
 variable with its value and where the value came from, the locals, the
 image, the steps in execution order with their stage, enabled state and
-recipe position, the LXD templates and the output settings. Sensitive
+recipe position, the LXD templates and the outputs. A recipe with
+outputs for containers and virtual machines is evaluated for each
+(build.type "container" and "vm"): a step, template or local that
+applies to one of them only is marked [container] or [vm]. Sensitive
 values are masked.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,14 +49,14 @@ values are masked.`,
 }
 
 func (a *app) runInspect(opts *inspectOptions, path string) error {
-	plan, diags, loader := opts.load(a, path)
+	plans, diags, loader := opts.loadEach(a, path)
 	if err := a.writeDiagnostics(diags, loader.Files()); err != nil {
 		return err
 	}
 	if diags.HasErrors() {
 		return &exitError{code: exitFailure, silent: true}
 	}
-	view, err := newInspectView(plan)
+	view, err := newInspectView(plans)
 	if err != nil {
 		return err
 	}
@@ -75,7 +78,12 @@ type inspectView struct {
 	Environment map[string]string `json:"environment"`
 	Steps       []inspectStep     `json:"steps"`
 	Templates   []inspectTemplate `json:"templates"`
-	Output      inspectOutput     `json:"output"`
+	// Output is the first instance type's output, Outputs every one.
+	Output  inspectOutput   `json:"output"`
+	Outputs []inspectOutput `json:"outputs"`
+	// InstanceTypes are the build.type values the recipe was evaluated
+	// with; the first one's plan gives what does not say otherwise.
+	InstanceTypes []string `json:"instance_types"`
 	// Jobs are the matrix's, by name (none without a matrix block).
 	Jobs []string `json:"jobs,omitempty"`
 }
@@ -88,8 +96,11 @@ type inspectValue struct {
 	Source      string          `json:"source,omitempty"`
 	Origin      string          `json:"origin,omitempty"`
 	Description string          `json:"description,omitempty"`
-	Position    string          `json:"position"`
-	display     string
+	// InstanceType is set on a local whose value depends on build.type:
+	// it is listed once for each.
+	InstanceType string `json:"instance_type,omitempty"`
+	Position     string `json:"position"`
+	display      string
 }
 
 type inspectImage struct {
@@ -107,16 +118,18 @@ type inspectImage struct {
 }
 
 type inspectStep struct {
-	Index    int            `json:"index"`
-	Kind     string         `json:"kind"`
-	Name     string         `json:"name,omitempty"`
-	Stage    string         `json:"stage"`
-	Enabled  bool           `json:"enabled"`
-	Position string         `json:"position"`
-	File     string         `json:"file"`
-	Line     int            `json:"line"`
-	Action   map[string]any `json:"action"`
-	summary  string
+	Index   int    `json:"index"`
+	Kind    string `json:"kind"`
+	Name    string `json:"name,omitempty"`
+	Stage   string `json:"stage"`
+	Enabled bool   `json:"enabled"`
+	// InstanceTypes are those the step is enabled for.
+	InstanceTypes []string       `json:"instance_types"`
+	Position      string         `json:"position"`
+	File          string         `json:"file"`
+	Line          int            `json:"line"`
+	Action        map[string]any `json:"action"`
+	summary       string
 }
 
 type inspectTemplate struct {
@@ -127,18 +140,28 @@ type inspectTemplate struct {
 	CreateOnly bool              `json:"create_only"`
 	Properties map[string]string `json:"properties,omitempty"`
 	Enabled    bool              `json:"enabled"`
-	Position   string            `json:"position"`
+	// InstanceTypes are those the template is enabled for.
+	InstanceTypes []string `json:"instance_types"`
+	Position      string   `json:"position"`
 }
 
 type inspectOutput struct {
-	Type        string `json:"type"`
-	Compression string `json:"compression"`
-	Rootfs      string `json:"rootfs"`
+	Name         string     `json:"name,omitempty"`
+	Type         string     `json:"type"`
+	InstanceType string     `json:"instance_type"`
+	Compression  string     `json:"compression"`
+	Rootfs       string     `json:"rootfs,omitempty"`
+	VM           *inspectVM `json:"vm,omitempty"`
+	Position     string     `json:"position,omitempty"`
 }
 
 func position(r hcl.Range) string { return fmt.Sprintf("%s:%d", r.Filename, r.Start.Line) }
 
-func newInspectView(p *recipe.Plan) (*inspectView, error) {
+// newInspectView shows plans, the recipe evaluated for each instance
+// type, as one: the first plan gives what is the same in all, and each
+// step, template and local says which types it differs for.
+func newInspectView(plans []*recipe.Plan) (*inspectView, error) {
+	p := plans[0]
 	img := masker(p.Image.Sensitive)
 	v := &inspectView{
 		Recipe:      p.File,
@@ -157,7 +180,13 @@ func newInspectView(p *recipe.Plan) (*inspectView, error) {
 			Properties: img.textMap("properties", p.Image.Properties),
 			Position:   position(p.Image.Range),
 		},
-		Output: inspectOutput{Type: p.Output.Type, Compression: p.Output.Compression.String(), Rootfs: p.Output.RootfsFormat},
+		Output: newInspectOutput(p.Output),
+	}
+	for _, o := range p.Outputs {
+		v.Outputs = append(v.Outputs, newInspectOutput(o))
+	}
+	for _, plan := range plans {
+		v.InstanceTypes = append(v.InstanceTypes, plan.InstanceType)
 	}
 	if p.Matrix != nil {
 		for _, j := range p.Jobs() {
@@ -175,30 +204,40 @@ func newInspectView(p *recipe.Plan) (*inspectView, error) {
 		iv.Type, iv.Source, iv.Origin, iv.Description = typeexpr.TypeString(pv.Type), pv.Source.String(), pv.Origin, pv.Description
 		v.Variables = append(v.Variables, iv)
 	}
-	for _, l := range p.Locals {
-		iv, err := valueView(l.Name, l.Value, l.Sensitive, l.Range)
-		if err != nil {
-			return nil, err
-		}
-		v.Locals = append(v.Locals, iv)
+	locals, err := localViews(plans)
+	if err != nil {
+		return nil, err
 	}
+	v.Locals = locals
 	for _, e := range p.Environment {
 		v.Environment[e.Name] = masker(nil).maskIf(e.Sensitive, e.Value)
 	}
 	for i, s := range p.Steps {
+		types, shown := enabledFor(plans, func(plan *recipe.Plan) (bool, bool) {
+			return i < len(plan.Steps) && plan.Steps[i].Range == s.Range, i < len(plan.Steps) && plan.Steps[i].Enabled
+		})
+		if shown != nil {
+			s = shown.Steps[i]
+		}
 		action, summary := maskedAction(s)
 		v.Steps = append(v.Steps, inspectStep{
-			Index: i + 1, Kind: s.Kind, Name: s.Name, Stage: s.Stage.String(), Enabled: s.Enabled,
+			Index: i + 1, Kind: s.Kind, Name: s.Name, Stage: s.Stage.String(), Enabled: len(types) > 0, InstanceTypes: types,
 			Position: position(s.Range), File: s.Range.Filename, Line: s.Range.Start.Line,
 			Action: action, summary: summary,
 		})
 	}
-	for _, t := range p.Templates {
+	for i, t := range p.Templates {
+		types, shown := enabledFor(plans, func(plan *recipe.Plan) (bool, bool) {
+			return i < len(plan.Templates) && plan.Templates[i].Range == t.Range, i < len(plan.Templates) && plan.Templates[i].Enabled
+		})
+		if shown != nil {
+			t = shown.Templates[i]
+		}
 		m := masker(t.Sensitive)
 		v.Templates = append(v.Templates, inspectTemplate{
 			Path: t.Path, Name: m.text("name", t.Name), Source: m.text("source", t.Source), When: t.When,
 			CreateOnly: t.CreateOnly, Properties: m.textMap("properties", t.Properties),
-			Enabled: t.Enabled, Position: position(t.Range),
+			Enabled: len(types) > 0, InstanceTypes: types, Position: position(t.Range),
 		})
 	}
 	return v, nil
@@ -265,6 +304,9 @@ func (v *inspectView) writeText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 	p("recipe\t%s\n", v.Recipe)
+	if len(v.InstanceTypes) > 1 {
+		p("build.type\t%s\n", strings.Join(v.InstanceTypes, ", "))
+	}
 	p("\nvariables\n")
 	for _, iv := range v.Variables {
 		p("  %s\t= %s\t%s\t%s\n", iv.Name, iv.display, originText(iv), iv.Position)
@@ -272,7 +314,7 @@ func (v *inspectView) writeText(w io.Writer) error {
 	if len(v.Locals) > 0 {
 		p("\nlocals\n")
 		for _, l := range v.Locals {
-			p("  %s\t= %s\t\t%s\n", l.Name, l.display, l.Position)
+			p("  %s\t= %s\t%s\t%s\n", l.Name, l.display, typeMarker(l.InstanceType), l.Position)
 		}
 	}
 	img := v.Image
@@ -293,23 +335,18 @@ func (v *inspectView) writeText(w io.Writer) error {
 	}
 	p("\nsteps\n")
 	for _, s := range v.Steps {
-		state := "enabled"
-		if !s.Enabled {
-			state = "disabled"
-		}
-		p("  %d\t%s\t%s\t%s\t%s\t%s\n", s.Index, s.Stage, blockHeader(s.Kind, s.Name), state, s.Position, s.summary)
+		p("  %d\t%s\t%s\t%s\t%s\t%s\n", s.Index, s.Stage, blockHeader(s.Kind, s.Name), v.state(s.InstanceTypes), s.Position, s.summary)
 	}
 	if len(v.Templates) > 0 {
 		p("\ntemplates\n")
 		for _, t := range v.Templates {
-			state := "enabled"
-			if !t.Enabled {
-				state = "disabled"
-			}
-			p("  %s\t%s\t%s\t%s\t%s\n", t.Path, t.Name, strings.Join(t.When, ","), state, t.Position)
+			p("  %s\t%s\t%s\t%s\t%s\n", t.Path, t.Name, strings.Join(t.When, ","), v.state(t.InstanceTypes), t.Position)
 		}
 	}
-	p("\noutput\t%s, %s, rootfs %s\n", v.Output.Type, v.Output.Compression, v.Output.Rootfs)
+	p("\n")
+	for _, o := range v.Outputs {
+		p("%s\t%s\t%s\n", blockHeader("output", o.Name), o.settings(), o.Position)
+	}
 	if len(v.Jobs) > 0 {
 		p("matrix\t%d jobs: %s\n", len(v.Jobs), strings.Join(v.Jobs, ", "))
 	}

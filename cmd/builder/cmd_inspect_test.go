@@ -17,6 +17,8 @@ func TestInspectGolden(t *testing.T) {
 		{"inspect_debian.txt", []string{"inspect", "recipes/debian.hcl"}},
 		{"inspect_debian_cloud_arm64.txt", []string{"inspect", "recipes/debian.hcl", "--var", "variant=cloud", "--var", "architecture=arm64"}},
 		{"inspect_busybox.json", []string{"inspect", "--json", "recipes/busybox.hcl"}},
+		{"inspect/types.txt", []string{"inspect", "cmd/builder/testdata/inspect/types.hcl"}},
+		{"inspect/types.json", []string{"inspect", "--json", "cmd/builder/testdata/inspect/types.hcl"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {

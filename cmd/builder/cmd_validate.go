@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,8 +21,11 @@ func (a *app) newValidateCommand() *cobra.Command {
 		Short: "Check a recipe without building it",
 		Long: `Validate parses and evaluates a recipe with its variable values and
 checks it as a build would, without root and without touching anything:
-schema, types, references, architectures, compression, paths, templates.
-Every problem is reported, with its file, line and column.
+schema, types, references, architectures, compression, paths, templates,
+and that a vm output installs a kernel and a bootloader. A recipe whose
+outputs are for containers and virtual machines is evaluated for each
+(build.type "container" and "vm"). Every problem is reported once, with
+its file, line and column.
 
 Exit status: 0 when valid, 1 when not, 2 for usage errors.`,
 		Args: cobra.ExactArgs(1),
@@ -36,7 +40,7 @@ Exit status: 0 when valid, 1 when not, 2 for usage errors.`,
 }
 
 func (a *app) runValidate(opts *validateOptions, path string) error {
-	plan, diags, loader := opts.load(a, path)
+	plans, diags, loader := opts.loadEach(a, path)
 	if opts.json {
 		if err := recipe.WriteJSON(a.stdout, diags, loader.Files()); err != nil {
 			return fmt.Errorf("writing JSON: %w", err)
@@ -50,8 +54,20 @@ func (a *app) runValidate(opts *validateOptions, path string) error {
 		return &exitError{code: exitFailure, silent: true}
 	}
 	if !opts.json {
-		fmt.Fprintf(a.stdout, "%s is valid: image %s, %d steps enabled, %d templates\n",
-			path, masker(plan.Image.Sensitive).text("name", plan.Image.Name), len(plan.EnabledSteps()), countEnabledTemplates(plan))
+		plan := plans[0]
+		counts := func(p *recipe.Plan) string {
+			return fmt.Sprintf("%d steps enabled, %d templates", len(p.EnabledSteps()), countEnabledTemplates(p))
+		}
+		summary := counts(plan)
+		if len(plans) > 1 {
+			var each []string
+			for _, p := range plans {
+				each = append(each, p.InstanceType+": "+counts(p))
+			}
+			summary = strings.Join(each, "; ")
+		}
+		fmt.Fprintf(a.stdout, "%s is valid: image %s, %s\n",
+			path, masker(plan.Image.Sensitive).text("name", plan.Image.Name), summary)
 	}
 	return nil
 }

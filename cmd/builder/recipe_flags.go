@@ -35,19 +35,35 @@ func (o *recipeOptions) load(a *app, path string) (*recipe.Plan, hcl.Diagnostics
 	return plan, diags, l
 }
 
+// loadEach evaluates the recipe once for each instance type its outputs
+// build (recipe.Loader.LoadEach), for the commands that show or check
+// all of them.
+func (o *recipeOptions) loadEach(a *app, path string) ([]*recipe.Plan, hcl.Diagnostics, *recipe.Loader) {
+	l := recipe.NewLoader()
+	plans, diags := l.LoadEach(path, o.options(a))
+	for _, plan := range plans {
+		a.mask.Add(plan.Secrets()...)
+	}
+	return plans, diags, l
+}
+
 // evaluate evaluates the recipe with l, which parses each file once
 // however often it evaluates.
 func (o *recipeOptions) evaluate(a *app, l *recipe.Loader, path string) (*recipe.Plan, hcl.Diagnostics) {
-	plan, diags := l.Load(path, recipe.Options{
-		Vars:     o.vars,
-		VarFiles: o.varFiles,
-		Environ:  a.environ,
-		HostArch: runtime.GOARCH,
-	})
+	plan, diags := l.Load(path, o.options(a))
 	if plan != nil {
 		a.mask.Add(plan.Secrets()...)
 	}
 	return plan, diags
+}
+
+func (o *recipeOptions) options(a *app) recipe.Options {
+	return recipe.Options{
+		Vars:     o.vars,
+		VarFiles: o.varFiles,
+		Environ:  a.environ,
+		HostArch: runtime.GOARCH,
+	}
 }
 
 // loadJob loads a recipe for a building command, as loadForBuild does;

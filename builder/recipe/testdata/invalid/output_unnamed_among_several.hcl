@@ -15,3 +15,8 @@ output {
 output "vm" {
   type = "vm"
 }
+
+packages "boot" {
+  enabled = build.type == "vm"
+  install = ["linux-image-cloud-amd64", "grub-efi-amd64-signed", "shim-signed"]
+}

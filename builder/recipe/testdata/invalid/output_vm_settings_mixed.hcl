@@ -34,3 +34,8 @@ image {
 }
 
 bootstrap "busybox" {}
+
+packages "boot" {
+  enabled = build.type == "vm"
+  install = ["linux-image-cloud-amd64", "grub-efi-amd64-signed", "shim-signed"]
+}
