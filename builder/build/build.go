@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/builder-images/builder/builder/cache"
@@ -17,13 +17,16 @@ import (
 	"github.com/builder-images/builder/builder/recipe"
 )
 
-// Request is one build of a loaded recipe.
+// Request is one build of a loaded recipe: the outputs it selects, each
+// packed from the rootfs of its instance type.
 type Request struct {
-	// Plan is the loaded recipe, its output block as the command line
-	// left it.
-	Plan *recipe.Plan
-	// Output is the output directory.
-	Output string
+	// Plans are the recipe evaluated once for each instance type the
+	// outputs need (recipe.Plan.InstanceType). The rootfs stages run in
+	// this order, so that a later type's stage restores the steps it
+	// shares with an earlier one from the snapshots that one stored.
+	Plans []*recipe.Plan
+	// Outputs are the outputs to build, in the recipe's order.
+	Outputs []Target
 	// Created is the image's creation time; Epoch, when set, clamps
 	// every file time (SOURCE_DATE_EPOCH).
 	Created time.Time
@@ -31,7 +34,7 @@ type Request struct {
 	// Threads bounds the compressors.
 	Threads int
 	// WorkDir is where the build's work directory is made; "" means
-	// beside Output.
+	// beside the first output's directory.
 	WorkDir string
 	// Keep keeps the work directory of a failed build for inspection.
 	Keep bool
@@ -42,8 +45,6 @@ type Request struct {
 	// Environ is builder's environment: the rootfs stage passes proxies
 	// and SOURCE_DATE_EPOCH on to the build's commands.
 	Environ []string
-	// Deliver, when set, receives the image once it is packed.
-	Deliver deliver.Target
 	// Log receives progress lines for people; TTY says it is a terminal
 	// that takes redraws.
 	Log io.Writer
@@ -53,16 +54,47 @@ type Request struct {
 	Stderr io.Writer
 }
 
+// Target is one output of a build: its settings as the command line
+// left them, its directory and where it goes once built.
+type Target struct {
+	Output recipe.Output
+	// Dir is the output directory (see OutputDir).
+	Dir string
+	// Deliver, when set, receives the image once every output of the
+	// build is packed: a build that fails delivers nothing.
+	Deliver deliver.Target
+}
+
+// OutputDir is where out goes in a build whose output directory is
+// root: root itself for an unnamed output (a recipe with one output
+// block, unlabelled), root/NAME for a named one.
+func OutputDir(root string, out recipe.Output) string {
+	if out.Name == "" {
+		return root
+	}
+	return filepath.Join(root, out.Name)
+}
+
 // Result is what a build made.
 type Result struct {
-	// Image is what image.json in Output says.
-	Image  image.ImageJSON
-	Output string
+	// Outputs are the outputs packed, in the request's order; a failed
+	// build's has those packed before it failed.
+	Outputs []OutputResult
 	// Stages is the time spent in each stage, in order of appearance:
-	// the step kinds (see stageOf), pack, import. A failed build's
-	// result has them too, as far as it went.
+	// the step kinds (see stageOf), pack, import, added up over the
+	// instance types and outputs. A failed build's result has them
+	// too, as far as it went.
 	Stages []StageTime
-	// Delivered is set when the request asked for delivery.
+}
+
+// OutputResult is one output a build packed.
+type OutputResult struct {
+	// Name is the output's ("" for an unnamed one); Type its type.
+	Name, Type string
+	// Dir is the output directory; Image what its image.json says.
+	Dir   string
+	Image image.ImageJSON
+	// Delivered is set when the output's target asked for delivery.
 	Delivered *deliver.Result
 }
 
@@ -80,135 +112,153 @@ type RequestError struct{ Err error }
 func (e *RequestError) Error() string { return e.Err.Error() }
 func (e *RequestError) Unwrap() error { return e.Err }
 
-// Build builds the image the request describes, reporting to sink, and
-// delivers it when asked. The rootfs is built in a private work
-// directory beside the output (or in WorkDir), which is removed unless
-// the build fails and Keep is set; a split image whose every stage and
-// packed rootfs are in the cache is packed from the cache alone.
+// Build builds every output the request selects, reporting to sink,
+// and delivers them when asked. The outputs are grouped by instance
+// type: each type's rootfs is built once, in a private work directory
+// beside the first output (or in WorkDir), and each of its outputs is
+// packed from it. A type whose every output's image file is in the
+// cache, with every stage, is packed from the cache alone. The work
+// directory is removed unless the build fails and Keep is set. Each
+// output directory is replaced whole, or not at all (see output.Pack).
 func Build(ctx context.Context, req Request, sink events.Sink) (res Result, err error) {
 	req.Stderr = orDiscard(req.Stderr)
 	clock := newStageClock(sink)
 	defer func() { res.Stages = clock.times() }()
-	j, err := buildImage(ctx, req, clock)
+	groups, err := groupOutputs(req)
 	if err != nil {
 		return res, err
 	}
-	res.Image, res.Output = j, req.Output
-	// The text views show the files in the summary instead.
-	for _, f := range j.Files {
-		clock.Emit(events.Event{Time: time.Now(), Type: events.Artifact,
-			File: &events.File{Name: f.Name, Role: string(f.Role), SHA256: f.SHA256, Size: f.Size}, Fingerprint: j.Fingerprint})
-	}
-	if req.Deliver == nil {
-		return res, nil
-	}
-	start := time.Now()
-	d, err := req.Deliver.Deliver(ctx, req.Output, j)
-	if err != nil {
+	b := &builder{req: req, clock: clock, started: time.Now(), packed: make([]*OutputResult, len(req.Outputs))}
+	defer func() { res.Outputs = b.results() }()
+	if err := b.checkOutputs(groups); err != nil {
 		return res, err
 	}
-	uploaded := d.Uploaded
-	clock.Emit(events.Event{Time: time.Now(), Type: events.Import, Fingerprint: d.Fingerprint, Daemon: d.Where, Uploaded: &uploaded, Aliases: d.Aliases})
-	clock.add("import", time.Since(start).Seconds())
-	res.Delivered = &d
-	return res, nil
-}
-
-// buildImage makes the image files: from the cache, or by building the
-// rootfs and packing it.
-func buildImage(ctx context.Context, req Request, clock *stageClock) (_ image.ImageJSON, err error) {
-	warn := func(err error) {
-		clock.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cleanup", Line: "warning: " + err.Error()})
-	}
-	popts := output.PackOptions{Plan: req.Plan, Output: req.Output, Created: req.Created, Epoch: req.Epoch,
-		Threads: req.Threads, Log: req.Log, TTY: req.TTY, Warn: warn}
-	// Before anything is built: an output directory the image cannot
-	// replace is found in a second rather than after the rootfs stage.
-	if err := output.CheckOutput(req.Plan, req.Output, warn); err != nil {
-		var foreign *image.ForeignOutputError
-		if errors.As(err, &foreign) {
-			return image.ImageJSON{}, &RequestError{err}
-		}
-		return image.ImageJSON{}, err
-	}
-	var reuse *packReuse
 	c, unlock, err := req.Cache.Lock(ctx)
 	if err != nil {
-		return image.ImageJSON{}, err
+		return res, err
 	}
 	defer unlock()
+	// The work directory goes while the cache is still held, as the
+	// cache records it.
+	defer func() { err = errors.Join(err, b.close(err != nil && req.Keep)) }()
+	b.cache = c
 	if c != nil {
 		c.Report = reportDamage(clock)
-		if reuse, err = lookupPackReuse(c, req.Cache, req.Plan, req.Epoch, req.Environ); err != nil {
-			return image.ImageJSON{}, err
+	}
+	for i, g := range groups {
+		if err := b.buildGroup(ctx, g, groups[i+1:]); err != nil {
+			return res, err
 		}
-		if reuse.hit != nil {
-			// The copy checks the kept file's sha256 on the way: a
-			// damaged one is dropped and the image built as on a miss.
-			reused := popts
-			reused.Reuse = reuse.hit
-			packStart := time.Now()
-			j, err := output.Pack(ctx, reused)
-			switch {
-			case err == nil:
-				reuse.reportHit(clock, req.Plan)
-				reuse.recordHit(clock, req.Plan)
-				clock.add("pack", time.Since(packStart).Seconds())
-				return j, nil
-			case !errors.Is(err, output.ErrReusedChanged):
-				return image.ImageJSON{}, err
+	}
+	return res, b.deliverAll(ctx)
+}
+
+// deliverAll hands each packed output to its target, in order.
+func (b *builder) deliverAll(ctx context.Context) error {
+	for i, t := range b.req.Outputs {
+		if t.Deliver == nil {
+			continue
+		}
+		r := b.packed[i]
+		start := time.Now()
+		d, err := t.Deliver.Deliver(ctx, r.Dir, r.Image)
+		if err != nil {
+			return outputError(t.Output, err)
+		}
+		uploaded := d.Uploaded
+		b.clock.Emit(events.Event{Time: time.Now(), Type: events.Import, OutputName: t.Output.Name, Fingerprint: d.Fingerprint,
+			Daemon: d.Where, Uploaded: &uploaded, Aliases: d.Aliases})
+		b.clock.add("import", time.Since(start).Seconds())
+		r.Delivered = &d
+	}
+	return nil
+}
+
+// group is an instance type's plan and the outputs packed from its
+// rootfs (indexes into Request.Outputs).
+type group struct {
+	plan    *recipe.Plan
+	outputs []int
+}
+
+// groupOutputs sorts the request's outputs by instance type, in the
+// order of Plans, refusing a request that cannot be right: an output
+// with no plan for its type, two outputs in one directory.
+func groupOutputs(req Request) ([]group, error) {
+	if len(req.Outputs) == 0 {
+		return nil, errors.New("the build has no output to make")
+	}
+	var groups []group
+	for _, p := range req.Plans {
+		if slices.ContainsFunc(groups, func(g group) bool { return g.plan.InstanceType == p.InstanceType }) {
+			return nil, fmt.Errorf("two plans for the instance type %q", p.InstanceType)
+		}
+		g := group{plan: p}
+		for i, t := range req.Outputs {
+			if t.Output.InstanceType() == p.InstanceType {
+				g.outputs = append(g.outputs, i)
 			}
-			clock.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", Line: err.Error() + "; removing it and building without it"})
-			if err := c.RemovePack(reuse.key); err != nil {
-				return image.ImageJSON{}, err
+		}
+		if len(g.outputs) > 0 {
+			groups = append(groups, g)
+		}
+	}
+	dirs := map[string]string{}
+	for _, t := range req.Outputs {
+		if !slices.ContainsFunc(req.Plans, func(p *recipe.Plan) bool { return p.InstanceType == t.Output.InstanceType() }) {
+			return nil, fmt.Errorf("output %s: the recipe was not evaluated for the instance type %q", displayName(t.Output), t.Output.InstanceType())
+		}
+		abs, err := filepath.Abs(t.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", t.Dir, err)
+		}
+		if other, ok := dirs[abs]; ok {
+			return nil, &RequestError{fmt.Errorf("outputs %s and %s both go to %s", other, displayName(t.Output), abs)}
+		}
+		dirs[abs] = displayName(t.Output)
+	}
+	return groups, nil
+}
+
+// planFor is the group's plan as output t packs it: its Output is t's.
+func planFor(g group, t Target) *recipe.Plan {
+	p := *g.plan
+	p.Output = t.Output
+	return &p
+}
+
+// checkOutputs checks, before anything is built, that every output
+// directory can take its image: one the image cannot replace is found
+// in a second rather than after the rootfs stage.
+func (b *builder) checkOutputs(groups []group) error {
+	for _, g := range groups {
+		for _, i := range g.outputs {
+			t := b.req.Outputs[i]
+			if err := output.CheckOutput(planFor(g, t), t.Dir, b.warn); err != nil {
+				var foreign *image.ForeignOutputError
+				if errors.As(err, &foreign) {
+					return &RequestError{outputError(t.Output, err)}
+				}
+				return outputError(t.Output, err)
 			}
-			reuse.hit = nil
 		}
 	}
-	parent := req.WorkDir
-	if parent == "" {
-		parent = filepath.Dir(req.Output)
+	return nil
+}
+
+// outputError names the output an error is about, when it has a name:
+// the build of a recipe's only, unnamed, output says what it always has.
+func outputError(out recipe.Output, err error) error {
+	if out.Name == "" {
+		return err
 	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return image.ImageJSON{}, fmt.Errorf("creating %s: %w", parent, err)
+	return fmt.Errorf("output %s: %w", out.Name, err)
+}
+
+// displayName is an output's name in messages.
+func displayName(out recipe.Output) string {
+	if out.Name == "" {
+		return "(unnamed)"
 	}
-	work, err := newWorkDir(parent, c, clock)
-	if err != nil {
-		return image.ImageJSON{}, err
-	}
-	kept := false
-	defer func() {
-		if kept {
-			err = errors.Join(err, work.Keep())
-		} else {
-			err = errors.Join(err, work.Remove())
-		}
-		if c != nil {
-			if fErr := c.ForgetWorkDir(work.Path); fErr != nil {
-				warn(fErr)
-			}
-		}
-	}()
-	rootfsReq := RootfsRequest{Plan: req.Plan, Dir: filepath.Join(work.Path, "rootfs"), Keep: req.Keep, Cache: req.Cache,
-		Environ: req.Environ, Log: req.Log, Stderr: req.Stderr}
-	dir, err := runStage(ctx, rootfsReq, clock)
-	if err != nil {
-		kept = req.Keep
-		return image.ImageJSON{}, err
-	}
-	popts.Rootfs = dir
-	packStart := time.Now()
-	j, err := output.Pack(ctx, popts)
-	clock.add("pack", time.Since(packStart).Seconds())
-	if err != nil {
-		if req.Keep {
-			kept = true
-			fmt.Fprintf(req.Stderr, "builder: keeping %s for inspection (--on-error=abort)\n", dir)
-		}
-		return image.ImageJSON{}, err
-	}
-	if reuse != nil {
-		reuse.store(clock, req.Output, j)
-	}
-	return j, nil
+	return out.Name
 }

@@ -185,11 +185,13 @@ type Entry struct {
 // Usable finds the longest prefix of points whose snapshots can be used:
 // each present, none older than the one before it (a snapshot made on a
 // bootstrap since rebuilt is stale even though its key is the same),
-// the bootstrap younger than ttl (0: any age). It returns the index of
-// the last usable point (-1: none), the entries up to it, and why the
-// next one is not usable ("" when it is simply missing).
-func (c *Cache) Usable(points []Point, ttl time.Duration) (int, []Entry, string) {
+// the bootstrap younger than the policy's TTL (0: any age), none stored
+// before its Since. It returns the index of the last usable point (-1:
+// none), the entries up to it, and why the next one is not usable (""
+// when it is simply missing).
+func (c *Cache) Usable(points []Point, policy Policy) (int, []Entry, string) {
 	var entries []Entry
+	ttl := policy.TTL
 	for i, p := range points {
 		e, ok := c.Lookup(p.Key)
 		if !ok {
@@ -197,6 +199,9 @@ func (c *Cache) Usable(points []Point, ttl time.Duration) (int, []Entry, string)
 		}
 		if age := time.Since(e.Created); i == 0 && ttl > 0 && age > ttl {
 			return i - 1, entries, fmt.Sprintf("the bootstrap snapshot is %s old, more than --cache-ttl %s", age.Round(time.Hour), ttl)
+		}
+		if e.Created.Before(policy.Since) {
+			return i - 1, entries, fmt.Sprintf("--no-cache: the %s snapshot was stored before this build", p.Group)
 		}
 		if i > 0 && e.Created.Before(entries[i-1].Created) {
 			return i - 1, entries, fmt.Sprintf("the %s snapshot predates the %s one it would build on", p.Group, points[i-1].Group)

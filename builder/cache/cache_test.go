@@ -256,14 +256,14 @@ func TestUsable(t *testing.T) {
 	points := []Point{{Group: GroupBootstrap, Key: hexKey("b")}, {Group: GroupPackages, Key: hexKey("p")}, {Group: GroupFiles, Key: hexKey("f")}}
 	put("b", now.Add(-time.Hour))
 	put("p", now.Add(-30*time.Minute))
-	if hit, _, why := c.Usable(points, 0); hit != 1 || why != "" {
+	if hit, _, why := c.Usable(points, Policy{}); hit != 1 || why != "" {
 		t.Errorf("files missing: hit %d, %q", hit, why)
 	}
 	put("f", now.Add(-2*time.Hour)) // made before the bootstrap it follows was rebuilt
-	if hit, _, why := c.Usable(points, 0); hit != 1 || !strings.Contains(why, "predates") {
+	if hit, _, why := c.Usable(points, Policy{}); hit != 1 || !strings.Contains(why, "predates") {
 		t.Errorf("stale files snapshot: hit %d, %q", hit, why)
 	}
-	if hit, _, why := c.Usable(points, 10*time.Minute); hit != -1 || !strings.Contains(why, "--cache-ttl") {
+	if hit, _, why := c.Usable(points, Policy{TTL: 10 * time.Minute}); hit != -1 || !strings.Contains(why, "--cache-ttl") {
 		t.Errorf("expired bootstrap: hit %d, %q", hit, why)
 	}
 }

@@ -19,23 +19,33 @@ import (
 // History is what the last build of a recipe used: its points and
 // variable values, to say what changed when a stage misses. It is kept
 // per recipe, not per image, so that a changed variant or architecture
-// is named as the change it is.
+// is named as the change it is; and per instance type (build.type), so
+// that the VM stage of a recipe is compared with its last VM stage, not
+// with the container stage the same build ran before it.
 type History struct {
-	Recipe    string            `json:"recipe"`
+	Recipe string `json:"recipe"`
+	// Type is the instance type the recipe was evaluated with; "" and
+	// "container" are one (histories from before VM images have none).
+	Type      string            `json:"type,omitempty"`
 	Image     string            `json:"image"`
 	Points    []Point           `json:"points"`
 	Variables map[string]string `json:"variables"`
 }
 
-func (c *Cache) historyPath(recipe string) string {
-	sum := sha256.Sum256([]byte(recipe))
+func (c *Cache) historyPath(recipePath, instanceType string) string {
+	name := recipePath
+	if instanceType != "" && instanceType != recipe.InstanceContainer {
+		name += "\x00" + instanceType
+	}
+	sum := sha256.Sum256([]byte(name))
 	return filepath.Join(c.Dir, "history", hex.EncodeToString(sum[:12])+".json")
 }
 
-// LastBuild returns the history of the recipe's last build, if any.
-func (c *Cache) LastBuild(recipe string) (History, bool) {
+// LastBuild returns the history of the recipe's last build for the
+// instance type, if any.
+func (c *Cache) LastBuild(recipePath, instanceType string) (History, bool) {
 	var h History
-	data, err := os.ReadFile(c.historyPath(recipe))
+	data, err := os.ReadFile(c.historyPath(recipePath, instanceType))
 	if err != nil || json.Unmarshal(data, &h) != nil {
 		return History{}, false
 	}
@@ -48,7 +58,7 @@ func (c *Cache) RecordBuild(h History) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(c, c.historyPath(h.Recipe), data)
+	return writeAtomic(c, c.historyPath(h.Recipe, h.Type), data)
 }
 
 // Explain says why point i of cur missed, against the last build: the

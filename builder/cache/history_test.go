@@ -104,7 +104,7 @@ func TestHistoryKeepsDigestsOnly(t *testing.T) {
 		t.Fatal("no history file written")
 	}
 
-	last, ok := c.LastBuild(path)
+	last, ok := c.LastBuild(path, "")
 	if !ok {
 		t.Fatal("the history does not read back")
 	}

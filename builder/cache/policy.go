@@ -16,6 +16,10 @@ type Policy struct {
 	// TTL is how old a bootstrap snapshot may be before it is rebuilt,
 	// so images still get security updates; 0 means no limit.
 	TTL time.Duration `json:"ttl"`
+	// Since, when set, makes snapshots stored before it unusable: a
+	// --no-cache build's later stages (one per instance type) share
+	// the snapshots its first stage stored, and no older ones.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // Lock opens the cache and holds its lock, shared, until unlock: prune

@@ -81,10 +81,28 @@ type Event struct {
 	Reasons     []string `json:"reasons,omitempty"`
 	// Output is the output directory (build_start, build_end).
 	Output string `json:"output,omitempty"`
+	// Outputs are the outputs a build makes (build_start) and made
+	// (build_end), each with its directory.
+	Outputs []OutputRef `json:"outputs,omitempty"`
+	// OutputName names the output an artifact, import, pack cache
+	// event or note is about; empty for a recipe's one unnamed output.
+	OutputName string `json:"output_name,omitempty"`
+	// InstanceType is the instance type ("container" or "vm") whose
+	// rootfs stage or packing an event comes from.
+	InstanceType string `json:"instance_type,omitempty"`
 	// Stages is the time in seconds per stage of the build (build_end):
 	// bootstrap, repositories, packages, files, runs, finalize, pack,
 	// import.
 	Stages map[string]float64 `json:"stages,omitempty"`
+}
+
+// OutputRef is one output of a build: its name (empty for a recipe's
+// one unnamed output), type, directory and, once packed, fingerprint.
+type OutputRef struct {
+	Name        string `json:"name,omitempty"`
+	Type        string `json:"type"`
+	Dir         string `json:"output"`
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // Step identifies a recipe step and where the recipe declares it.

@@ -50,15 +50,15 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 		return nil, err
 	}
 	cr := &cacheRun{points: points, snapshotAfter: map[int]cache.Point{}, started: time.Now().UTC()}
-	cr.history = cache.History{Recipe: s.Recipe, Image: s.Plan.Image.Name, Points: points, Variables: cache.VariableValues(s.Plan)}
-	last, hadLast := s.cache.LastBuild(s.Recipe)
+	cr.history = cache.History{Recipe: s.Recipe, Type: s.Plan.InstanceType, Image: s.Plan.Image.Name, Points: points, Variables: cache.VariableValues(s.Plan)}
+	last, hadLast := s.cache.LastBuild(s.Recipe, s.Plan.InstanceType)
 	hit := -1
 	var reasons []string
 	if s.Cache.NoCache {
 		reasons = []string{"--no-cache"}
 	} else {
 		var why string
-		hit, _, why = s.cache.Usable(points, s.Cache.TTL)
+		hit, _, why = s.cache.Usable(points, s.Cache)
 		switch {
 		case why != "":
 			reasons = []string{why}

@@ -4,18 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/cache"
+	"github.com/builder-images/builder/builder/deliver"
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/recipe"
 )
 
 type buildOptions struct {
 	recipeOptions
 	outputOptions
+	selectOptions
 	deliveryOptions
 	cache       cache.Policy
 	keepOnError bool
@@ -52,7 +56,12 @@ func (a *app) newBuildCommand() *cobra.Command {
 		Short: "Build a recipe into LXD/Incus image files (as root)",
 		Long: `Build runs 'builder rootfs' into a work directory and 'builder pack' on
 the result, then removes the work directory: the image files, SHA256SUMS
-and image.json land in --output (default out/IMAGE-NAME).`,
+and image.json land in --output (default out/IMAGE-NAME).
+
+A recipe with several output blocks builds each of them (or those --only
+names): one rootfs per instance type (build.type: container, vm), every
+output of that type packed from it, each into --output/NAME. The steps
+the types share run once.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runBuild(cmd.Context(), opts, args[0])
@@ -60,6 +69,7 @@ and image.json land in --output (default out/IMAGE-NAME).`,
 	}
 	opts.recipeOptions.AddFlags(cmd.Flags())
 	opts.outputOptions.AddFlags(cmd.Flags())
+	opts.selectOptions.AddFlags(cmd.Flags(), "build only the outputs named: --only vm, --only lxd,vm (repeatable; default: every output block)")
 	cmd.Flags().BoolVar(&opts.keepOnError, "keep-on-error", false, "keep the rootfs when the build fails, for inspection")
 	cmd.Flags().StringVar(&opts.workDir, "work-dir", "", "where the rootfs is built (default: beside the output directory)")
 	cmd.Flags().StringVar(&opts.importAlias, "import", "", "import the image into LXD/Incus when built; --import=ALIAS names it (see 'builder import' for the delivery flags)")
@@ -110,31 +120,36 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	if opts.timeout < 0 {
 		return usageError{fmt.Errorf("--timeout must not be negative")}
 	}
-	plan, err := a.loadJob(&opts.recipeOptions, recipePath, opts.job)
+	pl, err := a.newPlanLoader(&opts.recipeOptions, recipePath, opts.job)
 	if err != nil {
 		return err
 	}
-	if err := opts.apply(plan); err != nil {
+	sel, err := pl.selectOutputs(opts.only, &opts.outputOptions, false)
+	if err != nil {
 		return err
 	}
 	if opts.importAlias == "" && opts.delivering() {
 		return usageError{errors.New("the delivery flags (--alias, --remote, …) need --import")}
 	}
-	popts, err := opts.packOptions(a, plan, "")
+	popts, err := opts.packOptions(a, sel.first, "")
 	if err != nil {
 		return err
 	}
-	req := build.Request{Plan: plan, Output: popts.Output, Created: popts.Created, Epoch: popts.Epoch, Threads: popts.Threads,
+	root := sel.root(opts.output)
+	req := build.Request{Plans: sel.plans, Created: popts.Created, Epoch: popts.Epoch, Threads: popts.Threads,
 		WorkDir: opts.workDir, Keep: keepOnError, Cache: opts.cache, Environ: a.environ,
 		Log: rep.logOut, TTY: popts.TTY && !opts.asJSON && !opts.quiet, Stderr: a.stderr}
-	if opts.importAlias != "" {
-		if opts.importAlias != importDefault {
-			opts.aliases = append([]string{opts.importAlias}, opts.aliases...)
+	var refs []events.OutputRef
+	for k, out := range sel.outputs {
+		t := build.Target{Output: out, Dir: build.OutputDir(root, out)}
+		if opts.importAlias != "" {
+			t.Deliver = opts.deliveryFor(a, rep, k, out)
 		}
-		req.Deliver = opts.deliveryOptions.target(a, rep.logOut, rep.tty)
+		req.Outputs = append(req.Outputs, t)
+		refs = append(refs, events.OutputRef{Name: out.Name, Type: out.Type, Dir: t.Dir})
 	}
 	if opts.asJSON {
-		rep.Emit(events.Event{Time: start, Type: events.BuildStart, Recipe: recipePath, Image: plan.Image.Name, Output: req.Output})
+		rep.Emit(events.Event{Time: start, Type: events.BuildStart, Recipe: recipePath, Image: sel.first.Image.Name, Output: root, Outputs: refs})
 	}
 	buildCtx := ctx
 	if opts.timeout > 0 {
@@ -143,8 +158,11 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		defer cancel()
 	}
 	res, err = build.Build(buildCtx, req, rep)
-	if res.Output != "" {
-		end.Fingerprint, end.Output = res.Image.Fingerprint, res.Output
+	for _, o := range res.Outputs {
+		end.Outputs = append(end.Outputs, events.OutputRef{Name: o.Name, Type: o.Type, Dir: o.Dir, Fingerprint: o.Image.Fingerprint})
+	}
+	if len(req.Outputs) == 1 && len(res.Outputs) == 1 {
+		end.Fingerprint, end.Output = res.Outputs[0].Image.Fingerprint, res.Outputs[0].Dir
 	}
 	if err != nil {
 		if errors.Is(buildCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
@@ -154,6 +172,25 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	}
 	rep.summary(a.stdout, res, time.Since(start))
 	return nil
+}
+
+// deliveryFor is the daemon output k of the build goes to. A daemon
+// keeps one image per alias, so when a build imports several outputs
+// the --import and --alias names go to the first as given and to each
+// other with -NAME appended (debian-vm); the image name and the recipe's
+// aliases are the recipe's to set apart (see build.type).
+func (opts *buildOptions) deliveryFor(a *app, rep *reporter, k int, out recipe.Output) *deliver.Daemon {
+	d := opts.deliveryOptions.target(a, rep.logOut, rep.tty)
+	d.Aliases = slices.Clone(d.Aliases)
+	if opts.importAlias != importDefault {
+		d.Aliases = append([]string{opts.importAlias}, d.Aliases...)
+	}
+	if k > 0 {
+		for i, alias := range d.Aliases {
+			d.Aliases[i] = alias + "-" + out.Name
+		}
+	}
+	return d
 }
 
 // timeoutError is a build stopped by --timeout.

@@ -7,70 +7,117 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/output"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
 // outputOptions are the flags of pack and build that override the
-// recipe's output block.
+// recipe's output block; they apply to one output (see --only).
 type outputOptions struct {
 	output          string
 	typ             string
 	compression     string
 	rootfsFormat    string
+	size            string
+	filesystem      string
+	diskFormat      string
+	secureBoot      optionalBool
 	sourceDateEpoch string
 	threads         int
 }
 
 func (o *outputOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVarP(&o.output, "output", "o", "", "output directory (default out/IMAGE-NAME)")
-	fs.StringVar(&o.typ, "type", "", "image type: split or unified (default: the recipe's output block)")
+	fs.StringVarP(&o.output, "output", "o", "", "output directory (default out/IMAGE-NAME); a named output goes to OUTPUT/NAME")
+	fs.StringVar(&o.typ, "type", "", "image type: split, unified or vm (default: the recipe's output block)")
 	fs.StringVar(&o.compression, "compression", "", "gzip, xz, zstd or none, with an optional level such as xz-9")
 	fs.StringVar(&o.rootfsFormat, "rootfs-format", "", "rootfs of a split image: squashfs or tar")
+	fs.StringVar(&o.size, "size", "", "disk size of a vm image, such as 8GiB (default 4GiB)")
+	fs.StringVar(&o.filesystem, "filesystem", "", "root filesystem of a vm image: ext4")
+	fs.StringVar(&o.diskFormat, "disk-format", "", "disk format of a vm image: qcow2")
+	fs.Var(&o.secureBoot, "secure-boot", "install the signed shim and grub in a vm image (default true; --secure-boot=false for none)")
+	fs.Lookup("secure-boot").NoOptDefVal = "true"
 	fs.StringVar(&o.sourceDateEpoch, "source-date-epoch", "", "seconds since 1970 for creation date, serial and every file time (default: $SOURCE_DATE_EPOCH, else now)")
 	fs.IntVar(&o.threads, "threads", 0, "compression threads (default: every CPU; the bytes do not depend on it)")
 }
 
-// apply overrides the plan's output block with the flags, by the rules
-// the recipe language applies (recipe.Output.Merge); a broken rule is a
-// usage error.
-func (o *outputOptions) apply(plan *recipe.Plan) error {
+// settings are the output flags given, as the recipe's output rules
+// take them.
+func (o *outputOptions) settings() recipe.OutputSettings {
 	given := func(flag string) *string {
 		if flag == "" {
 			return nil
 		}
 		return &flag
 	}
-	out, problems := plan.Output.Merge(recipe.OutputSettings{Type: given(o.typ), Compression: given(o.compression), RootfsFormat: given(o.rootfsFormat)})
+	return recipe.OutputSettings{Type: given(o.typ), Compression: given(o.compression), RootfsFormat: given(o.rootfsFormat),
+		Size: given(o.size), Filesystem: given(o.filesystem), Format: given(o.diskFormat), SecureBoot: o.secureBoot.value}
+}
+
+// given reports whether any output flag is set.
+func (o *outputOptions) given() bool {
+	return o.settings() != recipe.OutputSettings{}
+}
+
+// outputFlags name the output flags in messages.
+const outputFlags = "--type, --compression, --rootfs-format, --size, --filesystem, --secure-boot and --disk-format"
+
+// merge applies the flags to out by the rules the recipe language
+// applies (recipe.Output.Merge); a broken rule is a usage error.
+func (o *outputOptions) merge(out recipe.Output) (recipe.Output, error) {
+	merged, problems := out.Merge(o.settings())
 	if len(problems) == 0 {
-		// The plan's steps were evaluated with build.type of its
-		// output: another instance type needs the recipe's own output.
-		if plan.InstanceType != "" && out.InstanceType() != plan.InstanceType {
-			return usageError{fmt.Errorf("--type %s makes a %s image, and this build is for a %s: declare an output block with type = %q in the recipe instead",
-				out.Type, out.InstanceType(), plan.InstanceType, out.Type)}
-		}
-		plan.Output = out
-		return nil
+		return merged, nil
 	}
-	switch p := problems[0]; p.Problem {
+	p := problems[0]
+	flag := map[string]string{"type": "--type", "compression": "--compression", "rootfs": "--rootfs-format", "size": "--size",
+		"filesystem": "--filesystem", "secure_boot": "--secure-boot", "format": "--disk-format"}[p.Setting]
+	switch p.Problem {
 	case recipe.InvalidOutputType:
-		return usageError{fmt.Errorf("--type must be split, unified or vm, not %q", p.Value)}
+		return out, usageError{fmt.Errorf("--type must be split, unified or vm, not %q", p.Value)}
 	case recipe.RootfsOnVM:
-		return usageError{errors.New("--rootfs-format is for split and unified images: a vm image holds its rootfs in its disk")}
+		return out, usageError{errors.New("--rootfs-format is for split and unified images: a vm image holds its rootfs in its disk")}
 	case recipe.InvalidCompression:
-		return usageError{fmt.Errorf("--compression: %w", p.Err)}
+		return out, usageError{fmt.Errorf("--compression: %w", p.Err)}
 	case recipe.InvalidRootfsFormat:
-		return usageError{fmt.Errorf("--rootfs-format must be squashfs or tar, not %q", p.Value)}
+		return out, usageError{fmt.Errorf("--rootfs-format must be squashfs or tar, not %q", p.Value)}
+	case recipe.VMSettingOnContainer:
+		return out, usageError{fmt.Errorf("%s is a setting of vm images, and this output is %s; add --type vm", flag, merged.Type)}
+	case recipe.InvalidVMSize, recipe.InvalidFilesystem, recipe.InvalidDiskFormat:
+		return out, usageError{fmt.Errorf("%s: %w", flag, p)}
 	default:
-		return usageError{errors.New("a unified image holds its rootfs as tar entries; squashfs needs --type split")}
+		return out, usageError{errors.New("a unified image holds its rootfs as tar entries; squashfs needs --type split")}
 	}
 }
+
+// optionalBool is a boolean flag that knows whether it was given.
+type optionalBool struct{ value *bool }
+
+func (b *optionalBool) String() string {
+	if b.value == nil {
+		return ""
+	}
+	return strconv.FormatBool(*b.value)
+}
+
+func (b *optionalBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	b.value = &v
+	return nil
+}
+
+func (b *optionalBool) Type() string     { return "bool" }
+func (b *optionalBool) IsBoolFlag() bool { return true }
 
 // packOptions resolves the output directory and the clock.
 func (o *outputOptions) packOptions(a *app, plan *recipe.Plan, rootfs string) (output.PackOptions, error) {
@@ -97,6 +144,7 @@ func (o *outputOptions) packOptions(a *app, plan *recipe.Plan, rootfs string) (o
 type packCmdOptions struct {
 	recipeOptions
 	outputOptions
+	selectOptions
 	recipe string
 }
 
@@ -108,9 +156,13 @@ func (a *app) newPackCommand() *cobra.Command {
 		Long: `Pack writes a finished rootfs (from 'builder rootfs') as an image: for a
 split image the metadata tarball lxd.tar.EXT and rootfs.squashfs (or
 rootfs.tar.EXT), for a unified one IMAGE-NAME.tar.EXT; then SHA256SUMS and
-image.json with LXD's fingerprint. Tar entries are sorted, owners numeric
-and, with SOURCE_DATE_EPOCH, times clamped: the same tree gives the same
-fingerprint. Reading the rootfs needs root.`,
+image.json with LXD's fingerprint; for a vm image lxd.tar.EXT and the disk
+disk.qcow2. Tar entries are sorted, owners numeric and, with
+SOURCE_DATE_EPOCH, times clamped: the same tree gives the same
+fingerprint. Reading the rootfs needs root.
+
+Pack makes one image: of a recipe with several output blocks, the one
+--only names, into --output/NAME.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runPack(cmd.Context(), opts, args[0])
@@ -118,26 +170,33 @@ fingerprint. Reading the rootfs needs root.`,
 	}
 	opts.recipeOptions.AddFlags(cmd.Flags())
 	opts.outputOptions.AddFlags(cmd.Flags())
+	opts.selectOptions.AddFlags(cmd.Flags(), "the output to pack, of a recipe with several output blocks")
 	cmd.Flags().StringVar(&opts.recipe, "recipe", "", "the recipe the rootfs was built from (required)")
 	_ = cmd.MarkFlagRequired("recipe")
 	return cmd
 }
 
 func (a *app) runPack(ctx context.Context, opts *packCmdOptions, rootfsDir string) error {
-	plan, err := a.loadForBuild(&opts.recipeOptions, opts.recipe)
+	pl, err := a.newPlanLoader(&opts.recipeOptions, opts.recipe, "")
 	if err != nil {
 		return err
 	}
-	if err := opts.apply(plan); err != nil {
+	sel, err := pl.selectOutputs(opts.only, &opts.outputOptions, true)
+	if err != nil {
 		return err
+	}
+	if len(sel.outputs) != 1 {
+		return usageError{fmt.Errorf("pack makes one image, and %s has %d outputs (%s): choose one with --only NAME",
+			opts.recipe, len(sel.outputs), outputNames(sel.outputs))}
 	}
 	if st, err := os.Stat(rootfsDir); err != nil || !st.IsDir() {
 		return usageError{fmt.Errorf("%s is not a directory", rootfsDir)}
 	}
-	popts, err := opts.packOptions(a, plan, rootfsDir)
+	popts, err := opts.packOptions(a, sel.plans[0], rootfsDir)
 	if err != nil {
 		return err
 	}
+	popts.Output = build.OutputDir(sel.root(opts.output), sel.outputs[0])
 	popts.Warn = func(err error) { fmt.Fprintf(a.stderr, "builder: warning: %v\n", err) }
 	j, err := output.Pack(ctx, popts)
 	var foreign *image.ForeignOutputError

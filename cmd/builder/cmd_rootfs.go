@@ -15,6 +15,7 @@ import (
 
 type rootfsOptions struct {
 	recipeOptions
+	selectOptions
 	cache       cache.Policy
 	keepOnError bool
 }
@@ -33,13 +34,19 @@ and every process it starts end with it, even when builder is killed.
 On failure DIR is removed, unless --keep-on-error keeps it for inspection.
 
 Like build, it starts from the longest cached prefix of the build and
-keeps snapshots for the next one (--cache-dir, --no-cache, --cache-ttl).`,
+keeps snapshots for the next one (--cache-dir, --no-cache, --cache-ttl).
+
+The rootfs is built for the instance type (build.type) of the recipe's
+first output, or of the output --only names: 'builder rootfs
+recipes/debian.hcl DIR --only vm' builds what 'builder pack DIR --only vm'
+packs as the VM image.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runRootfs(cmd.Context(), opts, args[0], args[1])
 		},
 	}
 	opts.recipeOptions.AddFlags(cmd.Flags())
+	opts.selectOptions.AddFlags(cmd.Flags(), "build the rootfs for this output's instance type (default: the first output's)")
 	cmd.Flags().BoolVar(&opts.keepOnError, "keep-on-error", false, "keep DIR when the build fails, for inspection")
 	addCacheFlags(cmd.Flags(), &opts.cache, a.environ)
 	a.addRecipeCompletion(cmd)
@@ -47,9 +54,20 @@ keeps snapshots for the next one (--cache-dir, --no-cache, --cache-ttl).`,
 }
 
 func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, dir string) error {
-	plan, err := a.loadForBuild(&opts.recipeOptions, recipePath)
+	pl, err := a.newPlanLoader(&opts.recipeOptions, recipePath, "")
 	if err != nil {
 		return err
+	}
+	sel, err := pl.selectOutputs(opts.only, nil, false)
+	if err != nil {
+		return err
+	}
+	plan := sel.first
+	if len(opts.only) > 0 {
+		if len(sel.plans) != 1 {
+			return usageError{fmt.Errorf("a rootfs is for one instance type, and the outputs --only names are for %d: name outputs of one type", len(sel.plans))}
+		}
+		plan = sel.plans[0]
 	}
 	rep := a.newReporter(reportMode{})
 	abs, err := build.Rootfs(ctx, build.RootfsRequest{Plan: plan, Dir: dir, Keep: opts.keepOnError, Cache: opts.cache,

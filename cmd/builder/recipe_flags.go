@@ -48,9 +48,17 @@ func (o *recipeOptions) loadEach(a *app, path string) ([]*recipe.Plan, hcl.Diagn
 }
 
 // evaluate evaluates the recipe with l, which parses each file once
-// however often it evaluates.
+// however often it evaluates, for the first output's instance type.
 func (o *recipeOptions) evaluate(a *app, l *recipe.Loader, path string) (*recipe.Plan, hcl.Diagnostics) {
-	plan, diags := l.Load(path, o.options(a))
+	return o.evaluateAs(a, l, path, "")
+}
+
+// evaluateAs evaluates the recipe with build.type instanceType ("": the
+// first output's).
+func (o *recipeOptions) evaluateAs(a *app, l *recipe.Loader, path, instanceType string) (*recipe.Plan, hcl.Diagnostics) {
+	opts := o.options(a)
+	opts.InstanceType = instanceType
+	plan, diags := l.Load(path, opts)
 	if plan != nil {
 		a.mask.Add(plan.Secrets()...)
 	}
@@ -66,25 +74,26 @@ func (o *recipeOptions) options(a *app) recipe.Options {
 	}
 }
 
-// loadJob loads a recipe for a building command, as loadForBuild does;
-// with job set, the recipe is evaluated, its job looked up, and the
-// recipe evaluated again from the same parsed files with the job's
-// values. Each evaluation's diagnostics are printed.
-func (a *app) loadJob(opts *recipeOptions, path, job string) (*recipe.Plan, error) {
+// planLoader loads a recipe for a building command, as often as the
+// instance types it builds need, from files parsed once: each
+// evaluation's diagnostics are printed, each diagnostic once, and an
+// invalid recipe is a usage error (exit 2).
+type planLoader struct {
+	a       *app
+	l       *recipe.Loader
+	opts    *recipeOptions
+	path    string
+	printed map[string]bool
+}
+
+// newPlanLoader makes the loader; with job set, the recipe is evaluated,
+// its job looked up, and every later evaluation has the job's values.
+func (a *app) newPlanLoader(opts *recipeOptions, path, job string) (*planLoader, error) {
+	pl := &planLoader{a: a, l: recipe.NewLoader(), opts: opts, path: path, printed: map[string]bool{}}
 	if job == "" {
-		return a.loadForBuild(opts, path)
+		return pl, nil
 	}
-	l := recipe.NewLoader()
-	checked := func(plan *recipe.Plan, diags hcl.Diagnostics) (*recipe.Plan, error) {
-		if err := a.writeDiagnostics(diags, l.Files()); err != nil {
-			return nil, err
-		}
-		if diags.HasErrors() {
-			return nil, &exitError{code: exitUsage, silent: true}
-		}
-		return plan, nil
-	}
-	plan, err := checked(opts.evaluate(a, l, path))
+	plan, err := pl.load("")
 	if err != nil {
 		return nil, err
 	}
@@ -92,8 +101,33 @@ func (a *app) loadJob(opts *recipeOptions, path, job string) (*recipe.Plan, erro
 	if err != nil {
 		return nil, err
 	}
-	jobOpts := &recipeOptions{vars: append(slices.Clone(opts.vars), vars...), varFiles: opts.varFiles}
-	return checked(jobOpts.evaluate(a, l, path))
+	pl.opts = &recipeOptions{vars: append(slices.Clone(opts.vars), vars...), varFiles: opts.varFiles}
+	return pl, nil
+}
+
+// load evaluates the recipe with build.type instanceType ("": the first
+// output's).
+func (pl *planLoader) load(instanceType string) (*recipe.Plan, error) {
+	plan, diags := pl.opts.evaluateAs(pl.a, pl.l, pl.path, instanceType)
+	var fresh hcl.Diagnostics
+	for _, d := range diags {
+		where := ""
+		if d.Subject != nil {
+			where = d.Subject.String()
+		}
+		key := fmt.Sprintf("%d\x00%s\x00%s\x00%s", d.Severity, d.Summary, d.Detail, where)
+		if !pl.printed[key] {
+			pl.printed[key] = true
+			fresh = append(fresh, d)
+		}
+	}
+	if err := pl.a.writeDiagnostics(fresh, pl.l.Files()); err != nil {
+		return nil, err
+	}
+	if diags.HasErrors() {
+		return nil, &exitError{code: exitUsage, silent: true}
+	}
+	return plan, nil
 }
 
 // jobVars are the --var values of job NAME of the plan loaded from

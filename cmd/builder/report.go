@@ -36,9 +36,12 @@ type reporter struct {
 	mu         sync.Mutex
 	failedStep *events.Step
 	failure    *events.Failure
-	// cache is each cache group's last status, in order of appearance.
+	// cache is each cache group's last status, in order of appearance
+	// (see cacheEntry).
 	cache      []string
 	cacheState map[string]string
+	// firstType is the instance type of the first cache event.
+	firstType string
 	// cacheWhy is the first miss's reasons: the change that caused it.
 	cacheWhy []string
 }
@@ -93,12 +96,13 @@ func (r *reporter) Emit(e events.Event) {
 		if r.cacheState == nil {
 			r.cacheState = map[string]string{}
 		}
-		if _, ok := r.cacheState[e.CacheGroup]; !ok {
-			r.cache = append(r.cache, e.CacheGroup)
+		name := r.cacheEntry(e)
+		if _, ok := r.cacheState[name]; !ok {
+			r.cache = append(r.cache, name)
 		}
 		// A stored snapshot follows its miss: the miss is the news.
-		if !(e.CacheStatus == events.CacheStored && r.cacheState[e.CacheGroup] == events.CacheMiss) {
-			r.cacheState[e.CacheGroup] = e.CacheStatus
+		if !(e.CacheStatus == events.CacheStored && r.cacheState[name] == events.CacheMiss) {
+			r.cacheState[name] = e.CacheStatus
 		}
 		if e.CacheStatus == events.CacheMiss && r.cacheWhy == nil {
 			r.cacheWhy = e.Reasons
@@ -132,18 +136,29 @@ func (r *reporter) summarize() {
 	events.WriteFailure(r.stderr, step, f, recipeSnippet(f.File, f.Line, 4))
 }
 
-// summary writes the end of a successful build for people: the image,
-// its fingerprint, its files and the time per stage.
+// summary writes the end of a successful build for people: each
+// output's image, fingerprint and files, then the time per stage and
+// how the cache served the build.
 func (r *reporter) summary(w io.Writer, res build.Result, total time.Duration) {
 	if r.json {
 		return
 	}
-	j, dir := res.Image, res.Output
 	var b strings.Builder
-	fmt.Fprintf(&b, "==> built %s (%s, %s) in %s\n", j.Name, j.Type, j.Architecture, total.Round(100*time.Millisecond))
-	fmt.Fprintf(&b, "    fingerprint %s\n", j.Fingerprint)
-	for _, f := range j.Files {
-		fmt.Fprintf(&b, "    %-10s %s  %s\n", output.HumanSize(f.Size), filepath.Join(dir, f.Name), f.SHA256[:12])
+	took := total.Round(100 * time.Millisecond)
+	if len(res.Outputs) > 1 {
+		fmt.Fprintf(&b, "==> built %d images in %s\n", len(res.Outputs), took)
+	}
+	for _, o := range res.Outputs {
+		j := o.Image
+		if len(res.Outputs) == 1 {
+			fmt.Fprintf(&b, "==> built %s (%s, %s) in %s\n", j.Name, j.Type, j.Architecture, took)
+		} else {
+			fmt.Fprintf(&b, "    %s: %s (%s, %s)\n", o.Name, j.Name, j.Type, j.Architecture)
+		}
+		fmt.Fprintf(&b, "    fingerprint %s\n", j.Fingerprint)
+		for _, f := range j.Files {
+			fmt.Fprintf(&b, "    %-10s %s  %s\n", output.HumanSize(f.Size), filepath.Join(o.Dir, f.Name), f.SHA256[:12])
+		}
 	}
 	var times []string
 	for _, s := range res.Stages {
@@ -168,6 +183,23 @@ func (r *reporter) summary(w io.Writer, res build.Result, total time.Duration) {
 		fmt.Fprintf(&b, "    cache: %s\n", strings.Join(cached, ", "))
 	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// cacheEntry is how the summary names what a cache event is about: its
+// group, with the output for a packed file, and the instance type for a
+// stage of any type but the build's first.
+func (r *reporter) cacheEntry(e events.Event) string {
+	name := e.CacheGroup
+	if e.OutputName != "" {
+		name += " " + e.OutputName
+	}
+	if r.firstType == "" {
+		r.firstType = e.InstanceType
+	}
+	if e.InstanceType != "" && e.InstanceType != r.firstType && e.OutputName == "" {
+		name = e.InstanceType + " " + name
+	}
+	return name
 }
 
 // stampWriter starts every line with the time of day, for CI logs.

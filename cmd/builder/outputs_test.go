@@ -1,0 +1,214 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/builder-images/builder/builder/events"
+)
+
+const outputsRecipe = "cmd/builder/testdata/rootfs/outputs.hcl"
+
+// outputsRun is what one build --json of the two-output recipe said.
+type outputsRun struct {
+	// ran and cached are the steps that ran and came from the cache,
+	// by kind, as often as they did.
+	ran, cached []string
+	// cache is each cache event's status, by group and output name.
+	cache map[string]string
+	// artifacts are the files reported, by output name.
+	artifacts map[string][]string
+	start     events.Event
+	end       events.Event
+}
+
+func buildOutputs(t *testing.T, out string, args ...string) outputsRun {
+	t.Helper()
+	stdout, stderr, status := builderExec(t, []string{"SOURCE_DATE_EPOCH=1700000000"},
+		append([]string{"build", outputsRecipe, "-o", out, "--json"}, args...)...)
+	if status != 0 {
+		t.Fatalf("build %v: exit %d\n%s", args, status, stderr)
+	}
+	r := outputsRun{cache: map[string]string{}, artifacts: map[string][]string{}}
+	for _, e := range decodeEvents(t, stdout) {
+		switch {
+		case e.Type == events.StepEnd && e.Status == events.StatusCached:
+			r.cached = append(r.cached, e.Step.Kind)
+		case e.Type == events.StepEnd:
+			r.ran = append(r.ran, e.Step.Kind)
+		case e.Type == events.Cache:
+			key := strings.TrimSpace(e.CacheGroup + " " + e.OutputName)
+			if e.CacheStatus != events.CacheStored || r.cache[key] == "" {
+				r.cache[key] = e.CacheStatus
+			}
+		case e.Type == events.Artifact:
+			r.artifacts[e.OutputName] = append(r.artifacts[e.OutputName], e.File.Name)
+		case e.Type == events.BuildStart:
+			r.start = e
+		case e.Type == events.BuildEnd:
+			r.end = e
+		}
+	}
+	return r
+}
+
+// TestBuildSeveralOutputs: a recipe with two container outputs builds
+// both from one run of its steps, each into OUTPUT/NAME, with events
+// naming the output; a second build is served from the cache (the
+// split image's rootfs file included) and gives the same images.
+func TestBuildSeveralOutputs(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	cacheDir := filepath.Join(tmp, "cache")
+
+	cold := buildOutputs(t, out, "--cache-dir", cacheDir)
+	if n := count(cold.ran, "bootstrap"); n != 1 || count(cold.ran, "file") != 1 {
+		t.Errorf("the steps ran %v; want each once for both outputs", cold.ran)
+	}
+	fingerprints := map[string]string{}
+	for _, name := range []string{"lxd", "unified"} {
+		j := readImageJSON(t, filepath.Join(out, name))
+		fingerprints[name] = j.Fingerprint
+		if len(cold.artifacts[name]) != len(j.Files) {
+			t.Errorf("artifact events of %s: %v; image.json lists %d files", name, cold.artifacts[name], len(j.Files))
+		}
+	}
+	if j := readImageJSON(t, filepath.Join(out, "lxd")); j.Type != "split" || j.Files[1].Name != "rootfs.tar.gz" {
+		t.Errorf("lxd: %s image of %v, want a split one with rootfs.tar.gz", j.Type, j.Files)
+	}
+	if j := readImageJSON(t, filepath.Join(out, "unified")); j.Type != "unified" {
+		t.Errorf("unified: a %s image", j.Type)
+	}
+	if _, err := os.Stat(filepath.Join(out, "image.json")); !os.IsNotExist(err) {
+		t.Errorf("an image.json at the top of the output directory: %v", err)
+	}
+	if len(cold.start.Outputs) != 2 || cold.start.Outputs[0].Name != "lxd" || cold.start.Outputs[1].Dir != filepath.Join(out, "unified") {
+		t.Errorf("build_start outputs: %+v", cold.start.Outputs)
+	}
+	if len(cold.end.Outputs) != 2 || cold.end.Outputs[0].Fingerprint != fingerprints["lxd"] || cold.end.Outputs[1].Fingerprint != fingerprints["unified"] {
+		t.Errorf("build_end outputs: %+v; want %v", cold.end.Outputs, fingerprints)
+	}
+	if cold.cache["pack lxd"] != events.CacheStored {
+		t.Errorf("cold build: the split rootfs file was not stored: %v", cold.cache)
+	}
+
+	warm := buildOutputs(t, out, "--cache-dir", cacheDir)
+	for _, g := range []string{"bootstrap", "files", "pack lxd"} {
+		if warm.cache[g] != events.CacheHit {
+			t.Errorf("warm build: %s is %q, want hit (%v)", g, warm.cache[g], warm.cache)
+		}
+	}
+	if slices.ContainsFunc(warm.ran, func(k string) bool { return k != "finalize" }) {
+		t.Errorf("warm build ran %v", warm.ran)
+	}
+	for i, o := range warm.end.Outputs {
+		if o.Fingerprint != fingerprints[o.Name] {
+			t.Errorf("warm build: output %d %s has fingerprint %s, the cold one %s", i, o.Name, o.Fingerprint, fingerprints[o.Name])
+		}
+	}
+}
+
+// TestBuildSeveralOutputsImport: --import delivers every output, after
+// all are packed; the daemon keeps one image per alias, so the second
+// output's alias gets its name appended.
+func TestBuildSeveralOutputsImport(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	requireLXD(t)
+	out := filepath.Join(t.TempDir(), "out")
+	alias := "builder-test-outputs-" + uniqueSuffix()
+	stdout, stderr, status := builderExec(t, nil, "build", outputsRecipe, "-o", out, "--json", "--no-cache", "--import="+alias)
+	if status != 0 {
+		t.Fatalf("exit %d\n%s", status, stderr)
+	}
+	imported := map[string]events.Event{}
+	for _, e := range decodeEvents(t, stdout) {
+		if e.Type == events.Import {
+			deleteImageLater(t, e.Fingerprint)
+			imported[e.OutputName] = e
+		}
+	}
+	for name, want := range map[string]string{"lxd": alias, "unified": alias + "-unified"} {
+		j := readImageJSON(t, filepath.Join(out, name))
+		e, ok := imported[name]
+		if !ok || e.Fingerprint != j.Fingerprint || !slices.Equal(e.Aliases, []string{want}) {
+			t.Errorf("import of %s: %+v; want fingerprint %s, alias %s", name, e, j.Fingerprint, want)
+		}
+		if info := lxc(t, "image", "info", want); !strings.Contains(info, "Fingerprint: "+j.Fingerprint) {
+			t.Errorf("alias %s does not name %s:\n%s", want, j.Fingerprint, info)
+		}
+	}
+}
+
+// TestBuildOnly: --only builds the outputs named, and nothing else.
+func TestBuildOnly(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	out := filepath.Join(t.TempDir(), "out")
+	r := buildOutputs(t, out, "--only", "unified", "--no-cache")
+	if _, err := os.Stat(filepath.Join(out, "lxd")); !os.IsNotExist(err) {
+		t.Errorf("--only unified made the lxd output: %v", err)
+	}
+	j := readImageJSON(t, filepath.Join(out, "unified"))
+	if len(r.end.Outputs) != 1 || r.end.Fingerprint != j.Fingerprint || r.end.Output != filepath.Join(out, "unified") {
+		t.Errorf("build_end: %+v", r.end)
+	}
+	// The output flags apply to the one output selected.
+	r = buildOutputs(t, out, "--only", "lxd", "--rootfs-format", "squashfs", "--no-cache")
+	if j := readImageJSON(t, filepath.Join(out, "lxd")); j.Files[1].Name != "rootfs.squashfs" || len(r.end.Outputs) != 1 {
+		t.Errorf("--only lxd --rootfs-format squashfs: %v", j.Files)
+	}
+}
+
+// TestBuildOutputUsage: what cannot be built is refused before anything
+// is, with exit status 2 and a message saying what to do.
+func TestBuildOutputUsage(t *testing.T) {
+	repoRoot(t)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--only", "vm"}, []string{`--only "vm"`, "its outputs: lxd, unified"}},
+		{[]string{"--only", "lxd,nope"}, []string{`--only "nope"`}},
+		{[]string{"--type", "unified"}, []string{"apply to one output", "this makes 2 (lxd, unified)", "--only NAME"}},
+		{[]string{"--compression", "xz"}, []string{"--only NAME"}},
+		{[]string{"--only", "unified", "--rootfs-format", "squashfs"}, []string{"squashfs needs --type split"}},
+		{[]string{"--only", "lxd", "--size", "8GiB"}, []string{"--size is a setting of vm images", "--type vm"}},
+		{[]string{"--only", "lxd", "--type", "vm"}, []string{"no output of that type", `type = "vm"`}},
+	} {
+		_, stderr, code := runCLI(t, "", nil, append([]string{"build", outputsRecipe, "-o", t.TempDir()}, c.args...)...)
+		if code != exitUsage {
+			t.Errorf("build %v: exit %d, want %d\n%s", c.args, code, exitUsage, stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("build %v: the message lacks %q:\n%s", c.args, w, stderr)
+			}
+		}
+	}
+	// A recipe with one unnamed output has nothing for --only to name.
+	_, stderr, code := runCLI(t, "", nil, "build", "recipes/busybox.hcl", "--only", "lxd")
+	if code != exitUsage || !strings.Contains(stderr, "unnamed") {
+		t.Errorf("--only on an unnamed output: exit %d\n%s", code, stderr)
+	}
+	// pack makes one image.
+	_, stderr, code = runCLI(t, "", nil, "pack", t.TempDir(), "--recipe", outputsRecipe)
+	if code != exitUsage || !strings.Contains(stderr, "choose one with --only") {
+		t.Errorf("pack of a two-output recipe: exit %d\n%s", code, stderr)
+	}
+}
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// selectOptions is --only: which of the recipe's outputs a command
+// makes.
+type selectOptions struct {
+	only []string
+}
+
+func (o *selectOptions) AddFlags(fs *pflag.FlagSet, usage string) {
+	fs.StringSliceVar(&o.only, "only", nil, usage)
+}
+
+// selection is what a building command makes: the outputs selected,
+// with the output flags merged in, and the recipe evaluated once for
+// each instance type they need.
+type selection struct {
+	// first is the recipe evaluated for its first output's instance
+	// type: its image name names the default output directory, whatever
+	// --only selects.
+	first *recipe.Plan
+	// plans are one per instance type, in order of first appearance
+	// among outputs; each plan's Output is its type's first output.
+	plans   []*recipe.Plan
+	outputs []recipe.Output
+}
+
+// root is the output directory: --output, else out/IMAGE-NAME.
+func (s selection) root(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return filepath.Join("out", s.first.Image.Name)
+}
+
+// selectOutputs evaluates the recipe, selects the outputs --only names
+// (all by default) and merges the output flags into the one selected:
+// they apply to one output, or the flags would say one thing of
+// several. Each other instance type the selection needs is evaluated in
+// turn. A flag that changes the selected output's instance type needs
+// the recipe to build that type (its steps may depend on build.type),
+// unless lenient: pack, which runs no step, then packs with the plan
+// the recipe's own type gives.
+func (pl *planLoader) selectOutputs(only []string, flags *outputOptions, lenient bool) (selection, error) {
+	first, err := pl.load("")
+	if err != nil {
+		return selection{}, err
+	}
+	sel := selection{first: first}
+	if sel.outputs, err = pickOutputs(pl.path, first.Outputs, only); err != nil {
+		return selection{}, err
+	}
+	if flags != nil && flags.given() {
+		if len(sel.outputs) != 1 {
+			return selection{}, usageError{fmt.Errorf("%s apply to one output, and this makes %d (%s): choose one with --only NAME",
+				outputFlags, len(sel.outputs), outputNames(sel.outputs))}
+		}
+		if sel.outputs[0], err = flags.merge(sel.outputs[0]); err != nil {
+			return selection{}, err
+		}
+	}
+	for _, out := range sel.outputs {
+		it := out.InstanceType()
+		if slices.ContainsFunc(sel.plans, func(p *recipe.Plan) bool { return p.InstanceType == it }) {
+			continue
+		}
+		plan := first
+		switch {
+		case first.InstanceType == it:
+		case slices.ContainsFunc(first.Outputs, func(o recipe.Output) bool { return o.InstanceType() == it }):
+			if plan, err = pl.load(it); err != nil {
+				return selection{}, err
+			}
+		case lenient:
+			copied := *first
+			plan = &copied
+		default:
+			return selection{}, usageError{fmt.Errorf("--type %s makes a %s image, and %s has no output of that type (its steps may depend on build.type): declare an output block with type = %q in the recipe instead",
+				out.Type, it, pl.path, out.Type)}
+		}
+		plan.Output = out
+		sel.plans = append(sel.plans, plan)
+	}
+	return sel, nil
+}
+
+// pickOutputs returns the outputs only names, in recipe order, or all of
+// them when only is empty. An unknown name is a usage error that lists
+// the known ones.
+func pickOutputs(recipePath string, outs []recipe.Output, only []string) ([]recipe.Output, error) {
+	if len(only) == 0 {
+		return outs, nil
+	}
+	var known []string
+	for _, o := range outs {
+		if o.Name != "" {
+			known = append(known, o.Name)
+		}
+	}
+	for _, name := range only {
+		if slices.Contains(known, name) {
+			continue
+		}
+		if len(known) == 0 {
+			return nil, usageError{fmt.Errorf("--only %q: %s has one output block, unnamed; --only chooses among named ones (output \"NAME\" { … })", name, recipePath)}
+		}
+		return nil, usageError{fmt.Errorf("--only %q: %s has no output of that name; its outputs: %s", name, recipePath, strings.Join(known, ", "))}
+	}
+	var picked []recipe.Output
+	for _, o := range outs {
+		if slices.Contains(only, o.Name) {
+			picked = append(picked, o)
+		}
+	}
+	return picked, nil
+}
+
+// outputNames lists outputs for messages.
+func outputNames(outs []recipe.Output) string {
+	names := make([]string, len(outs))
+	for i, o := range outs {
+		names[i] = o.Name
+		if o.Name == "" {
+			names[i] = "unnamed"
+		}
+	}
+	return strings.Join(names, ", ")
+}
