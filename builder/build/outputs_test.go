@@ -117,9 +117,9 @@ func TestSharesSteps(t *testing.T) {
   architecture = "amd64"
 }
 bootstrap "busybox" { binary = ` + binary + ` }
-file "/etc/kernel" {
+packages {
   enabled = build.type == "vm"
-  content = "x\n"
+  install = ["linux-image-amd64", "grub-efi-amd64-signed", "shim-signed"]
 }
 output "lxd" { type = "split" }
 output "vm" { type = "vm" }
