@@ -7,7 +7,8 @@ set -eu
 packages="make git ca-certificates debootstrap mmdebstrap busybox-static
 qemu-user-static binfmt-support arch-test squashfs-tools bzip2 xz-utils zstd pigz lxd
 dnsmasq-base iptables
-bubblewrap time"
+bubblewrap time
+fdisk e2fsprogs dosfstools mtools qemu-utils qemu-system-x86 ovmf gdisk rsync"
 
 missing=""
 for p in $packages; do

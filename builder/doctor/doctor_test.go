@@ -139,6 +139,30 @@ func TestDoctorChecksWithFakes(t *testing.T) {
 		wantStatus(t, lines, "mksquashfs", "FAIL")
 		wantStatus(t, lines, "qemu-aarch64-static", "FAIL", "fix: apt-get install qemu-user-static")
 		wantStatus(t, lines, "binfmt", "ok", "arm64 runs under qemu-aarch64")
+		wantStatus(t, lines, "sfdisk", "warn", "(d.hcl does not need it); fix: apt-get install fdisk")
+	})
+	t.Run("VM tools", func(t *testing.T) {
+		e := fakeDoctorEnv(t)
+		e.lookPath = func(name string) (string, error) {
+			if name == "mke2fs" || name == "debootstrap" {
+				return "/usr/sbin/" + name, nil
+			}
+			return "", exec.ErrNotFound
+		}
+		e.stat = statExcept("/usr/share/OVMF/OVMF_CODE_4M.fd")
+		amd64, _ := image.LookupArchitecture("amd64")
+		vm := fakeNeeds(t, "vm.hcl", amd64, &bootstrap.Config{Backend: "debootstrap", Suite: "bookworm"})
+		vm.host.VM = true
+		lines, _ := runFakeChecks(t, e, vm)
+		wantStatus(t, lines, "mke2fs", "ok", "/usr/sbin/mke2fs")
+		wantStatus(t, lines, "qemu-img", "FAIL", "(needed for a vm output: the qcow2 disk); fix: apt-get install qemu-utils")
+		wantStatus(t, lines, "mcopy", "FAIL", "fix: apt-get install mtools")
+		// The boot test's tools only warn, whatever the recipe.
+		wantStatus(t, lines, "qemu-system-x86_64", "warn", "(the VM boot test only (make test)); fix: apt-get install qemu-system-x86")
+		wantStatus(t, lines, "ovmf", "warn", "/usr/share/OVMF/OVMF_CODE_4M.fd does not exist")
+		lines, _ = runFakeChecks(t, e, Needs{})
+		wantStatus(t, lines, "qemu-img", "FAIL")
+		wantStatus(t, lines, "qemu-system-x86_64", "warn")
 	})
 	t.Run("tool outside PATH", func(t *testing.T) {
 		e := fakeDoctorEnv(t)

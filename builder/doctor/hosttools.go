@@ -28,7 +28,10 @@ type HostTool struct {
 	// Foreign marks the tools only a foreign architecture needs: a
 	// machine without them still builds for its own.
 	Foreign bool
-	needed  func(HostNeeds) bool
+	// TestOnly marks the tools no build runs, only builder's tests (the
+	// VM boot test): missing, they are a warning whatever the recipe.
+	TestOnly bool
+	needed   func(HostNeeds) bool
 }
 
 // ownTools are the host tools no bootstrap backend owns: packing,
@@ -39,6 +42,19 @@ var ownTools = []HostTool{
 	// Go's TLS client and debootstrap's wget both read Debian's bundle.
 	{Name: "/etc/ssl/certs/ca-certificates.crt", Package: "ca-certificates", For: "a download over https: a tarball, a keyring or a mirror",
 		needed: func(n HostNeeds) bool { return n.HTTPS }},
+	// A vm output's disk (builder/vmdisk): made in a plain file, without
+	// loop devices or mounts.
+	{Name: "sfdisk", Package: "fdisk", For: "a vm output: the disk's partition table", needed: needsVM},
+	{Name: "mke2fs", Package: "e2fsprogs", For: "a vm output: the root file system", needed: needsVM},
+	{Name: "debugfs", Package: "e2fsprogs", For: "a vm output: the root file system's file times", needed: needsVM},
+	{Name: "mkfs.vfat", Package: "dosfstools", For: "a vm output: the EFI system partition", needed: needsVM},
+	{Name: "mcopy", Package: "mtools", For: "a vm output: the boot loader's files on the EFI system partition", needed: needsVM},
+	{Name: "qemu-img", Package: "qemu-utils", For: "a vm output: the qcow2 disk", needed: needsVM},
+	// The boot test starts a built disk under qemu with UEFI firmware.
+	{Name: "qemu-system-x86_64", Package: "qemu-system-x86", For: "the VM boot test only (make test)", TestOnly: true,
+		needed: func(HostNeeds) bool { return false }},
+	{Name: "/usr/share/OVMF/OVMF_CODE_4M.fd", Package: "ovmf", For: "the VM boot test only (make test): UEFI firmware, with secure boot", TestOnly: true,
+		needed: func(HostNeeds) bool { return false }},
 	{Name: "qemu-ARCH-static", Package: "qemu-user-static", For: "a foreign architecture: runs the image's programs", Foreign: true,
 		needed: func(n HostNeeds) bool { return n.Foreign }},
 	// builder never runs update-binfmts itself, but without the package
@@ -47,6 +63,8 @@ var ownTools = []HostTool{
 	{Name: "update-binfmts", Package: "binfmt-support", For: "a foreign architecture: registers qemu's binfmt_misc handlers", Foreign: true,
 		needed: func(n HostNeeds) bool { return n.Foreign }},
 }
+
+func needsVM(n HostNeeds) bool { return n.VM }
 
 // hostToolTable lists the tools in the order doctor reports them: the
 // backends' own, then ownTools, then what the backends need only for a
@@ -111,6 +129,8 @@ type HostNeeds struct {
 	Foreign bool
 	// Squashfs is true for a split image with a squashfs rootfs.
 	Squashfs bool
+	// VM is true when one of the recipe's outputs is a VM disk.
+	VM bool
 	// HTTPS is true when the bootstrap downloads over https from the
 	// build host (a tarball, a keyring, the mirror).
 	HTTPS bool
@@ -135,6 +155,9 @@ func NeedsOf(plan *recipe.Plan, hostGOARCH string) HostNeeds {
 		// A 32-bit relative of the host usually runs natively; where the
 		// kernel refuses it, doctor's binfmt check says so.
 		n.Foreign = host.Distribution != n.Arch.Distribution && !emulation.CompatibleOn(host, n.Arch)
+	}
+	for _, o := range plan.Outputs {
+		n.VM = n.VM || o.Type == recipe.OutputVM
 	}
 	for _, s := range plan.EnabledSteps() {
 		n.StepTools = append(n.StepTools, s.Action.Tools()...)

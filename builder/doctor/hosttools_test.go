@@ -3,6 +3,7 @@ package doctor
 import (
 	"bufio"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,6 +26,8 @@ var testOnlyPackages = map[string]string{
 	"pigz":         "the by-hand pipeline the cache benchmark compares with",
 	"bubblewrap":   "the sandbox benchmark's comparison",
 	"time":         "the sandbox benchmark's peak memory",
+	"gdisk":        "the VM disk tests' second opinion on the partition table (sgdisk --verify)",
+	"rsync":        "the VM disk benchmark's comparison (distrobuilder's method: rsync -aHAX into a loop mount)",
 }
 
 // installDepsPackages reads the package list of ci/install-deps.sh.
@@ -116,6 +119,9 @@ func TestRecipeTools(t *testing.T) {
 		{"../../recipes/debian.hcl", []string{"architecture=arm64"}, "amd64", "debootstrap mksquashfs qemu-aarch64-static update-binfmts"},
 		{"../../recipes/busybox.hcl", nil, "amd64", "/bin/busybox"},
 		{"../../recipes/ubuntu.hcl", []string{"keyring=https://archive.example/k.gpg"}, "amd64", "debootstrap mksquashfs /etc/ssl/certs/ca-certificates.crt"},
+		// A vm output brings the disk tools, and the tools of the boot
+		// test are no recipe's.
+		{vmRecipe(t), nil, "amd64", "/bin/busybox sfdisk mke2fs debugfs mkfs.vfat mcopy qemu-img"},
 	} {
 		plan, diags := recipe.NewLoader().Load(tt.path, recipe.Options{HostArch: tt.host, Vars: tt.vars})
 		if diags.HasErrors() {
@@ -125,4 +131,30 @@ func TestRecipeTools(t *testing.T) {
 			t.Errorf("%s %v on %s: tools %q, want %q", tt.path, tt.vars, tt.host, got, tt.want)
 		}
 	}
+}
+
+// vmRecipe is a busybox recipe with a container and a vm output.
+func vmRecipe(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "busybox-vm.hcl")
+	src := `image {
+  name         = "busybox-vm"
+  distribution = "busybox"
+  release      = "static"
+}
+
+bootstrap "busybox" {}
+
+output "container" {
+  type = "unified"
+}
+
+output "disk" {
+  type = "vm"
+}
+`
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
