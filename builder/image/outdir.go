@@ -203,8 +203,9 @@ func foreignEntries(dir string, names []string) ([]string, error) {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case e.IsDir() && strings.HasPrefix(name, stagingMark):
-			// A live build's staging, in an output that is a mount.
+		case e.IsDir() && (strings.HasPrefix(name, stagingMark) || strings.HasPrefix(name, scratchMark)):
+			// A live build's staging or scratch, in an output that is
+			// a mount.
 		case e.Type().IsRegular() && (known[name] || isLeftover(name, known)):
 		default:
 			others = append(others, name)
@@ -267,8 +268,8 @@ func isLeftover(name string, known map[string]bool) bool {
 	return known[inner] || strings.HasPrefix(inner, "lxd.tar") || strings.HasPrefix(inner, "rootfs.") || strings.Contains(inner, ".tar")
 }
 
-// sweepStaging removes the staging directories of out whose build is
-// gone: beside it, and inside it when it is a mount point.
+// sweepStaging removes the staging and scratch directories of out whose
+// build is gone: beside it, and inside it when it is a mount point.
 func sweepStaging(out outputDir) error {
 	var errs []error
 	sweep := func(dir, prefix string) {
@@ -277,16 +278,24 @@ func sweepStaging(out outputDir) error {
 			errs = append(errs, fmt.Errorf("looking for leftovers of killed builds in %s: %w", dir, err))
 		}
 		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
-				if err := removeStaging(filepath.Join(dir, e.Name())); err != nil {
-					errs = append(errs, err)
-				}
+			if !e.IsDir() {
+				continue
+			}
+			var err error
+			switch name := e.Name(); {
+			case strings.HasPrefix(name, prefix+stagingMark):
+				err = removeStaging(filepath.Join(dir, name))
+			case strings.HasPrefix(name, prefix+scratchMark):
+				err = sweepScratch(filepath.Join(dir, name))
+			}
+			if err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
-	sweep(filepath.Dir(out.path), "."+filepath.Base(out.path)+stagingMark)
+	sweep(filepath.Dir(out.path), "."+filepath.Base(out.path))
 	if out.exists && out.mountRoot {
-		sweep(out.path, stagingMark)
+		sweep(out.path, "")
 	}
 	return errors.Join(errs...)
 }
