@@ -23,14 +23,22 @@ type Kind interface {
 	// SHA256SUMS and image.json, in the order Write writes them.
 	FileNames(plan *recipe.Plan) []string
 	// Write writes the image files into w's staging directory and
-	// returns them in that order; LXD's fingerprint is computed over
-	// them.
-	Write(ctx context.Context, w *Writer) ([]image.FileInfo, error)
+	// returns what it wrote: the files in that order, over which LXD's
+	// fingerprint is computed, and what else image.json records.
+	Write(ctx context.Context, w *Writer) (Written, error)
+}
+
+// Written is what a kind's Write wrote.
+type Written struct {
+	// Files are the image files, in fingerprint order.
+	Files []image.FileInfo
+	// Disk is a VM image's disk record; nil for a container image.
+	Disk *image.Disk
 }
 
 // kinds are the output kinds by name; the recipe's output rules
 // (recipe.Output.Merge) accept exactly these names.
-var kinds = []Kind{split{}, unified{}}
+var kinds = []Kind{split{}, unified{}, vm{}}
 
 // LookupKind is the kind an output type names.
 func LookupKind(name string) (Kind, error) {
@@ -58,11 +66,26 @@ type Writer struct {
 	// Reuse, when set, is a rootfs file packed earlier (see
 	// PackOptions.Reuse) a kind may copy instead of packing Rootfs.
 	Reuse *ReusedRootfs
+	// Created is the image's creation time (metadata.yaml's).
+	Created time.Time
 	// Epoch and Threads as in PackOptions.
 	Epoch   *time.Time
 	Threads int
+	// scratch makes a directory for temporary files on the output's
+	// filesystem and returns it with the function that removes it.
+	scratch func() (string, func() error, error)
 	log     io.Writer
 	tty     bool
+}
+
+// ScratchDir makes a directory for temporary files beside the staging
+// directory (see image.Staging.ScratchDir); the kind calls remove on
+// every path.
+func (w *Writer) ScratchDir() (dir string, remove func() error, err error) {
+	if w.scratch == nil {
+		return "", nil, fmt.Errorf("no scratch space for the image of %s", w.Dir)
+	}
+	return w.scratch()
 }
 
 // Logf writes a progress line.

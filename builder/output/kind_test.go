@@ -23,6 +23,7 @@ func TestKinds(t *testing.T) {
 		{recipe.OutputSplit, recipe.RootfsSquashfs, image.TypeSplit, []string{"lxd.tar.gz", "rootfs.squashfs"}},
 		{recipe.OutputSplit, recipe.RootfsTar, image.TypeSplit, []string{"lxd.tar.gz", "rootfs.tar.gz"}},
 		{recipe.OutputUnified, recipe.RootfsTar, image.TypeUnified, []string{"demo.tar.gz"}},
+		{recipe.OutputVM, "", image.TypeVM, []string{"lxd.tar.gz", "disk.qcow2"}},
 	} {
 		kind, err := LookupKind(tc.typ)
 		if err != nil {
@@ -38,5 +39,10 @@ func TestKinds(t *testing.T) {
 	}
 	if _, err := LookupKind("vmdk"); err == nil {
 		t.Error("an unknown type has a kind")
+	}
+	// The unified VM form, which no output type names yet.
+	plan := &recipe.Plan{Image: recipe.Image{Name: "demo"}, Output: recipe.Output{Type: recipe.OutputVM, Compression: gz}}
+	if got := (vm{unified: true}).FileNames(plan); !slices.Equal(got, []string{"demo.tar.gz"}) {
+		t.Errorf("unified vm: files %v", got)
 	}
 }

@@ -46,12 +46,18 @@ type PackOptions struct {
 // once image.json is written (see image.StageOutput): opts.Output holds
 // the previous image or the new one, never a mix. It returns what
 // image.json says.
-func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) {
-	plan := opts.Plan
-	kind, err := LookupKind(plan.Output.Type)
+func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
+	kind, err := LookupKind(opts.Plan.Output.Type)
 	if err != nil {
 		return image.ImageJSON{}, err
 	}
+	return packAs(ctx, opts, kind)
+}
+
+// packAs is Pack with the kind given: the tests' way to a form no output
+// type names (a unified VM image).
+func packAs(ctx context.Context, opts PackOptions, kind Kind) (_ image.ImageJSON, err error) {
+	plan := opts.Plan
 	logf := func(format string, args ...any) {
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, format, args...)
@@ -84,14 +90,15 @@ func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) 
 	}()
 	w := &Writer{
 		Plan: plan, Dir: stage.Dir, Rootfs: opts.Rootfs, Metadata: metadataEntries(plan, mdYAML, opts),
-		Tar: pack.TarOptions{SourceDateEpoch: opts.Epoch}, Reuse: opts.Reuse, Epoch: opts.Epoch, Threads: opts.Threads,
-		log: opts.Log, tty: opts.TTY,
+		Tar: pack.TarOptions{SourceDateEpoch: opts.Epoch}, Reuse: opts.Reuse, Created: time.Unix(md.CreationDate, 0).UTC(),
+		Epoch: opts.Epoch, Threads: opts.Threads, scratch: stage.ScratchDir, log: opts.Log, tty: opts.TTY,
 	}
 	start := time.Now()
-	files, err := kind.Write(ctx, w)
+	written, err := kind.Write(ctx, w)
 	if err != nil {
 		return image.ImageJSON{}, err
 	}
+	files := written.Files
 	logf("<== packed in %s\n", time.Since(start).Round(10*time.Millisecond))
 
 	fingerprint, err := fingerprintOf(stage.Dir, files)
@@ -107,7 +114,7 @@ func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) 
 	j := image.ImageJSON{
 		Name: plan.Image.Name, Fingerprint: fingerprint, Type: kind.ImageType(), Architecture: plan.Image.Architecture.LXD,
 		Properties: md.Properties, Aliases: plan.Image.Aliases, Created: time.Unix(md.CreationDate, 0).UTC(),
-		Files: files, Packages: pkgs,
+		Files: files, Disk: written.Disk, Packages: pkgs,
 	}
 	if md.ExpiryDate != 0 {
 		j.Expires = time.Unix(md.ExpiryDate, 0).UTC()
@@ -137,8 +144,8 @@ func CheckOutput(plan *recipe.Plan, output string, warn func(error)) error {
 }
 
 // fingerprintOf is LXD's: a unified image's sha256, or the sha256 of the
-// metadata file's bytes followed by the rootfs file's, which no per-file
-// hash gives, so the two files are read once more.
+// metadata file's bytes followed by the rootfs or disk file's, which no
+// per-file hash gives, so the two files are read once more.
 func fingerprintOf(dir string, files []image.FileInfo) (string, error) {
 	if len(files) == 1 {
 		return files[0].SHA256, nil

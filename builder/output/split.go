@@ -31,19 +31,24 @@ func splitRootfsName(plan *recipe.Plan) string {
 	return "rootfs.tar" + plan.Output.Compression.Algorithm.Extension
 }
 
-func (split) Write(ctx context.Context, w *Writer) ([]image.FileInfo, error) {
-	metadata, err := w.Compressed(ctx, "lxd"+w.TarExt(), image.RoleMetadata, func(out io.Writer) error {
-		_, err := pack.WriteFiles(out, w.Metadata, w.Tar)
-		return err
-	})
+func (split) Write(ctx context.Context, w *Writer) (Written, error) {
+	metadata, err := w.writeMetadata(ctx)
 	if err != nil {
-		return nil, err
+		return Written{}, err
 	}
 	rootfs, err := writeSplitRootfs(ctx, w)
 	if err != nil {
-		return nil, err
+		return Written{}, err
 	}
-	return []image.FileInfo{metadata, rootfs}, nil
+	return Written{Files: []image.FileInfo{metadata, rootfs}}, nil
+}
+
+// writeMetadata writes a split image's metadata tarball, lxd.tar.EXT.
+func (w *Writer) writeMetadata(ctx context.Context) (image.FileInfo, error) {
+	return w.Compressed(ctx, "lxd"+w.TarExt(), image.RoleMetadata, func(out io.Writer) error {
+		_, err := pack.WriteFiles(out, w.Metadata, w.Tar)
+		return err
+	})
 }
 
 // writeSplitRootfs copies the reused rootfs file, or packs the tree as

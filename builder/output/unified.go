@@ -21,7 +21,7 @@ func (unified) FileNames(plan *recipe.Plan) []string {
 	return []string{plan.Image.Name + ".tar" + plan.Output.Compression.Algorithm.Extension}
 }
 
-func (unified) Write(ctx context.Context, w *Writer) ([]image.FileInfo, error) {
+func (unified) Write(ctx context.Context, w *Writer) (Written, error) {
 	info, err := w.Compressed(ctx, w.Plan.Image.Name+w.TarExt(), image.RoleUnified, func(out io.Writer) error {
 		opts := w.Tar
 		opts.Prefix = "rootfs/"
@@ -38,7 +38,7 @@ func (unified) Write(ctx context.Context, w *Writer) ([]image.FileInfo, error) {
 		return tw.Close()
 	})
 	if err != nil {
-		return nil, err
+		return Written{}, err
 	}
-	return []image.FileInfo{info}, nil
+	return Written{Files: []image.FileInfo{info}}, nil
 }
