@@ -35,14 +35,18 @@ type packReuse struct {
 // rootfs, for its key; nil for a type whose files are not kept.
 func packSettings(plan *recipe.Plan) []string {
 	out := plan.Output
+	if !output.Reuses(out.Type) {
+		return nil
+	}
 	switch out.Type {
 	case recipe.OutputSplit:
 		return []string{out.Type, out.RootfsFormat, out.Compression.String()}
 	case recipe.OutputVM:
-		// The disk's identities derive from the image, its name
-		// included (see vmdisk.Options.Seed).
+		// The disk's identities derive from the image's name and the
+		// output's (see vmdisk.Options.Seed); its creation time is in
+		// the epoch below.
 		return []string{out.Type, strconv.FormatInt(out.VM.Size, 10), out.VM.Filesystem,
-			strconv.FormatBool(out.VM.SecureBoot), out.VM.Format, plan.Image.Name}
+			strconv.FormatBool(out.VM.SecureBoot), out.VM.Format, plan.Image.Name, out.Name}
 	}
 	return nil
 }
@@ -82,7 +86,7 @@ func lookupPackReuse(c *cache.Cache, policy cache.Policy, plan *recipe.Plan, epo
 		// TTL): the rootfs it holds is not theirs.
 		return pr, nil
 	}
-	pr.hit = &output.ReusedRootfs{Path: c.PackFile(pr.key, e), Info: e.File, Packages: e.Packages,
+	pr.hit = &output.ReusedRootfs{Path: c.PackFile(pr.key, e), Info: e.File, Packages: e.Packages, Disk: e.Disk,
 		Open: func() (*os.File, error) { return c.OpenPackFile(pr.key, e) }}
 	return pr, nil
 }
@@ -136,7 +140,7 @@ func (pr *packReuse) store(sink events.Sink, dir, name string, j image.ImageJSON
 	if pr.key == "" || pr.hit != nil || len(j.Files) != 2 {
 		return
 	}
-	e := cache.PackEntry{Key: pr.key, Image: j.Name, File: j.Files[1], Packages: j.Packages, Created: time.Now().UTC()}
+	e := cache.PackEntry{Key: pr.key, Image: j.Name, File: j.Files[1], Packages: j.Packages, Disk: j.Disk, Created: time.Now().UTC()}
 	start := time.Now()
 	if err := pr.cache.StorePack(filepath.Join(dir, j.Files[1].Name), e); err != nil {
 		sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", OutputName: name, Line: "not storing the packed " + string(j.Files[1].Role) + ": " + err.Error()})

@@ -315,6 +315,52 @@ func TestPackEntries(t *testing.T) {
 	}
 }
 
+// TestPackDiskEntries: a VM image's disk is kept with its record, which
+// a lookup checks like the rest of the entry; a disk without a record, or
+// a rootfs file with one, is damage.
+func TestPackDiskEntries(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var damage []Damage
+	c.Report = func(d Damage) { damage = append(damage, d) }
+	src := filepath.Join(t.TempDir(), "disk.qcow2")
+	if err := os.WriteFile(src, []byte("QFI disk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	disk := &image.Disk{Format: "qcow2", Size: 4 << 30, Filesystem: "ext4", SecureBoot: true,
+		DiskGUID: "11111111-2222-4333-8444-555555555555", ESPPartUUID: "21111111-2222-4333-8444-555555555555",
+		RootPartUUID: "31111111-2222-4333-8444-555555555555", ESPSerial: "ABCD-1234", RootUUID: "41111111-2222-4333-8444-555555555555"}
+	key := PackKey("final", "vm", "4294967296", "ext4", "true", "qcow2", "img", "vm", "none", "host")
+	file := image.FileInfo{Name: "disk.qcow2", Role: image.RoleDisk, Size: 8, SHA256: hexOf("QFI disk")}
+	if err := c.StorePack(src, PackEntry{Key: key, Image: "img", File: file}); err == nil {
+		t.Error("a disk stored without its record")
+	}
+	if err := c.StorePack(src, PackEntry{Key: key, Image: "img", File: image.FileInfo{Name: "disk.qcow2", Role: image.RoleRootfs, Size: 8, SHA256: file.SHA256}, Disk: disk}); err == nil {
+		t.Error("a disk stored as a rootfs file")
+	}
+	if err := c.StorePack(src, PackEntry{Key: key, Image: "img", File: file, Disk: disk}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := c.LookupPack(key)
+	if !ok || got.Disk == nil || *got.Disk != *disk {
+		t.Fatalf("lookup: %+v %v", got, ok)
+	}
+	// The record is read back as untrusted as the rest.
+	meta := filepath.Join(c.Dir, "packs", key, "pack.json")
+	data, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(meta, []byte(strings.Replace(string(data), "ABCD-1234", "../../x", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.LookupPack(key); ok || len(damage) != 1 || !strings.Contains(damage[0].Error(), "esp_serial") {
+		t.Errorf("a damaged disk record: found %v, damage %v", ok, damage)
+	}
+}
+
 // TestCommitKeepsAConcurrentBuildsSnapshot: a snapshot stored under the
 // same key since this build started came from a build running at the
 // same time and stays; one stored before it (a rebuild after the TTL,

@@ -103,10 +103,14 @@ func validKey(s string) bool {
 	return true
 }
 
-// packFileNames are the only names a packed rootfs is kept under: the
-// ones Pack writes.
+// packDiskName is the one name a VM image's disk is kept under, as Pack
+// writes it.
+const packDiskName = "disk.qcow2"
+
+// packFileNames are the only names a packed file is kept under: the
+// ones Pack writes for a split image's rootfs, and a VM image's disk.
 func packFileNames() []string {
-	names := []string{"rootfs.squashfs"}
+	names := []string{"rootfs.squashfs", packDiskName}
 	for _, a := range pack.AlgorithmNames() {
 		if c, err := pack.ParseCompression(a); err == nil {
 			names = append(names, "rootfs.tar"+c.Algorithm.Extension)

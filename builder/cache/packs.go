@@ -19,15 +19,27 @@ import (
 	"github.com/builder-images/builder/builder/image"
 )
 
-// PackEntry is a packed rootfs file kept for reuse: the rootfs file of a
-// split image depends only on the rootfs and the packing settings, so a
-// build whose every stage hits reuses it instead of packing again.
+// PackEntry is a packed file kept for reuse: the rootfs file of a split
+// image, or the disk of a VM image, depends only on the rootfs and the
+// packing settings, so a build whose every stage hits reuses it instead
+// of packing again.
 type PackEntry struct {
 	Key      string          `json:"key"`
 	Image    string          `json:"image"`
 	File     image.FileInfo  `json:"file"`
 	Packages []image.Package `json:"packages"`
-	Created  time.Time       `json:"created"`
+	// Disk is a VM disk's record, which image.json repeats: the disk's
+	// identities are in its bytes.
+	Disk    *image.Disk `json:"disk,omitempty"`
+	Created time.Time   `json:"created"`
+}
+
+// packRole is the role the file kept under name has in its image.
+func packRole(name string) image.Role {
+	if name == packDiskName {
+		return image.RoleDisk
+	}
+	return image.RoleRootfs
 }
 
 // PackKey is the key of a packed rootfs: the final stage's key, the
@@ -73,10 +85,18 @@ func checkPack(r *os.Root, key string) (PackEntry, error) {
 		problem = fmt.Sprintf("its key %q is not its directory's name", e.Key)
 	} else if !slices.Contains(packFileNames(), e.File.Name) {
 		problem = fmt.Sprintf("its file is named %q, not one builder writes (%s)", e.File.Name, strings.Join(packFileNames(), ", "))
-	} else if e.File.Role != image.RoleRootfs {
-		problem = fmt.Sprintf("its file's role is %q, not %q", e.File.Role, image.RoleRootfs)
+	} else if role := packRole(e.File.Name); e.File.Role != role {
+		problem = fmt.Sprintf("its file's role is %q, not %q", e.File.Role, role)
 	} else if p := checkSHA256(e.File.SHA256); p != "" {
 		problem = p
+	} else if e.File.Role == image.RoleDisk && e.Disk == nil {
+		problem = "its disk has no record"
+	} else if e.File.Role == image.RoleDisk {
+		if err := e.Disk.Check(); err != nil {
+			problem = "its disk record: " + err.Error()
+		}
+	} else if e.Disk != nil {
+		problem = "a disk record for a rootfs file"
 	}
 	if problem != "" {
 		return PackEntry{}, Damage{Entry: dir, Problem: problem}
@@ -155,6 +175,10 @@ func (c *Cache) StorePack(src string, e PackEntry) (err error) {
 		return fmt.Errorf("storing the packed rootfs under %q: not a key", e.Key)
 	case !slices.Contains(packFileNames(), e.File.Name):
 		return fmt.Errorf("storing the packed rootfs %q: not a name builder writes", e.File.Name)
+	case e.File.Role != packRole(e.File.Name):
+		return fmt.Errorf("storing the packed %s: its role is %q, not %q", e.File.Name, e.File.Role, packRole(e.File.Name))
+	case e.File.Role == image.RoleDisk && e.Disk == nil:
+		return fmt.Errorf("storing the packed %s: no disk record", e.File.Name)
 	case checkSHA256(e.File.SHA256) != "":
 		return fmt.Errorf("storing the packed rootfs %s: %s", e.File.Name, checkSHA256(e.File.SHA256))
 	}

@@ -7,25 +7,42 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/pack"
+	"github.com/builder-images/builder/builder/recipe"
 )
 
 // ErrReusedChanged is a ReusedRootfs whose bytes are no longer the ones
 // kept: the caller drops the entry and packs the rootfs instead.
 var ErrReusedChanged = errors.New("the cached rootfs file changed")
 
-// ReusedRootfs is a packed rootfs file kept by the stage cache, which is
-// untrusted: the file is copied under the name this build would give
-// it, never the one the cache records, and kept only with the sha256
-// recorded when it was stored.
+// ReusedRootfs is a packed file kept by the stage cache (a split image's
+// rootfs file, a VM image's disk), which is untrusted: the file is
+// copied under the name this build would give it, never the one the
+// cache records, and kept only with the sha256 recorded when it was
+// stored.
 type ReusedRootfs struct {
 	// Path names the file in messages; Open opens it inside the cache.
 	Path     string
 	Open     func() (*os.File, error)
 	Info     image.FileInfo
 	Packages []image.Package
+	// Disk is a VM disk's record, as image.json has it (checked by the
+	// cache); nil for a rootfs file.
+	Disk *image.Disk
+}
+
+// reusing are the output types whose kind copies Writer.Reuse, when
+// set, instead of packing the rootfs into that file: a split image's
+// rootfs file. A kind joins once its Write does.
+var reusing = []string{recipe.OutputSplit}
+
+// Reuses reports whether an output type's packed file can come from the
+// cache (see PackOptions.Reuse).
+func Reuses(outputType string) bool {
+	return slices.Contains(reusing, outputType)
 }
 
 // copyReused copies a cached rootfs file into the output directory as
