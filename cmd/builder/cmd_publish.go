@@ -33,14 +33,17 @@ Each image is the product OS:RELEASE:VARIANT:ARCH, version SERIAL, with the
 aliases OS/RELEASE/VARIANT and the recipe's own. Files are checked against
 image.json while they are uploaded, under content-addressed names; the index
 is then rewritten under the tree's lock, so concurrent publishers are safe.
-Publishing the same image again changes nothing; another image under a
-version already there is an error unless --replace.`,
+A VM image's qcow2 is the item disk-kvm.img. A container and a VM image of
+one build share a version when their metadata tarballs are the same file;
+otherwise the second is refused. Publishing the same image again changes
+nothing; another image of the same type under a version already there is
+an error unless --replace.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runPublish(cmd.Context(), opts, args[0], args[1:])
 		},
 	}
-	cmd.Flags().BoolVar(&opts.replace, "replace", false, "replace a version already in the tree with a different image")
+	cmd.Flags().BoolVar(&opts.replace, "replace", false, "replace an image of the same type already in the tree under the version with a different one")
 	cmd.Flags().DurationVar(&opts.lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for another publisher's lock (0: no limit)")
 	return cmd
 }

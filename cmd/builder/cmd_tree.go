@@ -47,8 +47,9 @@ func (a *app) newTreeListCommand() *cobra.Command {
 the filters of 'lxc image list': a bare FILTER matches part of an alias or of
 the fingerprint, KEY=VALUE a property (KEY may be shortened, "rel=" for
 "release="; VALUE is a regular expression that must match the whole value).
-All filters must match. A product's aliases resolve to its newest version,
-so only that version shows them and matches them.`,
+All filters must match; type=virtual-machine lists VM images. A version's
+container and VM images are two rows. A product's aliases resolve to its
+newest image of each type, so only those rows show them and match them.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tree, err := a.openTree(args[0], 0)
@@ -109,9 +110,10 @@ func (a *app) newTreeRemoveCommand() *cobra.Command {
 		Use:   "remove TREE FINGERPRINT|PRODUCT[:VERSION]…",
 		Short: "Remove images from a tree",
 		Long: `Remove deletes images from the tree: by fingerprint (at least its first 12
-digits), a whole product (OS:RELEASE:VARIANT:ARCH), or one version of it
-(PRODUCT:VERSION). Files no other image uses are deleted. If any argument
-matches nothing, nothing is removed.`,
+digits: that image, leaving the other type's image of its version), a whole
+product (OS:RELEASE:VARIANT:ARCH), or one version of it (PRODUCT:VERSION,
+its container and VM images). Files no other image uses are deleted. If any
+argument matches nothing, nothing is removed.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tree, err := a.openTree(args[0], lockTimeout)
@@ -136,7 +138,8 @@ func (a *app) newTreePruneCommand() *cobra.Command {
 		Short: "Remove expired and old images from a tree",
 		Long: `Prune removes every image past its expiry (the recipe's expiry, recorded
 at publish time) and, with --keep N, all but the newest N versions of each
-product. Files no remaining image uses are deleted.`,
+product, each with its container and VM images. Files no remaining image
+uses are deleted.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keep < 0 {
