@@ -34,9 +34,9 @@ type PackOptions struct {
 	// a killed build, or the previous image, that could not be removed.
 	// When nil they go to Log.
 	Warn func(error)
-	// Reuse, for a split image, is a rootfs file packed earlier from the
-	// same rootfs with the same settings: it is copied instead of
-	// packing Rootfs, which may then be empty.
+	// Reuse, for a split or VM image (see Reuses), is a rootfs file or
+	// disk packed earlier from the same rootfs with the same settings: it
+	// is copied instead of packing Rootfs, which may then be empty.
 	Reuse *ReusedRootfs
 }
 

@@ -36,8 +36,8 @@ type ReusedRootfs struct {
 
 // reusing are the output types whose kind copies Writer.Reuse, when
 // set, instead of packing the rootfs into that file: a split image's
-// rootfs file. A kind joins once its Write does.
-var reusing = []string{recipe.OutputSplit}
+// rootfs file, a VM image's disk. A kind joins once its Write does.
+var reusing = []string{recipe.OutputSplit, recipe.OutputVM}
 
 // Reuses reports whether an output type's packed file can come from the
 // cache (see PackOptions.Reuse).

@@ -47,19 +47,25 @@ func (k vm) FileNames(plan *recipe.Plan) []string {
 }
 
 func (k vm) Write(ctx context.Context, w *Writer) (_ Written, err error) {
+	var metadata image.FileInfo
+	if !k.unified {
+		if metadata, err = w.writeMetadata(ctx); err != nil {
+			return Written{}, err
+		}
+		if w.Reuse != nil {
+			return reuseDisk(ctx, w, metadata)
+		}
+	}
+
 	scratch, remove, err := w.ScratchDir()
 	if err != nil {
 		return Written{}, err
 	}
 	defer func() { err = errors.Join(err, remove()) }()
-
-	var metadata image.FileInfo
 	disk := filepath.Join(w.Dir, vmDiskName)
 	if k.unified {
 		// The disk is a member of the tarball, not a file of the image.
 		disk = filepath.Join(scratch, vmDiskName)
-	} else if metadata, err = w.writeMetadata(ctx); err != nil {
-		return Written{}, err
 	}
 	record, err := buildDisk(ctx, w, scratch, disk)
 	if err != nil {
@@ -78,6 +84,25 @@ func (k vm) Write(ctx context.Context, w *Writer) (_ Written, err error) {
 	if err != nil {
 		return Written{}, err
 	}
+	return Written{Files: []image.FileInfo{metadata, w.Record(info, image.RoleDisk)}, Disk: &record}, nil
+}
+
+// reuseDisk copies the disk the cache kept from a build of the same
+// rootfs with the same settings (see PackOptions.Reuse) beside the
+// metadata, with the record kept with it.
+func reuseDisk(ctx context.Context, w *Writer, metadata image.FileInfo) (Written, error) {
+	if w.Reuse.Disk == nil {
+		return Written{}, fmt.Errorf("%w: %s was kept without its disk record", ErrReusedChanged, w.Reuse.Path)
+	}
+	if err := w.Reuse.Disk.Check(); err != nil {
+		return Written{}, fmt.Errorf("%w: %s: %w", ErrReusedChanged, w.Reuse.Path, err)
+	}
+	w.Logf("==> reusing %s from the cache\n", vmDiskName)
+	info, err := copyReused(ctx, w.Reuse, w.Dir, vmDiskName)
+	if err != nil {
+		return Written{}, err
+	}
+	record := *w.Reuse.Disk
 	return Written{Files: []image.FileInfo{metadata, w.Record(info, image.RoleDisk)}, Disk: &record}, nil
 }
 

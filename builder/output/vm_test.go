@@ -7,12 +7,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,6 +203,36 @@ func TestPackVM(t *testing.T) {
 	}
 	if diskSum != j.Files[1].SHA256 {
 		t.Errorf("rootfs.img has sha256 %s, the split disk %s", diskSum, j.Files[1].SHA256)
+	}
+}
+
+// A disk the cache kept is copied with its record instead of built (the
+// rootfs may then be empty); one kept without its record is
+// ErrReusedChanged, for the build to pack instead.
+func TestPackVMReuse(t *testing.T) {
+	needVMDisk(t)
+	plan := vmPlan(t, "20260101_0000")
+	parent := t.TempDir()
+	first := packVM(t, plan, tinyVMTree(t), filepath.Join(parent, "first"), vm{})
+	kept := filepath.Join(parent, "first", "disk.qcow2")
+	reuse := &ReusedRootfs{Path: kept, Open: func() (*os.File, error) { return os.Open(kept) }, Info: first.Files[1], Disk: first.Disk}
+	empty := t.TempDir()
+	epoch := time.Unix(1767225600, 0).UTC()
+	var log testenv.SyncBuffer
+	j, err := Pack(context.Background(), PackOptions{Plan: plan, Rootfs: empty, Output: filepath.Join(parent, "second"), Created: epoch, Epoch: &epoch, Threads: 1, Reuse: reuse, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Fingerprint != first.Fingerprint || *j.Disk != *first.Disk || !strings.Contains(log.String(), "reusing disk.qcow2") || strings.Contains(log.String(), "vmdisk") {
+		t.Errorf("reused: %s %+v, first %s %+v\n%s", j.Fingerprint, j.Disk, first.Fingerprint, first.Disk, log.String())
+	}
+	reuse.Disk = nil
+	_, err = Pack(context.Background(), PackOptions{Plan: plan, Rootfs: empty, Output: filepath.Join(parent, "third"), Created: epoch, Epoch: &epoch, Threads: 1, Reuse: reuse})
+	if !errors.Is(err, ErrReusedChanged) {
+		t.Errorf("a kept disk without its record: %v", err)
+	}
+	if !Reuses(recipe.OutputVM) {
+		t.Error("the vm type does not say it reuses")
 	}
 }
 
