@@ -140,10 +140,11 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		WorkDir: opts.workDir, Keep: keepOnError, Cache: opts.cache, Environ: a.environ,
 		Log: rep.logOut, TTY: popts.TTY && !opts.asJSON && !opts.quiet, Stderr: a.stderr}
 	var refs []events.OutputRef
-	for k, out := range sel.outputs {
+	taken := map[string]bool{}
+	for _, out := range sel.outputs {
 		t := build.Target{Output: out, Dir: build.OutputDir(root, out)}
 		if opts.importAlias != "" {
-			t.Deliver = opts.deliveryFor(a, rep, k, out)
+			t.Deliver = opts.deliveryFor(a, rep, out, sel.planOf(out).Image.Name, taken)
 		}
 		req.Outputs = append(req.Outputs, t)
 		refs = append(refs, events.OutputRef{Name: out.Name, Type: out.Type, Dir: t.Dir})
@@ -174,22 +175,29 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	return nil
 }
 
-// deliveryFor is the daemon output k of the build goes to. A daemon
-// keeps one image per alias, so when a build imports several outputs
-// the --import and --alias names go to the first as given and to each
-// other with -NAME appended (debian-vm); the image name and the recipe's
-// aliases are the recipe's to set apart (see build.type).
-func (opts *buildOptions) deliveryFor(a *app, rep *reporter, k int, out recipe.Output) *deliver.Daemon {
+// deliveryFor is the daemon an output goes to, named by --import=ALIAS
+// and --alias, else by its image name. A daemon keeps one image per
+// alias, so when a build imports several outputs a name an earlier one
+// took (taken) gets -NAME appended for this one: debian, debian-vm. The
+// recipe's aliases are the recipe's to set apart (see build.type).
+func (opts *buildOptions) deliveryFor(a *app, rep *reporter, out recipe.Output, imageName string, taken map[string]bool) *deliver.Daemon {
 	d := opts.deliveryOptions.target(a, rep.logOut, rep.tty)
-	d.Aliases = slices.Clone(d.Aliases)
+	names := slices.Clone(d.Aliases)
 	if opts.importAlias != importDefault {
-		d.Aliases = append([]string{opts.importAlias}, d.Aliases...)
+		names = append([]string{opts.importAlias}, names...)
 	}
-	if k > 0 {
-		for i, alias := range d.Aliases {
-			d.Aliases[i] = alias + "-" + out.Name
+	if len(names) == 0 {
+		names = []string{imageName}
+	}
+	for i, name := range names {
+		if taken[name] {
+			names[i] = name + "-" + out.Name
 		}
 	}
+	for _, name := range names {
+		taken[name] = true
+	}
+	d.Aliases = names
 	return d
 }
 

@@ -8,7 +8,17 @@ import (
 	"testing"
 
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/output"
+	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/internal/testenv"
 )
+
+// stepRun is one step_end: the step's kind, its instance type, and
+// whether it came from the cache.
+type stepRun struct {
+	kind, instanceType string
+	cached             bool
+}
 
 const outputsRecipe = "cmd/builder/testdata/rootfs/outputs.hcl"
 
@@ -17,7 +27,10 @@ type outputsRun struct {
 	// ran and cached are the steps that ran and came from the cache,
 	// by kind, as often as they did.
 	ran, cached []string
-	// cache is each cache event's status, by group and output name.
+	// steps are the steps ended, in order.
+	steps []stepRun
+	// cache is each cache event's status, by group and output name, the
+	// groups of a vm stage as "vm GROUP".
 	cache map[string]string
 	// artifacts are the files reported, by output name.
 	artifacts map[string][]string
@@ -32,15 +45,25 @@ func buildOutputs(t *testing.T, out string, args ...string) outputsRun {
 	if status != 0 {
 		t.Fatalf("build %v: exit %d\n%s", args, status, stderr)
 	}
+	return collectOutputs(t, stdout)
+}
+
+func collectOutputs(t *testing.T, stdout string) outputsRun {
+	t.Helper()
 	r := outputsRun{cache: map[string]string{}, artifacts: map[string][]string{}}
 	for _, e := range decodeEvents(t, stdout) {
 		switch {
 		case e.Type == events.StepEnd && e.Status == events.StatusCached:
 			r.cached = append(r.cached, e.Step.Kind)
+			r.steps = append(r.steps, stepRun{kind: e.Step.Kind, instanceType: e.InstanceType, cached: true})
 		case e.Type == events.StepEnd:
 			r.ran = append(r.ran, e.Step.Kind)
+			r.steps = append(r.steps, stepRun{kind: e.Step.Kind, instanceType: e.InstanceType})
 		case e.Type == events.Cache:
 			key := strings.TrimSpace(e.CacheGroup + " " + e.OutputName)
+			if e.InstanceType != "" && e.InstanceType != recipe.InstanceContainer && e.OutputName == "" {
+				key = e.InstanceType + " " + key
+			}
 			if e.CacheStatus != events.CacheStored || r.cache[key] == "" {
 				r.cache[key] = e.CacheStatus
 			}
@@ -196,6 +219,12 @@ func TestBuildOutputUsage(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "unnamed") {
 		t.Errorf("--only on an unnamed output: exit %d\n%s", code, stderr)
 	}
+	// Nor is its one output turned into a vm: its steps never saw
+	// build.type = "vm".
+	_, stderr, code = runCLI(t, "", nil, "build", "recipes/busybox.hcl", "--type", "vm")
+	if code != exitUsage || !strings.Contains(stderr, "no output of that type") {
+		t.Errorf("--type vm on a container recipe: exit %d\n%s", code, stderr)
+	}
 	// pack makes one image.
 	_, stderr, code = runCLI(t, "", nil, "pack", t.TempDir(), "--recipe", outputsRecipe)
 	if code != exitUsage || !strings.Contains(stderr, "choose one with --only") {
@@ -211,4 +240,166 @@ func count(list []string, s string) int {
 		}
 	}
 	return n
+}
+
+// requireVMDisk skips or fails a test on a host that cannot build a VM
+// disk (see vmdisk's own tests).
+func requireVMDisk(t *testing.T) {
+	t.Helper()
+	for tool, pkg := range map[string]string{
+		"mke2fs": "e2fsprogs", "debugfs": "e2fsprogs", "sgdisk": "gdisk", "sfdisk": "fdisk",
+		"mkfs.vfat": "dosfstools", "mmd": "mtools", "mcopy": "mtools", "qemu-img": "qemu-utils",
+	} {
+		testenv.Command(t, tool, pkg)
+	}
+}
+
+const vmOutputsRecipe = "cmd/builder/testdata/rootfs/vm.hcl"
+
+// TestBuildContainerAndVM: one build makes a container image and a VM
+// image of one recipe, the VM stage restoring the bootstrap the
+// container stage made, even without a cache (from the build's private
+// one); a second build with a cache is served from it.
+func TestBuildContainerAndVM(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	requireVMDisk(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out")
+	build := func(args ...string) outputsRun {
+		t.Helper()
+		stdout, stderr, status := builderExec(t, []string{"SOURCE_DATE_EPOCH=1700000000"},
+			append([]string{"build", vmOutputsRecipe, "-o", out, "--json"}, args...)...)
+		if status != 0 {
+			t.Fatalf("build %v: exit %d\n%s", args, status, stderr)
+		}
+		return collectOutputs(t, stdout)
+	}
+	byType := func(r outputsRun, kind, typ string) (ran, cached int) {
+		for _, s := range r.steps {
+			if s.kind == kind && s.instanceType == typ {
+				if s.cached {
+					cached++
+				} else {
+					ran++
+				}
+			}
+		}
+		return ran, cached
+	}
+
+	cold := build("--cache-dir", "")
+	if ran, _ := byType(cold, "bootstrap", "container"); ran != 1 {
+		t.Errorf("the container stage ran the bootstrap %d times", ran)
+	}
+	if ran, cached := byType(cold, "bootstrap", "vm"); ran != 0 || cached != 1 {
+		t.Errorf("the vm stage ran the bootstrap %d times (cached %d); want it restored from the container stage's", ran, cached)
+	}
+	if ran, _ := byType(cold, "packages", "vm"); ran != 1 {
+		t.Errorf("the vm stage ran its packages step %d times", ran)
+	}
+	if ran, cached := byType(cold, "packages", "container"); ran+cached != 0 {
+		t.Error("the container stage ran the vm's packages step")
+	}
+	vm := readImageJSON(t, filepath.Join(out, "vm"))
+	lxd := readImageJSON(t, filepath.Join(out, "lxd"))
+	if vm.Type != "virtual-machine" || len(vm.Files) != 2 || vm.Files[1].Name != "disk.qcow2" || lxd.Type != "split" {
+		t.Errorf("vm: %s %v; lxd: %s", vm.Type, vm.Files, lxd.Type)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, ".builder-work-*")); len(left) != 0 {
+		t.Errorf("the work directory (and its private cache) stayed: %v", left)
+	}
+
+	cacheDir := filepath.Join(tmp, "cache")
+	build("--cache-dir", cacheDir)
+	warm := build("--cache-dir", cacheDir)
+	if warm.cache["pack lxd"] != events.CacheHit {
+		t.Errorf("warm build: the container's rootfs file is %q", warm.cache["pack lxd"])
+	}
+	for _, s := range warm.steps {
+		if !s.cached && s.kind != "finalize" {
+			t.Errorf("warm build ran %s for %s", s.kind, s.instanceType)
+		}
+	}
+	if output.Reuses(recipe.OutputVM) {
+		if ran, cached := byType(warm, "finalize", "vm"); warm.cache["pack vm"] != events.CacheHit || ran != 0 || cached != 1 {
+			t.Errorf("warm build: the vm disk is %q, its stage ran %d", warm.cache["pack vm"], ran)
+		}
+	}
+	for _, o := range warm.end.Outputs {
+		if want := readImageJSON(t, filepath.Join(out, o.Name)); o.Fingerprint != want.Fingerprint {
+			t.Errorf("build_end: %s is %s, image.json %s", o.Name, o.Fingerprint, want.Fingerprint)
+		}
+	}
+}
+
+// TestPackVM: 'builder rootfs --only vm' builds the VM's rootfs, which
+// 'builder pack --only vm' packs; 'pack --type vm' packs a container
+// recipe's rootfs as a VM image, with the disk flags.
+func TestPackVM(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	requireVMDisk(t)
+	tmp := t.TempDir()
+	rootfs := filepath.Join(tmp, "rootfs")
+	if _, stderr, status := builderExec(t, nil, "rootfs", vmOutputsRecipe, rootfs, "--only", "vm", "--cache-dir", ""); status != 0 {
+		t.Fatalf("rootfs --only vm: exit %d\n%s", status, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "boot", "vmlinuz-6.1.0-9-amd64")); err != nil {
+		t.Fatalf("the vm rootfs lacks the vm's packages: %v", err)
+	}
+	out := filepath.Join(tmp, "out")
+	if _, stderr, status := builderExec(t, nil, "pack", rootfs, "--recipe", vmOutputsRecipe, "--only", "vm", "-o", out); status != 0 {
+		t.Fatalf("pack --only vm: exit %d\n%s", status, stderr)
+	}
+	if j := readImageJSON(t, filepath.Join(out, "vm")); j.Type != "virtual-machine" {
+		t.Errorf("pack --only vm made a %s image", j.Type)
+	}
+	other := filepath.Join(tmp, "other")
+	_, stderr, status := builderExec(t, nil, "pack", rootfs, "--recipe", "recipes/busybox.hcl", "--type", "vm", "--size", "600MiB",
+		"--secure-boot=false", "--compression", "gzip", "-o", other)
+	if status != 0 {
+		t.Fatalf("pack --type vm: exit %d\n%s", status, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(other, "image.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"type": "virtual-machine"`, `"size": 629145600`, `"secure_boot": false`, `"lxd.tar.gz"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("pack --type vm: image.json lacks %s:\n%s", want, b)
+		}
+	}
+}
+
+// TestBuildContainerAndVMImport: a build imports its container and VM
+// images, the VM one as a virtual machine's; the image name both would
+// take goes to the first, the VM's gets -vm.
+func TestBuildContainerAndVMImport(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	requireVMDisk(t)
+	requireLXD(t)
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, status := builderExec(t, nil, "build", vmOutputsRecipe, "-o", out, "--json", "--cache-dir", "", "--import")
+	if status != 0 {
+		t.Fatalf("exit %d\n%s", status, stderr)
+	}
+	imported := map[string]events.Event{}
+	for _, e := range decodeEvents(t, stdout) {
+		if e.Type == events.Import {
+			deleteImageLater(t, e.Fingerprint)
+			imported[e.OutputName] = e
+		}
+	}
+	name := readImageJSON(t, filepath.Join(out, "lxd")).Properties["name"]
+	for output, want := range map[string]struct{ alias, typ string }{"lxd": {name, "CONTAINER"}, "vm": {name + "-vm", "VIRTUAL-MACHINE"}} {
+		j := readImageJSON(t, filepath.Join(out, output))
+		if e := imported[output]; e.Fingerprint != j.Fingerprint || !slices.Equal(e.Aliases, []string{want.alias}) {
+			t.Errorf("import of %s: %+v; want %s as %s", output, e, j.Fingerprint, want.alias)
+		}
+		if got := strings.TrimSpace(lxc(t, "image", "list", j.Fingerprint, "--format", "csv", "--columns", "t")); got != want.typ {
+			t.Errorf("%s is a %q image in LXD, want %s", output, got, want.typ)
+		}
+	}
 }

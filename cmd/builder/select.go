@@ -43,6 +43,16 @@ func (s selection) root(flag string) string {
 	return filepath.Join("out", s.first.Image.Name)
 }
 
+// planOf is the plan an output is built with.
+func (s selection) planOf(out recipe.Output) *recipe.Plan {
+	for _, p := range s.plans {
+		if p.InstanceType == out.InstanceType() {
+			return p
+		}
+	}
+	return s.first
+}
+
 // selectOutputs evaluates the recipe, selects the outputs --only names
 // (all by default) and merges the output flags into the one selected:
 // they apply to one output, or the flags would say one thing of
@@ -99,7 +109,9 @@ func (pl *planLoader) selectOutputs(only []string, flags *outputOptions, lenient
 // the known ones.
 func pickOutputs(recipePath string, outs []recipe.Output, only []string) ([]recipe.Output, error) {
 	if len(only) == 0 {
-		return outs, nil
+		// A copy: the flags are merged into the selection, not into
+		// the recipe's outputs.
+		return slices.Clone(outs), nil
 	}
 	var known []string
 	for _, o := range outs {
