@@ -403,3 +403,37 @@ func TestBuildContainerAndVMImport(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildOutputFails: an output that cannot be packed fails the build,
+// named; the outputs packed before it are complete, and it leaves
+// nothing under its name.
+func TestBuildOutputFails(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	requireVMDisk(t)
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, status := builderExec(t, nil, "build", vmOutputsRecipe, "-o", out, "--json", "--cache-dir", "", "--var", "boot_files=false")
+	if status != exitFailure {
+		t.Fatalf("exit %d, want %d\n%s", status, exitFailure, stderr)
+	}
+	r := collectOutputs(t, stdout)
+	if r.end.Status != events.StatusFailed || r.end.Error == nil || !strings.Contains(r.end.Error.Message, "output vm: ") {
+		t.Errorf("build_end: %+v", r.end)
+	}
+	if !strings.Contains(stderr, "output vm: ") {
+		t.Errorf("the error does not name the output:\n%s", stderr)
+	}
+	if len(r.end.Outputs) != 1 || r.end.Outputs[0].Name != "lxd" {
+		t.Errorf("build_end lists %+v; want the lxd output, packed before the failure", r.end.Outputs)
+	}
+	readImageJSON(t, filepath.Join(out, "lxd"))
+	left, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		if e.Name() != "lxd" {
+			t.Errorf("the failed build left %s in the output directory", e.Name())
+		}
+	}
+}
