@@ -127,3 +127,28 @@ func TestLiveCutWidth(t *testing.T) {
 		}
 	}
 }
+
+// TestInstanceTypeMarks: the text views mark the steps and cache lines
+// of a VM's stage, and leave a container's as they always were.
+func TestInstanceTypeMarks(t *testing.T) {
+	step := &Step{Index: 2, Total: 5, Kind: "packages", Stage: "packages"}
+	var b strings.Builder
+	text := &Text{Out: &b}
+	for _, typ := range []string{"", "container", "vm"} {
+		text.Emit(Event{Type: StepStart, Step: step, InstanceType: typ})
+		text.Emit(Event{Type: Cache, CacheGroup: "bootstrap", CacheStatus: CacheHit, InstanceType: typ})
+	}
+	want := "==> [2/5] packages\n==> cache: bootstrap hit\n" +
+		"==> [2/5] packages\n==> cache: bootstrap hit\n" +
+		"==> [vm 2/5] packages\n==> cache: vm bootstrap hit\n"
+	if b.String() != want {
+		t.Errorf("text view:\n%s\nwant:\n%s", b.String(), want)
+	}
+	var lb strings.Builder
+	live := NewLive(&lb, 80, 5)
+	live.Emit(Event{Type: StepEnd, Step: step, Status: StatusOK, Duration: 1, InstanceType: "vm"})
+	live.Close()
+	if !strings.Contains(lb.String(), "✓ [vm 2/5] packages") {
+		t.Errorf("live view: %q", lb.String())
+	}
+}

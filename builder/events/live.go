@@ -21,13 +21,15 @@ type Live struct {
 	width int
 	fold  int
 
-	mu      sync.Mutex
-	step    *Step
-	started time.Time
-	lines   []string
-	drawn   int // terminal lines the live region occupies
-	stop    chan struct{}
-	done    chan struct{}
+	mu   sync.Mutex
+	step *Step
+	// stepType is the running step's instance type (see counter).
+	stepType string
+	started  time.Time
+	lines    []string
+	drawn    int // terminal lines the live region occupies
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // NewLive starts a renderer on a terminal width columns wide, showing up
@@ -74,7 +76,7 @@ func (l *Live) Emit(e Event) {
 	defer l.mu.Unlock()
 	switch e.Type {
 	case StepStart:
-		l.step, l.started, l.lines = e.Step, time.Now(), nil
+		l.step, l.stepType, l.started, l.lines = e.Step, e.InstanceType, time.Now(), nil
 		l.redraw()
 	case Output:
 		if l.step == nil {
@@ -89,7 +91,7 @@ func (l *Live) Emit(e Event) {
 		l.redraw()
 	case Cache:
 		l.clear()
-		line := fmt.Sprintf("· cache: %s %s", e.CacheGroup, e.CacheStatus)
+		line := fmt.Sprintf("· cache: %s%s %s", typePrefix(e), e.CacheGroup, e.CacheStatus)
 		if len(e.Reasons) > 0 {
 			line += ": " + strings.Join(e.Reasons, "; ")
 		}
@@ -100,7 +102,7 @@ func (l *Live) Emit(e Event) {
 	case StepEnd:
 		l.clear()
 		if e.Status == StatusCached {
-			fmt.Fprintln(l.out, l.cut(fmt.Sprintf("✓ [%d/%d] %s  cached", e.Step.Index, e.Step.Total, e.Step.Header())))
+			fmt.Fprintln(l.out, l.cut(fmt.Sprintf("✓ %s %s  cached", counter(e), e.Step.Header())))
 			l.step, l.lines = nil, nil
 			return
 		}
@@ -108,7 +110,7 @@ func (l *Live) Emit(e Event) {
 		if e.Status != StatusOK {
 			mark = "✗"
 		}
-		fmt.Fprintln(l.out, l.cut(fmt.Sprintf("%s [%d/%d] %s  %s%s", mark, e.Step.Index, e.Step.Total, e.Step.Header(), Round(e.Duration), statusWord(e.Status))))
+		fmt.Fprintln(l.out, l.cut(fmt.Sprintf("%s %s %s  %s%s", mark, counter(e), e.Step.Header(), Round(e.Duration), statusWord(e.Status))))
 		l.step, l.lines = nil, nil
 	}
 }
@@ -138,7 +140,7 @@ func (l *Live) redraw() {
 	}
 	elapsed := time.Since(l.started).Truncate(time.Second)
 	var b strings.Builder
-	b.WriteString(l.cut(fmt.Sprintf("==> [%d/%d] %s%s  %s", s.Index, s.Total, s.Header(), where, elapsed)) + "\n")
+	b.WriteString(l.cut(fmt.Sprintf("==> %s %s%s  %s", counter(Event{Step: s, InstanceType: l.stepType}), s.Header(), where, elapsed)) + "\n")
 	for _, line := range l.lines {
 		b.WriteString("\033[2m" + l.cut("    "+line) + "\033[0m\n")
 	}

@@ -57,14 +57,14 @@ func (t *Text) line(e Event) string {
 		if s.File != "" {
 			where = fmt.Sprintf(" (%s:%d)", s.File, s.Line)
 		}
-		return fmt.Sprintf("==> [%d/%d] %s%s%s", s.Index, s.Total, stage, s.Header(), where)
+		return fmt.Sprintf("==> %s %s%s%s", counter(e), stage, s.Header(), where)
 	case Output:
 		if e.Label == "" {
 			return e.Line
 		}
 		return "[" + e.Label + "] " + e.Line
 	case Cache:
-		line := fmt.Sprintf("==> cache: %s %s", e.CacheGroup, e.CacheStatus)
+		line := fmt.Sprintf("==> cache: %s%s %s", typePrefix(e), e.CacheGroup, e.CacheStatus)
 		if len(e.Reasons) > 0 {
 			line += ": " + strings.Join(e.Reasons, "; ")
 		}
@@ -80,6 +80,23 @@ func (t *Text) line(e Event) string {
 		return fmt.Sprintf("<== %s %s after %s", e.Step.Header(), e.Status, d)
 	}
 	return ""
+}
+
+// counter is a step's place in its stage, "[2/5]", marked with the
+// instance type for a stage that is not a container's ("[vm 2/5]"): a
+// build of a container and a VM image runs two stages, which count
+// their steps each.
+func counter(e Event) string {
+	return fmt.Sprintf("[%s%d/%d]", typePrefix(e), e.Step.Index, e.Step.Total)
+}
+
+// typePrefix is "vm " for an event of a VM's stage, "" for a
+// container's, whose output is the one builder always had.
+func typePrefix(e Event) string {
+	if e.InstanceType == "" || e.InstanceType == "container" {
+		return ""
+	}
+	return e.InstanceType + " "
 }
 
 // Round turns seconds into a duration rounded for people.
