@@ -54,7 +54,7 @@ func (b *builder) makeExt4(ctx context.Context, disk string) error {
 	env := []string{"MKE2FS_CONFIG=" + conf, "E2FSPROGS_FAKE_TIME=" + b.epochString()}
 	out, err := b.run(ctx, env, "mke2fs", args...)
 	if err != nil {
-		if bytes.Contains(out, []byte("Could not allocate block")) || bytes.Contains(out, []byte("No space left")) {
+		if bytes.Contains(out, []byte("Could not allocate")) || bytes.Contains(out, []byte("No space left")) {
 			return fmt.Errorf("the rootfs does not fit in the %d MiB root partition of a %d MiB disk: raise the output's size: %w",
 				b.geo.rootLen/mib, b.geo.size/mib, err)
 		}
