@@ -26,7 +26,7 @@ func needTools(t testing.TB) {
 	testenv.Root(t) // mke2fs -d keeps owners only as root; device nodes
 	for tool, pkg := range map[string]string{
 		"mke2fs": "e2fsprogs", "debugfs": "e2fsprogs", "dumpe2fs": "e2fsprogs", "e2fsck": "e2fsprogs",
-		"sfdisk": "fdisk", "sgdisk": "gdisk", "mkfs.vfat": "dosfstools", "mmd": "mtools", "mcopy": "mtools",
+		"sfdisk": "fdisk", "sgdisk": "gdisk", "mkfs.vfat": "dosfstools", "fsck.vfat": "dosfstools", "mmd": "mtools", "mcopy": "mtools",
 		"mdir": "mtools", "mtype": "mtools", "qemu-img": "qemu-utils",
 	} {
 		testenv.Command(t, tool, pkg)
@@ -202,6 +202,7 @@ func TestBuildDisk(t *testing.T) {
 	var log bytes.Buffer
 	optsA := testOptions(treeA, t.TempDir(), filepath.Join(out, "a.qcow2"))
 	optsA.Log = &log
+	optsA.Threads = 8 // qemu-img -m 8 here, -m 1 for B: the same bytes
 	layout, err := Build(context.Background(), optsA)
 	if err != nil {
 		t.Fatal(err)
@@ -325,6 +326,16 @@ func inodeOf(t *testing.T, dev, p string) string {
 
 func checkESP(t *testing.T, raw string, l Layout) {
 	img := raw + "@@" + strconv.Itoa(mib)
+	// fsck.vfat reads a file system from its start only: the ESP's bytes.
+	disk, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	esp := filepath.Join(t.TempDir(), "esp.img")
+	if err := os.WriteFile(esp, disk[mib:101*mib], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "fsck.vfat", "-n", esp) // exits 1 on any error it finds
 	info := run(t, "minfo", "-i", img, "::")
 	if !strings.Contains(info, `disk label="UEFI       "`) || !strings.Contains(info, "serial number: "+strings.ReplaceAll(l.ESPSerial, "-", "")) {
 		t.Errorf("ESP label or serial (%s) wrong:\n%s", l.ESPSerial, info)
