@@ -37,7 +37,9 @@ const mke2fsConf = `[defaults]
 // mke2fs -d copies owners, modes, hard links, xattrs, device nodes and
 // symlinks (as links: it lstat()s each entry and never follows one), in
 // the order of scandir's alphasort, so under LC_ALL=C the directory
-// entries do not depend on the order the tree was made in. Discard
+// entries do not depend on the order the tree was made in. The
+// directory hash seed would be random, as the UUID: both are given;
+// what mke2fs takes from the clock, E2FSPROGS_FAKE_TIME fixes. Discard
 // stays on (the default): on a regular file it punches the partition's
 // range, which is already a hole, and lets mke2fs mark the inode tables
 // zeroed, so the guest's ext4lazyinit does not write them all on first
