@@ -202,8 +202,12 @@ func (b *builder) stage(ctx context.Context, g group, later []group, sink events
 // snapshots and the next restores the longest common prefix. A --no-cache
 // build's later stages take the snapshots its first stored, and no older
 // ones; a build without a cache shares them through a private cache in
-// its work directory, removed with it (writing a snapshot costs seconds,
-// a bootstrap minutes), when the plans start alike.
+// its work directory, removed with it, when the plans start alike.
+// Measured on a Debian minbase recipe with a container and a VM output:
+// the container stage's snapshots cost 2 s and the VM stage restores
+// the bootstrap in 6 s instead of running debootstrap again (46–64 s).
+// Keeping a copy of the first rootfs at the point the plans part would
+// save the snapshot but needs the stage to stop there and a tree copy.
 func (b *builder) stagePolicy(g group, later []group) cache.Policy {
 	p := b.req.Cache
 	if p.Dir != "" {
