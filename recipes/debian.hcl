@@ -1,6 +1,13 @@
-# Debian bookworm system container, in two variants:
+# Debian bookworm system container and virtual machine, in two variants:
 #   default  systemd, systemd-networkd and -resolved, and an ssh server
 #   cloud    the same plus cloud-init, configured by LXD's cloud-init.* keys
+#
+# Two outputs, one build: the steps common to both run once, and the
+# steps with `enabled = local.vm` (or `!local.vm`) on top of them for
+# that instance type only. The VM adds a kernel, the signed boot chain
+# (shim and grub, which builder puts on the disk's EFI partition with
+# its grub.cfg), /etc/fstab, networking on enp5s0 and the LXD/Incus
+# agent; the container keeps the masks that only make sense there.
 #
 # Networking is systemd-networkd's, as in the official images: it
 # configures eth0 by DHCP when the instance has one and waits for nothing
@@ -51,6 +58,7 @@ matrix {
 
 locals {
   cloud = var.variant == "cloud"
+  vm    = build.type == "vm"
 }
 
 image {
@@ -97,10 +105,29 @@ packages "cloud" {
   cleanup = true
 }
 
+# The VM's kernel (its initramfs is made when it is installed, zstd-
+# compressed as initramfs-tools prefers) and the boot chain secure boot
+# verifies: shim, signed by Microsoft's UEFI CA, then grub and the
+# kernel, signed by Debian. No grub-install and no update-grub: builder
+# writes the EFI partition and its grub.cfg itself. The cloud kernel
+# has virtio and virtiofs, not 9p: the agent's share comes over
+# virtiofs, which LXD and Incus use when virtiofsd is installed.
+packages "vm" {
+  enabled = local.vm
+  install = [
+    "linux-image-cloud-${var.architecture}",
+    "zstd",
+    "shim-signed",
+    "grub-efi-${var.architecture}-signed",
+  ]
+  cleanup = true
+}
+
 # On cloud images cloud-init writes its own networkd file for eth0 from
 # LXD's network-config template (10-cloud-init-eth0.network, which sorts
 # first and so wins); this one is the fallback when cloud-init has none.
 file "/etc/systemd/network/eth0.network" {
+  enabled = !local.vm
   content = <<-EOT
     [Match]
     Name=eth0
@@ -109,6 +136,60 @@ file "/etc/systemd/network/eth0.network" {
     DHCP=yes
   EOT
   mode    = "0644"
+}
+
+# A VM's virtio NIC is enp5s0 under LXD and Incus (the PCI slot they
+# give it); cloud-init's file, when there is one, wins as above.
+file "/etc/systemd/network/enp5s0.network" {
+  enabled = local.vm
+  content = <<-EOT
+    [Match]
+    Name=enp5s0
+
+    [Network]
+    DHCP=yes
+  EOT
+  mode    = "0644"
+}
+
+# builder labels the disk's file systems so; the EFI partition is 0077
+# as the Debian installer mounts it: it holds nothing for users.
+file "/etc/fstab" {
+  enabled = local.vm
+  content = <<-EOT
+    LABEL=rootfs  /          ext4  errors=remount-ro  0  1
+    LABEL=UEFI    /boot/efi  vfat  umask=0077         0  2
+  EOT
+  mode    = "0644"
+}
+
+# The LXD and Incus agents (files/vm/, see vm-agent-setup there): units
+# that udev starts when the host's virtio serial port appears, which
+# copy the agent from the host's config share to a tmpfs and run it.
+file "/usr/lib/systemd/system/lxd-agent.service" {
+  enabled = local.vm
+  source  = "files/vm/lxd-agent.service"
+}
+
+file "/usr/lib/systemd/system/incus-agent.service" {
+  enabled = local.vm
+  source  = "files/vm/incus-agent.service"
+}
+
+file "/usr/lib/udev/rules.d/99-lxd-agent.rules" {
+  enabled = local.vm
+  source  = "files/vm/99-lxd-agent.rules"
+}
+
+file "/usr/lib/udev/rules.d/99-incus-agent.rules" {
+  enabled = local.vm
+  source  = "files/vm/99-incus-agent.rules"
+}
+
+file "/usr/libexec/vm-agent-setup" {
+  enabled = local.vm
+  source  = "files/vm/vm-agent-setup"
+  mode    = "0755"
 }
 
 file "/etc/default/locale" {
@@ -120,16 +201,40 @@ run "configure-systemd" {
   script = <<-EOT
     #!/bin/sh
     set -eu
-    # Containers have no hardware clock, no consoles beyond LXD's and no
-    # need to wait for a network, which an instance may not even have.
-    systemctl mask systemd-timesyncd.service getty-static.service
-    # Nor can a container register binfmt_misc handlers, which cloud's
-    # python3 ships one of: the unit would fail every boot.
-    systemctl mask systemd-binfmt.service
+    # No need to wait for a network, which an instance may not even have.
     systemctl mask systemd-networkd-wait-online.service
     systemctl enable systemd-networkd.service systemd-resolved.service
     # systemd-resolved's postinst kept the build host's resolv.conf here.
     rm -f /etc/.resolv.conf.systemd-resolved.bak
+  EOT
+}
+
+run "configure-container" {
+  enabled = !local.vm
+  stage   = "post-packages"
+  script  = <<-EOT
+    #!/bin/sh
+    set -eu
+    # Containers have no hardware clock and no consoles beyond LXD's.
+    systemctl mask systemd-timesyncd.service getty-static.service
+    # Nor can a container register binfmt_misc handlers, which cloud's
+    # python3 ships one of: the unit would fail every boot.
+    systemctl mask systemd-binfmt.service
+  EOT
+}
+
+run "configure-vm" {
+  enabled = local.vm
+  stage   = "post-files"
+  script  = <<-EOT
+    #!/bin/sh
+    set -eu
+    # The EFI partition's mount point (see /etc/fstab).
+    mkdir -p /boot/efi
+    # A login prompt on the serial console, which is what LXD's console
+    # and a bare qemu show, whatever the kernel's command line says.
+    systemctl enable serial-getty@ttyS0.service
+    systemctl enable lxd-agent.service incus-agent.service
   EOT
 }
 
@@ -169,8 +274,16 @@ template "/var/lib/cloud/seed/nocloud-net/network-config" {
   when    = ["create", "copy"]
 }
 
-output {
+output "container" {
   type        = "split"
   compression = "xz"
   rootfs      = "squashfs"
+}
+
+# A 4 GiB disk, ext4, secure boot: the defaults, spelled out.
+output "vm" {
+  type        = "vm"
+  size        = "4GiB"
+  filesystem  = "ext4"
+  secure_boot = true
 }

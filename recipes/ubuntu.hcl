@@ -1,4 +1,7 @@
-# Ubuntu noble system container with systemd-networkd.
+# Ubuntu noble system container and virtual machine with
+# systemd-networkd. The VM output adds, as recipes/debian.hcl's does, a
+# kernel, the signed boot chain, /etc/fstab, networking on enp5s0 and
+# the LXD/Incus agent (steps with `enabled = local.vm`).
 #
 # debootstrap checks the archive with Ubuntu's archive keyring. Ubuntu's
 # ubuntu-keyring package installs it; Debian 12 does not package it, so
@@ -53,6 +56,7 @@ variable "mirror" {
 
 locals {
   cloud = var.variant == "cloud"
+  vm    = build.type == "vm"
 }
 
 image {
@@ -95,7 +99,25 @@ packages "cloud" {
   cleanup = true
 }
 
+# The VM's kernel (linux-image-virtual: the signed generic kernel with
+# the modules a VM needs, virtio, 9p and virtiofs among them), udev for
+# its devices and the agent's rule, and the boot chain secure boot
+# verifies: shim, signed by Microsoft, then grub and the kernel, signed
+# by Canonical. builder writes the EFI partition and grub.cfg itself.
+packages "vm" {
+  enabled = local.vm
+  install = [
+    "linux-image-virtual",
+    "udev",
+    "zstd",
+    "shim-signed",
+    "grub-efi-${var.architecture}-signed",
+  ]
+  cleanup = true
+}
+
 file "/etc/systemd/network/10-eth0.network" {
+  enabled = !local.vm
   content = <<-EOT
     [Match]
     Name=eth0
@@ -105,6 +127,54 @@ file "/etc/systemd/network/10-eth0.network" {
   EOT
 }
 
+# A VM's virtio NIC is enp5s0 under LXD and Incus.
+file "/etc/systemd/network/10-enp5s0.network" {
+  enabled = local.vm
+  content = <<-EOT
+    [Match]
+    Name=enp5s0
+
+    [Network]
+    DHCP=yes
+  EOT
+}
+
+# builder labels the disk's file systems so.
+file "/etc/fstab" {
+  enabled = local.vm
+  content = <<-EOT
+    LABEL=rootfs  /          ext4  errors=remount-ro  0  1
+    LABEL=UEFI    /boot/efi  vfat  umask=0077         0  2
+  EOT
+}
+
+# The LXD and Incus agents: see recipes/debian.hcl and files/vm/.
+file "/usr/lib/systemd/system/lxd-agent.service" {
+  enabled = local.vm
+  source  = "files/vm/lxd-agent.service"
+}
+
+file "/usr/lib/systemd/system/incus-agent.service" {
+  enabled = local.vm
+  source  = "files/vm/incus-agent.service"
+}
+
+file "/usr/lib/udev/rules.d/99-lxd-agent.rules" {
+  enabled = local.vm
+  source  = "files/vm/99-lxd-agent.rules"
+}
+
+file "/usr/lib/udev/rules.d/99-incus-agent.rules" {
+  enabled = local.vm
+  source  = "files/vm/99-incus-agent.rules"
+}
+
+file "/usr/libexec/vm-agent-setup" {
+  enabled = local.vm
+  source  = "files/vm/vm-agent-setup"
+  mode    = "0755"
+}
+
 run "enable-networkd" {
   stage  = "post-files"
   script = <<-EOT
@@ -112,6 +182,19 @@ run "enable-networkd" {
     set -eu
     systemctl enable systemd-networkd.service systemd-resolved.service
     systemctl mask systemd-networkd-wait-online.service
+  EOT
+}
+
+run "configure-vm" {
+  enabled = local.vm
+  stage   = "post-files"
+  script  = <<-EOT
+    #!/bin/sh
+    set -eu
+    mkdir -p /boot/efi
+    # A login prompt on the serial console, LXD's console.
+    systemctl enable serial-getty@ttyS0.service
+    systemctl enable lxd-agent.service incus-agent.service
   EOT
 }
 
@@ -143,4 +226,12 @@ template "/var/lib/cloud/seed/nocloud-net/vendor-data" {
 template "/var/lib/cloud/seed/nocloud-net/network-config" {
   enabled = local.cloud
   source  = "../templates/cloud-init-network-config.tpl"
+}
+
+output "container" {
+  type = "split"
+}
+
+output "vm" {
+  type = "vm"
 }

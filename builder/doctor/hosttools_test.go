@@ -111,14 +111,15 @@ func TestRecipeTools(t *testing.T) {
 		host string
 		want string
 	}{
-		{"../../recipes/debian.hcl", nil, "amd64", "debootstrap mksquashfs"},
+		// recipes/debian.hcl and ubuntu.hcl have a container and a vm output.
+		{"../../recipes/debian.hcl", nil, "amd64", "debootstrap mksquashfs sfdisk mke2fs debugfs mkfs.vfat mcopy qemu-img"},
 		// What a fresh machine lacked: mmdebstrap refuses a foreign
 		// architecture without arch-test.
 		{"../../cmd/builder/testdata/rootfs/arm64-essential.hcl", nil, "amd64", "mmdebstrap qemu-aarch64-static update-binfmts arch-test"},
 		{"../../cmd/builder/testdata/rootfs/arm64-essential.hcl", nil, "arm64", "mmdebstrap"},
-		{"../../recipes/debian.hcl", []string{"architecture=arm64"}, "amd64", "debootstrap mksquashfs qemu-aarch64-static update-binfmts"},
+		{"../../recipes/debian.hcl", []string{"architecture=arm64"}, "amd64", "debootstrap mksquashfs sfdisk mke2fs debugfs mkfs.vfat mcopy qemu-img qemu-aarch64-static update-binfmts"},
 		{"../../recipes/busybox.hcl", nil, "amd64", "/bin/busybox"},
-		{"../../recipes/ubuntu.hcl", []string{"keyring=https://archive.example/k.gpg"}, "amd64", "debootstrap mksquashfs /etc/ssl/certs/ca-certificates.crt"},
+		{"../../recipes/ubuntu.hcl", []string{"keyring=https://archive.example/k.gpg"}, "amd64", "debootstrap mksquashfs /etc/ssl/certs/ca-certificates.crt sfdisk mke2fs debugfs mkfs.vfat mcopy qemu-img"},
 		// A vm output brings the disk tools, and the tools of the boot
 		// test are no recipe's.
 		{vmRecipe(t), nil, "amd64", "/bin/busybox sfdisk mke2fs debugfs mkfs.vfat mcopy qemu-img"},

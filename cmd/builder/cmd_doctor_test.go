@@ -121,7 +121,7 @@ func TestDoctorWithRecipe(t *testing.T) {
 	repoRoot(t)
 	stdout, _, _ := runCLI(t, "", nil, "doctor", "recipes/debian.hcl", "--var", "architecture=arm64", "--work-dir", "out/does/not/exist/yet")
 	lines := doctorLines(t, stdout)
-	wantStatus(t, lines, "recipe", "ok", "recipes/debian.hcl: arm64, debootstrap bootstrap, split squashfs output; needs debootstrap, mksquashfs, qemu-aarch64-static, update-binfmts, the binfmt handler qemu-aarch64")
+	wantStatus(t, lines, "recipe", "ok", "recipes/debian.hcl: arm64, debootstrap bootstrap, split squashfs output; needs debootstrap, mksquashfs, sfdisk, mke2fs, debugfs, mkfs.vfat, mcopy, qemu-img, qemu-aarch64-static, update-binfmts, the binfmt handler qemu-aarch64")
 	arm64, _ := image.LookupArchitecture("arm64")
 	if err := emulation.CheckArchitecture(arm64, runtime.GOARCH); err != nil {
 		var me *emulation.MissingEmulatorError

@@ -90,6 +90,7 @@ func TestValidateUnknownAttribute(t *testing.T) {
 	repoRoot(t)
 	dir := t.TempDir()
 	copyTree(t, "templates", filepath.Join(dir, "templates"))
+	copyTree(t, "recipes/files", filepath.Join(dir, "recipes", "files"))
 	src, err := os.ReadFile("recipes/debian.hcl")
 	if err != nil {
 		t.Fatal(err)
