@@ -197,9 +197,11 @@ func (b *builder) stage(ctx context.Context, g group, later []group, sink events
 }
 
 // stagePolicy is how the group's stage uses the cache. The stages of
-// several instance types share the steps their plans have in common (a
-// recipe's bootstrap, say) through the cache: the first stores its
-// snapshots and the next restores the longest common prefix. A --no-cache
+// several instance types share the steps their plans have in common
+// through the cache: the first stores its snapshots, among them the one
+// after the steps every type has alike (recipe.Plan.SharedSteps, a
+// point of its own when they end inside a group), and the next restores
+// the longest common prefix. A --no-cache
 // build's later stages take the snapshots its first stored, and no older
 // ones; a build without a cache shares them through a private cache in
 // its work directory, removed with it, when the plans start alike.

@@ -104,7 +104,7 @@ func reportDamage(sink events.Sink) func(cache.Damage) {
 func (pr *packReuse) reportStageHit(sink events.Sink, plan *recipe.Plan) {
 	now := time.Now()
 	for _, p := range pr.points {
-		sink.Emit(events.Event{Time: now, Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheHit, CacheKey: p.Key})
+		sink.Emit(events.Event{Time: now, Type: events.Cache, CacheGroup: p.Name(), CacheStatus: events.CacheHit, CacheKey: p.Key})
 	}
 	steps := plan.EnabledSteps()
 	total := len(steps) + 1

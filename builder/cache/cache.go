@@ -201,10 +201,10 @@ func (c *Cache) Usable(points []Point, policy Policy) (int, []Entry, string) {
 			return i - 1, entries, fmt.Sprintf("the bootstrap snapshot is %s old, more than --cache-ttl %s", age.Round(time.Hour), ttl)
 		}
 		if e.Created.Before(policy.Since) {
-			return i - 1, entries, fmt.Sprintf("--no-cache: the %s snapshot was stored before this build", p.Group)
+			return i - 1, entries, fmt.Sprintf("--no-cache: the %s snapshot was stored before this build", p.Name())
 		}
 		if i > 0 && e.Created.Before(entries[i-1].Created) {
-			return i - 1, entries, fmt.Sprintf("the %s snapshot predates the %s one it would build on", p.Group, points[i-1].Group)
+			return i - 1, entries, fmt.Sprintf("the %s snapshot predates the %s one it would build on", p.Name(), points[i-1].Name())
 		}
 		entries = append(entries, e)
 	}

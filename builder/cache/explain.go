@@ -80,11 +80,11 @@ func Explain(last History, ok bool, cur History, i int) []string {
 			reasons = append(reasons, fmt.Sprintf("variable %s: %s → %s", name, before, now))
 		}
 	}
-	if i >= len(last.Points) || last.Points[i].Group != cur.Points[i].Group {
+	if i >= len(last.Points) || last.Points[i].Name() != cur.Points[i].Name() {
 		return append(reasons, "the recipe's steps are grouped differently than in the last build")
 	}
 	if i > 0 && last.Points[i-1].Key != cur.Points[i-1].Key {
-		reasons = append(reasons, fmt.Sprintf("the %s stage before it changed", cur.Points[i-1].Group))
+		reasons = append(reasons, fmt.Sprintf("the %s stage before it changed", cur.Points[i-1].Name()))
 	}
 	reasons = append(reasons, diffInputs(last.Points[i].Inputs, cur.Points[i].Inputs)...)
 	if len(reasons) == 0 {

@@ -54,27 +54,56 @@ type Input struct {
 }
 
 // Point is a snapshot point: the group, the index in the plan's enabled
-// steps of its last step, its key and its inputs.
+// steps of its last step, its key and its inputs. Shared marks the point
+// a recipe of several instance types has inside a group, after the last
+// step all its types have alike (recipe.Plan.SharedSteps): the group's
+// first part, which the second type restores from the first's snapshot.
 type Point struct {
 	Group  string  `json:"group"`
+	Shared bool    `json:"shared,omitempty"`
 	Last   int     `json:"last"`
 	Key    string  `json:"key"`
 	Inputs []Input `json:"inputs"`
 }
 
-// Points computes the snapshot points of a plan. Each key is the sha256
-// of the format version, the previous point's key and the group's
-// resolved inputs: block values, the contents, modes and owners of the
-// host files the steps read, scripts, the environment and the
-// SOURCE_DATE_EPOCH the build's commands see (empty: none). The
-// bootstrap group also hashes the architecture.
+// Name is how events and messages call the point: its group, with
+// "-shared" for the first part of a group split where the instance
+// types' steps part ("packages-shared").
+func (p Point) Name() string {
+	if p.Shared {
+		return p.Group + "-shared"
+	}
+	return p.Group
+}
+
+// Points computes the snapshot points of a plan: one after each group,
+// and for a plan of a recipe with several instance types, one more
+// after its shared steps when they end inside a group, so that the
+// steps the types have in common run once (the second type's group
+// would otherwise differ as a whole, and only its bootstrap be shared).
+// Each key is the sha256 of the format version, the previous point's
+// key and the group's (or the part's) resolved inputs: block values,
+// the contents, modes and owners of the host files the steps read,
+// scripts, the environment and the SOURCE_DATE_EPOCH the build's
+// commands see (empty: none). The bootstrap group also hashes the
+// architecture. A part's key is a group's key over the part's steps:
+// the rootfs after them is the same whichever plan they are in.
 func Points(plan *recipe.Plan, sourceDateEpoch string) ([]Point, error) {
 	steps := plan.EnabledSteps()
 	secrets := events.NewMasker(plan.Secrets()...)
+	lastShared := plan.SharedSteps - 1 // -1: no split
 	var points []Point
 	prev := ""
 	for i := 0; i < len(steps); {
 		group := groupOf(steps[i].Stage)
+		end := i
+		for end < len(steps) && groupOf(steps[end].Stage) == group {
+			end++
+		}
+		shared := i <= lastShared && lastShared < end-1
+		if shared {
+			end = lastShared + 1
+		}
 		h := sha256.New()
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", FormatVersion, prev, group)
 		var inputs []Input
@@ -92,7 +121,7 @@ func Points(plan *recipe.Plan, sourceDateEpoch string) ([]Point, error) {
 		}
 		inputs = append(inputs, env...)
 		j := i
-		for ; j < len(steps) && groupOf(steps[j].Stage) == group; j++ {
+		for ; j < end; j++ {
 			stepInputs, err := inputsOf(steps[j], secrets)
 			if err != nil {
 				return nil, err
@@ -104,7 +133,7 @@ func Points(plan *recipe.Plan, sourceDateEpoch string) ([]Point, error) {
 			inputs = append(inputs, stepInputs...)
 		}
 		key := hex.EncodeToString(h.Sum(nil))
-		points = append(points, Point{Group: group, Last: j - 1, Key: key, Inputs: inputs})
+		points = append(points, Point{Group: group, Shared: shared, Last: j - 1, Key: key, Inputs: inputs})
 		prev, i = key, j
 	}
 	return points, nil

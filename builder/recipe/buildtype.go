@@ -146,9 +146,10 @@ func exampleType(instanceType string) string {
 
 // LoadEach evaluates the recipe once for each instance type its outputs
 // build, in order of first appearance (opts.InstanceType is ignored),
-// from files parsed once. The diagnostics are the union of every
-// evaluation's, each once; one that only some evaluations report says
-// for which build.type. The plans are nil when the file does not parse.
+// from files parsed once, and sets their SharedSteps. The diagnostics
+// are the union of every evaluation's, each once; one that only some
+// evaluations report says for which build.type. The plans are nil when
+// the file does not parse.
 func (l *Loader) LoadEach(path string, opts Options) ([]*Plan, hcl.Diagnostics) {
 	opts.InstanceType = ""
 	first, diags := l.Load(path, opts)
@@ -170,6 +171,7 @@ func (l *Loader) LoadEach(path string, opts Options) ([]*Plan, hcl.Diagnostics) 
 		plans = append(plans, p)
 		all = append(all, more)
 	}
+	MarkSharedSteps(plans)
 	var types []string
 	for _, p := range plans {
 		types = append(types, p.InstanceType)

@@ -30,6 +30,11 @@ type Plan struct {
 	Outputs []Output
 	// InstanceType is the build.type this plan was evaluated with.
 	InstanceType string
+	// SharedSteps is how many of its leading enabled steps every
+	// instance type's plan of the recipe has alike (MarkSharedSteps):
+	// the stage cache keeps a snapshot after them for the other types
+	// to start from. 0 for a recipe that builds one type.
+	SharedSteps int
 	// Output is the output this plan is built and packed as: the first
 	// of Outputs for InstanceType (flags merge into it).
 	Output Output

@@ -21,7 +21,7 @@ import (
 // builder's command line and environment). MarshalPlan and UnmarshalPlan
 // carry what the stage and the stage cache read: the image, the
 // environment, the limits, every step with its action, the variables
-// (for the cache's history), the instance type and outputs (the plan's
+// (for the cache's history), the instance type, the shared steps and outputs (the plan's
 // Output with the flags merged in, as the child packs or checks for it)
 // and the texts to mask. Locals, templates and the matrix stay behind:
 // the stage does not read them, and the secrets locals hold travel in
@@ -36,8 +36,9 @@ type planJSON struct {
 	Environment []envVarJSON   `json:"environment,omitempty"`
 	Steps       []stepJSON     `json:"steps"`
 	Limits      Limits         `json:"limits"`
-	// InstanceType, Outputs and Output are the plan's.
+	// InstanceType, SharedSteps, Outputs and Output are the plan's.
 	InstanceType string       `json:"instance_type,omitempty"`
+	SharedSteps  int          `json:"shared_steps,omitempty"`
 	Outputs      []outputJSON `json:"outputs,omitempty"`
 	Output       *outputJSON  `json:"output,omitempty"`
 	// Secrets is Plan.Secrets of the sender.
@@ -112,7 +113,8 @@ var actionTypes = map[string]func() step.Action{
 // must travel only to a process of builder's own, never to disk others
 // can read or onto a command line.
 func MarshalPlan(p *Plan) ([]byte, error) {
-	w := planJSON{File: p.File, Dir: p.Dir, Image: p.Image, Limits: p.Limits, Secrets: p.Secrets(), InstanceType: p.InstanceType}
+	w := planJSON{File: p.File, Dir: p.Dir, Image: p.Image, Limits: p.Limits, Secrets: p.Secrets(), InstanceType: p.InstanceType,
+		SharedSteps: p.SharedSteps}
 	for _, o := range p.Outputs {
 		w.Outputs = append(w.Outputs, newOutputJSON(o))
 	}
@@ -162,7 +164,8 @@ func UnmarshalPlan(data []byte) (*Plan, error) {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return nil, fmt.Errorf("decoding the plan: %w", err)
 	}
-	p := &Plan{File: w.File, Dir: w.Dir, Image: w.Image, Limits: w.Limits, carriedSecrets: w.Secrets, InstanceType: w.InstanceType}
+	p := &Plan{File: w.File, Dir: w.Dir, Image: w.Image, Limits: w.Limits, carriedSecrets: w.Secrets, InstanceType: w.InstanceType,
+		SharedSteps: w.SharedSteps}
 	for _, o := range w.Outputs {
 		out, err := o.output()
 		if err != nil {

@@ -69,13 +69,13 @@ func (s *Stage) prepareCache(steps []recipe.Step) (*cacheRun, error) {
 	for i, p := range points {
 		switch {
 		case i <= hit:
-			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheHit, CacheKey: p.Key})
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Name(), CacheStatus: events.CacheHit, CacheKey: p.Key})
 		case i == hit+1:
-			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheMiss, CacheKey: p.Key, Reasons: reasons})
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Name(), CacheStatus: events.CacheMiss, CacheKey: p.Key, Reasons: reasons})
 			cr.snapshotAfter[p.Last] = p
 		default:
-			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheMiss, CacheKey: p.Key,
-				Reasons: []string{fmt.Sprintf("it follows the %s stage, which is rebuilt", points[hit+1].Group)}})
+			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Name(), CacheStatus: events.CacheMiss, CacheKey: p.Key,
+				Reasons: []string{fmt.Sprintf("it follows the %s stage, which is rebuilt", points[hit+1].Name())}})
 			cr.snapshotAfter[p.Last] = p
 		}
 	}
@@ -98,14 +98,14 @@ func (s *Stage) restoreSnapshot(ctx context.Context, cr *cacheRun, steps []recip
 		err = confined.ExtractArchiveFile(ctx, f, s.Dir, s.Plan.Limits.Tarball)
 	}
 	if err != nil {
-		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Group, image.Short(cr.restore.Key), err)
+		return fmt.Errorf("restoring the cached %s stage %s: %w", cr.restore.Name(), image.Short(cr.restore.Key), err)
 	}
 	for i := range cr.start {
 		ref := StepRef(i+1, total, steps[i])
 		s.sink.Emit(events.Event{Time: time.Now(), Type: events.StepEnd, Step: ref, Status: events.StatusCached})
 	}
 	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
-		Line: fmt.Sprintf("restored the %s stage in %s", cr.restore.Group, time.Since(start).Round(10*time.Millisecond))})
+		Line: fmt.Sprintf("restored the %s stage in %s", cr.restore.Name(), time.Since(start).Round(10*time.Millisecond))})
 	return nil
 }
 
@@ -143,11 +143,11 @@ func (s *Stage) storeSnapshot(ctx context.Context, cr *cacheRun, p cache.Point, 
 	if err != nil {
 		if ctx.Err() == nil {
 			s.sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache",
-				Line: fmt.Sprintf("not storing the %s stage: %v", p.Group, err)})
+				Line: fmt.Sprintf("not storing the %s stage: %v", p.Name(), err)})
 		}
 		return
 	}
-	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Group, CacheStatus: events.CacheStored,
+	s.sink.Emit(events.Event{Time: time.Now(), Type: events.Cache, CacheGroup: p.Name(), CacheStatus: events.CacheStored,
 		CacheKey: p.Key, Duration: time.Since(start).Seconds()})
 }
 

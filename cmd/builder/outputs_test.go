@@ -257,9 +257,11 @@ func requireVMDisk(t *testing.T) {
 const vmOutputsRecipe = "cmd/builder/testdata/rootfs/vm.hcl"
 
 // TestBuildContainerAndVM: one build makes a container image and a VM
-// image of one recipe, the VM stage restoring the bootstrap the
-// container stage made, even without a cache (from the build's private
-// one); a second build with a cache is served from it.
+// image of one recipe, the VM stage restoring the steps the two have
+// alike (the bootstrap and the run step before the VM's own packages)
+// from the snapshot the container stage made, whether the build has no
+// cache (the build's private one), a cache, or --no-cache (this build's
+// snapshots); a second build with a cache is served from it.
 func TestBuildContainerAndVM(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
@@ -288,19 +290,31 @@ func TestBuildContainerAndVM(t *testing.T) {
 		return ran, cached
 	}
 
+	// shared checks that the steps the types share ran once, in the
+	// container stage, and that the vm stage ran its own.
+	shared := func(what string, r outputsRun) {
+		t.Helper()
+		for _, kind := range []string{"bootstrap", "run"} {
+			if ran, _ := byType(r, kind, "container"); ran != 1 {
+				t.Errorf("%s: the container stage ran its %s step %d times", what, kind, ran)
+			}
+			if ran, cached := byType(r, kind, "vm"); ran != 0 || cached != 1 {
+				t.Errorf("%s: the vm stage ran the %s step %d times (cached %d); want it restored from the container stage's", what, kind, ran, cached)
+			}
+		}
+		if got := r.cache["vm packages-shared"]; got != events.CacheHit {
+			t.Errorf("%s: the vm stage's shared packages point is %q, want hit (%v)", what, got, r.cache)
+		}
+		if ran, _ := byType(r, "packages", "vm"); ran != 1 {
+			t.Errorf("%s: the vm stage ran its packages step %d times", what, ran)
+		}
+		if ran, cached := byType(r, "packages", "container"); ran+cached != 0 {
+			t.Errorf("%s: the container stage ran the vm's packages step", what)
+		}
+	}
+
 	cold := build("--cache-dir", "")
-	if ran, _ := byType(cold, "bootstrap", "container"); ran != 1 {
-		t.Errorf("the container stage ran the bootstrap %d times", ran)
-	}
-	if ran, cached := byType(cold, "bootstrap", "vm"); ran != 0 || cached != 1 {
-		t.Errorf("the vm stage ran the bootstrap %d times (cached %d); want it restored from the container stage's", ran, cached)
-	}
-	if ran, _ := byType(cold, "packages", "vm"); ran != 1 {
-		t.Errorf("the vm stage ran its packages step %d times", ran)
-	}
-	if ran, cached := byType(cold, "packages", "container"); ran+cached != 0 {
-		t.Error("the container stage ran the vm's packages step")
-	}
+	shared("without a cache", cold)
 	vm := readImageJSON(t, filepath.Join(out, "vm"))
 	lxd := readImageJSON(t, filepath.Join(out, "lxd"))
 	if vm.Type != "virtual-machine" || len(vm.Files) != 2 || vm.Files[1].Name != "disk.qcow2" || lxd.Type != "split" {
@@ -311,7 +325,8 @@ func TestBuildContainerAndVM(t *testing.T) {
 	}
 
 	cacheDir := filepath.Join(tmp, "cache")
-	build("--cache-dir", cacheDir)
+	shared("with a cache", build("--cache-dir", cacheDir))
+	shared("--no-cache", build("--cache-dir", cacheDir, "--no-cache"))
 	warm := build("--cache-dir", cacheDir)
 	if warm.cache["pack lxd"] != events.CacheHit {
 		t.Errorf("warm build: the container's rootfs file is %q", warm.cache["pack lxd"])
@@ -329,6 +344,17 @@ func TestBuildContainerAndVM(t *testing.T) {
 	for _, o := range warm.end.Outputs {
 		if want := readImageJSON(t, filepath.Join(out, o.Name)); o.Fingerprint != want.Fingerprint {
 			t.Errorf("build_end: %s is %s, image.json %s", o.Name, o.Fingerprint, want.Fingerprint)
+		}
+	}
+	// The vm stage's keys do not depend on --only: built alone, it is
+	// served from the snapshots the builds of both types stored.
+	alone := build("--cache-dir", cacheDir, "--only", "vm")
+	if got := alone.cache["vm packages-shared"]; got != events.CacheHit {
+		t.Errorf("--only vm: the shared packages point is %q, want hit (%v)", got, alone.cache)
+	}
+	for _, s := range alone.steps {
+		if !s.cached && s.kind != "finalize" {
+			t.Errorf("--only vm ran %s for %s", s.kind, s.instanceType)
 		}
 	}
 }

@@ -56,8 +56,8 @@ func (s selection) planOf(out recipe.Output) *recipe.Plan {
 // selectOutputs evaluates the recipe, selects the outputs --only names
 // (all by default) and merges the output flags into the one selected:
 // they apply to one output, or the flags would say one thing of
-// several. Each other instance type the selection needs is evaluated in
-// turn. A flag that changes the selected output's instance type needs
+// several. Each other instance type the recipe builds is evaluated in
+// turn (loadTypes). A flag that changes the selected output's instance type needs
 // the recipe to build that type (its steps may depend on build.type),
 // unless lenient: pack, which runs no step, then packs with the plan
 // the recipe's own type gives.
@@ -79,18 +79,20 @@ func (pl *planLoader) selectOutputs(only []string, flags *outputOptions, lenient
 			return selection{}, err
 		}
 	}
+	recipePlans, err := pl.loadTypes(first, sel.outputs)
+	if err != nil {
+		return selection{}, err
+	}
 	for _, out := range sel.outputs {
 		it := out.InstanceType()
 		if slices.ContainsFunc(sel.plans, func(p *recipe.Plan) bool { return p.InstanceType == it }) {
 			continue
 		}
-		plan := first
+		i := slices.IndexFunc(recipePlans, func(p *recipe.Plan) bool { return p.InstanceType == it })
+		var plan *recipe.Plan
 		switch {
-		case first.InstanceType == it:
-		case slices.ContainsFunc(first.Outputs, func(o recipe.Output) bool { return o.InstanceType() == it }):
-			if plan, err = pl.load(it); err != nil {
-				return selection{}, err
-			}
+		case i >= 0:
+			plan = recipePlans[i]
 		case lenient:
 			copied := *first
 			plan = &copied
@@ -102,6 +104,35 @@ func (pl *planLoader) selectOutputs(only []string, flags *outputOptions, lenient
 		sel.plans = append(sel.plans, plan)
 	}
 	return sel, nil
+}
+
+// loadTypes evaluates the recipe for every instance type its outputs
+// build, first being the first's, and marks the steps they share
+// (recipe.MarkSharedSteps), as LoadEach does: the snapshot points, and
+// so the keys, of a type's stage must not depend on which outputs
+// --only selects. A type no selected output needs is evaluated quietly
+// (its problems are not this build's) and left out when it has errors.
+func (pl *planLoader) loadTypes(first *recipe.Plan, selected []recipe.Output) ([]*recipe.Plan, error) {
+	plans := []*recipe.Plan{first}
+	for _, out := range first.Outputs {
+		it := out.InstanceType()
+		if slices.ContainsFunc(plans, func(p *recipe.Plan) bool { return p.InstanceType == it }) {
+			continue
+		}
+		if slices.ContainsFunc(selected, func(o recipe.Output) bool { return o.InstanceType() == it }) {
+			plan, err := pl.load(it)
+			if err != nil {
+				return nil, err
+			}
+			plans = append(plans, plan)
+			continue
+		}
+		if plan, diags := pl.opts.evaluateAs(pl.a, pl.l, pl.path, it); plan != nil && !diags.HasErrors() {
+			plans = append(plans, plan)
+		}
+	}
+	recipe.MarkSharedSteps(plans)
+	return plans, nil
 }
 
 // pickOutputs returns the outputs only names, in recipe order, or all of
