@@ -35,7 +35,7 @@ type packReuse struct {
 // rootfs, for its key; nil for a type whose files are not kept.
 func packSettings(plan *recipe.Plan) []string {
 	out := plan.Output
-	if !output.Reuses(out.Type) {
+	if !output.Reuses(out) {
 		return nil
 	}
 	switch out.Type {

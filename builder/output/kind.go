@@ -40,14 +40,18 @@ type Written struct {
 // (recipe.Output.Merge) accept exactly these names.
 var kinds = []Kind{split{}, unified{}, vm{}}
 
-// LookupKind is the kind an output type names.
-func LookupKind(name string) (Kind, error) {
+// KindOf is the kind an output is written by: the one its type names,
+// in the unified form for a vm output with VM.Unified.
+func KindOf(out recipe.Output) (Kind, error) {
+	if out.Type == recipe.OutputVM && out.VM.Unified {
+		return vm{unified: true}, nil
+	}
 	for _, k := range kinds {
-		if k.Name() == name {
+		if k.Name() == out.Type {
 			return k, nil
 		}
 	}
-	return nil, fmt.Errorf("there is no output type %q", name)
+	return nil, fmt.Errorf("there is no output type %q", out.Type)
 }
 
 // Writer is what a kind writes an image from, into the staging

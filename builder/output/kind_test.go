@@ -25,11 +25,11 @@ func TestKinds(t *testing.T) {
 		{recipe.OutputUnified, recipe.RootfsTar, image.TypeUnified, []string{"demo.tar.gz"}},
 		{recipe.OutputVM, "", image.TypeVM, []string{"lxd.tar.gz", "disk.qcow2"}},
 	} {
-		kind, err := LookupKind(tc.typ)
+		plan := &recipe.Plan{Image: recipe.Image{Name: "demo"}, Output: recipe.Output{Type: tc.typ, RootfsFormat: tc.rootfs, Compression: gz}}
+		kind, err := KindOf(plan.Output)
 		if err != nil {
 			t.Fatal(err)
 		}
-		plan := &recipe.Plan{Image: recipe.Image{Name: "demo"}, Output: recipe.Output{Type: tc.typ, RootfsFormat: tc.rootfs, Compression: gz}}
 		if kind.Name() != tc.typ || kind.ImageType() != tc.imageType {
 			t.Errorf("%s: the kind is %s, image type %s", tc.typ, kind.Name(), kind.ImageType())
 		}
@@ -37,12 +37,21 @@ func TestKinds(t *testing.T) {
 			t.Errorf("%s/%s: files %v, want %v", tc.typ, tc.rootfs, got, tc.files)
 		}
 	}
-	if _, err := LookupKind("vmdk"); err == nil {
+	if _, err := KindOf(recipe.Output{Type: "vmdk"}); err == nil {
 		t.Error("an unknown type has a kind")
 	}
-	// The unified VM form, which no output type names yet.
-	plan := &recipe.Plan{Image: recipe.Image{Name: "demo"}, Output: recipe.Output{Type: recipe.OutputVM, Compression: gz}}
-	if got := (vm{unified: true}).FileNames(plan); !slices.Equal(got, []string{"demo.tar.gz"}) {
-		t.Errorf("unified vm: files %v", got)
+	// The unified VM form: a vm output with unified = true, whose disk
+	// the cache does not keep (it is inside the tarball).
+	out := recipe.Output{Type: recipe.OutputVM, Compression: gz, VM: recipe.VMSettings{Unified: true}}
+	kind, err := KindOf(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := &recipe.Plan{Image: recipe.Image{Name: "demo"}, Output: out}
+	if got := kind.FileNames(plan); kind.ImageType() != image.TypeVM || !slices.Equal(got, []string{"demo.tar.gz"}) {
+		t.Errorf("unified vm: a %s image of files %v", kind.ImageType(), got)
+	}
+	if Reuses(out) || !Reuses(recipe.Output{Type: recipe.OutputVM}) || Reuses(recipe.Output{Type: recipe.OutputUnified}) {
+		t.Error("Reuses: want the split vm form only of these")
 	}
 }

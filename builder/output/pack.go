@@ -46,17 +46,11 @@ type PackOptions struct {
 // once image.json is written (see image.StageOutput): opts.Output holds
 // the previous image or the new one, never a mix. It returns what
 // image.json says.
-func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
-	kind, err := LookupKind(opts.Plan.Output.Type)
+func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) {
+	kind, err := KindOf(opts.Plan.Output)
 	if err != nil {
 		return image.ImageJSON{}, err
 	}
-	return packAs(ctx, opts, kind)
-}
-
-// packAs is Pack with the kind given: the tests' way to a form no output
-// type names (a unified VM image).
-func packAs(ctx context.Context, opts PackOptions, kind Kind) (_ image.ImageJSON, err error) {
 	plan := opts.Plan
 	logf := func(format string, args ...any) {
 		if opts.Log != nil {
@@ -136,7 +130,7 @@ func packAs(ctx context.Context, opts PackOptions, kind Kind) (_ image.ImageJSON
 // plan's image, and removes what killed builds left for it (see
 // image.CheckOutput).
 func CheckOutput(plan *recipe.Plan, output string, warn func(error)) error {
-	kind, err := LookupKind(plan.Output.Type)
+	kind, err := KindOf(plan.Output)
 	if err != nil {
 		return err
 	}

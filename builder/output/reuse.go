@@ -39,10 +39,12 @@ type ReusedRootfs struct {
 // rootfs file, a VM image's disk. A kind joins once its Write does.
 var reusing = []string{recipe.OutputSplit, recipe.OutputVM}
 
-// Reuses reports whether an output type's packed file can come from the
-// cache (see PackOptions.Reuse).
-func Reuses(outputType string) bool {
-	return slices.Contains(reusing, outputType)
+// Reuses reports whether an output's packed file can come from the
+// cache (see PackOptions.Reuse). A unified VM image's cannot: its disk
+// is a member of the one tarball, never a file of the output directory
+// for the cache to keep.
+func Reuses(out recipe.Output) bool {
+	return slices.Contains(reusing, out.Type) && !(out.Type == recipe.OutputVM && out.VM.Unified)
 }
 
 // copyReused copies a cached rootfs file into the output directory as

@@ -29,10 +29,10 @@ const (
 // vm is a virtual machine's image: the metadata tarball lxd.tar.EXT and
 // the disk, disk.qcow2, which vmdisk makes from the rootfs; its
 // fingerprint is the sha256 of the two files' bytes in that order, as
-// for a split container image. Unified, it is one tarball
-// IMAGE-NAME.tar.EXT holding the metadata files and the disk as
-// rootfs.img, whose sha256 is the fingerprint. The recipe's vm type is
-// the split form, the one image servers publish.
+// for a split container image. Unified (the output's unified = true),
+// it is one tarball IMAGE-NAME.tar.EXT holding the metadata files and
+// the disk as rootfs.img, whose sha256 is the fingerprint. The split
+// form, the default, is the one image servers publish.
 type vm struct{ unified bool }
 
 func (vm) Name() string      { return recipe.OutputVM }

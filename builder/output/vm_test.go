@@ -107,10 +107,12 @@ output "disk" {
 	return plan
 }
 
-func packVM(t *testing.T, plan *recipe.Plan, rootfs, out string, kind Kind) image.ImageJSON {
+func packVM(t *testing.T, plan *recipe.Plan, rootfs, out string, unified bool) image.ImageJSON {
 	t.Helper()
 	epoch := time.Unix(1767225600, 0).UTC()
-	j, err := packAs(context.Background(), PackOptions{Plan: plan, Rootfs: rootfs, Output: out, Created: epoch, Epoch: &epoch, Threads: 1}, kind)
+	p := *plan
+	p.Output.VM.Unified = unified
+	j, err := Pack(context.Background(), PackOptions{Plan: &p, Rootfs: rootfs, Output: out, Created: epoch, Epoch: &epoch, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +146,7 @@ func TestPackVM(t *testing.T) {
 	plan := vmPlan(t, "20260101_0000")
 	parent := t.TempDir()
 	out := filepath.Join(parent, "vm")
-	j := packVM(t, plan, rootfs, out, vm{})
+	j := packVM(t, plan, rootfs, out, false)
 
 	back, err := image.ReadImageJSON(out)
 	if err != nil {
@@ -178,14 +180,14 @@ func TestPackVM(t *testing.T) {
 	}
 
 	// Reproducible: the same image again, same bytes, same identities.
-	again := packVM(t, plan, rootfs, filepath.Join(parent, "again"), vm{})
+	again := packVM(t, plan, rootfs, filepath.Join(parent, "again"), false)
 	if again.Fingerprint != j.Fingerprint || *again.Disk != *j.Disk {
 		t.Errorf("packed again: %s %+v, first %s %+v", again.Fingerprint, again.Disk, j.Fingerprint, j.Disk)
 	}
 	// Another output of the recipe gets its own identities.
 	other := *plan
 	other.Output.Name = "other"
-	o := packVM(t, &other, rootfs, filepath.Join(parent, "other"), vm{})
+	o := packVM(t, &other, rootfs, filepath.Join(parent, "other"), false)
 	if o.Disk.RootUUID == j.Disk.RootUUID || o.Disk.DiskGUID == j.Disk.DiskGUID {
 		t.Errorf("two outputs share identities: %+v and %+v", o.Disk, j.Disk)
 	}
@@ -193,7 +195,7 @@ func TestPackVM(t *testing.T) {
 	// Unified: metadata.yaml first, the templates, the disk as
 	// rootfs.img, the same bytes as the split form's disk.
 	uout := filepath.Join(parent, "unified")
-	u := packVM(t, plan, rootfs, uout, vm{unified: true})
+	u := packVM(t, plan, rootfs, uout, true)
 	if u.Type != image.TypeVM || len(u.Files) != 1 || u.Files[0].Name != "tiny-1-amd64-default.tar.gz" || u.Files[0].Role != image.RoleUnified || u.Fingerprint != u.Files[0].SHA256 || *u.Disk != *j.Disk {
 		t.Fatalf("unified image.json %+v", u)
 	}
@@ -213,7 +215,7 @@ func TestPackVMReuse(t *testing.T) {
 	needVMDisk(t)
 	plan := vmPlan(t, "20260101_0000")
 	parent := t.TempDir()
-	first := packVM(t, plan, tinyVMTree(t), filepath.Join(parent, "first"), vm{})
+	first := packVM(t, plan, tinyVMTree(t), filepath.Join(parent, "first"), false)
 	kept := filepath.Join(parent, "first", "disk.qcow2")
 	reuse := &ReusedRootfs{Path: kept, Open: func() (*os.File, error) { return os.Open(kept) }, Info: first.Files[1], Disk: first.Disk}
 	empty := t.TempDir()
@@ -231,7 +233,7 @@ func TestPackVMReuse(t *testing.T) {
 	if !errors.Is(err, ErrReusedChanged) {
 		t.Errorf("a kept disk without its record: %v", err)
 	}
-	if !Reuses(recipe.OutputVM) {
+	if !Reuses(plan.Output) {
 		t.Error("the vm type does not say it reuses")
 	}
 }
@@ -295,17 +297,17 @@ func TestPackVMImportsIntoLXD(t *testing.T) {
 	// A serial of this run: an image no earlier run left in the daemon.
 	plan := vmPlan(t, time.Now().UTC().Format("20060102_1504"))
 	plan.Image.Properties = map[string]string{"run": fmt.Sprint(time.Now().UnixNano())}
-	for _, kind := range []vm{{}, {unified: true}} {
+	for _, unified := range []bool{false, true} {
 		out := filepath.Join(t.TempDir(), "out")
-		j := packVM(t, plan, rootfs, out, kind)
+		j := packVM(t, plan, rootfs, out, unified)
 		res, err := lxd.Import(context.Background(), c, lxd.ImportOptions{Dir: out, Image: j})
 		t.Cleanup(func() { _ = c.DeleteImage(context.Background(), j.Fingerprint) })
 		if err != nil {
-			t.Fatalf("unified=%v: %v", kind.unified, err)
+			t.Fatalf("unified=%v: %v", unified, err)
 		}
 		img, err := c.Image(context.Background(), res.Fingerprint)
 		if err != nil || img.Type != image.InstanceVM || img.Fingerprint != j.Fingerprint {
-			t.Errorf("unified=%v: the daemon holds %+v (%v), image.json says %s", kind.unified, img, err, j.Fingerprint)
+			t.Errorf("unified=%v: the daemon holds %+v (%v), image.json says %s", unified, img, err, j.Fingerprint)
 		}
 	}
 }

@@ -42,7 +42,7 @@ type Output struct {
 	// Type is "split", "unified" or "vm".
 	Type string
 	// Compression is the tarballs' compression: for vm, that of the
-	// metadata tarball (split) or of the one tarball (unified).
+	// metadata tarball, or of the one tarball with VM.Unified.
 	Compression pack.Compression
 	// RootfsFormat is "squashfs" or "tar" for split and unified (unified
 	// images are always tar); "" for vm.
@@ -63,6 +63,10 @@ type VMSettings struct {
 	SecureBoot bool `json:"secure_boot"`
 	// Format is the disk image's format: "qcow2".
 	Format string `json:"format"`
+	// Unified packs the image as one tarball holding the metadata and
+	// the disk as rootfs.img, instead of the metadata tarball beside
+	// the disk file (the form image servers publish).
+	Unified bool `json:"unified,omitempty"`
 }
 
 // DefaultVMSettings are the settings of a vm output that sets none.
@@ -85,7 +89,7 @@ func (out Output) InstanceType() string {
 type OutputSettings struct {
 	Type, Compression, RootfsFormat *string
 	Size, Filesystem, Format        *string
-	SecureBoot                      *bool
+	SecureBoot, Unified             *bool
 }
 
 // OutputProblem names the output rule a setting breaks.
@@ -220,7 +224,7 @@ func (out Output) Merge(s OutputSettings) (Output, []*OutputError) {
 	// Disk settings with a refused type are not reported again: the type
 	// is the mistake.
 	if typeRefused {
-		s.Size, s.Filesystem, s.SecureBoot, s.Format = nil, nil, nil, nil
+		s.Size, s.Filesystem, s.SecureBoot, s.Format, s.Unified = nil, nil, nil, nil, nil
 	}
 	out.VM, problems = mergeVM(out, s, problems)
 	return out, problems
@@ -237,7 +241,7 @@ func mergeVM(out Output, s OutputSettings, problems []*OutputError) (VMSettings,
 		for _, given := range []struct {
 			setting string
 			value   *string
-		}{{"size", s.Size}, {"filesystem", s.Filesystem}, {"secure_boot", boolText(s.SecureBoot)}, {"format", s.Format}} {
+		}{{"size", s.Size}, {"filesystem", s.Filesystem}, {"secure_boot", boolText(s.SecureBoot)}, {"format", s.Format}, {"unified", boolText(s.Unified)}} {
 			if given.value != nil {
 				problem(VMSettingOnContainer, given.setting, *given.value, nil)
 			}
@@ -263,6 +267,9 @@ func mergeVM(out Output, s OutputSettings, problems []*OutputError) (VMSettings,
 	}
 	if s.SecureBoot != nil {
 		vm.SecureBoot = *s.SecureBoot
+	}
+	if s.Unified != nil {
+		vm.Unified = *s.Unified
 	}
 	if s.Format != nil {
 		if f := *s.Format; f != DiskQcow2 {

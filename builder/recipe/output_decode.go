@@ -66,14 +66,17 @@ func decodeOutput(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagn
 		}
 		return nil
 	}
-	var secureBoot *bool
-	if v, ok := d.value("secure_boot", cty.Bool); ok {
-		b := v.True()
-		secureBoot = &b
+	flag := func(name string) *bool {
+		if v, ok := d.value(name, cty.Bool); ok {
+			b := v.True()
+			return &b
+		}
+		return nil
 	}
 	out, problems := DefaultOutput().Merge(OutputSettings{
 		Type: text("type"), Compression: text("compression"), RootfsFormat: text("rootfs"),
-		Size: text("size"), Filesystem: text("filesystem"), SecureBoot: secureBoot, Format: text("format"),
+		Size: text("size"), Filesystem: text("filesystem"), SecureBoot: flag("secure_boot"), Format: text("format"),
+		Unified: flag("unified"),
 	})
 	out.Range = block.DefRange()
 	for _, p := range problems {
@@ -89,6 +92,10 @@ func decodeOutput(block *hclsyntax.Block, ctx *hcl.EvalContext, diags *hcl.Diagn
 		case RootfsOnVM:
 			d.errorf("rootfs", "Invalid output combination", "A vm image holds its root filesystem in its disk (see size and filesystem), so rootfs is for split and unified images only.")
 		case VMSettingOnContainer:
+			if p.Setting == "unified" {
+				d.errorf(p.Setting, "Invalid output combination", "unified packs a virtual machine's image as one tarball, so it needs type = \"vm\"; a container image is unified with type = \"unified\", and this output is %s.", out.Type)
+				break
+			}
 			d.errorf(p.Setting, "Invalid output combination", "%s sets up a virtual machine's disk, so it needs type = \"vm\"; this output is %s.", p.Setting, out.Type)
 		case InvalidVMSize:
 			d.errorf("size", "Invalid disk size", "size: %s; write a size such as \"4GiB\" or \"8G\", or a number of bytes.", p.Err)

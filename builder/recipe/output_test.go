@@ -67,6 +67,18 @@ func TestOutputMergeVM(t *testing.T) {
 	if got, _ := vm.Merge(OutputSettings{Size: str("1073741824")}); got.VM.Size != 1<<30 {
 		t.Errorf("a size in bytes = %d, want 1GiB", got.VM.Size)
 	}
+	// unified = true: the one-tarball form of the same disk; a type
+	// change takes it away with the other disk settings.
+	yes := true
+	unified, problems := vm.Merge(OutputSettings{Unified: &yes})
+	want := DefaultVMSettings()
+	want.Unified = true
+	if len(problems) > 0 || unified.VM != want {
+		t.Errorf("unified = %+v, %v; want %+v", unified.VM, problems, want)
+	}
+	if got, _ := unified.Merge(OutputSettings{Type: str("split")}); got.VM.Unified {
+		t.Error("vm → split kept unified")
+	}
 	for _, tc := range []struct {
 		name     string
 		base     Output
@@ -77,6 +89,7 @@ func TestOutputMergeVM(t *testing.T) {
 		{"rootfs on vm", vm, OutputSettings{RootfsFormat: str("tar")}, []OutputProblem{RootfsOnVM}, []string{"rootfs"}},
 		{"disk settings on split", DefaultOutput(), OutputSettings{Size: str("4G"), SecureBoot: &no, Format: str("qcow2")},
 			[]OutputProblem{VMSettingOnContainer, VMSettingOnContainer, VMSettingOnContainer}, []string{"size", "secure_boot", "format"}},
+		{"unified on split", DefaultOutput(), OutputSettings{Unified: &no}, []OutputProblem{VMSettingOnContainer}, []string{"unified"}},
 		{"a refused type is the one mistake", DefaultOutput(), OutputSettings{Type: str("kvm"), Size: str("4G")}, []OutputProblem{InvalidOutputType}, []string{"type"}},
 		{"size too small", vm, OutputSettings{Size: str("511MiB")}, []OutputProblem{InvalidVMSize}, []string{"size"}},
 		{"size not whole MiB", vm, OutputSettings{Size: str("600000000")}, []OutputProblem{InvalidVMSize}, []string{"size"}},

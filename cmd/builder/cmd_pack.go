@@ -30,6 +30,7 @@ type outputOptions struct {
 	filesystem      string
 	diskFormat      string
 	secureBoot      optionalBool
+	unified         optionalBool
 	sourceDateEpoch string
 	threads         int
 }
@@ -44,6 +45,8 @@ func (o *outputOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.diskFormat, "disk-format", "", "disk format of a vm image: qcow2")
 	fs.Var(&o.secureBoot, "secure-boot", "install the signed shim and grub in a vm image (default true; --secure-boot=false for none)")
 	fs.Lookup("secure-boot").NoOptDefVal = "true"
+	fs.Var(&o.unified, "unified", "pack a vm image as one tarball, IMAGE-NAME.tar.EXT, with the disk as rootfs.img (default false: lxd.tar.EXT beside disk.qcow2)")
+	fs.Lookup("unified").NoOptDefVal = "true"
 	fs.StringVar(&o.sourceDateEpoch, "source-date-epoch", "", "seconds since 1970 for creation date, serial and every file time (default: $SOURCE_DATE_EPOCH, else now)")
 	fs.IntVar(&o.threads, "threads", 0, "compression threads (default: every CPU; the bytes do not depend on it)")
 }
@@ -58,7 +61,8 @@ func (o *outputOptions) settings() recipe.OutputSettings {
 		return &flag
 	}
 	return recipe.OutputSettings{Type: given(o.typ), Compression: given(o.compression), RootfsFormat: given(o.rootfsFormat),
-		Size: given(o.size), Filesystem: given(o.filesystem), Format: given(o.diskFormat), SecureBoot: o.secureBoot.value}
+		Size: given(o.size), Filesystem: given(o.filesystem), Format: given(o.diskFormat), SecureBoot: o.secureBoot.value,
+		Unified: o.unified.value}
 }
 
 // given reports whether any output flag is set.
@@ -67,7 +71,7 @@ func (o *outputOptions) given() bool {
 }
 
 // outputFlags name the output flags in messages.
-const outputFlags = "--type, --compression, --rootfs-format, --size, --filesystem, --secure-boot and --disk-format"
+const outputFlags = "--type, --compression, --rootfs-format, --size, --filesystem, --secure-boot, --disk-format and --unified"
 
 // merge applies the flags to out by the rules the recipe language
 // applies (recipe.Output.Merge); a broken rule is a usage error.
@@ -78,7 +82,7 @@ func (o *outputOptions) merge(out recipe.Output) (recipe.Output, error) {
 	}
 	p := problems[0]
 	flag := map[string]string{"type": "--type", "compression": "--compression", "rootfs": "--rootfs-format", "size": "--size",
-		"filesystem": "--filesystem", "secure_boot": "--secure-boot", "format": "--disk-format"}[p.Setting]
+		"filesystem": "--filesystem", "secure_boot": "--secure-boot", "format": "--disk-format", "unified": "--unified"}[p.Setting]
 	switch p.Problem {
 	case recipe.InvalidOutputType:
 		return out, usageError{fmt.Errorf("--type must be split, unified or vm, not %q", p.Value)}
@@ -89,6 +93,9 @@ func (o *outputOptions) merge(out recipe.Output) (recipe.Output, error) {
 	case recipe.InvalidRootfsFormat:
 		return out, usageError{fmt.Errorf("--rootfs-format must be squashfs or tar, not %q", p.Value)}
 	case recipe.VMSettingOnContainer:
+		if p.Setting == "unified" {
+			return out, usageError{fmt.Errorf("--unified is for vm images, and this output is %s: a container image is unified with --type unified", merged.Type)}
+		}
 		return out, usageError{fmt.Errorf("%s is a setting of vm images, and this output is %s; add --type vm", flag, merged.Type)}
 	case recipe.InvalidVMSize, recipe.InvalidFilesystem, recipe.InvalidDiskFormat:
 		return out, usageError{fmt.Errorf("%s: %w", flag, p)}
@@ -157,7 +164,8 @@ func (a *app) newPackCommand() *cobra.Command {
 split image the metadata tarball lxd.tar.EXT and rootfs.squashfs (or
 rootfs.tar.EXT), for a unified one IMAGE-NAME.tar.EXT; then SHA256SUMS and
 image.json with LXD's fingerprint; for a vm image lxd.tar.EXT and the disk
-disk.qcow2. Tar entries are sorted, owners numeric and, with
+disk.qcow2 (with --unified, IMAGE-NAME.tar.EXT holding the disk as
+rootfs.img). Tar entries are sorted, owners numeric and, with
 SOURCE_DATE_EPOCH, times clamped: the same tree gives the same
 fingerprint. Reading the rootfs needs root.
 

@@ -16,12 +16,13 @@ type inspectVM struct {
 	Filesystem string `json:"filesystem"`
 	SecureBoot bool   `json:"secure_boot"`
 	Format     string `json:"format"`
+	Unified    bool   `json:"unified"`
 }
 
 func newInspectOutput(o recipe.Output) inspectOutput {
 	v := inspectOutput{Name: o.Name, Type: o.Type, InstanceType: o.InstanceType(), Compression: o.Compression.String(), Rootfs: o.RootfsFormat}
 	if o.Type == recipe.OutputVM {
-		v.VM = &inspectVM{Size: o.VM.Size, Filesystem: o.VM.Filesystem, SecureBoot: o.VM.SecureBoot, Format: o.VM.Format}
+		v.VM = &inspectVM{Size: o.VM.Size, Filesystem: o.VM.Filesystem, SecureBoot: o.VM.SecureBoot, Format: o.VM.Format, Unified: o.VM.Unified}
 	}
 	if o.Range.Filename != "" {
 		v.Position = position(o.Range)
@@ -98,7 +99,8 @@ func typeMarker(instanceType string) string {
 }
 
 // settings are an output's settings in a line: "split, xz-6, rootfs
-// squashfs" or "vm, xz-6, disk 4GiB ext4 qcow2, secure boot".
+// squashfs" or "vm, xz-6, disk 4GiB ext4 qcow2, secure boot" (", unified"
+// for the one-tarball form).
 func (o inspectOutput) settings() string {
 	if o.VM == nil {
 		return fmt.Sprintf("%s, %s, rootfs %s", o.Type, o.Compression, o.Rootfs)
@@ -106,6 +108,9 @@ func (o inspectOutput) settings() string {
 	boot := "secure boot"
 	if !o.VM.SecureBoot {
 		boot = "no secure boot"
+	}
+	if o.VM.Unified {
+		boot += ", unified"
 	}
 	return fmt.Sprintf("%s, %s, disk %s %s %s, %s", o.Type, o.Compression, sizeText(o.VM.Size), o.VM.Filesystem, o.VM.Format, boot)
 }

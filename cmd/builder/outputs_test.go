@@ -203,6 +203,7 @@ func TestBuildOutputUsage(t *testing.T) {
 		{[]string{"--only", "unified", "--rootfs-format", "squashfs"}, []string{"squashfs needs --type split"}},
 		{[]string{"--only", "lxd", "--size", "8GiB"}, []string{"--size is a setting of vm images", "--type vm"}},
 		{[]string{"--only", "lxd", "--type", "vm"}, []string{"no output of that type", `type = "vm"`}},
+		{[]string{"--only", "lxd", "--unified"}, []string{"--unified is for vm images", "--type unified"}},
 	} {
 		_, stderr, code := runCLI(t, "", nil, append([]string{"build", outputsRecipe, "-o", t.TempDir()}, c.args...)...)
 		if code != exitUsage {
@@ -336,7 +337,7 @@ func TestBuildContainerAndVM(t *testing.T) {
 			t.Errorf("warm build ran %s for %s", s.kind, s.instanceType)
 		}
 	}
-	if output.Reuses(recipe.OutputVM) {
+	if output.Reuses(recipe.Output{Type: recipe.OutputVM}) {
 		if ran, cached := byType(warm, "finalize", "vm"); warm.cache["pack vm"] != events.CacheHit || ran != 0 || cached != 1 {
 			t.Errorf("warm build: the vm disk is %q, its stage ran %d", warm.cache["pack vm"], ran)
 		}
@@ -380,6 +381,14 @@ func TestPackVM(t *testing.T) {
 	}
 	if j := readImageJSON(t, filepath.Join(out, "vm")); j.Type != "virtual-machine" {
 		t.Errorf("pack --only vm made a %s image", j.Type)
+	}
+	// --unified: the same disk in one tarball.
+	unified := filepath.Join(tmp, "unified")
+	if _, stderr, status := builderExec(t, nil, "pack", rootfs, "--recipe", vmOutputsRecipe, "--only", "vm", "--unified", "-o", unified); status != 0 {
+		t.Fatalf("pack --only vm --unified: exit %d\n%s", status, stderr)
+	}
+	if j := readImageJSON(t, filepath.Join(unified, "vm")); j.Type != "virtual-machine" || len(j.Files) != 1 || j.Files[0].Role != "unified" {
+		t.Errorf("pack --unified made a %s image of %+v", j.Type, j.Files)
 	}
 	other := filepath.Join(tmp, "other")
 	_, stderr, status := builderExec(t, nil, "pack", rootfs, "--recipe", "recipes/busybox.hcl", "--type", "vm", "--size", "600MiB",

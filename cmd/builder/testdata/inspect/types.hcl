@@ -42,4 +42,5 @@ output "vm" {
   type        = "vm"
   size        = "8GiB"
   secure_boot = false
+  unified     = true
 }

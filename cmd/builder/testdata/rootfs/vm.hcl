@@ -9,6 +9,12 @@ variable "boot_files" {
   default = true
 }
 
+# The vm output's form: its two files, or one tarball.
+variable "unified" {
+  type    = bool
+  default = false
+}
+
 image {
   distribution = "busybox"
   release      = "vm"
@@ -62,4 +68,5 @@ output "vm" {
   type        = "vm"
   size        = "512MiB"
   compression = "gzip"
+  unified     = var.unified
 }
