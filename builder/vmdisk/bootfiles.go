@@ -93,7 +93,7 @@ func findBootFiles(r *confined.Root, a arch, secureBoot, read bool) (bootFiles, 
 			if !read {
 				return []byte{}
 			}
-			data, err := r.ReadFile(c)
+			data, err := readBootFile(r, c)
 			if err != nil {
 				missing = append(missing, fmt.Sprintf("%s (%v)", what, err))
 				return nil
@@ -116,7 +116,7 @@ func findBootFiles(r *confined.Root, a arch, secureBoot, read bool) (bootFiles, 
 		for _, c := range mokCandidates(a) {
 			if isRegular(r, c) {
 				if read {
-					b.mokManager, err = r.ReadFile(c)
+					b.mokManager, err = readBootFile(r, c)
 					if err != nil {
 						missing = append(missing, fmt.Sprintf("MokManager (%v)", err))
 					}
@@ -131,6 +131,21 @@ func findBootFiles(r *confined.Root, a arch, secureBoot, read bool) (bootFiles, 
 		return bootFiles{}, fmt.Errorf("the rootfs cannot boot as a VM: missing %s", strings.Join(missing, "; "))
 	}
 	return b, nil
+}
+
+// readBootFile reads an EFI binary for the ESP. One larger than the ESP
+// could never go on it, and reading it whole would take that much memory
+// (a sparse file in the rootfs can claim a terabyte at no cost), so its
+// size is looked at first.
+func readBootFile(r *confined.Root, name string) ([]byte, error) {
+	st, err := r.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size > espSize {
+		return nil, fmt.Errorf("%s in the image is %d bytes, more than the %d MiB ESP holds", name, st.Size, espSize/mib)
+	}
+	return r.ReadFile(name)
 }
 
 // isRegular says whether name is a regular file in the image, following

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -182,6 +183,21 @@ func TestHostileRootfs(t *testing.T) {
 	}
 }
 
+// TestOversizedBootFile: a sparse shim claiming more than the ESP holds
+// is refused by its size, before anything reads it: read whole, one of a
+// terabyte would take the build's memory.
+func TestOversizedBootFile(t *testing.T) {
+	tree := bootTree(t, debianBoot)
+	if err := os.Truncate(filepath.Join(tree, "usr/lib/shim/shimx64.efi.signed"), espSize+1); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := lookupArch("amd64")
+	_, err := findBootFiles(openRoot(t, tree), a, true, true)
+	if err == nil || !strings.Contains(err.Error(), "/usr/lib/shim/shimx64.efi.signed in the image is 104857601 bytes, more than the 100 MiB ESP holds") {
+		t.Fatalf("a shim larger than the ESP: %v", err)
+	}
+}
+
 // TestHostileRootfsBuild builds a disk from a rootfs whose shim links to
 // a host file that the image also holds: the ESP gets the image's.
 func TestHostileRootfsBuild(t *testing.T) {
@@ -197,13 +213,29 @@ func TestHostileRootfsBuild(t *testing.T) {
 		"usr/lib/shim/shimx64.efi.signed": "->" + host,
 		strings.TrimPrefix(host, "/"):     "IMAGE'S OWN",
 	}))
+	// A fifo and a node of a host disk are copied as nodes: opened,
+	// the one would block mke2fs for ever, the other read the host's disk.
+	if err := mkfifo(filepath.Join(rootfs, "fifo")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(rootfs, "sda"), unix.S_IFBLK|0o600, int(unix.Mkdev(8, 0))); err != nil {
+		t.Fatal(err)
+	}
 	opts := testOptions(rootfs, t.TempDir(), filepath.Join(t.TempDir(), "disk.qcow2"))
-	if _, err := Build(context.Background(), opts); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := Build(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
 	raw := toRaw(t, opts.Output)
 	if got := run(t, "mtype", "-i", raw+"@@"+strconv.Itoa(mib), "::/EFI/BOOT/BOOTX64.EFI"); got != "IMAGE'S OWN" {
 		t.Errorf("BOOTX64.EFI holds %q", got)
+	}
+	dev := raw + "?offset=" + strconv.Itoa(101*mib)
+	for p, want := range map[string]string{"/fifo": "Type: FIFO", "/sda": "Device major/minor number: 08:00"} {
+		if s := run(t, "debugfs", "-R", "stat "+p, dev); !strings.Contains(s, want) {
+			t.Errorf("debugfs stat %s lacks %q:\n%s", p, want, s)
+		}
 	}
 }
 
