@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -32,6 +34,14 @@ func (b *builder) runInput(ctx context.Context, in io.Reader, env []string, name
 	// A killed tool's pipes close with it; this bounds the wait if one
 	// left a child holding them.
 	cmd.WaitDelay = 5 * time.Second
+	// When builder dies (kill -9 included) the tool dies too, rather
+	// than go on writing a disk's worth into a scratch directory the
+	// next build sweeps, as mksquashfs does (see pack.WriteSquashfs).
+	// The signal comes when the thread that started it exits, so this
+	// goroutine keeps its thread until the tool is gone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		return out.Bytes(), fmt.Errorf("%s: %w", name, ctx.Err())
