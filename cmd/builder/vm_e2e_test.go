@@ -107,8 +107,10 @@ func bootLimit(vm *qemutest.VM) time.Duration {
 }
 
 var (
-	loginPrompt   = regexp.MustCompile(`(?m)^\S+ login: `)
-	systemRunning = regexp.MustCompile(`builder-test-agent: system (\w+)`)
+	loginPrompt = regexp.MustCompile(`(?m)^\S+ login: `)
+	// The line's end is part of the pattern: the console is matched as
+	// it arrives, and "system r" is a prefix of "system running".
+	systemRunning = regexp.MustCompile(`builder-test-agent: system (\w+)\r?\n`)
 )
 
 // bootDebianVM boots the disk as LXD would start it, as far as qemu can
