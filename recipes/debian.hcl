@@ -59,6 +59,8 @@ matrix {
 locals {
   cloud = var.variant == "cloud"
   vm    = build.type == "vm"
+  # The serial console qemu gives a VM, where LXD's console is.
+  console = var.architecture == "arm64" ? "ttyAMA0" : "ttyS0"
 }
 
 image {
@@ -233,7 +235,7 @@ run "configure-vm" {
     mkdir -p /boot/efi
     # A login prompt on the serial console, which is what LXD's console
     # and a bare qemu show, whatever the kernel's command line says.
-    systemctl enable serial-getty@ttyS0.service
+    systemctl enable serial-getty@${local.console}.service
     systemctl enable lxd-agent.service incus-agent.service
   EOT
 }

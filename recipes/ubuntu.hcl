@@ -57,6 +57,8 @@ variable "mirror" {
 locals {
   cloud = var.variant == "cloud"
   vm    = build.type == "vm"
+  # The serial console qemu gives a VM, where LXD's console is.
+  console = var.architecture == "arm64" ? "ttyAMA0" : "ttyS0"
 }
 
 image {
@@ -193,7 +195,7 @@ run "configure-vm" {
     set -eu
     mkdir -p /boot/efi
     # A login prompt on the serial console, LXD's console.
-    systemctl enable serial-getty@ttyS0.service
+    systemctl enable serial-getty@${local.console}.service
     systemctl enable lxd-agent.service incus-agent.service
   EOT
 }

@@ -29,7 +29,7 @@ var vmFiles = map[string]string{
 // is out of reach), so this is what checks it. The vm plan must
 // install a kernel and the signed boot chain for the architecture, write
 // the agent's files from recipes/files/vm, fstab and the enp5s0 network,
-// and enable the agent and the serial getty; the container plan must do
+// and enable the agent and a getty on the architecture's serial console; the container plan must do
 // none of that, and both share their bootstrap.
 func TestShippedRecipesVMPlans(t *testing.T) {
 	for _, tt := range []struct {
@@ -92,7 +92,8 @@ func TestShippedRecipesVMPlans(t *testing.T) {
 					t.Error("the vm plan configures no network on enp5s0")
 				}
 				run, ok := vm[`run "configure-vm"`].(*steps.Run)
-				for _, want := range []string{"systemctl enable serial-getty@ttyS0.service", "systemctl enable lxd-agent.service incus-agent.service", "mkdir -p /boot/efi"} {
+				console := map[string]string{"amd64": "ttyS0", "arm64": "ttyAMA0"}[arch]
+				for _, want := range []string{"systemctl enable serial-getty@" + console + ".service", "systemctl enable lxd-agent.service incus-agent.service", "mkdir -p /boot/efi"} {
 					if !ok || !strings.Contains(run.Script, want) {
 						t.Errorf("the vm plan's configure-vm does not %q", want)
 					}
