@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 // VirtiofsdPath is where Debian's qemu-system-common installs virtiofsd.
@@ -24,7 +26,7 @@ type Share struct {
 // (nothing is connected to them: their presence is what a guest reacts
 // to) and for shares, starting a virtiofsd for each, which t's cleanup
 // stops. virtiofs needs the guest's memory shared with virtiofsd.
-func deviceArgs(t testing.TB, ports []string, shares []Share, memoryMiB int) []string {
+func deviceArgs(t testing.TB, ports []string, shares []Share, memoryMiB int) ([]string, []*virtiofsd) {
 	t.Helper()
 	var args []string
 	if len(ports) > 0 {
@@ -36,23 +38,44 @@ func deviceArgs(t testing.TB, ports []string, shares []Share, memoryMiB int) []s
 		}
 	}
 	if len(shares) == 0 {
-		return args
+		return args, nil
 	}
 	args = append(args,
 		"-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", memoryMiB),
 		"-numa", "node,memdev=mem")
+	var daemons []*virtiofsd
 	for i, s := range shares {
 		id := "vfs" + strconv.Itoa(i)
-		sock := startVirtiofsd(t, s.Dir)
-		args = append(args, "-chardev", "socket,id="+id+",path="+qemuValue(sock),
+		d := startVirtiofsd(t, s.Dir)
+		daemons = append(daemons, d)
+		args = append(args, "-chardev", "socket,id="+id+",path="+qemuValue(d.sock),
 			"-device", "vhost-user-fs-pci,chardev="+id+",tag="+qemuValue(s.Tag))
 	}
-	return args
+	return args, daemons
 }
 
-// startVirtiofsd serves dir on a new socket and returns its path once
-// virtiofsd listens there.
-func startVirtiofsd(t testing.TB, dir string) string {
+// virtiofsd is one running virtiofsd.
+type virtiofsd struct {
+	dir, sock string
+	log       testenv.SyncBuffer
+	exited    chan struct{}
+	err       error // valid once exited is closed
+}
+
+// report says whether d still runs, and what it logged, for errors.
+func (d *virtiofsd) report() string {
+	state := "running"
+	select {
+	case <-d.exited:
+		state = fmt.Sprintf("exited (%v)", d.err)
+	default:
+	}
+	return fmt.Sprintf("--- virtiofsd for %s, %s:\n%s", d.dir, state, tail(d.log.String(), 20))
+}
+
+// startVirtiofsd serves dir on a new socket and returns once virtiofsd
+// listens there.
+func startVirtiofsd(t testing.TB, dir string) *virtiofsd {
 	t.Helper()
 	// A unix socket path has room for 107 bytes: a test's own temporary
 	// directory, named after the test, may be longer.
@@ -61,38 +84,33 @@ func startVirtiofsd(t testing.TB, dir string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "sock")
-	cmd := exec.Command(VirtiofsdPath, "--socket-path="+sock, "-o", "source="+dir, "-o", "cache=none", "-o", "sandbox=chroot")
+	d := &virtiofsd{dir: dir, sock: filepath.Join(sockDir, "sock"), exited: make(chan struct{})}
+	cmd := exec.Command(VirtiofsdPath, "--socket-path="+d.sock, "-o", "source="+dir, "-o", "cache=none", "-o", "sandbox=chroot")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out, err := os.Create(filepath.Join(sockDir, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = &d.log, &d.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting virtiofsd: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		d.err = cmd.Wait()
+		close(d.exited)
+	}()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // gone already if qemu's exit ended it
-		<-exited
+		<-d.exited
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Stat(sock); err == nil {
-			return sock
+		if _, err := os.Stat(d.sock); err == nil {
+			return d
 		}
 		select {
-		case err := <-exited:
-			exited <- err
-			log, _ := os.ReadFile(filepath.Join(sockDir, "log"))
-			t.Fatalf("virtiofsd for %s exited: %v\n%s", dir, err, log)
+		case <-d.exited:
+			t.Fatalf("virtiofsd for %s exited: %v\n%s", dir, d.err, d.log.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("virtiofsd for %s made no socket in 10s", dir)
+			t.Fatalf("virtiofsd for %s made no socket in 10s:\n%s", dir, d.log.String())
 		}
 	}
 }

@@ -58,6 +58,7 @@ type VM struct {
 	cmd     *exec.Cmd
 	console *console
 	stderr  testenv.SyncBuffer
+	daemons []*virtiofsd  // the shares' virtiofsd, reported on failures
 	done    chan struct{} // closed when qemu has exited and been reaped
 	err     error         // qemu's exit, valid once done is closed
 	// Started is when qemu was started: boot times count from it.
@@ -126,9 +127,9 @@ func Boot(t testing.TB, opts Options) *VM {
 		"-drive", "if=none,id=root,format=qcow2,file="+qemuValue(overlay),
 		"-device", "scsi-hd,drive=root,bus=scsi0.0,bootindex=1",
 	)
-	args = append(args, deviceArgs(t, opts.Ports, opts.Shares, cmp.Or(opts.MemoryMiB, 1024))...)
-	args = append(args, opts.Args...)
-	vm := &VM{console: newConsole(), done: make(chan struct{}), ConsolePath: path, Accel: accel}
+	devices, daemons := deviceArgs(t, opts.Ports, opts.Shares, cmp.Or(opts.MemoryMiB, 1024))
+	args = append(append(args, devices...), opts.Args...)
+	vm := &VM{console: newConsole(), done: make(chan struct{}), ConsolePath: path, Accel: accel, daemons: daemons}
 	vm.cmd = exec.Command(cmp.Or(opts.QEMU, "qemu-system-x86_64"), args...)
 	vm.cmd.Stderr = &vm.stderr
 	// Its own process group, killed whole; and killed by the kernel
@@ -185,8 +186,12 @@ func (vm *VM) Wait(re *regexp.Regexp, limit time.Duration) (time.Duration, error
 			<-vm.done
 			err = fmt.Errorf("%w (%v)", err, vm.err)
 		}
-		return 0, fmt.Errorf("waiting %v for %q on the serial console: %w\n--- console (last 40 lines of %s):\n%s\n--- qemu stderr:\n%s",
-			limit, re, err, vm.ConsolePath, tail(vm.console.String(), 40), vm.stderr.String())
+		var daemons strings.Builder
+		for _, d := range vm.daemons {
+			daemons.WriteString("\n" + d.report())
+		}
+		return 0, fmt.Errorf("waiting %v for %q on the serial console: %w\n--- console (last 40 lines of %s):\n%s\n--- qemu stderr:\n%s%s",
+			limit, re, err, vm.ConsolePath, tail(vm.console.String(), 40), vm.stderr.String(), daemons.String())
 	}
 	return at.Sub(vm.Started), nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -35,7 +36,26 @@ func main() {
 	if err := notifyReady(); err != nil {
 		say("telling systemd it is ready: %v", err)
 	}
+	// Should the boot hang, say every minute what systemd still waits
+	// for: the test shows the console's end when its deadline passes.
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Minute):
+			}
+			jobs, _ := exec.Command("systemctl", "list-jobs", "--no-legend", "--plain").Output()
+			list := strings.Join(strings.Fields(string(jobs)), " ")
+			if len(list) > 800 { // a kernel log record holds about 1 KiB
+				list = list[:800] + "…"
+			}
+			say("still booting; jobs: %s", list)
+		}
+	}()
 	out, _ := exec.Command("systemctl", "is-system-running", "--wait").Output()
+	close(done)
 	say("system %s", strings.TrimSpace(string(out)))
 	failed, _ := exec.Command("systemctl", "--failed", "--no-legend", "--plain").Output()
 	for _, line := range strings.Split(strings.TrimSpace(string(failed)), "\n") {
