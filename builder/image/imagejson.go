@@ -45,6 +45,9 @@ type ImageJSON struct {
 	Disk *Disk `json:"disk,omitempty"`
 	// Packages are the image's installed packages, sorted.
 	Packages []Package `json:"packages"`
+	// Tests are the recipe's test blocks that run on this image's
+	// instance type, in recipe order; `builder test` runs them.
+	Tests []Test `json:"tests,omitempty"`
 }
 
 // FileInfo is one file of an output directory.
@@ -67,7 +70,8 @@ type Package struct {
 // not lowercase hex, a type that does not match the files' roles, a
 // unified image whose fingerprint is not its file's sha256, a
 // non-canonical architecture, a file name that is not bare, a VM image
-// without its disk record or a container image with one.
+// without its disk record or a container image with one, a test that
+// checkTests refuses.
 func (j ImageJSON) Check() error {
 	var errs []error
 	if !isSHA256(j.Fingerprint) {
@@ -120,6 +124,9 @@ func (j ImageJSON) Check() error {
 		if p.Name == "" {
 			errs = append(errs, fmt.Errorf("package %d has no name", i))
 		}
+	}
+	if err := checkTests(j.Tests); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
