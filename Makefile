@@ -29,12 +29,13 @@ test: fmt-check test-deps lint-ci
 
 # Tools only the tests use, built once into bin/tools: versitygw, the
 # S3-compatible server the publish tests run on loopback. As root, also
-# the LXD daemon the import and end-to-end tests use (no systemd here to
-# start it; ci/start-lxd.sh is safe to run again).
+# the LXD and Incus daemons the import, test and end-to-end tests use (no
+# systemd here to start them; both scripts are safe to run again).
 VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 test-deps:
 	@command -v versitygw >/dev/null || GOBIN=$(CURDIR)/bin/tools go install $(VERSITYGW)
 	@if [ "$$(id -u)" = 0 ] && command -v lxd >/dev/null; then ./ci/start-lxd.sh; fi
+	@if [ "$$(id -u)" = 0 ] && [ -x /usr/libexec/incus/incusd ]; then ./ci/start-incus.sh; fi
 
 # The CI workflows users copy must stay valid: actionlint checks the
 # GitHub one (expressions, contexts, job graph, action inputs).

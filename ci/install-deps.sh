@@ -2,6 +2,7 @@
 # Installs what builds and tests need on Debian 12, skipping what is there,
 # and registers the qemu binfmt handlers that foreign-architecture builds
 # use. Run as root; apt-get update runs only when something is missing.
+# Safe to run again: a second run changes nothing.
 set -eu
 
 packages="make git ca-certificates debootstrap mmdebstrap busybox-static
@@ -10,17 +11,82 @@ dnsmasq-base iptables
 bubblewrap time
 fdisk e2fsprogs dosfstools mtools qemu-utils qemu-system-x86 ovmf gdisk rsync"
 
+# Incus, the second daemon the import and test suites run against, is not
+# in bookworm: bookworm-backports has 6.0.x. Only its daemon and client
+# come from there, each named with its suite (PACKAGE/bookworm-backports),
+# so nothing else is upgraded: their backports-only libraries follow. Never
+# the "incus" metapackage: it pulls backports' qemu 10 (qemu-user-static
+# with it) for Incus's VMs, and the VM boot tests and foreign-architecture
+# builds are verified with bookworm's qemu 7.2 only.
+backports="incus-base incus-client"
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 missing=""
 for p in $packages; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+	installed "$p" || missing="$missing $p"
 done
-if [ -n "$missing" ]; then
+missing_bpo=""
+for p in $backports; do
+	installed "$p" || missing_bpo="$missing_bpo $p/bookworm-backports"
+done
+
+sources="/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources"
+
+# has_backports: does an apt source already list bookworm-backports?
+has_backports() {
+	# shellcheck disable=SC2086 # the globs expand on purpose
+	grep -Eqs '^[^#]*bookworm-backports' $sources
+}
+
+# debian_mirror prints the URI of this machine's own bookworm source, a
+# deb822 stanza or a one-line entry, so backports come from the mirror
+# everything else comes from.
+debian_mirror() {
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		# Paragraph mode: one stanza a record.
+		awk 'BEGIN { RS = "" }
+		/(^|\n)Suites:[^\n]*[ \t]bookworm([ \t\n]|$)/ && !/(^|\n)Enabled:[ \t]*no/ {
+			n = split($0, line, "\n")
+			for (i = 1; i <= n; i++) if (line[i] ~ /^URIs:/) { split(line[i], w, /[ \t]+/); print w[2]; exit }
+		}' "$f"
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		# deb [OPTIONS] URI SUITE COMPONENT…
+		awk '$1 == "deb" {
+			i = 2
+			if ($2 ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+			if ($(i + 1) == "bookworm") print $i
+		}' "$f"
+	done
+}
+
+if [ -n "$missing$missing_bpo" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
-		echo "install-deps: missing packages:$missing; run as root or install them" >&2
+		echo "install-deps: missing packages:$missing$missing_bpo; run as root or install them" >&2
 		exit 1
 	fi
+	if [ -n "$missing_bpo" ] && ! has_backports; then
+		mirror=$(debian_mirror | head -n 1)
+		if [ -z "$mirror" ]; then
+			echo "install-deps: no apt source lists bookworm, so there is no mirror to take bookworm-backports from; add it to /etc/apt/sources.list.d yourself" >&2
+			exit 1
+		fi
+		printf '%s\n' \
+			"# Added by builder's ci/install-deps.sh, for incus-base and incus-client." \
+			"Types: deb" \
+			"URIs: $mirror" \
+			"Suites: bookworm-backports" \
+			"Components: main" \
+			"Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" \
+			>/etc/apt/sources.list.d/bookworm-backports.sources
+		echo "install-deps: added /etc/apt/sources.list.d/bookworm-backports.sources ($mirror)"
+	fi
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+	# shellcheck disable=SC2086 # the lists are split on purpose
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing $missing_bpo
 fi
 
 # Without systemd as PID 1 nothing mounts binfmt_misc or loads the

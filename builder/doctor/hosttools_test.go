@@ -18,6 +18,8 @@ var testOnlyPackages = map[string]string{
 	"make":         "make build, make test",
 	"git":          "the repository itself",
 	"lxd":          "the import and end-to-end tests' daemon",
+	"incus-base":   "the import and test suites' second daemon (from bookworm-backports)",
+	"incus-client": "the incus command the Incus tests drive it with (from bookworm-backports)",
 	"dnsmasq-base": "LXD's bridge for the end-to-end test (ci/start-lxd.sh)",
 	"iptables":     "LXD's bridge for the end-to-end test (ci/start-lxd.sh)",
 	"bzip2":        "bzip2 tarballs in the extraction tests",
@@ -30,18 +32,33 @@ var testOnlyPackages = map[string]string{
 	"rsync":        "the VM disk benchmark's comparison (distrobuilder's method: rsync -aHAX into a loop mount)",
 }
 
-// installDepsPackages reads the package list of ci/install-deps.sh.
+// installDepsPackages reads the package lists of ci/install-deps.sh:
+// bookworm's (packages="…") and those it takes from bookworm-backports
+// (backports="…").
 func installDepsPackages(t *testing.T) []string {
 	t.Helper()
 	b, err := os.ReadFile("../../ci/install-deps.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?s)\npackages="([^"]*)"`).FindSubmatch(b)
-	if m == nil {
-		t.Fatal(`ci/install-deps.sh has no packages="…" list`)
+	var out []string
+	for _, list := range []string{"packages", "backports"} {
+		m := regexp.MustCompile(`(?s)\n` + list + `="([^"]*)"`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf(`ci/install-deps.sh has no %s="…" list`, list)
+		}
+		out = append(out, strings.Fields(string(m[1]))...)
 	}
-	return strings.Fields(string(m[1]))
+	return out
+}
+
+// TestInstallDepsNoIncusMetapackage: the "incus" metapackage pulls
+// backports' qemu 10, which the VM tests are not verified with; only the
+// daemon and its client may come from backports.
+func TestInstallDepsNoIncusMetapackage(t *testing.T) {
+	if slices.Contains(installDepsPackages(t), "incus") {
+		t.Error(`ci/install-deps.sh installs the "incus" metapackage; install incus-base and incus-client instead`)
+	}
 }
 
 // TestHostToolsMatchInstallDeps keeps ci/install-deps.sh installing
