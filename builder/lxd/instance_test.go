@@ -20,19 +20,6 @@ import (
 	"github.com/builder-images/builder/internal/testenv"
 )
 
-// daemonClient is a client of this machine's daemon d, or a skip.
-func daemonClient(t *testing.T, d Daemon) *Client {
-	t.Helper()
-	testenv.Root(t)
-	s, err := Finder{LookupEnv: os.LookupEnv}.Find(context.Background(), d)
-	testenv.Need(t, err == nil && s.Connectable, fmt.Sprintf("needs a running %s daemon (ci/start-lxd.sh, ci/start-incus.sh)", d))
-	c := NewUnixClient(s)
-	if _, err := c.Connect(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func randomHex(t *testing.T, n int) string {
 	t.Helper()
 	b := make([]byte, (n+1)/2)
@@ -204,9 +191,17 @@ func createInstance(t *testing.T, pc *Client, fp string, devices map[string]map[
 	return name
 }
 
+// forDaemons runs test once per daemon on this machine (testenv.Daemons
+// decides which must answer).
 func forDaemons(t *testing.T, test func(t *testing.T, c *Client)) {
-	for _, d := range []Daemon{LXD, Incus} {
-		t.Run(string(d), func(t *testing.T) { test(t, daemonClient(t, d)) })
+	for _, d := range testenv.Daemons(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			c := NewUnixClient(Socket{Daemon: Daemon(d.Name), Path: d.Socket})
+			if _, err := c.Connect(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			test(t, c)
+		})
 	}
 }
 
