@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/builder-images/builder/builder/lxd"
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 // builderExec runs the built binary from the repository root and returns
@@ -49,81 +50,56 @@ func importJSON(t *testing.T, args ...string) lxd.ImportResult {
 
 func uniqueSuffix() string { return fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000_000) }
 
-// deleteImageLater removes an image from the daemon when the test ends.
-func deleteImageLater(t *testing.T, fingerprint string) {
-	t.Cleanup(func() { _ = exec.Command("lxc", "image", "delete", fingerprint).Run() })
-}
-
-// launchAndCheckHostname launches alias as a container and checks the
-// hostname template named /etc/hostname after it.
-func launchAndCheckHostname(t *testing.T, alias, name string) {
-	t.Helper()
-	lxc(t, "launch", alias, name)
-	t.Cleanup(func() { _ = exec.Command("lxc", "delete", "--force", name).Run() })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		state := strings.TrimSpace(lxc(t, "list", name, "--format", "csv", "--columns", "s"))
-		if state == "RUNNING" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container state %q after 60 s", state)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
-		t.Errorf("/etc/hostname = %q, want the container's name %q (the hostname template)", got, name)
-	}
-}
-
 // TestBuildImport builds the busybox recipe split and unified with
-// --import into the real daemon, which must hold it under the alias with
-// image.json's fingerprint and the recipe's properties, and launches it.
+// --import into each real daemon (--daemon lxd, --daemon incus), which
+// must hold it under the alias with image.json's fingerprint and the
+// recipe's properties, and launches it.
 func TestBuildImport(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
-	requireLXD(t)
+	daemons := testenv.Daemons(t)
 	tmp := t.TempDir()
 	suffix := uniqueSuffix()
-	for _, typ := range []string{"split", "unified"} {
-		t.Run(typ, func(t *testing.T) {
-			out := filepath.Join(tmp, typ)
-			alias := "builder-test-import-" + typ + "-" + suffix
-			stdout, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "--type", typ, "-o", out, "--import="+alias)
-			if status != 0 {
-				t.Fatalf("build --import: exit %d\n%s", status, stderr)
-			}
-			j := readImageJSON(t, out)
-			deleteImageLater(t, j.Fingerprint)
-			if !strings.Contains(stdout, "alias "+alias+" created") || !strings.Contains(stdout, "fingerprint "+j.Fingerprint) {
-				t.Errorf("the log does not report the alias and the fingerprint:\n%s", stdout)
-			}
-			info := lxc(t, "image", "info", alias)
-			for _, want := range []string{"Fingerprint: " + j.Fingerprint, "Architecture: x86_64", "os: busybox", "release: static", "serial: " + j.Properties["serial"]} {
-				if !strings.Contains(info, want) {
-					t.Errorf("lxc image info lacks %q:\n%s", want, info)
+	for _, d := range daemons {
+		for _, typ := range []string{"split", "unified"} {
+			t.Run(d.Name+"/"+typ, func(t *testing.T) {
+				out := filepath.Join(tmp, d.Name+"-"+typ)
+				alias := "builder-test-import-" + typ + "-" + suffix
+				stdout, stderr, status := builderExec(t, nil, append([]string{"build", "recipes/busybox.hcl", "--type", typ, "-o", out, "--import=" + alias}, d.Args()...)...)
+				if status != 0 {
+					t.Fatalf("build --import: exit %d\n%s", status, stderr)
 				}
-			}
-			launchAndCheckHostname(t, alias, "bt-imp-"+typ+"-"+suffix)
+				j := readImageJSON(t, out)
+				deleteImageLaterOn(t, d, j.Fingerprint)
+				if !strings.Contains(stdout, "alias "+alias+" created") || !strings.Contains(stdout, "fingerprint "+j.Fingerprint) {
+					t.Errorf("the log does not report the alias and the fingerprint:\n%s", stdout)
+				}
+				info := cli(t, d, "image", "info", alias)
+				for _, want := range []string{"Fingerprint: " + j.Fingerprint, "Architecture: x86_64", "os: busybox", "release: static", "serial: " + j.Properties["serial"]} {
+					if !strings.Contains(info, want) {
+						t.Errorf("%s image info lacks %q:\n%s", d.CLI, want, info)
+					}
+				}
+				launchAndCheckHostnameOn(t, d, alias, "bt-imp-"+typ+"-"+suffix)
 
-			// Importing again sends nothing and changes nothing.
-			res := importJSON(t, out, "--alias", alias)
-			if res.Uploaded || len(res.Aliases) != 1 || res.Aliases[0].Action != "unchanged" || res.Fingerprint != j.Fingerprint {
-				t.Errorf("re-import: %+v", res)
-			}
-		})
+				// Importing again sends nothing and changes nothing.
+				res := importJSON(t, append([]string{out, "--alias", alias}, d.Args()...)...)
+				if res.Uploaded || len(res.Aliases) != 1 || res.Aliases[0].Action != "unchanged" || res.Fingerprint != j.Fingerprint {
+					t.Errorf("re-import: %+v", res)
+				}
+			})
+		}
 	}
 }
 
-// TestImportMovesAliases imports two builds of one recipe under one alias:
-// the alias moves to the second; --replace deletes the first image unless
-// another alias still names it.
+// TestImportMovesAliases imports two builds of one recipe under one alias,
+// into each daemon: the alias moves to the second; --replace deletes the
+// first image unless another alias still names it.
 func TestImportMovesAliases(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
-	requireLXD(t)
+	daemons := testenv.Daemons(t)
 	tmp := t.TempDir()
-	suffix := uniqueSuffix()
 	var outs []string
 	var fps []string
 	for i, epoch := range []string{"1700000000", "1700000600", "1700001200"} {
@@ -131,44 +107,57 @@ func TestImportMovesAliases(t *testing.T) {
 		runBuilder(t, []string{"SOURCE_DATE_EPOCH=" + epoch}, "build", "recipes/busybox.hcl", "-o", out)
 		outs = append(outs, out)
 		fps = append(fps, readImageJSON(t, out).Fingerprint)
-		deleteImageLater(t, fps[i])
+	}
+	for _, d := range daemons {
+		t.Run(d.Name, func(t *testing.T) {
+			testImportMovesAliases(t, d, outs, fps)
+		})
+	}
+}
+
+func testImportMovesAliases(t *testing.T, d testenv.Daemon, outs, fps []string) {
+	suffix := uniqueSuffix()
+	for _, fp := range fps {
+		deleteImageLaterOn(t, d, fp)
+	}
+	imp := func(args ...string) lxd.ImportResult {
+		t.Helper()
+		return importJSON(t, append(args, d.Args()...)...)
 	}
 	alias, other := "builder-test-move-"+suffix, "builder-test-keep-"+suffix
 
-	res := importJSON(t, outs[0], "--alias", alias, "--alias", other)
+	res := imp(outs[0], "--alias", alias, "--alias", other)
 	if !res.Uploaded || len(res.Aliases) != 2 || res.Aliases[0].Action != "created" {
 		t.Fatalf("first import: %+v", res)
 	}
-	t.Cleanup(func() {
-		_ = exec.Command("lxc", "image", "alias", "delete", alias).Run()
-		_ = exec.Command("lxc", "image", "alias", "delete", other).Run()
-	})
+	cliLater(t, d, "image", "alias", "delete", alias)
+	cliLater(t, d, "image", "alias", "delete", other)
 
 	// --replace, but `other` still names the first image: it stays.
-	res = importJSON(t, outs[1], "--alias", alias, "--replace")
+	res = imp(outs[1], "--alias", alias, "--replace")
 	if len(res.Aliases) != 1 || res.Aliases[0].Action != "moved" || res.Aliases[0].Previous != fps[0] {
 		t.Fatalf("second import aliases: %+v", res.Aliases)
 	}
 	if len(res.Deleted) != 0 || len(res.Kept) != 1 || res.Kept[0] != fps[0] {
 		t.Errorf("second import kept %v, deleted %v; want the first image kept", res.Kept, res.Deleted)
 	}
-	if got := strings.TrimSpace(lxc(t, "image", "alias", "list", alias, "--format", "csv")); !strings.Contains(got, fps[1][:12]) {
+	if got := strings.TrimSpace(cli(t, d, "image", "alias", "list", alias, "--format", "csv")); !strings.Contains(got, fps[1][:12]) {
 		t.Errorf("alias %s after the move: %q, want image %s", alias, got, fps[1][:12])
 	}
-	lxc(t, "image", "info", fps[0])
+	cli(t, d, "image", "info", fps[0])
 
 	// Without --replace the image an alias leaves is kept.
-	res = importJSON(t, outs[2], "--alias", alias)
+	res = imp(outs[2], "--alias", alias)
 	if len(res.Kept) != 1 || res.Kept[0] != fps[1] {
 		t.Errorf("third import kept %v, want %s", res.Kept, fps[1])
 	}
 	// Moving back with --replace deletes the image nothing names any more.
-	res = importJSON(t, outs[1], "--alias", alias, "--replace")
+	res = imp(outs[1], "--alias", alias, "--replace")
 	if len(res.Deleted) != 1 || res.Deleted[0] != fps[2] {
 		t.Errorf("import with --replace deleted %v, want %s", res.Deleted, fps[2])
 	}
-	if err := exec.Command("lxc", "image", "info", fps[2]).Run(); err == nil {
-		t.Errorf("image %s is still in the daemon after --replace", fps[2][:12])
+	if err := exec.Command(d.CLI, "image", "info", fps[2]).Run(); err == nil {
+		t.Errorf("image %s is still in %s after --replace", fps[2][:12], d.Name)
 	}
 }
 
@@ -177,7 +166,6 @@ func TestImportMovesAliases(t *testing.T) {
 func TestImportErrors(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
-	requireLXD(t)
 	out := filepath.Join(t.TempDir(), "out")
 	runBuilder(t, nil, "build", "recipes/busybox.hcl", "-o", out)
 	if err := os.Chmod(filepath.Dir(out), 0o755); err != nil {
@@ -199,11 +187,14 @@ func TestImportErrors(t *testing.T) {
 		t.Errorf("bad alias: exit %d\n%s", status, stderr)
 	}
 
-	cmd := exec.Command(builderBinary(t), "import", out)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
-	msg, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(msg), "permission denied") {
-		t.Errorf("as uid 65534: %v\n%s", err, msg)
+	// Each daemon's socket refuses a user outside its group.
+	for _, d := range testenv.Daemons(t) {
+		cmd := exec.Command(builderBinary(t), append([]string{"import", out}, d.Args()...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}
+		msg, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(msg), "permission denied") {
+			t.Errorf("%s as uid 65534: %v\n%s", d.Name, err, msg)
+		}
 	}
 }

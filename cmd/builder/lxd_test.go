@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -13,6 +13,7 @@ import (
 )
 
 // requireLXD needs a running LXD daemon (ci/start-lxd.sh starts one).
+// Tests that hold for Incus as well take testenv.Daemons instead.
 func requireLXD(t testing.TB) {
 	t.Helper()
 	testenv.Command(t, "lxc", "lxd")
@@ -20,23 +21,61 @@ func requireLXD(t testing.TB) {
 	testenv.Need(t, err == nil, "needs a running LXD daemon (ci/start-lxd.sh)")
 }
 
+// lxdDaemon is LXD as the LXD-only helpers below address it.
+var lxdDaemon = testenv.Daemon{Name: "lxd", CLI: "lxc"}
+
 func lxc(t testing.TB, args ...string) string {
 	t.Helper()
 	return lxcWith(t, nil, args...)
 }
 
+// lxcWith runs lxc with extra environment (its own LXD_CONF, say).
+func lxcWith(t testing.TB, env []string, args ...string) string {
+	t.Helper()
+	return cliWith(t, lxdDaemon, env, args...)
+}
+
+// cli runs the daemon's client, lxc or incus, which must succeed.
+func cli(t testing.TB, d testenv.Daemon, args ...string) string {
+	t.Helper()
+	return cliWith(t, d, nil, args...)
+}
+
+// cliWith runs the daemon's client with extra environment (its own
+// LXD_CONF or INCUS_CONF, say), which must succeed.
+func cliWith(t testing.TB, d testenv.Daemon, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(d.CLI, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", d.CLI, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// cliLater runs the daemon's client when the test ends, ignoring errors:
+// cleanup of what may already be gone.
+func cliLater(t testing.TB, d testenv.Daemon, args ...string) {
+	t.Cleanup(func() { _ = exec.Command(d.CLI, args...).Run() })
+}
+
+// confVar is the variable that points the daemon's client at its own
+// configuration directory.
+func confVar(d testenv.Daemon) string { return strings.ToUpper(d.Name) + "_CONF" }
+
 var importedFingerprint = regexp.MustCompile(`fingerprint: ([0-9a-f]{64})`)
 
 // TestLXDImportAndLaunch builds the busybox recipe as a unified and as a
-// split image, imports each into a real LXD daemon, which must report
-// exactly the fingerprint of image.json, and launches a container whose
-// hostname template names it.
+// split image, imports each with the daemon's own client into LXD and
+// into Incus, which must report exactly the fingerprint of image.json,
+// and launches a container whose hostname template names it.
 func TestLXDImportAndLaunch(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
-	requireLXD(t)
+	daemons := testenv.Daemons(t)
 	tmp := t.TempDir()
-	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000)
+	suffix := uniqueSuffix()
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -56,18 +95,72 @@ func TestLXDImportAndLaunch(t *testing.T) {
 			for _, f := range j.Files {
 				files = append(files, filepath.Join(out, f.Name))
 			}
-			alias := "builder-test-" + tt.name + "-" + suffix
-			imported := lxc(t, append(append([]string{"image", "import"}, files...), "--alias", alias)...)
-			m := importedFingerprint.FindStringSubmatch(imported)
-			if m == nil || m[1] != j.Fingerprint {
-				t.Fatalf("LXD imported %q; image.json says %s", imported, j.Fingerprint)
+			for _, d := range daemons {
+				t.Run(d.Name, func(t *testing.T) {
+					alias := "builder-test-" + tt.name + "-" + suffix
+					imported := cli(t, d, append(append([]string{"image", "import"}, files...), "--alias", alias)...)
+					m := importedFingerprint.FindStringSubmatch(imported)
+					if m == nil || m[1] != j.Fingerprint {
+						t.Fatalf("%s imported %q; image.json says %s", d.Name, imported, j.Fingerprint)
+					}
+					cliLater(t, d, "image", "delete", alias)
+					if info := cli(t, d, "image", "info", alias); !strings.Contains(info, "Architecture: x86_64") {
+						t.Errorf("image info:\n%s", info)
+					}
+					launchAndCheckHostnameOn(t, d, alias, "bt-"+tt.name+"-"+suffix)
+				})
 			}
-			t.Cleanup(func() { _ = exec.Command("lxc", "image", "delete", alias).Run() })
-			if info := lxc(t, "image", "info", alias); !strings.Contains(info, "Architecture: x86_64") {
-				t.Errorf("image info:\n%s", info)
-			}
-
-			launchAndCheckHostname(t, alias, "bt-"+tt.name+"-"+suffix)
 		})
 	}
+}
+
+// launchAndCheckHostname launches alias as a container on LXD and checks
+// the hostname template named /etc/hostname after it.
+func launchAndCheckHostname(t *testing.T, alias, name string) {
+	t.Helper()
+	launchAndCheckHostnameOn(t, lxdDaemon, alias, name)
+}
+
+// launchAndCheckHostnameOn launches alias as a container on d and checks
+// the hostname template named /etc/hostname after it.
+func launchAndCheckHostnameOn(t *testing.T, d testenv.Daemon, alias, name string) {
+	t.Helper()
+	cli(t, d, "launch", alias, name)
+	cliLater(t, d, "delete", "--force", name)
+	waitRunningOn(t, d, name)
+	if got := strings.TrimSpace(cli(t, d, "exec", name, "--", "cat", "/etc/hostname")); got != name {
+		t.Errorf("/etc/hostname = %q, want the container's name %q (the hostname template)", got, name)
+	}
+}
+
+// waitRunning waits up to 60 s for an LXD container to be running.
+func waitRunning(t *testing.T, name string) {
+	t.Helper()
+	waitRunningOn(t, lxdDaemon, name)
+}
+
+// waitRunningOn waits up to 60 s for d's container to be running.
+func waitRunningOn(t *testing.T, d testenv.Daemon, name string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		state := strings.TrimSpace(cli(t, d, "list", name, "--format", "csv", "--columns", "s"))
+		if state == "RUNNING" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s container %s is %q after 60 s", d.Name, name, state)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// deleteImageLater removes an image from LXD when the test ends.
+func deleteImageLater(t *testing.T, fingerprint string) {
+	deleteImageLaterOn(t, lxdDaemon, fingerprint)
+}
+
+// deleteImageLaterOn removes an image from d when the test ends.
+func deleteImageLaterOn(t *testing.T, d testenv.Daemon, fingerprint string) {
+	cliLater(t, d, "image", "delete", fingerprint)
 }

@@ -78,18 +78,6 @@ func startServe(t *testing.T, tree, cert, key string) string {
 	return strings.TrimSuffix(first[i:], "/")
 }
 
-// lxcWith runs lxc with extra environment (its own LXD_CONF, say).
-func lxcWith(t testing.TB, env []string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("lxc", args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("lxc %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // TestServeSimplestreamsRemote publishes a split and a unified image,
 // serves the tree over HTTPS with a test CA, adds it to the shared LXD
 // daemon as a simplestreams remote, copies both images and launches a
@@ -147,21 +135,6 @@ func TestServeSimplestreamsRemote(t *testing.T) {
 		if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
 			t.Errorf("/etc/hostname = %q, want %q", got, name)
 		}
-	}
-}
-
-func waitRunning(t *testing.T, name string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		state := strings.TrimSpace(lxc(t, "list", name, "--format", "csv", "--columns", "s"))
-		if state == "RUNNING" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container %s is %q after 60 s", name, state)
-		}
-		time.Sleep(300 * time.Millisecond)
 	}
 }
 
