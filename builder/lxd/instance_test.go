@@ -38,9 +38,10 @@ func cleanupCtx(t *testing.T) context.Context {
 
 // busyboxImage writes a unified container image of the host's static
 // busybox into dir and returns its path and fingerprint. Its init prints
-// a marker on the console and halts on the daemon's SIGPWR; a token in
+// a marker on the console and halts on the daemon's SIGPWR, unless
+// initScript is given: then /sbin/init is that shell script. A token in
 // its properties makes the fingerprint new on every run.
-func busyboxImage(t *testing.T, dir string) (string, string) {
+func busyboxImage(t *testing.T, dir, initScript string) (string, string) {
 	t.Helper()
 	testenv.File(t, "/bin/busybox", "busybox-static")
 	bin, err := os.ReadFile("/bin/busybox")
@@ -75,7 +76,11 @@ func busyboxImage(t *testing.T, dir string) (string, string) {
 	for _, applet := range []string{"sh", "echo", "cat", "stat", "ip", "ls", "sleep", "true"} {
 		add(tar.Header{Name: "rootfs/bin/" + applet, Linkname: "busybox", Typeflag: tar.TypeSymlink, Mode: 0o777}, "")
 	}
-	add(tar.Header{Name: "rootfs/sbin/init", Linkname: "../bin/busybox", Typeflag: tar.TypeSymlink, Mode: 0o777}, "")
+	if initScript == "" {
+		add(tar.Header{Name: "rootfs/sbin/init", Linkname: "../bin/busybox", Typeflag: tar.TypeSymlink, Mode: 0o777}, "")
+	} else {
+		add(tar.Header{Name: "rootfs/sbin/init", Mode: 0o755, Typeflag: tar.TypeReg}, initScript)
+	}
 	add(tar.Header{Name: "rootfs/etc/inittab", Mode: 0o644, Typeflag: tar.TypeReg},
 		"::sysinit:/bin/echo builder-console-marker\n::shutdown:/bin/true\n")
 	for _, c := range []io.Closer{tw, zw, f} {
@@ -138,8 +143,14 @@ func throwawayProject(t *testing.T, c *Client) *Client {
 // deleted when the test ends.
 func importBusybox(t *testing.T, pc *Client) string {
 	t.Helper()
+	return importImage(t, pc, "")
+}
+
+// importImage is importBusybox with busyboxImage's initScript.
+func importImage(t *testing.T, pc *Client, initScript string) string {
+	t.Helper()
 	ctx := context.Background()
-	path, fp := busyboxImage(t, t.TempDir())
+	path, fp := busyboxImage(t, t.TempDir(), initScript)
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -292,5 +303,45 @@ func TestInstanceLifecycle(t *testing.T) {
 		if _, err := pc.InstanceState(ctx, name); !IsNotFound(err) {
 			t.Errorf("state of a deleted instance: %v, want not found", err)
 		}
+	})
+}
+
+// A clean stop the init ignores fails once its timeout is over, leaving
+// the instance running; a forced stop then ends it.
+func TestStopTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots containers")
+	}
+	forDaemons(t, func(t *testing.T, c *Client) {
+		ctx := context.Background()
+		pc := throwawayProject(t, c)
+		// PID 1 of a container ignores signals it has no handler for.
+		fp := importImage(t, pc, "#!/bin/sh\nwhile :; do sleep 1; done\n")
+		name := createInstance(t, pc, fp, nil)
+		if err := pc.SetInstanceState(ctx, name, "start", 0, false); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err := pc.SetInstanceState(ctx, name, "stop", 2*time.Second, false)
+		took := time.Since(start)
+		if err == nil {
+			t.Fatal("a stop the init ignores succeeded")
+		}
+		if took < 2*time.Second || took > 20*time.Second {
+			t.Errorf("the failing stop took %v, want about 2s", took)
+		}
+		if !strings.Contains(err.Error(), "/1.0/instances/"+name+"/state") {
+			t.Errorf("error %q does not name the request", err)
+		}
+		if st, err := pc.InstanceState(ctx, name); err != nil || st.Status != "Running" {
+			t.Errorf("after the failed stop: %+v, %v; want Running", st, err)
+		}
+		if err := pc.SetInstanceState(ctx, name, "stop", 0, true); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := pc.InstanceState(ctx, name); err != nil || st.Status != "Stopped" {
+			t.Errorf("after a forced stop: %+v, %v; want Stopped", st, err)
+		}
+		t.Logf("took %v: %v", took, err)
 	})
 }

@@ -121,15 +121,16 @@ func (c *Client) list(ctx context.Context, path string) ([]string, error) {
 	return names, nil
 }
 
-// call is send with the method and path on every error: an operation's
-// failure carries only the daemon's message.
+// call is send with the request's method and path on every error: an
+// operation's failure carries only the daemon's message (LXD) or the
+// operation's wait path (Incus answers the wait with the error).
 func (c *Client) call(ctx context.Context, method, path string, body any) error {
 	err := c.send(ctx, method, path, body)
 	if err == nil {
 		return nil
 	}
 	var apiErr *APIError
-	if errors.As(err, &apiErr) {
+	if errors.As(err, &apiErr) && apiErr.Method == method && apiErr.Path == path {
 		return err
 	}
 	return fmt.Errorf("%s %s: %w", method, path, err)
