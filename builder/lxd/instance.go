@@ -193,7 +193,10 @@ func (c *Client) pushFile(ctx context.Context, name, file, kind string, content 
 	}
 	headers.Set("Content-Type", "application/octet-stream")
 	_, err := c.raw(ctx, http.MethodPost, "/1.0/instances/"+url.PathEscape(name)+"/files", url.Values{"path": {file}}, headers, content)
-	return err
+	if err != nil {
+		return fmt.Errorf("pushing %s %s into %s: %w", kind, file, name, err)
+	}
+	return nil
 }
 
 // isMissing and isExisting read the files API's errors, which carry the
