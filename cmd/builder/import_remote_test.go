@@ -9,11 +9,12 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 // writeClientCert writes a self-signed client certificate and key, as
@@ -35,12 +36,12 @@ func writeClientCert(t *testing.T, dir string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// listenLXDOnLoopback makes the daemon listen on a free loopback port
-// for the test's duration and returns its address.
-func listenLXDOnLoopback(t *testing.T) string {
+// listenOnLoopback makes the daemon listen on a free loopback port for
+// the test's duration and returns its address.
+func listenOnLoopback(t *testing.T, d testenv.Daemon) string {
 	t.Helper()
-	if prev := strings.TrimSpace(lxc(t, "config", "get", "core.https_address")); prev != "" {
-		t.Skipf("the daemon already listens on %s; not changing it", prev)
+	if prev := strings.TrimSpace(cli(t, d, "config", "get", "core.https_address")); prev != "" {
+		t.Skipf("%s already listens on %s; not changing it", d.Name, prev)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,8 +49,8 @@ func listenLXDOnLoopback(t *testing.T) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	lxc(t, "config", "set", "core.https_address", addr)
-	t.Cleanup(func() { _ = exec.Command("lxc", "config", "unset", "core.https_address").Run() })
+	cli(t, d, "config", "set", "core.https_address", addr)
+	cliLater(t, d, "config", "unset", "core.https_address")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)
@@ -58,88 +59,108 @@ func listenLXDOnLoopback(t *testing.T) string {
 			return addr
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("LXD does not listen on %s: %v", addr, err)
+			t.Fatalf("%s does not listen on %s: %v", d.Name, addr, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-func lxdServerCert() string {
-	dir := os.Getenv("LXD_DIR")
+// serverCert is the daemon's own certificate, which a client pins.
+func serverCert(d testenv.Daemon) string {
+	prefix := strings.ToUpper(d.Name)
+	dir := os.Getenv(prefix + "_DIR")
 	if dir == "" {
-		dir = "/var/lib/lxd"
+		dir = "/var/lib/" + d.Name
 	}
 	return filepath.Join(dir, "server.crt")
 }
 
-// TestImportRemote uploads over HTTPS with a client certificate the
-// daemon trusts: by URL with a pinned server certificate, and by the name
-// of a remote in the client's configuration. An untrusted certificate, a
-// server certificate other than the pinned one, and a self-signed server
-// without a pin are refused.
+// TestImportRemote uploads over HTTPS, to LXD and to Incus, with a client
+// certificate the daemon trusts: by URL with a pinned server certificate,
+// and by the name of a remote in the client's configuration (lxc's, or
+// incus's with --daemon incus). An untrusted certificate, a server
+// certificate other than the pinned one, and a self-signed server without
+// a pin are refused.
 func TestImportRemote(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
-	requireLXD(t)
+	daemons := testenv.Daemons(t)
 	out := filepath.Join(t.TempDir(), "out")
 	runBuilder(t, nil, "build", "recipes/busybox.hcl", "--type", "split", "-o", out)
-	fp := readImageJSON(t, out).Fingerprint
-	deleteImageLater(t, fp)
+	for _, d := range daemons {
+		t.Run(d.Name, func(t *testing.T) { testImportRemote(t, d, out) })
+	}
+}
 
-	addr := listenLXDOnLoopback(t)
+func testImportRemote(t *testing.T, d testenv.Daemon, out string) {
+	fp := readImageJSON(t, out).Fingerprint
+	deleteImageLaterOn(t, d, fp)
+
+	addr := listenOnLoopback(t, d)
 	url := "https://" + addr
-	conf := filepath.Join(t.TempDir(), "lxc")
+	conf := filepath.Join(t.TempDir(), d.CLI)
 	certFP := writeClientCert(t, conf)
 	suffix := uniqueSuffix()
-	lxc(t, "config", "trust", "add", filepath.Join(conf, "client.crt"), "--name", "builder-test-"+suffix)
-	t.Cleanup(func() { _ = exec.Command("lxc", "config", "trust", "remove", certFP).Run() })
-	env := []string{"LXD_CONF=" + conf}
+	trustAdd := "add"
+	if d.Name == "incus" {
+		// Incus's "trust add" makes a join token; a certificate file
+		// is "add-certificate".
+		trustAdd = "add-certificate"
+	}
+	cli(t, d, "config", "trust", trustAdd, filepath.Join(conf, "client.crt"), "--name", "builder-test-"+suffix)
+	cliLater(t, d, "config", "trust", "remove", certFP)
+	env := []string{confVar(d) + "=" + conf}
+	daemonArgs := d.Args()
+	run := func(env []string, args ...string) (string, string, int) {
+		return builderExec(t, env, append(args, daemonArgs...)...)
+	}
 
 	untrusted := filepath.Join(t.TempDir(), "untrusted")
 	writeClientCert(t, untrusted)
-	_, stderr, status := builderExec(t, []string{"LXD_CONF=" + untrusted}, "import", out, "--remote", url, "--server-cert", lxdServerCert())
+	_, stderr, status := run([]string{confVar(d) + "=" + untrusted}, "import", out, "--remote", url, "--server-cert", serverCert(d))
 	if status != 1 || !strings.Contains(stderr, "does not trust this client") {
 		t.Errorf("untrusted client: exit %d\n%s", status, stderr)
 	}
-	_, stderr, status = builderExec(t, env, "import", out, "--remote", url, "--server-cert", filepath.Join(conf, "client.crt"))
+	_, stderr, status = run(env, "import", out, "--remote", url, "--server-cert", filepath.Join(conf, "client.crt"))
 	if status != 1 || !strings.Contains(stderr, "is not the one in") {
 		t.Errorf("wrong pinned server certificate: exit %d\n%s", status, stderr)
 	}
-	_, stderr, status = builderExec(t, env, "import", out, "--remote", url)
+	_, stderr, status = run(env, "import", out, "--remote", url)
 	if status != 1 || !strings.Contains(stderr, "certificate") {
 		t.Errorf("self-signed server without a pin: exit %d\n%s", status, stderr)
 	}
 
 	alias := "builder-test-remote-" + suffix
-	stdout, stderr, status := builderExec(t, env, "import", out, "--json", "--remote", url, "--server-cert", lxdServerCert(),
+	stdout, stderr, status := run(env, "import", out, "--json", "--remote", url, "--server-cert", serverCert(d),
 		"--alias", alias, "--public", "--project", "default")
 	if status != 0 || !strings.Contains(stdout, `"uploaded": true`) {
 		t.Fatalf("remote import: exit %d\n%s\n%s", status, stdout, stderr)
 	}
-	info := lxc(t, "image", "info", alias)
+	info := cli(t, d, "image", "info", alias)
 	for _, want := range []string{"Fingerprint: " + fp, "Public: yes"} {
 		if !strings.Contains(info, want) {
-			t.Errorf("lxc image info lacks %q:\n%s", want, info)
+			t.Errorf("%s image info lacks %q:\n%s", d.CLI, want, info)
 		}
 	}
 
 	// A remote by name: its address from config.yml, its certificate from
-	// servercerts/, as 'lxc remote add' leaves them.
-	config := fmt.Sprintf("remotes:\n  buildertest:\n    addr: %s\n    protocol: lxd\n    auth_type: tls\n", url)
+	// servercerts/, as 'lxc remote add' (or 'incus remote add') leaves
+	// them.
+	config := fmt.Sprintf("remotes:\n  buildertest:\n    addr: %s\n    protocol: %s\n    auth_type: tls\n", url, d.Name)
 	if err := os.WriteFile(filepath.Join(conf, "config.yml"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(conf, "servercerts"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	pem, err := os.ReadFile(lxdServerCert())
+	pem, err := os.ReadFile(serverCert(d))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(conf, "servercerts", "buildertest.crt"), pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, status = builderExec(t, env, "import", out, "--json", "--remote", "buildertest", "--alias", alias)
+	stdout, stderr, status = run(env, "import", out, "--json", "--remote", "buildertest", "--alias", alias)
 	if status != 0 || !strings.Contains(stdout, `"uploaded": false`) || !strings.Contains(stdout, `"unchanged"`) {
 		t.Errorf("import to a named remote: exit %d\n%s\n%s", status, stdout, stderr)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/builder-images/builder/internal/testenv"
 )
@@ -80,29 +78,36 @@ func startServe(t *testing.T, tree, cert, key string) string {
 
 // TestServeSimplestreamsRemote publishes a split and a unified image,
 // serves the tree over HTTPS with a test CA, adds it to the shared LXD
-// daemon as a simplestreams remote, copies both images and launches a
-// container from each. The lxc client runs with its own LXD_CONF, where
-// the server certificate is pinned as servercerts/REMOTE.crt: lxc passes
-// it on to the daemon with the copy request, so nothing on the system
-// learns to trust the test CA.
+// and Incus daemons as a simplestreams remote, copies both images and
+// launches a container from each. The client (lxc, incus) runs with its
+// own configuration directory (LXD_CONF, INCUS_CONF), where the server
+// certificate is pinned as servercerts/REMOTE.crt: the client passes it
+// on to the daemon with the copy request, so nothing on the system learns
+// to trust the test CA.
 func TestServeSimplestreamsRemote(t *testing.T) {
-	requireLXD(t)
+	daemons := testenv.Daemons(t)
 	tmp := t.TempDir()
 	split, unified := buildPair(t, tmp)
-	sj, uj := readImageJSON(t, split), readImageJSON(t, unified)
 	tree := filepath.Join(tmp, "tree")
 	runBuilder(t, nil, "publish", tree, split, unified)
 	_, cert, key := testCA(t, tmp)
 	base := startServe(t, tree, cert, key)
+	for _, d := range daemons {
+		t.Run(d.Name, func(t *testing.T) {
+			testServeSimplestreamsRemote(t, d, base, cert, readImageJSON(t, split).Fingerprint, readImageJSON(t, unified).Fingerprint)
+		})
+	}
+}
 
-	conf := filepath.Join(tmp, "lxc-conf")
+func testServeSimplestreamsRemote(t *testing.T, d testenv.Daemon, base, cert, splitFP, unifiedFP string) {
+	conf := filepath.Join(t.TempDir(), d.CLI+"-conf")
 	if err := os.MkdirAll(filepath.Join(conf, "servercerts"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"LXD_CONF=" + conf}
-	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000)
+	env := []string{confVar(d) + "=" + conf}
+	suffix := uniqueSuffix()
 	remote := "bt" + suffix
-	lxcWith(t, env, "remote", "add", remote, base, "--protocol", "simplestreams")
+	cliWith(t, d, env, "remote", "add", remote, base, "--protocol", "simplestreams")
 	pem, err := os.ReadFile(cert)
 	if err != nil {
 		t.Fatal(err)
@@ -111,30 +116,24 @@ func TestServeSimplestreamsRemote(t *testing.T) {
 	// The daemon caches a remote's index under its URL's sha256.
 	t.Cleanup(func() {
 		sum := sha256.Sum256([]byte(base))
-		_ = os.RemoveAll(filepath.Join("/var/cache/lxd", hex.EncodeToString(sum[:])))
+		_ = os.RemoveAll(filepath.Join("/var/cache", d.Name, hex.EncodeToString(sum[:])))
 	})
 
-	listed := lxcWith(t, env, "image", "list", remote+":", "--format", "csv", "--columns", "F")
-	if !strings.Contains(listed, sj.Fingerprint) || !strings.Contains(listed, uj.Fingerprint) {
-		t.Fatalf("lxc image list %s: sees\n%s", remote, listed)
+	listed := cliWith(t, d, env, "image", "list", remote+":", "--format", "csv", "--columns", "F")
+	if !strings.Contains(listed, splitFP) || !strings.Contains(listed, unifiedFP) {
+		t.Fatalf("%s image list %s: sees\n%s", d.CLI, remote, listed)
 	}
 	for _, tt := range []struct{ name, source, fingerprint string }{
-		{"split", remote + ":busybox/static/default", sj.Fingerprint}, // the alias: the newest version
-		{"unified", remote + ":" + uj.Fingerprint[:12], uj.Fingerprint},
+		{"split", remote + ":busybox/static/default", splitFP}, // the alias: the newest version
+		{"unified", remote + ":" + unifiedFP[:12], unifiedFP},
 	} {
 		alias := "builder-serve-" + tt.name + "-" + suffix
-		lxcWith(t, env, "image", "copy", tt.source, "local:", "--alias", alias)
-		t.Cleanup(func() { _ = exec.Command("lxc", "image", "delete", alias).Run() })
-		if info := lxc(t, "image", "info", alias); !strings.Contains(info, "Fingerprint: "+tt.fingerprint) {
+		cliWith(t, d, env, "image", "copy", tt.source, "local:", "--alias", alias)
+		cliLater(t, d, "image", "delete", alias)
+		if info := cli(t, d, "image", "info", alias); !strings.Contains(info, "Fingerprint: "+tt.fingerprint) {
 			t.Fatalf("copied %s:\n%s", tt.source, info)
 		}
-		name := "bts-" + tt.name + "-" + suffix
-		lxc(t, "launch", alias, name)
-		t.Cleanup(func() { _ = exec.Command("lxc", "delete", "--force", name).Run() })
-		waitRunning(t, name)
-		if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
-			t.Errorf("/etc/hostname = %q, want %q", got, name)
-		}
+		launchAndCheckHostnameOn(t, d, alias, "bts-"+tt.name+"-"+suffix)
 	}
 }
 
