@@ -137,17 +137,18 @@ func testServeSimplestreamsRemote(t *testing.T, d testenv.Daemon, base, cert, sp
 	}
 }
 
-// privateLXD starts an LXD daemon of the test's own, in a temporary
-// LXD_DIR, whose system trust store is the machine's plus caFile
-// (SSL_CERT_FILE). URL import is the one request the daemon makes with
-// its system trust, which a Go program reads once, at start: a private
-// daemon trusts the test CA without any change to the machine or a
-// restart of the shared daemon. It needs no storage pool to import.
-func privateLXD(t *testing.T, caFile string) (lxdDir string) {
+// privateDaemon starts a daemon of d's kind of the test's own, in a
+// temporary LXD_DIR or INCUS_DIR, whose system trust store is the
+// machine's plus caFile (SSL_CERT_FILE). URL import is the one request
+// the daemon makes with its system trust, which a Go program reads once,
+// at start: a private daemon trusts the test CA without any change to
+// the machine or a restart of the shared daemon. It needs no storage pool
+// to import. It returns the environment that points d's client at it.
+func privateDaemon(t *testing.T, d testenv.Daemon, caFile string) (env []string) {
 	t.Helper()
 	// A short path: the daemon's unix socket goes below it, and socket
 	// paths are limited to 108 bytes.
-	dir, err := os.MkdirTemp("", "blxd-")
+	dir, err := os.MkdirTemp("", "b"+d.Name+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,24 +168,33 @@ func privateLXD(t *testing.T, caFile string) (lxdDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("lxd", "--group", "root")
-	cmd.Env = append(os.Environ(), "LXD_DIR="+dir, "SSL_CERT_FILE="+bundle)
+	dirEnv := strings.ToUpper(d.Name) + "_DIR=" + dir
+	// Each daemon's binary, and its client's admin commands.
+	daemon, admin := "lxd", []string{"lxd"}
+	if d.Name == "incus" {
+		daemon, admin = "/usr/libexec/incus/incusd", []string{"incus", "admin"}
+	}
+	adminCmd := func(args ...string) *exec.Cmd {
+		c := exec.Command(admin[0], append(admin[1:], args...)...)
+		c.Env = append(os.Environ(), dirEnv)
+		return c
+	}
+	cmd := exec.Command(daemon, "--group", "root")
+	cmd.Env = append(os.Environ(), dirEnv, "SSL_CERT_FILE="+bundle)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		sd := exec.Command("lxd", "shutdown", "--timeout", "30")
-		sd.Env = append(os.Environ(), "LXD_DIR="+dir)
-		if out, err := sd.CombinedOutput(); err != nil {
-			t.Errorf("lxd shutdown of the private daemon: %v\n%s", err, out)
+		if out, err := adminCmd("shutdown", "--timeout", "30").CombinedOutput(); err != nil {
+			t.Errorf("shutdown of the private %s daemon: %v\n%s", d.Name, err, out)
 			_ = cmd.Process.Kill()
 		}
 		_ = cmd.Wait()
 		log.Close()
 		if t.Failed() {
 			out, _ := os.ReadFile(log.Name())
-			t.Logf("private LXD's log:\n%s", out)
+			t.Logf("private %s's log:\n%s", d.Name, out)
 		}
 		// Never delete through a mount the daemon left behind.
 		if mounts, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mounts), dir) {
@@ -195,19 +205,17 @@ func privateLXD(t *testing.T, caFile string) (lxdDir string) {
 		os.Remove(bundle)
 		os.Remove(log.Name())
 	})
-	wait := exec.Command("lxd", "waitready", "--timeout", "60")
-	wait.Env = append(os.Environ(), "LXD_DIR="+dir)
-	if out, err := wait.CombinedOutput(); err != nil {
-		t.Fatalf("the private LXD daemon did not start: %v\n%s", err, out)
+	if out, err := adminCmd("waitready", "--timeout", "60").CombinedOutput(); err != nil {
+		t.Fatalf("the private %s daemon did not start: %v\n%s", d.Name, err, out)
 	}
-	return dir
+	return []string{dirEnv}
 }
 
-// TestServeURLImport imports a unified image by URL: the daemon asks
-// builder serve (HEAD) and gets the image's URL and hash from headers.
+// TestServeURLImport imports a unified image by URL into LXD and into
+// Incus: the daemon asks builder serve (HEAD) and gets the image's URL
+// and hash from headers (LXD-Image-URL, Incus-Image-URL).
 func TestServeURLImport(t *testing.T) {
-	requireLXD(t)
-	testenv.Command(t, "lxd", "lxd")
+	daemons := testenv.Daemons(t)
 	tmp := t.TempDir()
 	split, unified := buildPair(t, tmp)
 	uj := readImageJSON(t, unified)
@@ -215,16 +223,18 @@ func TestServeURLImport(t *testing.T) {
 	runBuilder(t, nil, "publish", tree, split, unified)
 	caFile, cert, key := testCA(t, tmp)
 	base := startServe(t, tree, cert, key)
-	lxdDir := privateLXD(t, caFile)
-	env := []string{"LXD_DIR=" + lxdDir, "LXD_CONF=" + filepath.Join(tmp, "lxc-conf")}
-
-	// The alias names the split image, the newest; URL import takes the
-	// newest unified one.
-	out := lxcWith(t, env, "image", "import", base+"/1.0/images/busybox/static/default", "--alias", "by-url")
-	if !strings.Contains(out, uj.Fingerprint) {
-		t.Fatalf("lxc image import by URL:\n%s", out)
-	}
-	if info := lxcWith(t, env, "image", "info", "by-url"); !strings.Contains(info, "Fingerprint: "+uj.Fingerprint) {
-		t.Errorf("imported:\n%s", info)
+	for _, d := range daemons {
+		t.Run(d.Name, func(t *testing.T) {
+			env := append(privateDaemon(t, d, caFile), confVar(d)+"="+filepath.Join(t.TempDir(), d.CLI+"-conf"))
+			// The alias names the split image, the newest; URL import
+			// takes the newest unified one.
+			out := cliWith(t, d, env, "image", "import", base+"/1.0/images/busybox/static/default", "--alias", "by-url")
+			if !strings.Contains(out, uj.Fingerprint) {
+				t.Fatalf("%s image import by URL:\n%s", d.CLI, out)
+			}
+			if info := cliWith(t, d, env, "image", "info", "by-url"); !strings.Contains(info, "Fingerprint: "+uj.Fingerprint) {
+				t.Errorf("imported:\n%s", info)
+			}
+		})
 	}
 }
