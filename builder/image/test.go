@@ -19,8 +19,8 @@ const (
 type Test struct {
 	// Name is the block's label, unique within the image.
 	Name string `json:"name"`
-	// Script is run as an executable file: it starts with #! or is
-	// run by /bin/sh.
+	// Script is run as a run step's is: by the interpreter of its #!
+	// line, /bin/sh without one.
 	Script string `json:"script"`
 	// On lists where the test runs: TestOnContainer, TestOnVM.
 	On []string `json:"on"`

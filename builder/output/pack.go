@@ -110,6 +110,9 @@ func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) 
 		Properties: md.Properties, Aliases: plan.Image.Aliases, Created: time.Unix(md.CreationDate, 0).UTC(),
 		Files: files, Disk: written.Disk, Packages: pkgs,
 	}
+	// Each output records the tests for its own instance type: an
+	// output directory is tested alone.
+	j.Tests = plan.ImageTests(j.InstanceType())
 	if md.ExpiryDate != 0 {
 		j.Expires = time.Unix(md.ExpiryDate, 0).UTC()
 	}

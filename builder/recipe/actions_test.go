@@ -65,7 +65,7 @@ func TestActionFieldsCoverAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	image := "image {\n  distribution = \"debian\"\n  release = \"bookworm\"\n}\n"
-	nonSteps := []string{"variable", "locals", "image", "template", "environment", "output", "limits", "matrix"}
+	nonSteps := []string{"variable", "locals", "image", "template", "environment", "output", "limits", "matrix", "test"}
 	var kinds []string
 	for _, kind := range BlockTypes() {
 		switch {

@@ -126,12 +126,15 @@ func (l *Loader) Load(path string, opts Options) (*Plan, hcl.Diagnostics) {
 			if t, ok := steps.template(b, l); ok {
 				plan.Templates = append(plan.Templates, t)
 			}
+		case "test":
+			plan.Tests = append(plan.Tests, decodeTest(b, ctx, &diags))
 		}
 	}
 	sort.SliceStable(plan.Steps, func(i, j int) bool { return plan.Steps[i].Stage < plan.Steps[j].Stage })
 
 	// Phase 5: checks across blocks.
 	diags = append(diags, checkPlan(plan, body)...)
+	diags = append(diags, checkTestNames(plan.Tests)...)
 	diags = append(diags, checkMetadataSize(plan, body)...)
 	diags = append(diags, checkVMBoot(plan)...)
 	return plan, finishDiagnostics(diags, plan)

@@ -25,6 +25,9 @@ type Plan struct {
 	Environment []EnvVar
 	Steps       []Step
 	Templates   []Template
+	// Tests are the recipe's test blocks in recipe order, disabled ones
+	// included (see ImageTests).
+	Tests []TestBlock
 	// Outputs are the recipe's output blocks in recipe order; one
 	// unnamed DefaultOutput when it has none.
 	Outputs []Output

@@ -35,6 +35,7 @@ var blockSchemas = map[string]blockSchema{
 	"template":    {labels: []string{"path"}, attrs: []string{"enabled", "source", "content", "name", "when", "create_only", "properties", "uid", "gid", "mode"}},
 	"run":         {labels: []string{"name"}, attrs: []string{"enabled", "stage", "script", "source", "environment", "timeout", "capabilities"}},
 	"environment": {},
+	"test":        {labels: []string{"name"}, attrs: []string{"enabled", "script!", "on", "timeout"}},
 	"output":      {labels: []string{"name"}, optLabel: true, attrs: []string{"type", "compression", "rootfs", "size", "filesystem", "secure_boot", "format", "unified"}},
 	"limits":      {single: true, attrs: []string{"tmp_size", "run_size", "shm_size", "tarball_size"}},
 	"matrix":      {single: true},
