@@ -35,6 +35,19 @@ file "/etc/profile" {
   content = "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1='\\h:\\w\\$ '\n"
 }
 
+# Networking: busybox's DHCP client on eth0, started at boot when the
+# instance has a NIC (see files/busybox/rcS), so the image gets an
+# address on a bridge as the distributions' images do.
+file "/etc/init.d/rcS" {
+  source = "files/busybox/rcS"
+  mode   = "0755"
+}
+
+file "/usr/share/udhcpc/default.script" {
+  source = "files/busybox/default.script"
+  mode   = "0755"
+}
+
 run "mark-build" {
   stage  = "post-files"
   script = <<-EOT
@@ -50,6 +63,17 @@ template "/etc/hostname" {
 
 template "/etc/hosts" {
   source = "../templates/hosts.tpl"
+}
+
+# builder test runs this in each booted instance: the image is the one
+# this recipe built.
+test "motd" {
+  script = <<-EOT
+    #!/bin/sh
+    set -eu
+    grep -qx 'Built by builder from recipes/busybox.hcl.' /etc/motd
+    test "$(cat /etc/builder-recipe)" = busybox
+  EOT
 }
 
 output {

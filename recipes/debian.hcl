@@ -276,6 +276,68 @@ template "/var/lib/cloud/seed/nocloud-net/network-config" {
   when    = ["create", "copy"]
 }
 
+# builder test runs these in each booted instance, after its own checks
+# (running, hostname, network, cloud-init): what this recipe promises
+# beyond booting.
+test "packages" {
+  # Every package fully installed and dependencies whole, offline: the
+  # build emptied apt's lists, and an image must not need them to be
+  # consistent.
+  script = <<-EOT
+    #!/bin/sh
+    set -eu
+    export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+    apt-get check -qq
+    audit=$(dpkg --audit)
+    if [ -n "$audit" ]; then
+      echo "dpkg --audit:"; echo "$audit"; exit 1
+    fi
+  EOT
+}
+
+test "identity" {
+  # The build left no identity behind (see finalize): systemd made this
+  # instance a machine-id and ssh made its own host keys at first boot.
+  script = <<-EOT
+    #!/bin/sh
+    set -eu
+    export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+    grep -qxE '[0-9a-f]{32}' /etc/machine-id || { echo "machine-id: '$(cat /etc/machine-id)'"; exit 1; }
+    for key in rsa ecdsa ed25519; do
+      test -s /etc/ssh/ssh_host_$${key}_key || { echo "no ssh host key $key"; exit 1; }
+    done
+    sshd -t
+  EOT
+}
+
+test "locale" {
+  # /etc/default/locale names a locale the image has: programs then run
+  # without "cannot set locale" warnings.
+  script = <<-EOT
+    #!/bin/sh
+    set -eu
+    . /etc/default/locale
+    test "$LANG" = C.UTF-8
+    warnings=$(LC_ALL=$LANG locale 2>&1 >/dev/null)
+    if [ -n "$warnings" ]; then
+      echo "$warnings"; exit 1
+    fi
+  EOT
+}
+
+test "boot" {
+  # The VM booted through UEFI from the disk builder laid out.
+  on     = ["vm"]
+  script = <<-EOT
+    #!/bin/sh
+    set -eu
+    export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+    test -d /sys/firmware/efi || { echo "not booted through UEFI"; exit 1; }
+    test "$(findmnt -n -o FSTYPE /)" = ext4
+    findmnt -n /boot/efi
+  EOT
+}
+
 output "container" {
   type        = "split"
   compression = "xz"

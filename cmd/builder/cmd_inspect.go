@@ -32,7 +32,8 @@ func (a *app) newInspectCommand() *cobra.Command {
 		Long: `Inspect evaluates a recipe and prints what a build would do: every
 variable with its value and where the value came from, the locals, the
 image, the steps in execution order with their stage, enabled state and
-recipe position, the LXD templates and the outputs. A recipe with
+recipe position, the LXD templates, the tests builder test runs in the
+booted image, and the outputs. A recipe with
 outputs for containers and virtual machines is evaluated for each
 (build.type "container" and "vm"): a step, template or local that
 applies to one of them only is marked [container] or [vm]. Sensitive
@@ -78,6 +79,7 @@ type inspectView struct {
 	Environment map[string]string `json:"environment"`
 	Steps       []inspectStep     `json:"steps"`
 	Templates   []inspectTemplate `json:"templates"`
+	Tests       []inspectTest     `json:"tests"`
 	// Output is the first instance type's output, Outputs every one.
 	Output  inspectOutput   `json:"output"`
 	Outputs []inspectOutput `json:"outputs"`
@@ -170,6 +172,7 @@ func newInspectView(plans []*recipe.Plan) (*inspectView, error) {
 		Environment: map[string]string{},
 		Steps:       []inspectStep{},
 		Templates:   []inspectTemplate{},
+		Tests:       testViews(plans),
 		Image: inspectImage{
 			Name: img.text("name", p.Image.Name), Distribution: img.text("distribution", p.Image.Distribution),
 			Release: img.text("release", p.Image.Release), Variant: img.text("variant", p.Image.Variant),
@@ -341,6 +344,12 @@ func (v *inspectView) writeText(w io.Writer) error {
 		p("\ntemplates\n")
 		for _, t := range v.Templates {
 			p("  %s\t%s\t%s\t%s\t%s\n", t.Path, t.Name, strings.Join(t.When, ","), v.state(t.InstanceTypes), t.Position)
+		}
+	}
+	if len(v.Tests) > 0 {
+		p("\ntests\n")
+		for _, t := range v.Tests {
+			p("  %s\ton %s\t%s\t%s\t%s\n", blockHeader("test", t.Name), strings.Join(t.On, ","), t.Timeout, v.state(t.InstanceTypes), t.Position)
 		}
 	}
 	p("\n")

@@ -30,6 +30,39 @@ func newInspectOutput(o recipe.Output) inspectOutput {
 	return v
 }
 
+// inspectTest is a test block: the script builder test runs in the
+// booted image.
+type inspectTest struct {
+	Name    string   `json:"name"`
+	Script  string   `json:"script"`
+	On      []string `json:"on"`
+	Timeout string   `json:"timeout"`
+	Enabled bool     `json:"enabled"`
+	// InstanceTypes are those the test is enabled for.
+	InstanceTypes []string `json:"instance_types"`
+	Position      string   `json:"position"`
+}
+
+// testViews lists the test blocks, each as the first plan it is
+// enabled in decoded it.
+func testViews(plans []*recipe.Plan) []inspectTest {
+	out := []inspectTest{}
+	for i, t := range plans[0].Tests {
+		types, shown := enabledFor(plans, func(plan *recipe.Plan) (bool, bool) {
+			return i < len(plan.Tests) && plan.Tests[i].Range == t.Range, i < len(plan.Tests) && plan.Tests[i].Enabled
+		})
+		if shown != nil {
+			t = shown.Tests[i]
+		}
+		m := masker(t.Sensitive)
+		out = append(out, inspectTest{
+			Name: t.Name, Script: m.text("script", t.Script), On: t.On, Timeout: recipe.FormatDuration(t.Timeout),
+			Enabled: len(types) > 0, InstanceTypes: types, Position: position(t.Range),
+		})
+	}
+	return out
+}
+
 // enabledFor lists the instance types a block is enabled for, and the
 // first plan it is enabled in (nil when none). match reports whether a
 // plan holds the block at the same index (every plan decodes every

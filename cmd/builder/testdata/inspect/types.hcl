@@ -34,6 +34,17 @@ template "/etc/hostname" {
   content = "{{ instance.name }}\n"
 }
 
+test "console" {
+  enabled = build.type == "vm"
+  on      = ["vm"]
+  timeout = "30s"
+  script  = "test -s /etc/default/console"
+}
+
+test "kind" {
+  script = "grep -qx \"$(cat /etc/kind)\" /etc/kind"
+}
+
 output "container" {
   type = "split"
 }
