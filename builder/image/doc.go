@@ -13,7 +13,8 @@
 //     fingerprint, as LXD computes it.
 //   - ImageJSON, ReadDpkgStatus, WriteSHA256SUMS (imagejson.go, dpkg.go):
 //     the files that describe an output directory, written with
-//     WriteFileAtomic (atomic.go).
+//     WriteFileAtomic (atomic.go); Test (test.go) is a recipe's test
+//     block as image.json records it for `builder test`.
 //   - StageOutput and Staging.Commit (outdir.go, outdir_commit.go): a new
 //     image is written beside the output directory and replaces it whole
 //     in one rename, so the output never holds a mix of two images.

@@ -9,7 +9,8 @@
 // dependency order (locals.go); decode the image, output and environment
 // blocks (image.go); decode each step block (steps.go, bootstrap.go,
 // template.go) through an attrDecoder (decode.go), which keeps every
-// attribute's range and reports each problem once; then check across
+// attribute's range and reports each problem once, and the test blocks
+// (testblock.go), which change nothing in the image; then check across
 // blocks (crosscheck.go).
 //
 // Recipe mistakes are hcl.Diagnostics with a Subject range, never Go
