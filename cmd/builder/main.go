@@ -19,6 +19,7 @@ import (
 
 	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/vmagent"
 )
 
 // Exit codes shared by every command.
@@ -69,6 +70,11 @@ func main() {
 	// could leak into the command it becomes.
 	if code, ok := build.HelperMain(os.Args[1:]); ok {
 		os.Exit(code)
+	}
+	// Copied into a VM under the agent's name, builder is the agent
+	// (builder test boots VM images under qemu so).
+	if vmagent.IsAgent(os.Args[0]) {
+		os.Exit(vmagent.Main())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ()}
