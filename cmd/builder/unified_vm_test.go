@@ -11,12 +11,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 // TestBuildUnifiedVM: a vm output with unified = true (from a variable
 // of the test recipe) is one tarball holding metadata.yaml and the qcow2
-// disk as rootfs.img, whose sha256 is the fingerprint; the LXD daemon
-// takes it, through builder import, as a virtual machine's image under
+// disk as rootfs.img, whose sha256 is the fingerprint; LXD and Incus
+// take it, through builder import, as a virtual machine's image under
 // image.json's fingerprint.
 func TestBuildUnifiedVM(t *testing.T) {
 	requireRoot(t)
@@ -45,15 +47,18 @@ func TestBuildUnifiedVM(t *testing.T) {
 		t.Errorf("rootfs.img starts %q, not a qcow2 header", disk)
 	}
 
-	requireLXD(t)
-	alias := "builder-unified-vm-" + uniqueSuffix()
-	res := importJSON(t, dir, "--alias", alias)
-	deleteImageLater(t, j.Fingerprint)
-	if res.Fingerprint != j.Fingerprint {
-		t.Fatalf("import: %+v; image.json says %s", res, j.Fingerprint)
-	}
-	if got := strings.TrimSpace(lxc(t, "image", "list", j.Fingerprint, "--format", "csv", "--columns", "t")); got != "VIRTUAL-MACHINE" {
-		t.Errorf("the unified VM image is a %q image in LXD", got)
+	for _, d := range testenv.Daemons(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			alias := "builder-unified-vm-" + uniqueSuffix()
+			res := importJSON(t, append([]string{dir, "--alias", alias}, d.Args()...)...)
+			deleteImageLaterOn(t, d, j.Fingerprint)
+			if res.Fingerprint != j.Fingerprint {
+				t.Fatalf("import: %+v; image.json says %s", res, j.Fingerprint)
+			}
+			if got := strings.TrimSpace(cli(t, d, "image", "list", j.Fingerprint, "--format", "csv", "--columns", "t")); got != "VIRTUAL-MACHINE" {
+				t.Errorf("the unified VM image is a %q image in %s", got, d.Name)
+			}
+		})
 	}
 }
 

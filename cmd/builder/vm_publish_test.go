@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/builder-images/builder/builder/lxd"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -153,17 +154,25 @@ func TestPublishServeVM(t *testing.T) {
 		t.Errorf("verify:\n%s", out)
 	}
 
-	requireLXD(t)
+	daemons := testenv.Daemons(t)
 	_, cert, key := testCA(t, tmp)
 	base := startServe(t, tree, cert, key)
-	conf := filepath.Join(tmp, "lxc-conf")
+	for _, d := range daemons {
+		t.Run(d.Name, func(t *testing.T) { copyVMFromServe(t, d, base, cert, cj.Fingerprint, vj.Fingerprint) })
+	}
+}
+
+// copyVMFromServe adds builder serve as a simplestreams remote of d,
+// lists the VM and container images there and copies the VM image.
+func copyVMFromServe(t *testing.T, d testenv.Daemon, base, cert, containerFP, vmFP string) {
+	conf := filepath.Join(t.TempDir(), d.CLI+"-conf")
 	if err := os.MkdirAll(filepath.Join(conf, "servercerts"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"LXD_CONF=" + conf}
-	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000)
+	env := []string{confVar(d) + "=" + conf}
+	suffix := uniqueSuffix()
 	remote := "btvm" + suffix
-	lxcWith(t, env, "remote", "add", remote, base, "--protocol", "simplestreams")
+	cliWith(t, d, env, "remote", "add", remote, base, "--protocol", "simplestreams")
 	pem, err := os.ReadFile(cert)
 	if err != nil {
 		t.Fatal(err)
@@ -171,22 +180,22 @@ func TestPublishServeVM(t *testing.T) {
 	writeFile(t, filepath.Join(conf, "servercerts", remote+".crt"), string(pem))
 	t.Cleanup(func() {
 		sum := sha256.Sum256([]byte(base))
-		_ = os.RemoveAll(filepath.Join("/var/cache/lxd", hex.EncodeToString(sum[:])))
+		_ = os.RemoveAll(filepath.Join("/var/cache", d.Name, hex.EncodeToString(sum[:])))
 	})
 
-	listed := lxcWith(t, env, "image", "list", remote+":", "type=virtual-machine", "--format", "csv", "--columns", "Ft")
-	if strings.TrimSpace(listed) != vj.Fingerprint+",VIRTUAL-MACHINE" {
-		t.Errorf("lxc image list %s: type=virtual-machine:\n%s", remote, listed)
+	listed := cliWith(t, d, env, "image", "list", remote+":", "type=virtual-machine", "--format", "csv", "--columns", "Ft")
+	if strings.TrimSpace(listed) != vmFP+",VIRTUAL-MACHINE" {
+		t.Errorf("%s image list %s: type=virtual-machine:\n%s", d.CLI, remote, listed)
 	}
-	if all := lxcWith(t, env, "image", "list", remote+":", "--format", "csv", "--columns", "Ft"); !strings.Contains(all, cj.Fingerprint+",CONTAINER") {
-		t.Errorf("lxc image list %s: lacks the container image:\n%s", remote, all)
+	if all := cliWith(t, d, env, "image", "list", remote+":", "--format", "csv", "--columns", "Ft"); !strings.Contains(all, containerFP+",CONTAINER") {
+		t.Errorf("%s image list %s: lacks the container image:\n%s", d.CLI, remote, all)
 	}
 	// The daemon downloads both files, checks each sha256 and the
 	// combined one, and converts the qcow2.
 	alias := "builder-serve-vm-" + suffix
-	lxcWith(t, env, "image", "copy", remote+":tinyvm/1/default", "local:", "--vm", "--alias", alias)
-	t.Cleanup(func() { _ = exec.Command("lxc", "image", "delete", alias).Run() })
-	if info := lxc(t, "image", "info", alias); !strings.Contains(info, "Fingerprint: "+vj.Fingerprint) || !strings.Contains(info, "Type: virtual-machine") {
+	cliWith(t, d, env, "image", "copy", remote+":tinyvm/1/default", "local:", "--vm", "--alias", alias)
+	cliLater(t, d, "image", "delete", alias)
+	if info := cli(t, d, "image", "info", alias); !strings.Contains(info, "Fingerprint: "+vmFP) || !strings.Contains(info, "Type: virtual-machine") {
 		t.Errorf("copied the VM image:\n%s", info)
 	}
 }
@@ -199,32 +208,41 @@ func TestPublishServeVM(t *testing.T) {
 func TestImportVMCommand(t *testing.T) {
 	tmp := t.TempDir()
 	ct, vm := packContainerAndVM(t, tmp)
-	requireLXD(t)
+	for _, d := range testenv.Daemons(t) {
+		t.Run(d.Name, func(t *testing.T) { testImportVMCommand(t, d, ct, vm) })
+	}
+}
+
+func testImportVMCommand(t *testing.T, d testenv.Daemon, ct, vm string) {
 	cj, vj := readImageJSON(t, ct), readImageJSON(t, vm)
 	alias := "builder-vm-" + uniqueSuffix()
-	res := importJSON(t, ct, "--alias", alias)
-	deleteImageLater(t, cj.Fingerprint)
+	imp := func(args ...string) lxd.ImportResult {
+		t.Helper()
+		return importJSON(t, append(args, d.Args()...)...)
+	}
+	res := imp(ct, "--alias", alias)
+	deleteImageLaterOn(t, d, cj.Fingerprint)
 	if res.Fingerprint != cj.Fingerprint {
 		t.Fatalf("container import: %+v", res)
 	}
-	_, stderr, status := builderExec(t, nil, "import", vm, "--alias", alias, "--replace")
+	_, stderr, status := builderExec(t, nil, append([]string{"import", vm, "--alias", alias, "--replace"}, d.Args()...)...)
 	if status != 1 || !strings.Contains(stderr, "names the container image") || !strings.Contains(stderr, "--alias "+alias+"-vm") {
 		t.Errorf("the VM image under the container's alias: exit %d\n%s", status, stderr)
 	}
-	if err := exec.Command("lxc", "image", "info", vj.Fingerprint).Run(); err == nil {
-		deleteImageLater(t, vj.Fingerprint)
+	if err := exec.Command(d.CLI, "image", "info", vj.Fingerprint).Run(); err == nil {
+		deleteImageLaterOn(t, d, vj.Fingerprint)
 		t.Error("the refused VM image was uploaded")
 	}
 
-	res = importJSON(t, vm, "--alias", alias+"-vm")
-	deleteImageLater(t, vj.Fingerprint)
+	res = imp(vm, "--alias", alias+"-vm")
+	deleteImageLaterOn(t, d, vj.Fingerprint)
 	if res.Fingerprint != vj.Fingerprint || !res.Uploaded {
 		t.Fatalf("VM import: %+v", res)
 	}
-	if info := lxc(t, "image", "info", alias+"-vm"); !strings.Contains(info, "Fingerprint: "+vj.Fingerprint) || !strings.Contains(info, "Type: virtual-machine") {
+	if info := cli(t, d, "image", "info", alias+"-vm"); !strings.Contains(info, "Fingerprint: "+vj.Fingerprint) || !strings.Contains(info, "Type: virtual-machine") {
 		t.Errorf("the imported VM image:\n%s", info)
 	}
-	if info := lxc(t, "image", "info", alias); !strings.Contains(info, "Fingerprint: "+cj.Fingerprint) {
+	if info := cli(t, d, "image", "info", alias); !strings.Contains(info, "Fingerprint: "+cj.Fingerprint) {
 		t.Errorf("the container's alias moved:\n%s", info)
 	}
 }
