@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -80,6 +81,9 @@ type Env struct {
 	emulation       emulation.Emulation
 	statfs          func(string, *unix.Statfs_t) error
 	sockets         lxd.Finder
+	// server asks the daemon behind a socket that accepts connections
+	// who it is (GET /1.0); nil asks nothing.
+	server func(context.Context, lxd.Socket) (lxd.Server, error)
 }
 
 // Machine is this machine, whose environment lookupEnv reads (for the
@@ -93,7 +97,19 @@ func Machine(lookupEnv func(string) (string, bool)) Env {
 		probeNamespaces: isolation.ProbeNamespaces,
 		statfs:          unix.Statfs,
 		sockets:         lxd.Finder{LookupEnv: lookupEnv},
+		server:          askServer,
 	}
+}
+
+// serverTimeout bounds GET /1.0: a daemon that takes longer is as good
+// as absent for a check that must come back at once.
+const serverTimeout = 5 * time.Second
+
+// askServer asks the daemon behind s for its name and version.
+func askServer(ctx context.Context, s lxd.Socket) (lxd.Server, error) {
+	ctx, cancel := context.WithTimeout(ctx, serverTimeout)
+	defer cancel()
+	return lxd.NewUnixClient(s).Connect(ctx)
 }
 
 // Run runs the checks for n, in report order; workDir is where builds
@@ -200,10 +216,8 @@ func (e Env) checkDaemon(ctx context.Context) check.Result {
 	var found, problems []string
 	for _, s := range sockets {
 		switch {
-		case s.Connectable && s.Project != "":
-			found = append(found, fmt.Sprintf("%s at %s (project %s)", s.Daemon, s.Path, s.Project))
 		case s.Connectable:
-			found = append(found, fmt.Sprintf("%s at %s", s.Daemon, s.Path))
+			found = append(found, e.describeDaemon(ctx, s))
 		case s.Exists:
 			problems = append(problems, fmt.Sprintf("%s exists but refuses connections (%v)", s.Path, s.DialErr))
 		default:
@@ -214,11 +228,39 @@ func (e Env) checkDaemon(ctx context.Context) check.Result {
 		problems = append(problems, err.Error())
 	}
 	if len(found) > 0 {
-		r.Detail = strings.Join(found, ", ") + " accepts connections"
+		verb := " accepts connections"
+		if len(found) > 1 {
+			verb = " accept connections"
+		}
+		r.Detail = strings.Join(found, ", ") + verb
 		return r
 	}
 	r.Status = check.Warn
 	r.Detail = "no LXD or Incus daemon: " + strings.Join(problems, "; ") + "; only 'builder import' needs one"
-	r.Fix = "apt-get install lxd and run 'lxd init' (or install incus), start it if installed, or set LXD_SOCKET/INCUS_SOCKET"
+	r.Fix = "apt-get install lxd and run 'lxd init' (or incus-base and incus-client from bookworm-backports, and 'incus admin init'), start it if installed, or set LXD_SOCKET/INCUS_SOCKET"
 	return r
+}
+
+// describeDaemon names the daemon at s with its version, as the daemon
+// itself says (an $INCUS_SOCKET may point at LXD), and why not when it
+// does not answer.
+func (e Env) describeDaemon(ctx context.Context, s lxd.Socket) string {
+	name := string(s.Daemon)
+	var note string
+	if e.server != nil {
+		srv, err := e.server(ctx, s)
+		switch {
+		case srv.Version != "":
+			name = fmt.Sprintf("%s %s", srv.Daemon, srv.Version)
+			if err != nil {
+				note = fmt.Sprintf(" (%v)", err)
+			}
+		case err != nil:
+			note = fmt.Sprintf(" (version unknown: %v)", err)
+		}
+	}
+	if s.Project != "" {
+		note = fmt.Sprintf(" (project %s)", s.Project) + note
+	}
+	return fmt.Sprintf("%s at %s%s", name, s.Path, note)
 }

@@ -282,8 +282,26 @@ func TestDoctorChecksWithFakes(t *testing.T) {
 		}
 		lines, _ := runFakeChecks(t, e, Needs{})
 		wantStatus(t, lines, "daemon", "ok", "incus at "+filepath.Join(dir, "unix.socket")+" accepts connections")
+
+		// The daemon's own answer names it and its version; an
+		// $INCUS_DIR whose daemon is LXD says so.
+		e.server = func(_ context.Context, s lxd.Socket) (lxd.Server, error) {
+			return lxd.Server{Daemon: lxd.Incus, Version: "6.0.4"}, nil
+		}
+		lines, _ = runFakeChecks(t, e, Needs{})
+		wantStatus(t, lines, "daemon", "ok", "incus 6.0.4 at "+filepath.Join(dir, "unix.socket")+" accepts connections")
+		e.server = func(_ context.Context, s lxd.Socket) (lxd.Server, error) {
+			return lxd.Server{Daemon: lxd.LXD, Version: "5.0.2"}, errors.New("does not trust this client")
+		}
+		lines, _ = runFakeChecks(t, e, Needs{})
+		wantStatus(t, lines, "daemon", "ok", "lxd 5.0.2 at "+filepath.Join(dir, "unix.socket")+" (does not trust this client)")
+		e.server = func(_ context.Context, s lxd.Socket) (lxd.Server, error) {
+			return lxd.Server{}, errors.New("EOF")
+		}
+		lines, _ = runFakeChecks(t, e, Needs{})
+		wantStatus(t, lines, "daemon", "ok", "incus at "+filepath.Join(dir, "unix.socket")+" (version unknown: EOF)")
 		e.sockets = lxd.Finder{Root: t.TempDir()}
 		lines, _ = runFakeChecks(t, e, Needs{})
-		wantStatus(t, lines, "daemon", "warn", "var/lib/lxd/unix.socket does not exist", "var/lib/incus/unix.socket does not exist", "fix: apt-get install lxd")
+		wantStatus(t, lines, "daemon", "warn", "var/lib/lxd/unix.socket does not exist", "var/lib/incus/unix.socket does not exist", "fix: apt-get install lxd", "incus-base and incus-client")
 	})
 }

@@ -27,8 +27,9 @@ func (a *app) newDoctorCommand() *cobra.Command {
 per check, ok, warn or FAIL, with what to install or do for each problem:
 root, mount and PID namespaces (really created), the bootstrap and
 squashfs tools, qemu binfmt_misc handlers for foreign architectures, free
-disk space in the work directory, and the LXD or Incus socket (needed only
-by import, so never a failure).
+disk space in the work directory, and the LXD and Incus sockets with each
+daemon's version as it reports it (needed only by import and test, so
+never a failure).
 
 With a RECIPE, only what that recipe needs can fail: its bootstrap tool,
 mksquashfs for a squashfs rootfs, an emulator for its architecture.
