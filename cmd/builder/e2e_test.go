@@ -13,37 +13,44 @@ import (
 	"github.com/builder-images/builder/internal/testenv"
 )
 
-// testNetwork is the bridge ci/start-lxd.sh creates for containers that
-// need a network to boot cleanly.
-const testNetwork = "builderbr0"
+// testNetworks are the bridges ci/start-lxd.sh and ci/start-incus.sh
+// create for containers that need a network to boot cleanly, and the
+// prefix of the addresses their DHCP hands out.
+var testNetworks = map[string]struct{ bridge, prefix string }{
+	"lxd":   {"builderbr0", "10.213.87."},
+	"incus": {"builderbr1", "10.213.88."},
+}
 
 // TestEndToEndDebian is the README's promise, whole: build
 // recipes/debian.hcl's container output with --import into the real
-// daemon (its VM output is vm_e2e_test.go's), launch it,
-// and check that systemd reaches "running", that /etc/hostname is the
-// container's name and that the image carries the recipe's properties.
-// It runs a real debootstrap against the distribution's mirror, so it is
-// skipped by -short.
+// daemon (its VM output is vm_e2e_test.go's), import it into the other
+// daemon too (LXD and Incus), launch it on each, and check that systemd
+// reaches "running", that /etc/hostname is the container's name and that
+// the image carries the recipe's properties. It runs a real debootstrap
+// against the distribution's mirror, so it is skipped by -short.
 func TestEndToEndDebian(t *testing.T) {
 	if testing.Short() {
 		t.Skip("debootstraps Debian (a minute or two)")
 	}
 	requireRoot(t)
-	requireLXD(t)
+	daemons := testenv.Daemons(t)
 	testenv.Command(t, "debootstrap", "debootstrap")
 	testenv.Command(t, "mksquashfs", "squashfs-tools")
-	err := exec.Command("lxc", "network", "show", testNetwork).Run()
-	testenv.Need(t, err == nil, "needs the LXD network "+testNetwork+" (ci/start-lxd.sh creates it)")
+	for _, d := range daemons {
+		err := exec.Command(d.CLI, "network", "show", testNetworks[d.Name].bridge).Run()
+		testenv.Need(t, err == nil, "needs the "+d.Name+" network "+testNetworks[d.Name].bridge+" (ci/start-"+d.Name+".sh creates it)")
+	}
 
 	out := filepath.Join(t.TempDir(), "out")
 	suffix := uniqueSuffix()
 	alias := "builder-e2e-debian-" + suffix
-	stdout, stderr, status := builderExec(t, nil, "build", "recipes/debian.hcl", "--only", "container", "-o", out, "--import="+alias, "--json")
+	first := daemons[0]
+	stdout, stderr, status := builderExec(t, nil, append([]string{"build", "recipes/debian.hcl", "--only", "container", "-o", out, "--import=" + alias, "--json"}, first.Args()...)...)
 	if status != 0 {
 		t.Fatalf("build --import: exit %d\n%s", status, stderr)
 	}
 	j := readImageJSON(t, filepath.Join(out, "container"))
-	deleteImageLater(t, j.Fingerprint)
+	deleteImageLaterOn(t, first, j.Fingerprint)
 
 	var imported bool
 	for _, e := range decodeEvents(t, stdout) {
@@ -57,48 +64,62 @@ func TestEndToEndDebian(t *testing.T) {
 	if !imported {
 		t.Errorf("no import event with fingerprint %s", j.Fingerprint)
 	}
-
-	info := lxc(t, "image", "info", alias)
-	for k, v := range j.Properties {
-		if !strings.Contains(info, "    "+k+": "+v+"\n") {
-			t.Errorf("lxc image info lacks the property %s: %s:\n%s", k, v, info)
-		}
-	}
 	for k, v := range map[string]string{"os": "debian", "release": "bookworm", "variant": "default", "architecture": "amd64"} {
 		if j.Properties[k] != v {
 			t.Errorf("property %s = %q, want the recipe's %q", k, j.Properties[k], v)
+		}
+	}
+	for _, d := range daemons {
+		t.Run(d.Name, func(t *testing.T) {
+			if d != first {
+				importJSON(t, append([]string{filepath.Join(out, "container"), "--alias", alias}, d.Args()...)...)
+				deleteImageLaterOn(t, d, j.Fingerprint)
+			}
+			bootDebianContainer(t, d, alias, j, suffix)
+		})
+	}
+}
+
+// bootDebianContainer checks the imported image on d: its properties,
+// and two containers that must boot to systemd's "running".
+func bootDebianContainer(t *testing.T, d testenv.Daemon, alias string, j imageJSON, suffix string) {
+	info := cli(t, d, "image", "info", alias)
+	for k, v := range j.Properties {
+		if !strings.Contains(info, "    "+k+": "+v+"\n") {
+			t.Errorf("%s image info lacks the property %s: %s:\n%s", d.CLI, k, v, info)
 		}
 	}
 
 	// With a NIC on the test bridge, and without any: a profile without
 	// a NIC is common, and networking.service used to fail there
 	// ("ifup: failed to bring up eth0"), leaving systemd degraded.
+	network := testNetworks[d.Name]
 	name, bare := "bt-e2e-deb-"+suffix, "bt-e2e-nonic-"+suffix
-	lxc(t, "launch", alias, name, "--network", testNetwork)
-	t.Cleanup(func() { _ = exec.Command("lxc", "delete", "--force", name).Run() })
-	lxc(t, "launch", alias, bare, "--no-profiles", "--storage", "default")
-	t.Cleanup(func() { _ = exec.Command("lxc", "delete", "--force", bare).Run() })
+	cli(t, d, "launch", alias, name, "--network", network.bridge)
+	cliLater(t, d, "delete", "--force", name)
+	cli(t, d, "launch", alias, bare, "--no-profiles", "--storage", "default")
+	cliLater(t, d, "delete", "--force", bare)
 	for _, c := range []string{name, bare} {
-		if state := systemState(t, c, 2*time.Minute); state != "running" {
-			failed, _ := exec.Command("lxc", "exec", c, "--", "systemctl", "--failed", "--no-legend").CombinedOutput()
+		if state := systemStateOn(t, d, c, 2*time.Minute); state != "running" {
+			failed, _ := exec.Command(d.CLI, "exec", c, "--", "systemctl", "--failed", "--no-legend").CombinedOutput()
 			t.Errorf("systemd in %s is %q, want running; failed units:\n%s", c, state, failed)
 		}
 	}
-	if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
+	if got := strings.TrimSpace(cli(t, d, "exec", name, "--", "cat", "/etc/hostname")); got != name {
 		t.Errorf("/etc/hostname = %q, want the container's name %q", got, name)
 	}
-	if devices := lxc(t, "exec", bare, "--", "ls", "/sys/class/net"); strings.Contains(devices, "eth0") {
+	if devices := cli(t, d, "exec", bare, "--", "ls", "/sys/class/net"); strings.Contains(devices, "eth0") {
 		t.Errorf("the container launched without a NIC has one: %s", devices)
 	}
 	// The NIC is configured by DHCP from the bridge, and names resolve
 	// through the DNS server it announced.
 	if addr := waitFor(t, 30*time.Second, func() string {
-		return lxc(t, "exec", name, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0")
-	}, "inet 10.213.87."); !strings.Contains(addr, "inet 10.213.87.") {
-		t.Errorf("eth0 got no address on %s:\n%s", testNetwork, addr)
+		return cli(t, d, "exec", name, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	}, "inet "+network.prefix); !strings.Contains(addr, "inet "+network.prefix) {
+		t.Errorf("eth0 got no address on %s:\n%s", network.bridge, addr)
 	}
-	if dns := lxc(t, "exec", name, "--", "resolvectl", "dns", "eth0"); !strings.Contains(dns, "10.213.87.1") {
-		t.Errorf("resolvectl dns eth0: %s, want the bridge's 10.213.87.1", dns)
+	if dns := cli(t, d, "exec", name, "--", "resolvectl", "dns", "eth0"); !strings.Contains(dns, network.prefix+"1") {
+		t.Errorf("resolvectl dns eth0: %s, want the bridge's %s1", dns, network.prefix)
 	}
 }
 
@@ -116,13 +137,13 @@ func waitFor(t *testing.T, limit time.Duration, probe func() string, want string
 	}
 }
 
-// systemState waits for systemd in the container to finish booting and
+// systemStateOn waits for systemd in d's container to finish booting and
 // returns what `systemctl is-system-running` says then.
-func systemState(t *testing.T, name string, limit time.Duration) string {
+func systemStateOn(t *testing.T, d testenv.Daemon, name string, limit time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		out, _ := exec.Command("lxc", "exec", name, "--", "systemctl", "is-system-running").Output()
+		out, _ := exec.Command(d.CLI, "exec", name, "--", "systemctl", "is-system-running").Output()
 		state := strings.TrimSpace(string(out))
 		switch state {
 		case "running", "degraded", "maintenance", "stopping":

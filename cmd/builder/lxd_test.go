@@ -24,15 +24,10 @@ func requireLXD(t testing.TB) {
 // lxdDaemon is LXD as the LXD-only helpers below address it.
 var lxdDaemon = testenv.Daemon{Name: "lxd", CLI: "lxc"}
 
+// lxc runs LXD's client, which must succeed.
 func lxc(t testing.TB, args ...string) string {
 	t.Helper()
-	return lxcWith(t, nil, args...)
-}
-
-// lxcWith runs lxc with extra environment (its own LXD_CONF, say).
-func lxcWith(t testing.TB, env []string, args ...string) string {
-	t.Helper()
-	return cliWith(t, lxdDaemon, env, args...)
+	return cli(t, lxdDaemon, args...)
 }
 
 // cli runs the daemon's client, lxc or incus, which must succeed.
@@ -114,13 +109,6 @@ func TestLXDImportAndLaunch(t *testing.T) {
 	}
 }
 
-// launchAndCheckHostname launches alias as a container on LXD and checks
-// the hostname template named /etc/hostname after it.
-func launchAndCheckHostname(t *testing.T, alias, name string) {
-	t.Helper()
-	launchAndCheckHostnameOn(t, lxdDaemon, alias, name)
-}
-
 // launchAndCheckHostnameOn launches alias as a container on d and checks
 // the hostname template named /etc/hostname after it.
 func launchAndCheckHostnameOn(t *testing.T, d testenv.Daemon, alias, name string) {
@@ -131,12 +119,6 @@ func launchAndCheckHostnameOn(t *testing.T, d testenv.Daemon, alias, name string
 	if got := strings.TrimSpace(cli(t, d, "exec", name, "--", "cat", "/etc/hostname")); got != name {
 		t.Errorf("/etc/hostname = %q, want the container's name %q (the hostname template)", got, name)
 	}
-}
-
-// waitRunning waits up to 60 s for an LXD container to be running.
-func waitRunning(t *testing.T, name string) {
-	t.Helper()
-	waitRunningOn(t, lxdDaemon, name)
 }
 
 // waitRunningOn waits up to 60 s for d's container to be running.
