@@ -29,6 +29,17 @@ const (
 	BuildEnd Type = "build_end"
 )
 
+// The event types of `builder test`, in the order it emits them: per
+// image a test_start, the properties check, then per configuration a
+// config_start, its checks and a config_end, and last a test_end.
+const (
+	TestStart   Type = "test_start"
+	ConfigStart Type = "config_start"
+	Check       Type = "check"
+	ConfigEnd   Type = "config_end"
+	TestEnd     Type = "test_end"
+)
+
 // Statuses of step_end and build_end.
 const (
 	StatusOK          = "ok"
@@ -37,6 +48,9 @@ const (
 	// StatusCached ends a step that did not run: its result came from
 	// the stage cache.
 	StatusCached = "cached"
+	// StatusSkipped is a check that did not run because an earlier
+	// check of its configuration failed.
+	StatusSkipped = "skipped"
 )
 
 // Cache statuses: a group's snapshot was restored (hit), was not there
@@ -94,6 +108,22 @@ type Event struct {
 	// bootstrap, repositories, packages, files, runs, finalize, pack,
 	// import.
 	Stages map[string]float64 `json:"stages,omitempty"`
+	// Configuration names the test configuration (`unprivileged`,
+	// `nic`, `vm` …) a config_start, check, config_end or output event
+	// of `builder test` belongs to; Configurations lists those a test
+	// runs (test_start).
+	Configuration  string   `json:"configuration,omitempty"`
+	Configurations []string `json:"configurations,omitempty"`
+	// Instance is the instance a configuration runs in (config_start).
+	Instance string `json:"instance,omitempty"`
+	// Check is a check's name (`start`, `exec`, `test:NAME` …) and
+	// Detail what it saw, a line or a few (check).
+	Check  string `json:"check,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// Passed and Failed count the checks that passed and failed
+	// (test_end); pointers so that a zero is still written.
+	Passed *int `json:"passed,omitempty"`
+	Failed *int `json:"failed,omitempty"`
 }
 
 // OutputRef is one output of a build: its name (empty for a recipe's

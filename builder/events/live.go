@@ -78,10 +78,24 @@ func (l *Live) Emit(e Event) {
 	case StepStart:
 		l.step, l.stepType, l.started, l.lines = e.Step, e.InstanceType, time.Now(), nil
 		l.redraw()
+	case TestStart, ConfigStart, Check, ConfigEnd, TestEnd:
+		// A test's lines are final when they arrive: printed as in
+		// the text log, each cut to the terminal's width.
+		l.clear()
+		for _, line := range strings.Split(testLine(e), "\n") {
+			fmt.Fprintln(l.out, l.cut(line))
+		}
+		if l.step != nil {
+			l.redraw()
+		}
 	case Output:
 		if l.step == nil {
 			l.clear()
-			fmt.Fprintln(l.out, l.cut(e.Line))
+			line := e.Line
+			if e.Configuration != "" {
+				line = "    [" + e.Label + "] " + line
+			}
+			fmt.Fprintln(l.out, l.cut(line))
 			return
 		}
 		l.lines = append(l.lines, e.Line)

@@ -216,6 +216,7 @@ func (m *Masker) MaskEvent(e Event) Event {
 	e.Label, e.Line = m.Mask(e.Label), m.Mask(e.Line)
 	e.Daemon, e.CacheGroup = m.Mask(e.Daemon), m.Mask(e.CacheGroup)
 	e.Aliases, e.Reasons = m.maskAll(e.Aliases), m.maskAll(e.Reasons)
+	e.Instance, e.Detail = m.Mask(e.Instance), m.Mask(e.Detail)
 	if e.Step != nil {
 		step := *e.Step
 		step.Name, step.File = m.Mask(step.Name), m.Mask(step.File)

@@ -59,10 +59,17 @@ func (t *Text) line(e Event) string {
 		}
 		return fmt.Sprintf("==> %s %s%s%s", counter(e), stage, s.Header(), where)
 	case Output:
-		if e.Label == "" {
-			return e.Line
+		indent := ""
+		if e.Configuration != "" {
+			// A test block's output, under its configuration's checks.
+			indent = "    "
 		}
-		return "[" + e.Label + "] " + e.Line
+		if e.Label == "" {
+			return indent + e.Line
+		}
+		return indent + "[" + e.Label + "] " + e.Line
+	case TestStart, ConfigStart, Check, ConfigEnd, TestEnd:
+		return testLine(e)
 	case Cache:
 		line := fmt.Sprintf("==> cache: %s%s %s", typePrefix(e), e.CacheGroup, e.CacheStatus)
 		if len(e.Reasons) > 0 {

@@ -1,0 +1,68 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestTestTextRendering(t *testing.T) {
+	var buf bytes.Buffer
+	text := &Text{Out: &buf}
+	status := 1
+	passed, failed := 12, 2
+	for _, e := range []Event{
+		{Type: TestStart, Image: "debian", Daemon: "lxd", Configurations: []string{"unprivileged", "privileged", "nic"}},
+		{Type: Check, Check: "properties", Status: StatusOK, Duration: 0.012},
+		{Type: ConfigStart, Configuration: "unprivileged", Instance: "builder-test-unprivileged-1a2b3c"},
+		{Type: Check, Configuration: "unprivileged", Check: "exec", Status: StatusOK, Duration: 0.211},
+		{Type: Check, Configuration: "unprivileged", Check: "running", Status: StatusFailed, Detail: "degraded; failed units: systemd-binfmt.service"},
+		{Type: Check, Configuration: "unprivileged", Check: "hostname", Status: StatusSkipped},
+		{Type: ConfigEnd, Configuration: "unprivileged", Status: StatusFailed, Duration: 12.34},
+		{Type: ConfigStart, Configuration: "nic", Instance: "builder-test-nic-4d5e6f"},
+		{Type: Output, Configuration: "nic", Label: "motd", Line: "no motd"},
+		{Type: Check, Configuration: "nic", Check: "test:motd", Status: StatusFailed, Detail: "exit status 1: no motd",
+			Error: &Failure{File: "recipes/busybox.hcl", Line: 60, ExitStatus: &status}},
+		{Type: Check, Configuration: "nic", Check: "network", Status: StatusFailed, Detail: "no address\nconsole:\nline a"},
+		{Type: ConfigEnd, Configuration: "nic", Status: StatusOK, Duration: 3},
+		{Type: TestEnd, Image: "debian", Status: StatusFailed, Duration: 40.1, Passed: &passed, Failed: &failed},
+	} {
+		text.Emit(e)
+	}
+	want := `==> test debian (3 configurations on lxd)
+    ok      properties (0.01s)
+==> [unprivileged] builder-test-unprivileged-1a2b3c
+    ok      exec (0.21s)
+    FAILED  running: degraded; failed units: systemd-binfmt.service
+    skipped hostname
+<== [unprivileged] FAILED after 12.34s
+==> [nic] builder-test-nic-4d5e6f
+    [motd] no motd
+    FAILED  test:motd (recipes/busybox.hcl:60): exit status 1: no motd
+    FAILED  network: no address
+            console:
+            line a
+<== [nic] passed in 3s
+<== test debian FAILED in 40.1s: 2 of 14 checks failed
+`
+	if buf.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
+
+func TestTestEventJSON(t *testing.T) {
+	zero := 0
+	var buf bytes.Buffer
+	NewJSON(&buf).Emit(Event{Type: TestEnd, Status: StatusOK, Passed: &zero, Failed: &zero})
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["passed"] != 0.0 || m["failed"] != 0.0 {
+		t.Errorf("zero counts are written: %s", buf.String())
+	}
+	if strings.Contains(buf.String(), "configuration") {
+		t.Errorf("empty fields are left out: %s", buf.String())
+	}
+}
