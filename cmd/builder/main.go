@@ -141,6 +141,7 @@ Start with 'builder validate recipes/debian.hcl' and 'builder inspect'.`,
 	})
 	root.AddCommand(
 		a.newImportCommand(),
+		a.newTestCommand(),
 		a.newCacheCommand(),
 		a.newMatrixCommand(),
 		a.newValidateCommand(),
