@@ -31,6 +31,10 @@ type buildOptions struct {
 	onError     string
 	timeout     time.Duration
 	job         string
+	// test runs `builder test` on each output once built (--test), with
+	// the test- flags and the delivery flags that say where.
+	test     bool
+	testOpts testOptions
 }
 
 // keep reports whether a failed build's work directory stays: --on-error
@@ -79,6 +83,8 @@ the types share run once.`,
 	cmd.Flags().StringVar(&opts.job, "job", "", "build one job of the recipe's matrix (see 'builder matrix')")
 	cmd.Flags().StringVar(&opts.onError, "on-error", "cleanup", "when the build fails: cleanup (remove the work directory) or abort (stop and keep it, as --keep-on-error)")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop the build (exit 1) when it takes longer, e.g. 45m; 0 means no limit")
+	cmd.Flags().BoolVar(&opts.test, "test", false, "boot each output when built and check it, as 'builder test' does (on the daemon the delivery flags name; see also the --test- flags)")
+	opts.testOpts.addFlags(cmd.Flags(), "test-")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print only errors and the final summary")
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the build as NDJSON events on stdout (docs/events.md); the log goes to stderr")
 	a.addRecipeCompletion(cmd)
@@ -128,8 +134,13 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	if err != nil {
 		return err
 	}
-	if opts.importAlias == "" && opts.delivering() {
-		return usageError{errors.New("the delivery flags (--alias, --remote, …) need --import")}
+	if opts.importAlias == "" && !opts.test && opts.delivering() {
+		return usageError{errors.New("the delivery flags (--alias, --remote, …) need --import or --test")}
+	}
+	if opts.test {
+		if err := opts.testOptions().check(); err != nil {
+			return err
+		}
 	}
 	popts, err := opts.packOptions(a, sel.first, "")
 	if err != nil {
@@ -172,7 +183,35 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		return a.buildFailure(buildCtx, err, rep)
 	}
 	rep.summary(a.stdout, res, time.Since(start))
+	if !opts.test {
+		return nil
+	}
+	var dirs []string
+	for _, o := range res.Outputs {
+		dirs = append(dirs, o.Dir)
+	}
+	results, err := a.runTests(ctx, opts.testOptions(), dirs, rep)
+	if !opts.asJSON && !opts.quiet {
+		writeTestSummary(a.stdout, results)
+	}
+	if err := testOutcome(ctx, results, err); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) && ee.silent {
+			return &exitError{code: ee.code, silent: true, err: errors.New("the images were built and failed their test")}
+		}
+		return err
+	}
 	return nil
+}
+
+// testOptions are the options of --test: the --test- flags, and the
+// delivery flags for the daemon.
+func (opts *buildOptions) testOptions() *testOptions {
+	t := opts.testOpts
+	d := opts.deliveryOptions
+	t.daemon, t.remote, t.project = d.daemon, d.remote, d.project
+	t.clientCert, t.clientKey, t.serverCert = d.clientCert, d.clientKey, d.serverCert
+	return &t
 }
 
 // deliveryFor is the daemon an output goes to, named by --import=ALIAS
