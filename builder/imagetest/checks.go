@@ -142,7 +142,21 @@ func (s *session) running(ctx context.Context) (string, error) {
 // systemdRunning waits for systemd to finish starting and wants
 // "running": "degraded" names the failed units.
 func (s *session) systemdRunning(ctx context.Context) (string, error) {
-	res, err := s.inst.Exec(ctx, []string{"systemctl", "is-system-running", "--wait"})
+	var res ExecResult
+	var err error
+	for {
+		res, err = s.inst.Exec(ctx, []string{"systemctl", "is-system-running", "--wait"})
+		// Right after the start systemd may not listen on its bus yet:
+		// ask again until it does.
+		if err != nil || strings.TrimSpace(res.Stdout) != "" || !strings.Contains(res.Stderr, "Failed to connect to bus") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("systemd did not answer on its bus: %w", ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 	state := strings.TrimSpace(res.Stdout)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -212,7 +212,7 @@ func (d *DaemonBackend) bridge(ctx context.Context) (string, error) {
 // Delete deletes one instance, forcibly: the stop check has already
 // stopped it if it got that far.
 func (d *DaemonBackend) Delete(ctx context.Context, inst Instance) error {
-	if err := d.c.DeleteInstance(ctx, inst.Name()); err != nil {
+	if err := deleteInstance(ctx, d.c, inst.Name()); err != nil {
 		return fmt.Errorf("deleting %s: %w", inst.Name(), err)
 	}
 	d.mu.Lock()
@@ -235,7 +235,7 @@ func (d *DaemonBackend) Cleanup(ctx context.Context) error {
 	var errs []error
 	if d.c != nil {
 		for _, name := range d.instances {
-			if err := d.c.DeleteInstance(ctx, name); err != nil {
+			if err := deleteInstance(ctx, d.c, name); err != nil {
 				errs = append(errs, fmt.Errorf("deleting instance %s: %w", name, err))
 			}
 		}
@@ -281,7 +281,7 @@ func (d *DaemonBackend) deleteProject(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("listing instances of project %s: %w", d.project, err))
 	}
 	for _, name := range names {
-		if err := c.DeleteInstance(ctx, name); err != nil {
+		if err := deleteInstance(ctx, c, name); err != nil {
 			errs = append(errs, fmt.Errorf("deleting instance %s: %w", name, err))
 		}
 	}
@@ -302,6 +302,23 @@ func (d *DaemonBackend) deleteProject(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deleteInstance deletes an instance, waiting while the daemon says it
+// is busy: an interrupted test may leave its create or start operation
+// running, and the daemon refuses the delete until it ends.
+func deleteInstance(ctx context.Context, c *lxd.Client, name string) error {
+	for {
+		err := c.DeleteInstance(ctx, name)
+		if err == nil || !strings.Contains(err.Error(), "busy") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // Kept lists what is left when Cleanup is not called, each with the

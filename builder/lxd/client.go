@@ -281,6 +281,11 @@ func (c *Client) Wait(ctx context.Context, path string) (Operation, error) {
 			return op, err
 		}
 		r, _, err := c.do(req)
+		if isWaitTimeout(err) && ctx.Err() == nil {
+			// Incus answers a server-side wait that ran out with an
+			// error, where LXD returns the running operation: wait on.
+			continue
+		}
 		if err != nil {
 			return op, err
 		}
@@ -303,6 +308,14 @@ func (c *Client) Wait(ctx context.Context, path string) (Operation, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// isWaitTimeout reports whether err is Incus's answer to an operation
+// wait whose ?timeout= ran out before the operation ended.
+func isWaitTimeout(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusInternalServerError &&
+		strings.Contains(apiErr.Message, context.DeadlineExceeded.Error())
 }
 
 // OperationError is a background operation that failed.
