@@ -59,7 +59,11 @@ func TestVMImageDebian(t *testing.T) {
 	disk := filepath.Join(dir, "disk.qcow2")
 
 	t.Run("contents", func(t *testing.T) { checkVMDiskContents(t, disk, j) })
-	t.Run("boot", func(t *testing.T) { bootDebianVM(t, disk) })
+	t.Run("boot", func(t *testing.T) { bootDebianVM(t, disk, "lxd") })
+	// Incus cannot start VMs here either; the image's Incus side (its
+	// port, unit, run directory and the newer hosts' "agent" share) is
+	// booted under qemu as Incus would offer it.
+	t.Run("boot-incus", func(t *testing.T) { bootDebianVM(t, disk, "incus") })
 	t.Run("secure-boot", func(t *testing.T) { bootDebianVMSecure(t, disk) })
 	// LXD and Incus take it as a VM image (neither can start one here:
 	// these machines' kernel has no vhost_vsock).
@@ -119,25 +123,37 @@ var (
 	systemRunning = regexp.MustCompile(`builder-test-agent: system (\w+)\r?\n`)
 )
 
-// bootDebianVM boots the disk as LXD would start it, as far as qemu can
-// say: the agent's virtio serial port and a "config" share holding a
-// stand-in agent (testdata/vmagent) and a certificate. The image's units
-// must start the agent from the share; the agent reports, on the kernel
-// log, what its setup copied and, once boot is over, systemd's state.
-func bootDebianVM(t *testing.T, disk string) {
+// bootDebianVM boots the disk as the daemon (lxd or incus) would start
+// it, as far as qemu can say: the agent's virtio serial port
+// (org.linuxcontainers.DAEMON) and a "config" share holding a stand-in
+// agent (testdata/vmagent) and a certificate; for Incus the binary comes
+// on a second share, "agent", as DAEMON-agent.linux.x86_64, the way newer
+// Incus hands it over. The image's units for that daemon must start the
+// agent from the shares in /run/DAEMON_agent; the agent reports, on the
+// kernel log, what its setup copied and, once boot is over, systemd's
+// state.
+func bootDebianVM(t *testing.T, disk, daemon string) {
 	qemutest.Require(t, false)
 	qemutest.RequireVirtiofsd(t)
 	if runtime.GOARCH != "amd64" {
 		t.Skip("boots an amd64 image with qemu-system-x86_64")
 	}
 	share := t.TempDir()
-	buildTestAgent(t, filepath.Join(share, "lxd-agent"))
+	shares := []qemutest.Share{{Tag: "config", Dir: share}}
+	agent := daemon + "-agent"
+	if daemon == "incus" {
+		binaries := t.TempDir()
+		buildTestAgent(t, filepath.Join(binaries, agent+".linux.x86_64"))
+		shares = append(shares, qemutest.Share{Tag: "agent", Dir: binaries})
+	} else {
+		buildTestAgent(t, filepath.Join(share, agent))
+	}
 	token := randomToken(t)
 	writeFile(t, filepath.Join(share, "agent.crt"), token+"\n")
 	vm := qemutest.Boot(t, qemutest.Options{
 		Disk:   disk,
-		Ports:  []string{"org.linuxcontainers.lxd"},
-		Shares: []qemutest.Share{{Tag: "config", Dir: share}},
+		Ports:  []string{"org.linuxcontainers." + daemon},
+		Shares: shares,
 	})
 	limit := bootLimit(vm)
 	login, err := vm.Wait(loginPrompt, limit)
@@ -154,9 +170,10 @@ func bootDebianVM(t *testing.T, disk string) {
 	if state := systemRunning.FindStringSubmatch(console)[1]; state != "running" {
 		t.Errorf("systemd is %q, want running; the agent's report:\n%s", state, agentLines(console))
 	}
-	want := `builder-test-agent: running in /run/lxd_agent holding agent.crt,lxd-agent; agent.crt says "` + token + `"`
+	run := "/run/" + daemon + "_agent"
+	want := `builder-test-agent: running in ` + run + ` holding agent.crt,` + agent + `; agent.crt says "` + token + `"`
 	if !strings.Contains(console, want) {
-		t.Errorf("the agent did not run from /run/lxd_agent with the share's files: want %q, got:\n%s", want, agentLines(console))
+		t.Errorf("the agent did not run from %s with the shares' files: want %q, got:\n%s", run, want, agentLines(console))
 	}
 	if !strings.Contains(console, "secureboot: Secure boot disabled") {
 		t.Error("the kernel did not report secure boot off under the plain firmware")
