@@ -83,7 +83,14 @@ type Env struct {
 	sockets         lxd.Finder
 	// server asks the daemon behind a socket that accepts connections
 	// who it is (GET /1.0); nil asks nothing.
-	server func(context.Context, lxd.Socket) (lxd.Server, error)
+	server func(context.Context, lxd.Socket) (daemonInfo, error)
+}
+
+// daemonInfo is what GET /1.0 says of a daemon: who it is and its
+// instance drivers ("lxc | qemu" when it can run VMs).
+type daemonInfo struct {
+	lxd.Server
+	Drivers string
 }
 
 // Machine is this machine, whose environment lookupEnv reads (for the
@@ -105,12 +112,21 @@ func Machine(lookupEnv func(string) (string, bool)) Env {
 // as absent for a check that must come back at once.
 const serverTimeout = 5 * time.Second
 
-// askServer asks the daemon behind s for its name and version.
-func askServer(ctx context.Context, s lxd.Socket) (lxd.Server, error) {
+// askServer asks the daemon behind s for its name, version and drivers.
+func askServer(ctx context.Context, s lxd.Socket) (daemonInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, serverTimeout)
 	defer cancel()
-	return lxd.NewUnixClient(s).Connect(ctx)
+	c := lxd.NewUnixClient(s)
+	srv, err := c.Connect(ctx)
+	if err != nil {
+		return daemonInfo{Server: srv}, err
+	}
+	drivers, err := c.Drivers(ctx)
+	return daemonInfo{Server: srv, Drivers: drivers}, err
 }
+
+// runsVMs reports whether a daemon's drivers include qemu.
+func runsVMs(drivers string) bool { return strings.Contains(drivers, "qemu") }
 
 // Run runs the checks for n, in report order; workDir is where builds
 // will work, for the free-space check.
@@ -214,10 +230,13 @@ func (e Env) checkDaemon(ctx context.Context) check.Result {
 	r := check.Result{Name: "daemon"}
 	sockets, err := e.sockets.FindAll(ctx)
 	var found, problems []string
+	vms := false
 	for _, s := range sockets {
 		switch {
 		case s.Connectable:
-			found = append(found, e.describeDaemon(ctx, s))
+			desc, info := e.describeDaemon(ctx, s)
+			found = append(found, desc)
+			vms = vms || runsVMs(info.Drivers)
 		case s.Exists:
 			problems = append(problems, fmt.Sprintf("%s exists but refuses connections (%v)", s.Path, s.DialErr))
 		default:
@@ -233,6 +252,11 @@ func (e Env) checkDaemon(ctx context.Context) check.Result {
 			verb = " accept connections"
 		}
 		r.Detail = strings.Join(found, ", ") + verb
+		if e.server != nil && !vms {
+			// builder test needs to know, and so does whoever reads
+			// why a VM configuration ran under qemu.
+			r.Detail += "; none runs VMs (no qemu driver): builder test boots VM images under qemu"
+		}
 		return r
 	}
 	r.Status = check.Warn
@@ -241,26 +265,35 @@ func (e Env) checkDaemon(ctx context.Context) check.Result {
 	return r
 }
 
-// describeDaemon names the daemon at s with its version, as the daemon
-// itself says (an $INCUS_SOCKET may point at LXD), and why not when it
-// does not answer.
-func (e Env) describeDaemon(ctx context.Context, s lxd.Socket) string {
+// describeDaemon names the daemon at s with its version and drivers, as
+// the daemon itself says (an $INCUS_SOCKET may point at LXD), and why not
+// when it does not answer.
+func (e Env) describeDaemon(ctx context.Context, s lxd.Socket) (string, daemonInfo) {
 	name := string(s.Daemon)
-	var note string
+	var info daemonInfo
+	var notes []string
+	if s.Project != "" {
+		notes = append(notes, "project "+s.Project)
+	}
 	if e.server != nil {
-		srv, err := e.server(ctx, s)
+		var err error
+		info, err = e.server(ctx, s)
+		if info.Version != "" {
+			name = fmt.Sprintf("%s %s", info.Daemon, info.Version)
+		}
 		switch {
-		case srv.Version != "":
-			name = fmt.Sprintf("%s %s", srv.Daemon, srv.Version)
-			if err != nil {
-				note = fmt.Sprintf(" (%v)", err)
-			}
-		case err != nil:
-			note = fmt.Sprintf(" (version unknown: %v)", err)
+		case info.Drivers != "":
+			notes = append(notes, "drivers "+info.Drivers)
+		case err != nil && info.Version == "":
+			notes = append(notes, fmt.Sprintf("version unknown: %v", err))
+		}
+		if err != nil && info.Version != "" {
+			notes = append(notes, err.Error())
 		}
 	}
-	if s.Project != "" {
-		note = fmt.Sprintf(" (project %s)", s.Project) + note
+	desc := fmt.Sprintf("%s at %s", name, s.Path)
+	if len(notes) > 0 {
+		desc += " (" + strings.Join(notes, "; ") + ")"
 	}
-	return fmt.Sprintf("%s at %s%s", name, s.Path, note)
+	return desc, info
 }

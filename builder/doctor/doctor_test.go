@@ -283,20 +283,28 @@ func TestDoctorChecksWithFakes(t *testing.T) {
 		lines, _ := runFakeChecks(t, e, Needs{})
 		wantStatus(t, lines, "daemon", "ok", "incus at "+filepath.Join(dir, "unix.socket")+" accepts connections")
 
-		// The daemon's own answer names it and its version; an
-		// $INCUS_DIR whose daemon is LXD says so.
-		e.server = func(_ context.Context, s lxd.Socket) (lxd.Server, error) {
-			return lxd.Server{Daemon: lxd.Incus, Version: "6.0.4"}, nil
+		// The daemon's own answer names it, its version and its
+		// drivers; an $INCUS_DIR whose daemon is LXD says so.
+		e.server = func(_ context.Context, s lxd.Socket) (daemonInfo, error) {
+			return daemonInfo{Server: lxd.Server{Daemon: lxd.Incus, Version: "6.0.4"}, Drivers: "lxc | qemu"}, nil
 		}
 		lines, _ = runFakeChecks(t, e, Needs{})
-		wantStatus(t, lines, "daemon", "ok", "incus 6.0.4 at "+filepath.Join(dir, "unix.socket")+" accepts connections")
-		e.server = func(_ context.Context, s lxd.Socket) (lxd.Server, error) {
-			return lxd.Server{Daemon: lxd.LXD, Version: "5.0.2"}, errors.New("does not trust this client")
+		wantStatus(t, lines, "daemon", "ok", "incus 6.0.4 at "+filepath.Join(dir, "unix.socket")+" (drivers lxc | qemu) accepts connections")
+		if strings.Contains(lines["daemon"].Detail, "none runs VMs") {
+			t.Errorf("a daemon with the qemu driver: %s", lines["daemon"].Detail)
+		}
+		e.server = func(_ context.Context, s lxd.Socket) (daemonInfo, error) {
+			return daemonInfo{Server: lxd.Server{Daemon: lxd.Incus, Version: "6.0.4"}, Drivers: "lxc"}, nil
+		}
+		lines, _ = runFakeChecks(t, e, Needs{})
+		wantStatus(t, lines, "daemon", "ok", "(drivers lxc) accepts connections; none runs VMs (no qemu driver): builder test boots VM images under qemu")
+		e.server = func(_ context.Context, s lxd.Socket) (daemonInfo, error) {
+			return daemonInfo{Server: lxd.Server{Daemon: lxd.LXD, Version: "5.0.2"}}, errors.New("does not trust this client")
 		}
 		lines, _ = runFakeChecks(t, e, Needs{})
 		wantStatus(t, lines, "daemon", "ok", "lxd 5.0.2 at "+filepath.Join(dir, "unix.socket")+" (does not trust this client)")
-		e.server = func(_ context.Context, s lxd.Socket) (lxd.Server, error) {
-			return lxd.Server{}, errors.New("EOF")
+		e.server = func(_ context.Context, s lxd.Socket) (daemonInfo, error) {
+			return daemonInfo{}, errors.New("EOF")
 		}
 		lines, _ = runFakeChecks(t, e, Needs{})
 		wantStatus(t, lines, "daemon", "ok", "incus at "+filepath.Join(dir, "unix.socket")+" (version unknown: EOF)")

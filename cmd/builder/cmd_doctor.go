@@ -28,8 +28,9 @@ per check, ok, warn or FAIL, with what to install or do for each problem:
 root, mount and PID namespaces (really created), the bootstrap and
 squashfs tools, qemu binfmt_misc handlers for foreign architectures, free
 disk space in the work directory, and the LXD and Incus sockets with each
-daemon's version as it reports it (needed only by import and test, so
-never a failure).
+daemon's version and drivers as it reports them (needed only by import
+and test, so never a failure; without a daemon's qemu driver, test boots
+VM images under qemu itself).
 
 With a RECIPE, only what that recipe needs can fail: its bootstrap tool,
 mksquashfs for a squashfs rootfs, an emulator for its architecture.
