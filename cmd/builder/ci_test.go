@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -35,5 +36,67 @@ func TestSimulateNightly(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestInstallDepsFromScratch asks apt what ci/install-deps.sh would
+// install on a machine with nothing installed (a simulation against an
+// empty dpkg status): it must resolve, take from bookworm-backports only
+// Incus and the libraries only backports has, and keep bookworm's qemu
+// 7.2, which the VM boot tests and emulated builds are verified with (the
+// incus metapackage would bring backports' qemu 10).
+func TestInstallDepsFromScratch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("apt resolves some 230 packages (seconds)")
+	}
+	testenv.Command(t, "apt-get", "apt")
+	script, err := os.ReadFile(filepath.Join("..", "..", "ci", "install-deps.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func(name string) []string {
+		m := regexp.MustCompile(`(?s)\n` + name + `="([^"]*)"`).FindSubmatch(script)
+		if m == nil {
+			t.Fatalf("ci/install-deps.sh has no %s list", name)
+		}
+		return strings.Fields(string(m[1]))
+	}
+	status := filepath.Join(t.TempDir(), "status")
+	if err := os.WriteFile(status, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-s", "-o", "Dir::State::status=" + status, "install", "--no-install-recommends"}
+	args = append(args, list("packages")...)
+	for _, p := range list("backports") {
+		args = append(args, p+"/bookworm-backports")
+	}
+	out, err := exec.Command("apt-get", args...).CombinedOutput()
+	testenv.Need(t, err == nil || !strings.Contains(string(out), "bookworm-backports' for"),
+		"needs bookworm-backports in apt's lists (ci/install-deps.sh adds it; then apt-get update)")
+	if err != nil {
+		t.Fatalf("apt-get %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	fromBackports := map[string]bool{"incus-base": true, "incus-client": true, "libcowsql0": true, "libraft0": true}
+	inst := regexp.MustCompile(`(?m)^Inst (\S+) \((\S+) ([^\[]*)`)
+	var qemu int
+	for _, m := range inst.FindAllStringSubmatch(string(out), -1) {
+		name, version, release := m[1], m[2], m[3]
+		if strings.Contains(release, "Backports") && !fromBackports[name] {
+			t.Errorf("%s %s would come from backports (%s)", name, version, strings.TrimSpace(release))
+		}
+		if strings.HasPrefix(name, "qemu-") {
+			qemu++
+			if !strings.HasPrefix(version, "1:7.2") {
+				t.Errorf("%s %s: want bookworm's qemu 7.2", name, version)
+			}
+		}
+	}
+	for name := range fromBackports {
+		if !regexp.MustCompile(`(?m)^Inst ` + regexp.QuoteMeta(name) + ` \(\S+ [^)]*Backports`).MatchString(string(out)) {
+			t.Errorf("%s is not installed from backports:\n%s", name, out)
+		}
+	}
+	if qemu == 0 {
+		t.Errorf("no qemu package in the simulation:\n%s", out)
 	}
 }
