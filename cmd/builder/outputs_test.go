@@ -137,22 +137,27 @@ func TestBuildSeveralOutputs(t *testing.T) {
 }
 
 // TestBuildSeveralOutputsImport: --import delivers every output, after
-// all are packed; the daemon keeps one image per alias, so the second
-// output's alias gets its name appended.
+// all are packed, to LXD and to Incus; the daemon keeps one image per
+// alias, so the second output's alias gets its name appended.
 func TestBuildSeveralOutputsImport(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
-	requireLXD(t)
+	for _, d := range testenv.Daemons(t) {
+		t.Run(d.Name, func(t *testing.T) { testBuildSeveralOutputsImport(t, d) })
+	}
+}
+
+func testBuildSeveralOutputsImport(t *testing.T, d testenv.Daemon) {
 	out := filepath.Join(t.TempDir(), "out")
 	alias := "builder-test-outputs-" + uniqueSuffix()
-	stdout, stderr, status := builderExec(t, nil, "build", outputsRecipe, "-o", out, "--json", "--no-cache", "--import="+alias)
+	stdout, stderr, status := builderExec(t, nil, append([]string{"build", outputsRecipe, "-o", out, "--json", "--no-cache", "--import=" + alias}, d.Args()...)...)
 	if status != 0 {
 		t.Fatalf("exit %d\n%s", status, stderr)
 	}
 	imported := map[string]events.Event{}
 	for _, e := range decodeEvents(t, stdout) {
 		if e.Type == events.Import {
-			deleteImageLater(t, e.Fingerprint)
+			deleteImageLaterOn(t, d, e.Fingerprint)
 			imported[e.OutputName] = e
 		}
 	}
@@ -162,7 +167,7 @@ func TestBuildSeveralOutputsImport(t *testing.T) {
 		if !ok || e.Fingerprint != j.Fingerprint || !slices.Equal(e.Aliases, []string{want}) {
 			t.Errorf("import of %s: %+v; want fingerprint %s, alias %s", name, e, j.Fingerprint, want)
 		}
-		if info := lxc(t, "image", "info", want); !strings.Contains(info, "Fingerprint: "+j.Fingerprint) {
+		if info := cli(t, d, "image", "info", want); !strings.Contains(info, "Fingerprint: "+j.Fingerprint) {
 			t.Errorf("alias %s does not name %s:\n%s", want, j.Fingerprint, info)
 		}
 	}
@@ -408,22 +413,27 @@ func TestPackVM(t *testing.T) {
 }
 
 // TestBuildContainerAndVMImport: a build imports its container and VM
-// images, the VM one as a virtual machine's; the image name both would
-// take goes to the first, the VM's gets -vm.
+// images into LXD and into Incus, the VM one as a virtual machine's; the
+// image name both would take goes to the first, the VM's gets -vm.
 func TestBuildContainerAndVMImport(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
 	requireVMDisk(t)
-	requireLXD(t)
+	for _, d := range testenv.Daemons(t) {
+		t.Run(d.Name, func(t *testing.T) { testBuildContainerAndVMImport(t, d) })
+	}
+}
+
+func testBuildContainerAndVMImport(t *testing.T, d testenv.Daemon) {
 	out := filepath.Join(t.TempDir(), "out")
-	stdout, stderr, status := builderExec(t, nil, "build", vmOutputsRecipe, "-o", out, "--json", "--cache-dir", "", "--import")
+	stdout, stderr, status := builderExec(t, nil, append([]string{"build", vmOutputsRecipe, "-o", out, "--json", "--cache-dir", "", "--import"}, d.Args()...)...)
 	if status != 0 {
 		t.Fatalf("exit %d\n%s", status, stderr)
 	}
 	imported := map[string]events.Event{}
 	for _, e := range decodeEvents(t, stdout) {
 		if e.Type == events.Import {
-			deleteImageLater(t, e.Fingerprint)
+			deleteImageLaterOn(t, d, e.Fingerprint)
 			imported[e.OutputName] = e
 		}
 	}
@@ -433,8 +443,8 @@ func TestBuildContainerAndVMImport(t *testing.T) {
 		if e := imported[output]; e.Fingerprint != j.Fingerprint || !slices.Equal(e.Aliases, []string{want.alias}) {
 			t.Errorf("import of %s: %+v; want %s as %s", output, e, j.Fingerprint, want.alias)
 		}
-		if got := strings.TrimSpace(lxc(t, "image", "list", j.Fingerprint, "--format", "csv", "--columns", "t")); got != want.typ {
-			t.Errorf("%s is a %q image in LXD, want %s", output, got, want.typ)
+		if got := strings.TrimSpace(cli(t, d, "image", "list", j.Fingerprint, "--format", "csv", "--columns", "t")); got != want.typ {
+			t.Errorf("%s is a %q image in %s, want %s", output, got, d.Name, want.typ)
 		}
 	}
 }
