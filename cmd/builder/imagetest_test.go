@@ -1,0 +1,421 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/lxd"
+	"github.com/builder-images/builder/internal/testenv"
+)
+
+// The root tests of `builder test`: the busybox image passes on each
+// daemon, broken variants of it fail with the right check named, and
+// nothing the test creates outlives it: not after a pass, a failure,
+// --timeout or Ctrl-C.
+
+// busyboxVariant builds recipes/busybox.hcl changed by edit into a
+// directory of its own and returns the output directory. The recipe is
+// written beside copies of the files and templates it names, so its
+// relative paths hold.
+func busyboxVariant(t *testing.T, name string, edit func(string) string) (outDir, recipePath string) {
+	t.Helper()
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(repo, "recipes", "busybox.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, filepath.Join(repo, "recipes", "files", "busybox"), filepath.Join(tmp, "recipes", "files", "busybox"))
+	copyTree(t, filepath.Join(repo, "templates"), filepath.Join(tmp, "templates"))
+	recipePath = filepath.Join(tmp, "recipes", name+".hcl")
+	if err := os.WriteFile(recipePath, []byte(edit(string(src))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outDir = filepath.Join(tmp, "out")
+	if _, stderr, status := builderExec(t, nil, "build", recipePath, "-o", outDir, "-q"); status != 0 {
+		t.Fatalf("building the %s variant: exit %d\n%s", name, status, stderr)
+	}
+	return outDir, recipePath
+}
+
+// What builder test names what it creates; other tests' resources,
+// made at the same time on the same daemon, have other names.
+var (
+	testProjectOrAlias = regexp.MustCompile(`^builder-test-[0-9a-f]{8}$`)
+	testInstance       = regexp.MustCompile(`^builder-test-(unprivileged|privileged|nic|vm|vm-nic)-[0-9a-f]{6}$`)
+	testBridge         = regexp.MustCompile(`^btest[0-9a-f]{6}$`)
+)
+
+// leftovers lists what a test could leave on the daemon: its projects,
+// the images in them, its instances and aliases in any project, its
+// bridges.
+func leftovers(t *testing.T, d testenv.Daemon) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := lxd.NewUnixClient(lxd.Socket{Daemon: lxd.Daemon(d.Name), Path: d.Socket})
+	var out []string
+	projects, err := c.Projects(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range projects {
+		pc := c.WithProject(p)
+		if testProjectOrAlias.MatchString(p) {
+			out = append(out, "project "+p)
+			images, err := pc.Images(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, fp := range images {
+				out = append(out, "image "+fp+" in "+p)
+			}
+		}
+		instances, err := pc.Instances(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range instances {
+			if testInstance.MatchString(i) {
+				out = append(out, "instance "+i+" in "+p)
+			}
+		}
+		aliases, err := pc.Aliases(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range aliases {
+			if testProjectOrAlias.MatchString(a.Name) {
+				out = append(out, "alias "+a.Name+" in "+p)
+			}
+		}
+	}
+	networks, err := c.Networks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range networks {
+		if testBridge.MatchString(n) {
+			out = append(out, "network "+n)
+		}
+	}
+	return out
+}
+
+// assertNothingLeft fails t for each leftover that was not there before.
+func assertNothingLeft(t *testing.T, d testenv.Daemon, before []string, after string) {
+	t.Helper()
+	for _, l := range leftovers(t, d) {
+		if !slices.Contains(before, l) {
+			t.Errorf("%s on %s after %s", l, d.Name, after)
+		}
+	}
+}
+
+// testEvents runs `builder test --json` and returns its events, stderr
+// and exit status.
+func testEvents(t *testing.T, args ...string) ([]events.Event, string, int) {
+	t.Helper()
+	stdout, stderr, status := builderExec(t, nil, append([]string{"test", "--json"}, args...)...)
+	return decodeEvents(t, stdout), stderr, status
+}
+
+// checkOf returns the check event of config and check ("" config for
+// properties).
+func checkOf(evs []events.Event, config, check string) (events.Event, bool) {
+	for _, e := range evs {
+		if e.Type == events.Check && e.Configuration == config && e.Check == check {
+			return e, true
+		}
+	}
+	return events.Event{}, false
+}
+
+func TestImageTestBusybox(t *testing.T) {
+	requireBusybox(t)
+	daemons := testenv.Daemons(t)
+	out, _ := busyboxVariant(t, "busybox", func(s string) string { return s })
+	for _, d := range daemons {
+		t.Run(d.Name, func(t *testing.T) {
+			before := leftovers(t, d)
+			start := time.Now()
+			evs, stderr, status := testEvents(t, append(d.Args(), out)...)
+			if status != 0 {
+				t.Fatalf("builder test: exit %d\n%s", status, stderr)
+			}
+			t.Logf("busybox: every configuration on %s in %s", d.Name, time.Since(start).Round(100*time.Millisecond))
+			if evs[0].Type != events.TestStart || evs[0].Daemon != d.Name ||
+				!slices.Equal(evs[0].Configurations, []string{"unprivileged", "privileged", "nic"}) {
+				t.Errorf("test_start %+v", evs[0])
+			}
+			for _, config := range []string{"unprivileged", "privileged", "nic"} {
+				want := []string{"start", "exec", "running", "hostname", "test:motd", "stop"}
+				if config == "nic" {
+					want = append(want, "network")
+				}
+				for _, check := range want {
+					if e, ok := checkOf(evs, config, check); !ok || e.Status != events.StatusOK {
+						t.Errorf("%s %s: %+v", config, check, e)
+					}
+				}
+			}
+			if e, ok := checkOf(evs, "nic", "network"); ok && !strings.HasPrefix(e.Detail, "10.") {
+				t.Errorf("nic address %q", e.Detail)
+			}
+			end := evs[len(evs)-1]
+			if end.Type != events.TestEnd || end.Status != events.StatusOK || *end.Failed != 0 || *end.Passed != 20 {
+				t.Errorf("test_end %+v", end)
+			}
+			assertNothingLeft(t, d, before, "a passing test")
+
+			// In an existing project, under a temporary alias; the text
+			// view says it passed.
+			stdout, stderr, status := builderExec(t, nil, append(d.Args(), "test", out, "--project", "default", "--config", "unprivileged")...)
+			if status != 0 || !strings.Contains(stdout, "PASSED  busybox-amd64") || !strings.Contains(stdout, "    ok      hostname (") {
+				t.Errorf("test --project default: exit %d\n%s\n%s", status, stdout, stderr)
+			}
+			assertNothingLeft(t, d, before, "a passing test in --project default")
+		})
+	}
+}
+
+// brokenVariants are busybox images broken in one way each, with the
+// check that must fail and what it must say.
+var brokenVariants = []struct {
+	name   string
+	edit   func(string) string
+	check  string
+	detail string
+}{
+	{"broken-init", func(s string) string {
+		return s + `
+run "break-init" {
+  stage  = "post-files"
+  script = <<-EOT
+    #!/bin/sh
+    rm -f /sbin/init
+    printf '#!/bin/sh\necho "init: cannot mount /proc"\nsleep 1\nexit 1\n' > /sbin/init
+    chmod 755 /sbin/init
+  EOT
+}
+`
+	}, "running", "PID 1 is gone"},
+	{"no-hostname", func(s string) string {
+		return strings.Replace(s, "template \"/etc/hostname\" {\n  source = \"../templates/hostname.tpl\"\n}\n", "", 1)
+	}, "hostname", "the image has no template for /etc/hostname"},
+	{"failing-test", func(s string) string {
+		return s + `
+test "fails" {
+  script = <<-EOT
+    #!/bin/sh
+    echo checking the thing
+    exit 3
+  EOT
+}
+`
+	}, "test:fails", "exit status 3: checking the thing"},
+}
+
+func TestImageTestBrokenImages(t *testing.T) {
+	requireBusybox(t)
+	daemons := testenv.Daemons(t)
+	type built struct{ out, recipe string }
+	outs := map[string]built{}
+	for _, v := range brokenVariants {
+		out, recipe := busyboxVariant(t, v.name, v.edit)
+		outs[v.name] = built{out, recipe}
+	}
+	for _, d := range daemons {
+		for _, v := range brokenVariants {
+			t.Run(d.Name+"/"+v.name, func(t *testing.T) {
+				before := leftovers(t, d)
+				evs, stderr, status := testEvents(t, append(d.Args(), outs[v.name].out, "--config", "unprivileged")...)
+				if status != 1 {
+					t.Fatalf("exit %d, want 1\n%s", status, stderr)
+				}
+				e, ok := checkOf(evs, "unprivileged", v.check)
+				if !ok || e.Status != events.StatusFailed || !strings.Contains(e.Detail, v.detail) {
+					t.Errorf("check %s: %+v, want failed with %q", v.check, e, v.detail)
+				}
+				var failed []string
+				for _, e := range evs {
+					if e.Type == events.Check && e.Status == events.StatusFailed {
+						failed = append(failed, e.Check)
+					}
+				}
+				if !slices.Equal(failed, []string{v.check}) {
+					t.Errorf("failed checks %v, want only %s", failed, v.check)
+				}
+				if v.check == "test:fails" && (e.Error == nil || e.Error.File != outs[v.name].recipe || e.Error.Line == 0 ||
+					e.Error.ExitStatus == nil || *e.Error.ExitStatus != 3 || !slices.Contains(e.Error.Tail, "checking the thing")) {
+					t.Errorf("the failing block's error: %+v", e.Error)
+				}
+				assertNothingLeft(t, d, before, "a failed test")
+			})
+		}
+		t.Run(d.Name+"/keep-on-failure", func(t *testing.T) {
+			before := leftovers(t, d)
+			stdout, stderr, status := builderExec(t, nil, append(d.Args(), "test", outs["no-hostname"].out, "--config", "unprivileged", "--keep-on-failure")...)
+			if status != 1 || !strings.Contains(stdout, "FAILED  busybox-amd64") ||
+				!strings.Contains(stdout, "unprivileged: hostname: the image has no template for /etc/hostname") {
+				t.Fatalf("exit %d\n%s\n%s", status, stdout, stderr)
+			}
+			kept := leftovers(t, d)
+			if len(kept) <= len(before) {
+				t.Errorf("--keep-on-failure kept nothing: %v", kept)
+			}
+			// Each line names what was kept and the command that removes
+			// it, in the order they must run.
+			keptLine := regexp.MustCompile(`(?m)^(?:\d\d:\d\d:\d\d )?  (?:instance|image|alias|project|bridge) [^:]+: (.+)$`)
+			cmds := keptLine.FindAllStringSubmatch(stdout, -1)
+			if len(cmds) == 0 {
+				t.Errorf("no commands to remove what was kept:\n%s", stdout)
+			}
+			for _, m := range cmds {
+				cmd := m[1]
+				if out, err := exec.Command("sh", "-c", cmd).CombinedOutput(); err != nil {
+					t.Errorf("%s: %v\n%s", cmd, err, out)
+				}
+			}
+			assertNothingLeft(t, d, before, "running the commands --keep-on-failure printed")
+		})
+	}
+}
+
+func TestImageTestTimeoutAndInterrupt(t *testing.T) {
+	requireBusybox(t)
+	daemons := testenv.Daemons(t)
+	out, _ := busyboxVariant(t, "busybox", func(s string) string { return s })
+	for _, d := range daemons {
+		t.Run(d.Name+"/timeout", func(t *testing.T) {
+			before := leftovers(t, d)
+			evs, stderr, status := testEvents(t, append(d.Args(), out, "--config", "nic", "--timeout", "1s")...)
+			if status != 1 {
+				t.Fatalf("exit %d, want 1\n%s", status, stderr)
+			}
+			var timedOut bool
+			for _, e := range evs {
+				if e.Type == events.Check && e.Status == events.StatusFailed {
+					timedOut = strings.Contains(e.Detail, "timed out after 1s (--timeout)") || strings.Contains(e.Detail, "deadline")
+					if !timedOut {
+						t.Errorf("failed check %s: %q, want a timeout", e.Check, e.Detail)
+					}
+				}
+			}
+			if !timedOut {
+				t.Error("no check timed out")
+			}
+			assertNothingLeft(t, d, before, "--timeout")
+		})
+		// Ctrl-C while the second configuration's instance is being
+		// created, and while the first's checks run.
+		for _, at := range []struct{ name, config, check string }{
+			{"during-create", "privileged", ""},
+			{"during-checks", "unprivileged", "exec"},
+		} {
+			t.Run(d.Name+"/interrupt-"+at.name, func(t *testing.T) {
+				before := leftovers(t, d)
+				cmd := exec.Command(builderBinary(t), append(d.Args(), "test", "--json", out)...)
+				cmd.Dir = filepath.Join("..", "..")
+				stdout, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				sc := bufio.NewScanner(stdout)
+				var rest []string
+				signalled := false
+				for sc.Scan() {
+					line := sc.Text()
+					rest = append(rest, line)
+					if signalled {
+						continue
+					}
+					hit := strings.Contains(line, `"configuration":"`+at.config+`"`) &&
+						((at.check == "" && strings.Contains(line, `"type":"config_start"`)) ||
+							(at.check != "" && strings.Contains(line, `"check":"`+at.check+`"`)))
+					if hit {
+						if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+							t.Fatal(err)
+						}
+						signalled = true
+					}
+				}
+				err = cmd.Wait()
+				if !signalled {
+					t.Fatalf("never saw the moment to interrupt:\n%s\n%s", strings.Join(rest, "\n"), stderr.String())
+				}
+				if exitErr, ok := err.(*exec.ExitError); !ok || exitErr.ExitCode() != 130 {
+					t.Errorf("exit %v, want 130\n%s", err, stderr.String())
+				}
+				evs := decodeEvents(t, strings.Join(rest, "\n")+"\n")
+				if end := evs[len(evs)-1]; end.Type != events.TestEnd || end.Status != events.StatusInterrupted {
+					t.Errorf("last event %+v, want test_end interrupted", end)
+				}
+				assertNothingLeft(t, d, before, "SIGINT "+at.name)
+			})
+		}
+	}
+}
+
+// TestImageTestDebian tests the shipped Debian recipe's default and cloud
+// container images on every daemon: `build --test` on the first, `builder
+// test` on the others. It debootstraps twice, so -short skips it.
+func TestImageTestDebian(t *testing.T) {
+	if testing.Short() {
+		t.Skip("debootstraps Debian twice and boots it in every configuration (minutes)")
+	}
+	daemons := testenv.Daemons(t)
+	testenv.Command(t, "debootstrap", "debootstrap")
+	testenv.Command(t, "mksquashfs", "squashfs-tools")
+	for _, variant := range []string{"default", "cloud"} {
+		t.Run(variant, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			start := time.Now()
+			stdout, stderr, status := builderExec(t, nil, append(daemons[0].Args(), "build", "recipes/debian.hcl",
+				"--only", "container", "--var", "variant="+variant, "-o", out, "--test")...)
+			if status != 0 {
+				t.Fatalf("build --test on %s: exit %d\n%s\n%s", daemons[0].Name, status, tail([]byte(stdout), 60), stderr)
+			}
+			t.Logf("%s: build --test on %s in %s", variant, daemons[0].Name, time.Since(start).Round(time.Second))
+			dir := filepath.Join(out, "container")
+			for _, d := range daemons {
+				before := leftovers(t, d)
+				start := time.Now()
+				evs, stderr, status := testEvents(t, append(d.Args(), dir)...)
+				if status != 0 {
+					var failed []string
+					for _, e := range evs {
+						if e.Type == events.Check && e.Status == events.StatusFailed {
+							failed = append(failed, e.Configuration+" "+e.Check+": "+e.Detail)
+						}
+					}
+					t.Errorf("builder test on %s: exit %d\n%s\n%s", d.Name, status, strings.Join(failed, "\n"), stderr)
+					continue
+				}
+				t.Logf("%s: builder test on %s in %s", variant, d.Name, time.Since(start).Round(100*time.Millisecond))
+				if _, ok := checkOf(evs, "nic", "cloud-init"); ok != (variant == "cloud") {
+					t.Errorf("cloud-init check run: %v, want %v", ok, variant == "cloud")
+				}
+				assertNothingLeft(t, d, before, "testing Debian "+variant)
+			}
+		})
+	}
+}
