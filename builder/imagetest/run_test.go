@@ -421,3 +421,21 @@ func TestRunCloudInit(t *testing.T) {
 		t.Errorf("cloud-init in error: %+v", e)
 	}
 }
+
+func TestRunSystemdNotOnItsBusYet(t *testing.T) {
+	f := newFake()
+	asked := 0
+	f.exec = func(i *fakeInstance, argv []string) (ExecResult, error, bool) {
+		if strings.Join(argv, " ") == "systemctl is-system-running --wait" {
+			asked++
+			if asked < 3 {
+				return ExecResult{Stderr: "Failed to connect to bus: No such file or directory\n", ExitStatus: 1}, nil, true
+			}
+		}
+		return ExecResult{}, nil, false
+	}
+	_, _, sink := testRun(context.Background(), f, testImage(), Options{Configs: []string{"unprivileged"}})
+	if e := sink.find("unprivileged", "running"); e.Status != events.StatusOK || e.Detail != "running" || asked != 3 {
+		t.Errorf("running after two bus errors: %+v, asked %d times", e, asked)
+	}
+}

@@ -126,6 +126,11 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	if opts.timeout < 0 {
 		return usageError{fmt.Errorf("--timeout must not be negative")}
 	}
+	if opts.test {
+		if err := opts.testOptions().check(); err != nil {
+			return err
+		}
+	}
 	pl, err := a.newPlanLoader(&opts.recipeOptions, recipePath, opts.job)
 	if err != nil {
 		return err
@@ -137,11 +142,7 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	if opts.importAlias == "" && !opts.test && opts.delivering() {
 		return usageError{errors.New("the delivery flags (--alias, --remote, …) need --import or --test")}
 	}
-	if opts.test {
-		if err := opts.testOptions().check(); err != nil {
-			return err
-		}
-	}
+
 	popts, err := opts.packOptions(a, sel.first, "")
 	if err != nil {
 		return err

@@ -144,20 +144,27 @@ func testOutcome(ctx context.Context, results []imagetest.Result, err error) err
 	return nil
 }
 
-// runTests tests each output directory in turn, reporting to rep. It
-// stops at the first image that cannot be tested (the daemon refused
-// it, say) and when ctx ends; a failed check goes on to the next image.
+// runTests tests each output directory in turn, reporting to rep. An
+// image that cannot be tested (no image.json, the daemon refused it) is
+// reported and the next one tested; no daemon to connect to, or ctx
+// ending, stops the run. A failed check is in the results, not an error.
 func (a *app) runTests(ctx context.Context, opts *testOptions, dirs []string, rep *reporter) ([]imagetest.Result, error) {
 	var results []imagetest.Result
+	var errs []error
 	conn := &testConnection{a: a, opts: opts}
 	for _, dir := range dirs {
+		if ctx.Err() != nil {
+			break
+		}
 		img, err := imagetest.LoadImage(dir)
 		if err != nil {
-			return results, err
+			errs = append(errs, fmt.Errorf("testing %s: %w", dir, err))
+			results = append(results, imagetest.Result{Image: dir, Dir: dir, Status: events.StatusFailed})
+			continue
 		}
 		b, err := conn.backend(ctx, img)
 		if err != nil {
-			return results, err
+			return results, errors.Join(append(errs, err)...)
 		}
 		res, err := imagetest.Run(ctx, b, img, imagetest.Options{
 			Timeout: opts.timeout, Configs: opts.configs, KeepOnFailure: opts.keep, Sink: rep,
@@ -169,11 +176,11 @@ func (a *app) runTests(ctx context.Context, opts *testOptions, dirs []string, re
 				fmt.Fprintf(rep.logOut, "  %s\n", k)
 			}
 		}
-		if err != nil {
-			return results, err
+		if err != nil && ctx.Err() == nil {
+			errs = append(errs, err)
 		}
 	}
-	return results, nil
+	return results, errors.Join(errs...)
 }
 
 // testConnection connects to the daemon once, when the first image that
@@ -239,6 +246,12 @@ func writeTestSummary(w io.Writer, results []imagetest.Result) {
 		case events.StatusOK:
 			fmt.Fprintf(&b, "PASSED  %s (%s, %d checks on %s) in %s\n", r.Image, r.Dir, r.Passed, r.Backend, r.Duration.Round(100*time.Millisecond))
 		case events.StatusFailed:
+			if r.Failed == 0 {
+				// Not a check: the image could not be tested (the error
+				// follows on stderr).
+				fmt.Fprintf(&b, "FAILED  %s (%s): could not be tested\n", r.Image, r.Dir)
+				continue
+			}
 			fmt.Fprintf(&b, "FAILED  %s (%s on %s): %d of %d checks failed\n", r.Image, r.Dir, r.Backend, r.Failed, r.Passed+r.Failed)
 			for _, f := range r.Failures {
 				fmt.Fprintf(&b, "  %s\n", strings.ReplaceAll(f.String(), "\n", "\n    "))
