@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,30 +13,44 @@ import (
 )
 
 // TestSimulateNightly runs ci/simulate-nightly.sh, the nightly workflow's
-// jobs on this machine: the matrix of a two-variant recipe, both build
-// jobs, and the publish job into a tree on a real S3 server on loopback,
-// which prune and verify then read back.
+// jobs on this machine: the matrix of a three-variant recipe, the build
+// jobs, each testing its image with builder test on a real daemon, and
+// the publish job into a tree on a real S3 server on loopback, which
+// prune and verify then read back. The "broken" variant fails its test
+// block: it must not be published, the others must, and the run must
+// end with exit status 1, as the workflow run fails.
 func TestSimulateNightly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and boots three images in every configuration (a minute)")
+	}
 	requireRoot(t)
 	requireBusybox(t)
+	testenv.Daemons(t)
 	_, err := exec.LookPath("versitygw")
 	testenv.Need(t, err == nil, "needs versitygw on PATH (make test-deps builds it into bin/tools)")
 	testenv.Command(t, "ss", "iproute2")
-	cmd := exec.Command("ci/simulate-nightly.sh", "-j", "2", "ci/testdata/busybox-matrix.hcl")
+	cmd := exec.Command("ci/simulate-nightly.sh", "-j", "3", "ci/testdata/busybox-matrix.hcl")
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "BUILDER="+builderBinary(t))
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("simulate-nightly: %v\n%s", err, out)
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
+		t.Fatalf("simulate-nightly: %v, want exit status 1 (one image failed its test)\n%s", err, out)
 	}
 	for _, want := range []string{
-		"==> build busybox-matrix-default", "==> build busybox-matrix-tiny",
+		"==> build busybox-matrix-default", "==> build busybox-matrix-tiny", "==> build busybox-matrix-broken",
+		"==> test busybox-matrix-default: passed", "==> test busybox-matrix-tiny: passed",
+		"==> test busybox-matrix-broken: FAILED, not published",
 		"published busybox:nightly:default:x86_64:", "published busybox:nightly:tiny:x86_64:",
 		"s3://images/nightly: 2 images verified",
+		"1 image(s) failed builder test and were not published",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(string(out), "published busybox:nightly:broken") {
+		t.Errorf("the image that failed its test was published:\n%s", out)
 	}
 }
 
