@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -113,5 +115,78 @@ func TestInstallDepsFromScratch(t *testing.T) {
 	}
 	if qemu == 0 {
 		t.Errorf("no qemu package in the simulation:\n%s", out)
+	}
+}
+
+// TestNightlyPublishesOnlyTested keeps the gate in both pipelines: the
+// build job tests what it built and keeps only what passed in tested/,
+// its only image artifact, and publish reads nothing else.
+func TestNightlyPublishesOnlyTested(t *testing.T) {
+	parse := func(path string) map[string]any {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join("..", "..", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return doc
+	}
+	text := func(v any) string {
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	get := func(v any, keys ...string) any {
+		for _, k := range keys {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		}
+		return v
+	}
+
+	gh := parse("ci/github/nightly.yml")
+	var tested, uploaded bool
+	steps, _ := get(gh, "jobs", "build", "steps").([]any)
+	for _, step := range steps {
+		run, _ := get(step, "run").(string)
+		if strings.Contains(run, "builder test") && strings.Contains(run, `mv "$dir" "tested/$rel"`) {
+			tested = true
+		}
+		if strings.HasPrefix(text(get(step, "uses")), "actions/upload-artifact") && strings.HasPrefix(text(get(step, "with", "name")), "image-") {
+			uploaded = true
+			if path := get(step, "with", "path"); path != "tested" {
+				t.Errorf("GitHub: the image artifact uploads %v, want tested (only what passed)", path)
+			}
+			if !tested {
+				t.Error("GitHub: the image artifact is uploaded before the test step")
+			}
+		}
+	}
+	if !tested || !uploaded {
+		t.Errorf("GitHub: build job tests (%v) and uploads the tested images (%v)", tested, uploaded)
+	}
+	if publish := text(get(gh, "jobs", "publish")); !strings.Contains(publish, "pattern: image-*") || !strings.Contains(publish, "find images -name image.json") {
+		t.Errorf("GitHub: publish does not publish the output directories of the image-* artifacts:\n%s", publish)
+	}
+
+	gl := parse("ci/gitlab/build-job.yml")
+	script := text(get(gl, ".builder-build", "script"))
+	if !strings.Contains(script, "./bin/builder test") || !strings.Contains(script, `mv "$dir" "tested/$rel"`) {
+		t.Errorf("GitLab: the build job does not test and keep what passed in tested/:\n%s", script)
+	}
+	paths := text(get(gl, ".builder-build", "artifacts", "paths"))
+	if !strings.Contains(paths, "tested/") || strings.Contains(paths, "out/") {
+		t.Errorf("GitLab: the build job's artifacts are %s; want tested/ and never out/", paths)
+	}
+	if publish := text(get(gl, "publish", "script")); !strings.Contains(publish, "find tested -name image.json") {
+		t.Errorf("GitLab: publish does not publish tested/ alone:\n%s", publish)
 	}
 }
