@@ -22,12 +22,12 @@ func requireLXD(t testing.TB) {
 }
 
 // lxdDaemon is LXD as the LXD-only helpers below address it.
-var lxdDaemon = testenv.Daemon{Name: "lxd", CLI: "lxc"}
+func lxdDaemon() testenv.Daemon { return testenv.Daemon{Name: "lxd", CLI: "lxc"} }
 
 // lxc runs LXD's client, which must succeed.
 func lxc(t testing.TB, args ...string) string {
 	t.Helper()
-	return cli(t, lxdDaemon, args...)
+	return cli(t, lxdDaemon(), args...)
 }
 
 // cli runs the daemon's client, lxc or incus, which must succeed.
@@ -139,7 +139,7 @@ func waitRunningOn(t *testing.T, d testenv.Daemon, name string) {
 
 // deleteImageLater removes an image from LXD when the test ends.
 func deleteImageLater(t *testing.T, fingerprint string) {
-	deleteImageLaterOn(t, lxdDaemon, fingerprint)
+	deleteImageLaterOn(t, lxdDaemon(), fingerprint)
 }
 
 // deleteImageLaterOn removes an image from d when the test ends.

@@ -38,11 +38,17 @@ func (d Daemon) Args() []string { return []string{"--daemon", d.Name} }
 // one daemon's tests alone (BUILDER_TEST_DAEMONS=incus go test -run …).
 const DaemonsVar = "BUILDER_TEST_DAEMONS"
 
+// knownDaemon is a daemon the tests know: its name, client, what
+// installs it and what starts it.
+type knownDaemon struct{ name, cli, pkg, start string }
+
 // knownDaemons are the daemons the tests know, in the order they run:
 // LXD first, as the tests always ran against it.
-var knownDaemons = []struct{ name, cli, pkg, start string }{
-	{"lxd", "lxc", "lxd", "ci/start-lxd.sh"},
-	{"incus", "incus", "incus-base and incus-client from bookworm-backports (ci/install-deps.sh)", "ci/start-incus.sh"},
+func knownDaemons() []knownDaemon {
+	return []knownDaemon{
+		{"lxd", "lxc", "lxd", "ci/start-lxd.sh"},
+		{"incus", "incus", "incus-base and incus-client from bookworm-backports (ci/install-deps.sh)", "ci/start-incus.sh"},
+	}
 }
 
 // Daemons returns the daemons whose sockets answer GET /1.0, LXD then
@@ -55,7 +61,7 @@ func Daemons(t testing.TB) []Daemon {
 	want := wantedDaemons()
 	var found []Daemon
 	var missing []string
-	for _, k := range knownDaemons {
+	for _, k := range knownDaemons() {
 		if !slices.Contains(want, k.name) {
 			continue
 		}
@@ -83,7 +89,7 @@ func Daemons(t testing.TB) []Daemon {
 func NeedDaemon(t testing.TB, name string) Daemon {
 	t.Helper()
 	Root(t)
-	for _, k := range knownDaemons {
+	for _, k := range knownDaemons() {
 		if k.name != name {
 			continue
 		}
