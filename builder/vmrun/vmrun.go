@@ -61,6 +61,10 @@ type Options struct {
 	// still answers it), in the PCI slot that makes it enp5s0 in the
 	// guest, as under LXD and Incus.
 	NIC bool
+	// SystemSerial is the machine's SMBIOS serial number (type 1), ""
+	// for qemu's default. cloud-init reads "ds=nocloud" there as the
+	// sign to use its NoCloud seed: see package imagetest/qemu.
+	SystemSerial string
 	// QEMU is the program; "" is qemu-system-x86_64 from PATH.
 	QEMU string
 }
@@ -136,6 +140,9 @@ func Start(ctx context.Context, opts Options) (_ *VM, err error) {
 	args := append(fw.args(vars), commonArgs(accel, cmp.Or(opts.MemoryMiB, 1024), cmp.Or(opts.CPUs, 2))...)
 	args = append(args, deviceArgs(opts, overlay, vm.sockets, mac)...)
 	args = append(args, "-qmp", "unix:"+qemuValue(vm.qmp)+",server=on,wait=off")
+	if opts.SystemSerial != "" {
+		args = append(args, "-smbios", "type=1,serial="+qemuValue(opts.SystemSerial))
+	}
 
 	log, err := os.Create(vm.ConsolePath)
 	if err != nil {
