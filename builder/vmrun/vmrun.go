@@ -212,9 +212,11 @@ func deviceArgs(opts Options, overlay string, sockets map[string]string, mac str
 		"-device", "scsi-hd,drive=root,bus=scsi0.0,scsi-id=0,lun=0,bootindex=1",
 	}
 	if opts.ConfigDrive != "" {
+		// virtio-blk, not a second disk on the SCSI bus: the root disk
+		// stays sda whatever order the guest finds them in.
 		args = append(args,
 			"-drive", "if=none,id=config,format=raw,readonly=on,file="+qemuValue(opts.ConfigDrive),
-			"-device", "scsi-hd,drive=config,bus=scsi0.0,scsi-id=1,lun=0")
+			"-device", "virtio-blk-pci,drive=config,addr=0x6")
 	}
 	if len(opts.Ports) > 0 {
 		args = append(args, "-device", "virtio-serial-pci,id=vserial,addr=0x5")

@@ -104,9 +104,11 @@ func TestBackendBootsDebianVM(t *testing.T) {
 	b := New(Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
+	prepared := time.Now()
 	if err := b.Prepare(ctx, img); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("prepared in %v (accelerator %s)", time.Since(prepared).Round(10*time.Millisecond), b.Accel())
 	dir := b.dir
 	defer func() {
 		if err := b.Cleanup(context.Background()); err != nil {
@@ -165,6 +167,10 @@ func bootBackend(t *testing.T, ctx context.Context, b *Backend, spec imagetest.L
 		t.Errorf("systemd is %q; failed units:\n%s", res.Stdout, failed.Stdout)
 	}
 	t.Logf("systemd finished booting after %v", time.Since(start).Round(100*time.Millisecond))
+	// The root disk is sda: the config drive is on another bus.
+	if res := run("findmnt", "-n", "-o", "SOURCE", "/"); strings.TrimSpace(res.Stdout) != "/dev/sda2" {
+		t.Errorf("the root file system is on %q, want /dev/sda2", res.Stdout)
+	}
 	if res := run("cat", "/etc/hostname"); strings.TrimSpace(res.Stdout) != spec.Name {
 		t.Errorf("/etc/hostname holds %q, want %q", res.Stdout, spec.Name)
 	}
