@@ -41,7 +41,7 @@ type Options struct {
 	// FirmwareDir is OVMF's; "" is vmrun.FirmwareDir.
 	FirmwareDir string
 	// Agent is the program the guest runs as its agent; "" is the
-	// running builder (os.Executable), whose main() becomes the agent
+	// running builder (/proc/self/exe), whose main() becomes the agent
 	// when named lxd-agent.
 	Agent string
 	// QEMU is the program; "" is qemu-system-x86_64.
@@ -82,14 +82,10 @@ func (b *Backend) Prepare(ctx context.Context, img *imagetest.Image) error {
 	if t := img.JSON.InstanceType(); t != image.InstanceVM {
 		return fmt.Errorf("qemu boots VM images; %s is a %s image", img.Dir, t)
 	}
-	agent := b.opts.Agent
-	if agent == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("qemu backend: builder's own program, the guest's agent: %w", err)
-		}
-		agent = exe
-	}
+	// /proc/self/exe rather than os.Executable's path: it reads the
+	// running program even when its file was replaced or removed since
+	// (a rebuild during a long test).
+	agent := cmp.Or(b.opts.Agent, "/proc/self/exe")
 	dir, err := os.MkdirTemp(b.opts.TempDir, "builder-qemu-")
 	if err != nil {
 		return fmt.Errorf("qemu backend: %w", err)
