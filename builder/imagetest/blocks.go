@@ -84,6 +84,15 @@ const testDir = "/run/builder-test"
 // failed run step does.
 const tailLines = 20
 
+// How a pushed script is run (its path is $0). Never executed directly:
+// a VM's /run is mounted noexec (by the initramfs), so a script with #!
+// runs under the interpreter its first line names, as the kernel would
+// start it (the line split on blanks, not globbed).
+const (
+	runPlain   = `exec /bin/sh "$0" 2>&1`
+	runShebang = `IFS= read -r line < "$0"; set -f; set -- ${line#??} "$0"; exec "$@" 2>&1`
+)
+
 // testBlock pushes a recipe test block's script into the instance and
 // runs it; its output becomes output events labelled with its name.
 func (s *session) testBlock(ctx context.Context, t image.Test) (string, error) {
@@ -97,9 +106,9 @@ func (s *session) testBlock(ctx context.Context, t image.Test) (string, error) {
 	// One stream, in the order the script printed it: stderr joins
 	// stdout in the instance. A script without #! runs under /bin/sh,
 	// as a run block's does.
-	run := `exec "$0" 2>&1`
-	if !strings.HasPrefix(t.Script, "#!") {
-		run = `exec /bin/sh "$0" 2>&1`
+	run := runPlain
+	if strings.HasPrefix(t.Script, "#!") {
+		run = runShebang
 	}
 	timeout := time.Duration(t.Timeout) * time.Second
 	if timeout <= 0 {

@@ -332,7 +332,7 @@ func TestRunTestBlocks(t *testing.T) {
 	if f.pushed["/run/builder-test/motd"] != motd.Script || f.pushed["/run/builder-test/plain"] != plain.Script {
 		t.Errorf("pushed %v", f.pushed)
 	}
-	if len(ran) != 2 || ran[0][2] != `exec "$0" 2>&1` || ran[1][2] != `exec /bin/sh "$0" 2>&1` {
+	if len(ran) != 2 || ran[0][2] != runShebang || ran[1][2] != runPlain {
 		t.Errorf("ran %q", ran)
 	}
 	e := sink.find("unprivileged", "test:plain")
