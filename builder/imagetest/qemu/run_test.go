@@ -1,8 +1,11 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -51,5 +54,38 @@ func TestRunDebianVM(t *testing.T) {
 	t.Logf("%s: %d checks passed in %v (%s)", res.Image, res.Passed, res.Duration.Round(time.Second), b.Accel())
 	if _, err := os.Stat(b.dir); !os.IsNotExist(err) {
 		t.Errorf("the backend's directory %s is left: %v", b.dir, err)
+	}
+}
+
+// TestRunInterruptedLeavesNothing cancels a run while the VM boots, as
+// Ctrl-C does: Run reports the interruption, qemu is gone and so is the
+// backend's directory.
+func TestRunInterruptedLeavesNothing(t *testing.T) {
+	dir := requireVM(t).Dir
+	img, err := imagetest.LoadImage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := New(Options{})
+	time.AfterFunc(10*time.Second, cancel)
+	res, err := imagetest.Run(ctx, b, img, imagetest.Options{Configs: []string{"vm-nic"}, Sink: &checkLog{t: t}})
+	if !errors.Is(err, context.Canceled) || res.Status != events.StatusInterrupted {
+		t.Errorf("an interrupted run: status %s, error %v", res.Status, err)
+	}
+	if b.dir == "" {
+		t.Fatal("the backend was never prepared")
+	}
+	if _, err := os.Stat(b.dir); !os.IsNotExist(err) {
+		t.Errorf("the backend's directory %s is left: %v", b.dir, err)
+	}
+	// No qemu names the backend's directory in its command line.
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, _ := os.ReadFile(p)
+		if bytes.Contains(cmdline, []byte("qemu-system")) && bytes.Contains(cmdline, []byte(b.dir)) {
+			t.Errorf("qemu still runs: %s", bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
+		}
 	}
 }
