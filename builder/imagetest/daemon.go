@@ -228,18 +228,36 @@ func (d *DaemonBackend) Delete(ctx context.Context, inst Instance) error {
 
 // Cleanup removes what the test created, in the order the daemon needs:
 // instances, then the image, then the project and the bridge. It goes
-// on after an error, so one failure leaves as little as possible.
+// on after an error, so one failure leaves as little as possible, and
+// tries again until ctx ends: an operation an interrupted test started
+// (an instance's create) may still be running and hold the project.
 func (d *DaemonBackend) Cleanup(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for {
+		err := d.cleanupOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (d *DaemonBackend) cleanupOnce(ctx context.Context) error {
 	var errs []error
 	if d.c != nil {
+		var left []string
 		for _, name := range d.instances {
 			if err := deleteInstance(ctx, d.c, name); err != nil {
 				errs = append(errs, fmt.Errorf("deleting instance %s: %w", name, err))
+				left = append(left, name)
 			}
 		}
-		d.instances = nil
+		d.instances = left
 	}
 	if d.project != "" {
 		errs = append(errs, d.deleteProject(ctx))

@@ -131,7 +131,11 @@ func (a *app) runTestCommand(ctx context.Context, opts *testOptions, asJSON bool
 // to run (1, the error), a failed check (1, reported already), or 0.
 func testOutcome(ctx context.Context, results []imagetest.Result, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("test interrupted: %w", context.Canceled)
+		if err == nil {
+			err = ctx.Err()
+		}
+		// err also says what cleanup could not remove, if anything.
+		return fmt.Errorf("test interrupted: %w", err)
 	}
 	if err != nil {
 		return err

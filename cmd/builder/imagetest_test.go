@@ -387,6 +387,9 @@ func TestImageTestTimeoutAndInterrupt(t *testing.T) {
 					t.Errorf("last event %+v, want test_end interrupted", end)
 				}
 				assertNothingLeft(t, d, before, "SIGINT "+at.name)
+				if t.Failed() {
+					t.Logf("stderr:\n%s", stderr.String())
+				}
 			})
 		}
 	}
