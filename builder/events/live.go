@@ -27,9 +27,15 @@ type Live struct {
 	stepType string
 	started  time.Time
 	lines    []string
-	drawn    int // terminal lines the live region occupies
-	stop     chan struct{}
-	done     chan struct{}
+	// config is the test configuration running (config_start to
+	// config_end): its line is redrawn with the time its current check
+	// has taken, since a check (a boot, systemd settling) can take a
+	// while without a word.
+	config     string
+	checkSince time.Time
+	drawn      int // terminal lines the live region occupies
+	stop       chan struct{}
+	done       chan struct{}
 }
 
 // NewLive starts a renderer on a terminal width columns wide, showing up
@@ -54,7 +60,7 @@ func (l *Live) tick() {
 			return
 		case <-t.C:
 			l.mu.Lock()
-			if l.step != nil {
+			if l.step != nil || l.config != "" {
 				l.redraw()
 			}
 			l.mu.Unlock()
@@ -85,7 +91,13 @@ func (l *Live) Emit(e Event) {
 		for _, line := range strings.Split(testLine(e), "\n") {
 			fmt.Fprintln(l.out, l.cut(line))
 		}
-		if l.step != nil {
+		switch e.Type {
+		case ConfigStart, Check:
+			l.config, l.checkSince = e.Configuration, time.Now()
+		default:
+			l.config = ""
+		}
+		if l.step != nil || l.config != "" {
 			l.redraw()
 		}
 	case Output:
@@ -147,6 +159,13 @@ func (l *Live) clear() {
 
 func (l *Live) redraw() {
 	l.clear()
+	if l.step == nil {
+		// A test's configuration between its checks.
+		elapsed := time.Since(l.checkSince).Truncate(time.Second)
+		fmt.Fprintln(l.out, l.cut(fmt.Sprintf("    …       checking  %s", elapsed)))
+		l.drawn = 1
+		return
+	}
 	s := l.step
 	where := ""
 	if s.File != "" {

@@ -66,3 +66,29 @@ func TestTestEventJSON(t *testing.T) {
 		t.Errorf("empty fields are left out: %s", buf.String())
 	}
 }
+
+// TestLiveTest: the live view prints a test's lines as the text log
+// does, with a line that says a check is under way between them, gone
+// when the configuration ends.
+func TestLiveTest(t *testing.T) {
+	var buf bytes.Buffer
+	live := NewLive(&buf, 80, 5)
+	live.Emit(Event{Type: TestStart, Image: "img", Daemon: "lxd", Configurations: []string{"nic"}})
+	live.Emit(Event{Type: ConfigStart, Configuration: "nic", Instance: "builder-test-nic-1"})
+	live.Emit(Event{Type: Check, Configuration: "nic", Check: "start", Status: StatusOK, Duration: 1})
+	regions := strings.Split(buf.String(), "\x1b[J")
+	if last := regions[len(regions)-1]; !strings.HasPrefix(last, "    ok      start (1.00s)\n    …       checking  0s\n") {
+		t.Errorf("while a check runs: %q", last)
+	}
+	live.Emit(Event{Type: ConfigEnd, Configuration: "nic", Status: StatusOK, Duration: 2})
+	live.Close()
+	regions = strings.Split(buf.String(), "\x1b[J")
+	if last := regions[len(regions)-1]; last != "<== [nic] passed in 2s\n" {
+		t.Errorf("after the configuration: %q", last)
+	}
+	for _, want := range []string{"==> test img (1 configuration on lxd)\n", "==> [nic] builder-test-nic-1\n"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("live view lacks %q: %q", want, buf.String())
+		}
+	}
+}
