@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/image"
 )
 
 // session is one configuration's run: its instance and what the checks
@@ -62,7 +63,12 @@ func (r *runner) checks(config Configuration) []namedCheck {
 func (r *runner) runConfig(ctx context.Context, config Configuration) {
 	start := time.Now()
 	s := &session{r: r, config: config, name: InstanceName(config.Name), token: token(8)}
-	r.emit(events.Event{Type: events.ConfigStart, Configuration: config.Name, InstanceType: config.InstanceType, Instance: s.name})
+	// Events spell instance types as build's do: "container", "vm".
+	instanceType := image.TestOnContainer
+	if config.InstanceType == image.InstanceVM {
+		instanceType = image.TestOnVM
+	}
+	r.emit(events.Event{Type: events.ConfigStart, Configuration: config.Name, InstanceType: instanceType, Instance: s.name})
 	cctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
 
