@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,20 +56,11 @@ func (o *testOptions) check() error {
 	}
 	known := imagetest.ConfigurationNames()
 	for _, c := range o.configs {
-		if !contains(known, c) {
+		if !slices.Contains(known, c) {
 			return usageError{fmt.Errorf("there is no configuration %q (there are %s)", c, strings.Join(known, ", "))}
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *app) newTestCommand() *cobra.Command {
