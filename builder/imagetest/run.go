@@ -98,9 +98,10 @@ func run(ctx context.Context, r *runner) (res Result, err error) {
 }
 
 // finish removes what the backend created, or with KeepOnFailure after
-// a failure leaves it and records what is left.
+// a failed check leaves it and records what is left. (An image that
+// could not even be prepared leaves nothing worth a look.)
 func (r *runner) finish(ctx context.Context) error {
-	if r.opts.KeepOnFailure && r.res.Status == events.StatusFailed && ctx.Err() == nil {
+	if r.opts.KeepOnFailure && r.res.Failed > 0 && ctx.Err() == nil {
 		r.res.Kept = r.b.Kept()
 		return nil
 	}
