@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -30,7 +31,7 @@ func fakeVMImage(t *testing.T) (img *imagetest.Image, firmware string) {
 			t.Fatal(err)
 		}
 	}
-	j := image.ImageJSON{Fingerprint: strings.Repeat("b", 64), Type: image.TypeVM, Disk: &image.Disk{}, Files: []image.FileInfo{
+	j := image.ImageJSON{Fingerprint: strings.Repeat("b", 64), Type: image.TypeVM, Architecture: "x86_64", Disk: &image.Disk{}, Files: []image.FileInfo{
 		{Name: "lxd.tar.gz", Role: image.RoleMetadata}, {Name: "disk.qcow2", Role: image.RoleDisk},
 	}}
 	return &imagetest.Image{Dir: dir, JSON: j}, firmware
@@ -49,6 +50,14 @@ func TestBackendLifecycle(t *testing.T) {
 	container := &imagetest.Image{Dir: img.Dir, JSON: image.ImageJSON{Type: image.TypeSplit}}
 	if err := b.Prepare(ctx, container); err == nil || !strings.Contains(err.Error(), "qemu boots VM images") {
 		t.Errorf("Prepare of a container image: %v", err)
+	}
+	arm := &imagetest.Image{Dir: img.Dir, JSON: img.JSON}
+	arm.JSON.Architecture = "aarch64"
+	if err := b.Prepare(ctx, arm); err == nil || !strings.Contains(err.Error(), "boots x86_64 VM images") {
+		t.Errorf("Prepare of an aarch64 image: %v", err)
+	}
+	if runtime.GOARCH != "amd64" {
+		return
 	}
 	if err := b.Prepare(ctx, img); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -81,6 +82,11 @@ func (b *Backend) Name() string { return "qemu" }
 func (b *Backend) Prepare(ctx context.Context, img *imagetest.Image) error {
 	if t := img.JSON.InstanceType(); t != image.InstanceVM {
 		return fmt.Errorf("qemu boots VM images; %s is a %s image", img.Dir, t)
+	}
+	// qemu-system-x86_64 and OVMF boot x86_64 disks, and the guest's
+	// agent is this very program: both must be x86_64.
+	if arch := img.JSON.Architecture; arch != "x86_64" || runtime.GOARCH != "amd64" {
+		return fmt.Errorf("the qemu backend boots x86_64 VM images on an x86_64 host; %s is %s, this host %s", img.Dir, arch, runtime.GOARCH)
 	}
 	// /proc/self/exe rather than os.Executable's path: it reads the
 	// running program even when its file was replaced or removed since
