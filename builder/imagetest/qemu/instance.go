@@ -20,6 +20,7 @@ type instance struct {
 	dir   string          // the instance's files: config drive, the VM's directory
 	vm    *vmrun.VM       // nil until qemu started
 	agent *vmagent.Client // nil until connected
+	watch *agentWatch
 
 	removeOnce sync.Once
 	removeErr  error
@@ -30,7 +31,11 @@ func (i *instance) Name() string { return i.name }
 // Exec runs argv through the agent, waiting for the agent to come up
 // within ctx: the first answer is the exec check's "the agent answers".
 func (i *instance) Exec(ctx context.Context, argv []string) (imagetest.ExecResult, error) {
-	res, err := i.agent.Exec(ctx, argv, nil)
+	var res vmagent.ExecResult
+	err := i.watch.call(ctx, func(ctx context.Context) (err error) {
+		res, err = i.agent.Exec(ctx, argv, nil)
+		return err
+	})
 	if err != nil {
 		return imagetest.ExecResult{}, i.explain(err)
 	}
@@ -38,7 +43,10 @@ func (i *instance) Exec(ctx context.Context, argv []string) (imagetest.ExecResul
 }
 
 func (i *instance) PushFile(ctx context.Context, path string, content []byte, mode os.FileMode) error {
-	if err := i.agent.Push(ctx, path, content, uint32(mode.Perm())); err != nil {
+	err := i.watch.call(ctx, func(ctx context.Context) error {
+		return i.agent.Push(ctx, path, content, uint32(mode.Perm()))
+	})
+	if err != nil {
 		return i.explain(err)
 	}
 	return nil

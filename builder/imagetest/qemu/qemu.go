@@ -65,6 +65,8 @@ type Backend struct {
 	instances   map[string]*instance // launched and not deleted
 	cleanedUp   bool
 	agentBinary string
+	// agentGrace is agentGrace, shorter in tests.
+	agentGrace time.Duration
 }
 
 var _ imagetest.Backend = (*Backend)(nil)
@@ -72,7 +74,7 @@ var _ imagetest.Backend = (*Backend)(nil)
 // New returns a backend; Prepare readies it for one image.
 func New(opts Options) *Backend {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Backend{opts: opts, ctx: ctx, cancel: cancel, instances: map[string]*instance{}}
+	return &Backend{opts: opts, ctx: ctx, cancel: cancel, instances: map[string]*instance{}, agentGrace: agentGrace}
 }
 
 func (b *Backend) Name() string { return "qemu" }
@@ -142,7 +144,7 @@ func (b *Backend) Launch(ctx context.Context, spec imagetest.LaunchSpec) (_ imag
 		b.mu.Unlock()
 		return nil, fmt.Errorf("qemu backend: instance %s exists", spec.Name)
 	}
-	inst := &instance{name: spec.Name, dir: filepath.Join(b.dir, spec.Name)}
+	inst := &instance{name: spec.Name, dir: filepath.Join(b.dir, spec.Name), watch: newAgentWatch()}
 	// Recorded before anything can fail: Cleanup removes it.
 	b.instances[spec.Name] = inst
 	b.mu.Unlock()
@@ -184,6 +186,7 @@ func (b *Backend) Launch(ctx context.Context, spec imagetest.LaunchSpec) (_ imag
 		return nil, fmt.Errorf("qemu backend: %s: %w", spec.Name, err)
 	}
 	inst.agent = vmagent.NewClient(conn)
+	go inst.watch.watch(b.ctx, func(ctx context.Context) error { return vm.WaitConsole(ctx, loginPrompt) }, b.agentGrace)
 	return inst, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,5 +88,32 @@ func TestRunInterruptedLeavesNothing(t *testing.T) {
 		if bytes.Contains(cmdline, []byte("qemu-system")) && bytes.Contains(cmdline, []byte(b.dir)) {
 			t.Errorf("qemu still runs: %s", bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
 		}
+	}
+}
+
+// TestRunWithoutAgent boots the image with a program that is no agent
+// where the agent should be, as an image without the agent's units
+// would behave: the exec check fails soon after the login prompt,
+// saying why, and the VM is gone after.
+func TestRunWithoutAgent(t *testing.T) {
+	dir := requireVM(t).Dir
+	img, err := imagetest.LoadImage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := New(Options{Agent: "/bin/true"})
+	b.agentGrace = 15 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := imagetest.Run(ctx, b, img, imagetest.Options{Configs: []string{"vm"}, Sink: &checkLog{t: t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != events.StatusFailed || len(res.Failures) != 1 || res.Failures[0].Check != imagetest.CheckExec ||
+		!strings.Contains(res.Failures[0].Detail, "no agent answered within 15s") {
+		t.Errorf("status %s, failures %v; want exec failed for want of an agent", res.Status, res.Failures)
+	}
+	if _, err := os.Stat(b.dir); !os.IsNotExist(err) {
+		t.Errorf("the backend's directory %s is left: %v", b.dir, err)
 	}
 }
