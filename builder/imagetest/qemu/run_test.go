@@ -42,7 +42,8 @@ func TestRunDebianVM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	b := New(Options{})
-	res, err := imagetest.Run(ctx, b, img, imagetest.Options{Timeout: 8 * time.Minute, Sink: &checkLog{t: t}})
+	// Kept on failure for the consoles, shown below, then removed.
+	res, err := imagetest.Run(ctx, b, img, imagetest.Options{Timeout: 8 * time.Minute, KeepOnFailure: true, Sink: &checkLog{t: t}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +51,15 @@ func TestRunDebianVM(t *testing.T) {
 		t.Errorf("status %s, %d passed, %d failed:", res.Status, res.Passed, res.Failed)
 		for _, f := range res.Failures {
 			t.Errorf("  %s", f)
+		}
+		logs, _ := filepath.Glob(filepath.Join(b.dir, "*", "vm-*", "console.log"))
+		for _, l := range logs {
+			console, _ := os.ReadFile(l)
+			lines := strings.Split(string(console), "\n")
+			t.Logf("%s, last lines:\n%s", l, strings.Join(lines[max(len(lines)-60, 0):], "\n"))
+		}
+		if err := b.Cleanup(context.Background()); err != nil {
+			t.Error(err)
 		}
 	}
 	t.Logf("%s: %d checks passed in %v (%s)", res.Image, res.Passed, res.Duration.Round(time.Second), b.Accel())
