@@ -2,6 +2,7 @@ package vmagent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net"
@@ -76,6 +77,10 @@ func serveOnce(port string, g *guest, log *kmsg) {
 		return
 	}
 	defer f.Close()
+	// Hello first: the host learns that an agent (again) listens.
+	if err := json.NewEncoder(f).Encode(Response{Hello: true}); err != nil {
+		log.once("greeting the host", err)
+	}
 	_ = Serve(context.Background(), f, f, g)
 }
 

@@ -60,6 +60,10 @@ type Response struct {
 	// Error is set when the request could not be carried out (not when
 	// a command ran and failed: that is Status).
 	Error string `json:"error,omitempty"`
+	// Hello, with ID 0, is what the agent says when it opens the port:
+	// after the first, it says the agent started again (systemd restarts
+	// it when it dies), and the requests it had not answered are lost.
+	Hello bool `json:"hello,omitempty"`
 }
 
 // Handler carries out requests.
@@ -111,14 +115,15 @@ type Client struct {
 
 	mu      sync.Mutex
 	nextID  uint64
-	pending map[uint64]chan Response
+	pending map[uint64]*call
+	hellos  int
 	err     error         // why reading ended; set before done closes
 	done    chan struct{} // closed when reading ended
 }
 
 // NewClient starts reading conn's responses; Close ends it.
 func NewClient(conn io.ReadWriteCloser) *Client {
-	c := &Client{conn: conn, enc: json.NewEncoder(conn), pending: map[uint64]chan Response{}, done: make(chan struct{})}
+	c := &Client{conn: conn, enc: json.NewEncoder(conn), pending: map[uint64]*call{}, done: make(chan struct{})}
 	go c.read()
 	return c
 }
@@ -131,12 +136,16 @@ func (c *Client) read() {
 		if err = dec.Decode(&resp); err != nil {
 			break
 		}
+		if resp.Hello {
+			c.hello()
+			continue
+		}
 		c.mu.Lock()
-		ch := c.pending[resp.ID]
+		pc := c.pending[resp.ID]
 		delete(c.pending, resp.ID)
 		c.mu.Unlock()
-		if ch != nil { // else an answer to a request the host gave up on
-			ch <- resp
+		if pc != nil { // else an answer to a request the host gave up on
+			pc.answer <- resp
 		}
 	}
 	if errors.Is(err, io.EOF) {
@@ -146,6 +155,36 @@ func (c *Client) read() {
 	c.err = err
 	c.mu.Unlock()
 	close(c.done)
+}
+
+// call is a request waiting for its answer.
+type call struct {
+	req    Request
+	answer chan Response // buffered: the reader never waits
+}
+
+// hello handles the agent's greeting: from a restarted agent, the
+// requests still waiting are sent again, as the agent that took them is
+// gone (a command may then run twice; the checks' are harmless).
+func (c *Client) hello() {
+	c.mu.Lock()
+	c.hellos++
+	var again []Request
+	if c.hellos > 1 {
+		for _, pc := range c.pending {
+			again = append(again, pc.req)
+		}
+	}
+	c.mu.Unlock()
+	if len(again) > 0 {
+		go func() {
+			c.writeMu.Lock()
+			defer c.writeMu.Unlock()
+			for _, req := range again {
+				_ = c.enc.Encode(req) // a failed write fails the read too
+			}
+		}()
+	}
 }
 
 // Close closes the connection; calls waiting for answers fail.
@@ -159,19 +198,21 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	c.mu.Lock()
 	c.nextID++
 	req.ID = c.nextID
-	c.pending[req.ID] = ch
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.pending, req.ID)
-		c.mu.Unlock()
-	}()
 	if dl, ok := ctx.Deadline(); ok && req.TimeoutMS == 0 {
 		// A second more than the host waits: the host's deadline, not
 		// the guest's kill, ends the call, so it fails the same way
 		// whichever side is slow.
 		req.TimeoutMS = max(time.Until(dl).Milliseconds(), 0) + 1000
 	}
+	c.mu.Lock()
+	c.pending[req.ID] = &call{req: req, answer: ch}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, req.ID)
+		c.mu.Unlock()
+	}()
 	// The write may wait for a guest that has not opened its port yet:
 	// do it aside, so ctx still bounds the call.
 	wrote := make(chan error, 1)

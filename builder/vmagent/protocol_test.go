@@ -2,6 +2,7 @@ package vmagent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -197,5 +198,43 @@ func TestIsAgent(t *testing.T) {
 		if got := IsAgent(argv0); got != want {
 			t.Errorf("IsAgent(%q) = %v", argv0, got)
 		}
+	}
+}
+
+// TestRestartedAgentGetsTheRequestAgain: an agent that took a request
+// and died without answering is followed by a new one, which greets the
+// host; the request is sent again and its answer reaches the caller.
+func TestRestartedAgentGetsTheRequestAgain(t *testing.T) {
+	hostR, guestW := io.Pipe()
+	guestR, hostW := io.Pipe()
+	c := NewClient(struct {
+		io.Reader
+		io.Writer
+		io.Closer
+	}{hostR, hostW, closers{hostW, hostR}})
+	defer c.Close()
+	go func() {
+		enc, dec := json.NewEncoder(guestW), json.NewDecoder(guestR)
+		_ = enc.Encode(Response{Hello: true})
+		var lost Request
+		if dec.Decode(&lost) != nil {
+			return
+		}
+		// The first agent dies with the request; the next one greets
+		// the host and serves what comes.
+		_ = enc.Encode(Response{Hello: true})
+		for {
+			var req Request
+			if dec.Decode(&req) != nil {
+				return
+			}
+			_ = enc.Encode(Response{ID: req.ID, Stdout: strings.Join(req.Argv, " ")})
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := c.Exec(ctx, []string{"echo", "again"}, nil)
+	if err != nil || res.Stdout != "echo again" {
+		t.Errorf("exec across an agent restart: %+v, %v", res, err)
 	}
 }
