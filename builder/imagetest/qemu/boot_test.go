@@ -25,8 +25,16 @@ func TestMain(m *testing.M) {
 	if vmagent.IsAgent(os.Args[0]) {
 		os.Exit(vmagent.Main())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if imageTmp != "" {
+		os.RemoveAll(imageTmp)
+	}
+	os.Exit(code)
 }
+
+// imageTmp holds the Debian VM image debianVMImage built, removed when
+// the tests end; "" when none was built.
+var imageTmp string
 
 // debianVMImage is recipes/debian.hcl's vm output, built once per test
 // binary (minutes; the build cache makes a second build quick), or the
@@ -39,6 +47,7 @@ var debianVMImage = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	imageTmp = tmp
 	bin := filepath.Join(tmp, "builder")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/builder").CombinedOutput(); err != nil {
 		return "", &buildError{"go build", err, out}
