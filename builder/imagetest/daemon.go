@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,9 +40,12 @@ type DaemonBackend struct {
 	fingerprint string
 	pool        string
 	// What the test created, for Cleanup and Kept.
-	project   string // throwaway project, "" when none was created
-	alias     string // temporary alias in opts.Project
-	uploaded  bool   // the image was not in opts.Project before
+	project  string // throwaway project, "" when none was created
+	alias    string // temporary alias in opts.Project
+	uploaded bool   // this run's upload stored the image in opts.Project
+	// uploading is an upload into opts.Project whose outcome is unknown
+	// (interrupted): the daemon may still store the image after.
+	uploading bool
 	network   string // bridge created for NIC configurations
 	instances []string
 }
@@ -99,22 +103,28 @@ func (d *DaemonBackend) Prepare(ctx context.Context, img *Image) error {
 	} else {
 		c := d.base.WithProject(d.opts.Project)
 		_, err := c.Image(ctx, img.JSON.Fingerprint)
-		switch {
-		case lxd.IsNotFound(err):
-			// Ours to delete after, even if the upload is cut short.
-			d.mu.Lock()
-			d.uploaded = true
-			d.mu.Unlock()
-		case err != nil:
+		missing := lxd.IsNotFound(err)
+		if err != nil && !missing {
 			return fmt.Errorf("looking for the image in project %s: %w", d.opts.Project, err)
 		}
 		alias := "builder-test-" + token(4)
 		d.mu.Lock()
-		d.c, d.alias = c, alias
+		// An image already there is the user's: only the upload's own
+		// result (below) makes it ours, and until it is known an
+		// interrupted upload may still store it.
+		d.c, d.alias, d.uploading = c, alias, missing
 		d.mu.Unlock()
 		aliases = []string{alias}
 	}
-	_, err = lxd.Import(ctx, d.c, lxd.ImportOptions{Dir: img.Dir, Image: img.JSON, Aliases: aliases})
+	res, err := lxd.Import(ctx, d.c, lxd.ImportOptions{Dir: img.Dir, Image: img.JSON, Aliases: aliases})
+	if d.opts.Project != "" {
+		d.mu.Lock()
+		d.uploaded = res.Uploaded
+		if err == nil || ctx.Err() == nil || res.Uploaded {
+			d.uploading = false
+		}
+		d.mu.Unlock()
+	}
 	return err
 }
 
@@ -270,10 +280,12 @@ func (d *DaemonBackend) cleanupOnce(ctx context.Context) error {
 			d.alias = ""
 		}
 	}
+	if d.uploading {
+		d.awaitUpload(ctx)
+	}
 	if d.uploaded {
-		err := d.c.DeleteImage(ctx, d.fingerprint)
-		if err != nil && !lxd.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("deleting image %s: %w", image.Short(d.fingerprint), err))
+		if err := d.deleteUploaded(ctx); err != nil {
+			errs = append(errs, err)
 		} else {
 			d.uploaded = false
 		}
@@ -286,6 +298,55 @@ func (d *DaemonBackend) cleanupOnce(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// uploadWait bounds how long Cleanup waits for an interrupted upload's
+// image to appear: the daemon stores an image whose bytes all arrived
+// even when the client gave up waiting, within seconds for test images.
+const uploadWait = 10 * time.Second
+
+// awaitUpload learns what an interrupted upload into opts.Project did:
+// the image appearing within uploadWait is this run's (it was not there
+// before the upload).
+func (d *DaemonBackend) awaitUpload(ctx context.Context) {
+	deadline := time.Now().Add(uploadWait)
+	for {
+		_, err := d.c.Image(ctx, d.fingerprint)
+		if err == nil {
+			d.uploaded = true
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	d.uploading = false
+}
+
+// deleteUploaded deletes the image this run stored in opts.Project,
+// unless something else came to depend on it meanwhile: an alias other
+// than the test's, or an instance made from it.
+func (d *DaemonBackend) deleteUploaded(ctx context.Context) error {
+	aliases, instances, err := lxd.ImageUsers(ctx, d.c, d.fingerprint)
+	switch {
+	case lxd.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("checking who uses image %s: %w", image.Short(d.fingerprint), err)
+	}
+	aliases = slices.DeleteFunc(aliases, func(a string) bool { return a == d.alias })
+	if len(aliases) > 0 || len(instances) > 0 {
+		return nil
+	}
+	err = d.c.DeleteImage(ctx, d.fingerprint)
+	if err != nil && !lxd.IsNotFound(err) {
+		return fmt.Errorf("deleting image %s: %w", image.Short(d.fingerprint), err)
+	}
+	return nil
 }
 
 // deleteProject empties the throwaway project (whatever is in it is the
@@ -358,7 +419,7 @@ func (d *DaemonBackend) Kept() []string {
 		kept = append(kept,
 			fmt.Sprintf("image %s: %s image delete --project %s %s", image.Short(d.fingerprint), cli, project, d.fingerprint),
 			fmt.Sprintf("project %s: %s project delete %s", project, cli, project))
-	case d.uploaded:
+	case d.uploaded, d.uploading:
 		kept = append(kept, fmt.Sprintf("image %s: %s image delete --project %s %s", image.Short(d.fingerprint), cli, project, d.fingerprint))
 	case d.alias != "":
 		kept = append(kept, fmt.Sprintf("alias %s: %s image alias delete --project %s %s", d.alias, cli, project, d.alias))

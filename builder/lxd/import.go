@@ -2,8 +2,11 @@ package lxd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -76,10 +79,11 @@ func Import(ctx context.Context, c *Client, opts ImportOptions) (ImportResult, e
 			}
 		}
 	case IsNotFound(err):
-		if err := upload(ctx, c, opts); err != nil {
+		stored, err := upload(ctx, c, opts)
+		res.Uploaded = stored
+		if err != nil {
 			return res, err
 		}
-		res.Uploaded = true
 	default:
 		return res, fmt.Errorf("looking for image %s on %s: %w", image.Short(j.Fingerprint), c.Where, err)
 	}
@@ -121,7 +125,10 @@ func shortType(t string) string {
 	return t
 }
 
-func upload(ctx context.Context, c *Client, opts ImportOptions) error {
+// upload sends the image; it says whether this upload stored it (false
+// when another client stored the same image first), also with an error
+// found after the daemon stored it.
+func upload(ctx context.Context, c *Client, opts ImportOptions) (bool, error) {
 	j := opts.Image
 	up := Upload{Fingerprint: j.Fingerprint, Public: opts.Public, Progress: opts.Progress, VM: j.Type == image.TypeVM}
 	for _, f := range j.Files {
@@ -132,13 +139,13 @@ func upload(ctx context.Context, c *Client, opts ImportOptions) error {
 	switch {
 	case errors.As(err, &opErr) && isDuplicateImage(opErr.Message):
 		// Another client stored it since we looked: same bytes, done.
-		return nil
+		return false, nil
 	case errors.As(err, &opErr):
-		return fmt.Errorf("%s refused the image from %s: %s%s", c.Where, opts.Dir, opErr.Message, refusalHint(opErr.Message))
+		return false, fmt.Errorf("%s refused the image from %s: %s%s", c.Where, opts.Dir, opErr.Message, refusalHint(opErr.Message))
 	case err != nil:
-		return fmt.Errorf("uploading the image from %s to %s: %w", opts.Dir, c.Where, err)
+		return false, fmt.Errorf("uploading the image from %s to %s: %w", opts.Dir, c.Where, err)
 	case fp != j.Fingerprint:
-		return fmt.Errorf("%s stored the image from %s under fingerprint %s, but image.json says %s: the files changed after the build", c.Where, opts.Dir, fp, j.Fingerprint)
+		return true, fmt.Errorf("%s stored the image from %s under fingerprint %s, but image.json says %s: the files changed after the build", c.Where, opts.Dir, fp, j.Fingerprint)
 	}
 	// The daemon decides the type from the part name or, for a unified
 	// file, from its entries: a VM image it took for a container's
@@ -146,11 +153,11 @@ func upload(ctx context.Context, c *Client, opts ImportOptions) error {
 	stored, err := c.Image(ctx, fp)
 	switch {
 	case err != nil:
-		return fmt.Errorf("reading back image %s on %s: %w", image.Short(fp), c.Where, err)
+		return true, fmt.Errorf("reading back image %s on %s: %w", image.Short(fp), c.Where, err)
 	case stored.Type != "" && stored.Type != j.InstanceType():
-		return fmt.Errorf("%s stored the image from %s as a %s image, but image.json says %s", c.Where, opts.Dir, stored.Type, j.InstanceType())
+		return true, fmt.Errorf("%s stored the image from %s as a %s image, but image.json says %s", c.Where, opts.Dir, stored.Type, j.InstanceType())
 	}
-	return nil
+	return true, nil
 }
 
 // refusalHint explains the refusals whose messages do not say what to do.
@@ -223,4 +230,38 @@ func releaseImages(ctx context.Context, c *Client, movedFrom []string, replace b
 		res.Deleted = append(res.Deleted, old)
 	}
 	return nil
+}
+
+// ImageUsers are the aliases naming an image and the instances made
+// from it (their volatile.base_image), in c's project: a caller that
+// deletes an image it stored checks nobody came to depend on it.
+func ImageUsers(ctx context.Context, c *Client, fingerprint string) (aliases, instances []string, err error) {
+	img, err := c.Image(ctx, fingerprint)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range img.Aliases {
+		aliases = append(aliases, a.Name)
+	}
+	var list []struct {
+		Name   string            `json:"name"`
+		Config map[string]string `json:"config"`
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/1.0/instances", url.Values{"recursion": {"1"}}), nil)
+	if err != nil {
+		return aliases, nil, err
+	}
+	r, _, err := c.do(req)
+	if err != nil {
+		return aliases, nil, fmt.Errorf("listing instances on %s: %w", c.Where, err)
+	}
+	if err := json.Unmarshal(r.Metadata, &list); err != nil {
+		return aliases, nil, fmt.Errorf("listing instances on %s: %w", c.Where, err)
+	}
+	for _, inst := range list {
+		if inst.Config["volatile.base_image"] == fingerprint {
+			instances = append(instances, inst.Name)
+		}
+	}
+	return aliases, instances, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/lxd"
 	"github.com/builder-images/builder/internal/testenv"
 )
@@ -205,7 +207,34 @@ func TestImageTestBusybox(t *testing.T) {
 				t.Errorf("test --project default: exit %d\n%s\n%s", status, stdout, stderr)
 			}
 			assertNothingLeft(t, d, before, "a passing test in --project default")
+			userImageSurvives(t, d, out)
 		})
+	}
+}
+
+// userImageSurvives checks that an image the user already had in the
+// project, under an alias of theirs, outlives `builder test --project`:
+// only what the test's own upload stored is the test's to delete.
+func userImageSurvives(t *testing.T, d testenv.Daemon, out string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := lxd.NewUnixClient(lxd.Socket{Daemon: lxd.Daemon(d.Name), Path: d.Socket}).WithProject("default")
+	j, err := image.ReadImageJSON(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alias := fmt.Sprintf("user-busybox-%d", time.Now().UnixNano())
+	if _, err := lxd.Import(ctx, c, lxd.ImportOptions{Dir: out, Image: j, Aliases: []string{alias}}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.DeleteImage(context.Background(), j.Fingerprint)
+	stdout, stderr, status := builderExec(t, nil, append(d.Args(), "test", out, "--project", "default", "--config", "unprivileged")...)
+	if status != 0 {
+		t.Errorf("test --project default with the image there: exit %d\n%s\n%s", status, stdout, stderr)
+	}
+	if got, err := c.Alias(ctx, alias); err != nil || got.Target != j.Fingerprint {
+		t.Errorf("the user's image or alias %s is gone after builder test --project: %+v %v", alias, got, err)
 	}
 }
 
