@@ -17,6 +17,8 @@
 package vmagent
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,6 +66,54 @@ type Response struct {
 	// after the first, it says the agent started again (systemd restarts
 	// it when it dies), and the requests it had not answered are lost.
 	Hello bool `json:"hello,omitempty"`
+	// Ack, with a request's ID, says the agent received it: sent before
+	// the agent starts on it, then every KeepaliveInterval while it
+	// runs. The host sends again only requests never acknowledged (a
+	// restarted agent never started them), and fails a request it has
+	// heard nothing about for a while instead of waiting its whole
+	// deadline.
+	Ack bool `json:"ack,omitempty"`
+}
+
+// KeepaliveInterval is how often the agent acknowledges again a request
+// it is still running; the host gives up on one after IdleLimit of
+// silence, a few intervals.
+const (
+	KeepaliveInterval = 15 * time.Second
+	IdleLimit         = 60 * time.Second
+)
+
+// MaxLine bounds one line of the protocol, either way: a peer sending
+// longer ones is dropped rather than let grow the reader's memory. An
+// answer holds two outputs of at most maxOutput (4 MiB) each, which JSON
+// escaping can make up to 6 times longer (\u00XX for control bytes,
+// \ufffd for invalid UTF-8).
+const MaxLine = 2*6*maxOutput + 1<<20
+
+// errLineTooLong is how readLine refuses a line over its limit.
+var errLineTooLong = fmt.Errorf("a line longer than %d MiB: the peer is dropped", MaxLine>>20)
+
+// readLine reads one line of at most limit bytes (newline excluded),
+// never holding more than that in memory.
+func readLine(r *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		if len(line)+len(frag) > limit+1 {
+			return nil, errLineTooLong
+		}
+		line = append(line, frag...)
+		switch {
+		case err == nil:
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(line) > 0:
+			return line, nil
+		default:
+			return nil, err
+		}
+	}
 }
 
 // Handler carries out requests.
@@ -76,200 +126,62 @@ type Handler interface {
 // (io.EOF when it ended cleanly) once r ends; requests still running
 // are cancelled.
 func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler) error {
+	return serve(ctx, r, w, h, KeepaliveInterval)
+}
+
+func serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, keepalive time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
 	enc := json.NewEncoder(w)
-	dec := json.NewDecoder(r)
+	send := func(resp Response) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(resp) // the host is gone: nothing to tell
+	}
+	// The host may send a request twice (it resends the unacknowledged
+	// ones when an agent greets it, and one may have crossed the
+	// greeting): each ID runs once in this agent.
+	seen := map[uint64]bool{}
+	br := bufio.NewReaderSize(r, 64<<10)
 	for {
-		var req Request
-		if err := dec.Decode(&req); err != nil {
-			var syntax *json.SyntaxError
-			if errors.As(err, &syntax) {
-				return fmt.Errorf("vmagent: a request that is not JSON: %w", err)
-			}
+		line, err := readLine(br, MaxLine)
+		if err != nil {
 			return err
 		}
-		go func() {
-			resp := h.Handle(ctx, req)
-			resp.ID = req.ID
-			mu.Lock()
-			defer mu.Unlock()
-			_ = enc.Encode(resp) // the host is gone: nothing to tell
-		}()
-	}
-}
-
-// ExecResult is what a command run in the guest gave.
-type ExecResult struct {
-	Stdout, Stderr string
-	ExitStatus     int
-}
-
-// Client talks to an agent over a connection (the host's end of the
-// VM's serial port). Its methods may be called concurrently.
-type Client struct {
-	conn    io.ReadWriteCloser
-	writeMu sync.Mutex
-	enc     *json.Encoder
-
-	mu      sync.Mutex
-	nextID  uint64
-	pending map[uint64]*call
-	hellos  int
-	err     error         // why reading ended; set before done closes
-	done    chan struct{} // closed when reading ended
-}
-
-// NewClient starts reading conn's responses; Close ends it.
-func NewClient(conn io.ReadWriteCloser) *Client {
-	c := &Client{conn: conn, enc: json.NewEncoder(conn), pending: map[uint64]*call{}, done: make(chan struct{})}
-	go c.read()
-	return c
-}
-
-func (c *Client) read() {
-	dec := json.NewDecoder(c.conn)
-	var err error
-	for {
-		var resp Response
-		if err = dec.Decode(&resp); err != nil {
-			break
-		}
-		if resp.Hello {
-			c.hello()
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		c.mu.Lock()
-		pc := c.pending[resp.ID]
-		delete(c.pending, resp.ID)
-		c.mu.Unlock()
-		if pc != nil { // else an answer to a request the host gave up on
-			pc.answer <- resp
+		var req Request
+		if err := json.Unmarshal(line, &req); err != nil {
+			return fmt.Errorf("vmagent: a request that is not JSON: %w", err)
 		}
-	}
-	if errors.Is(err, io.EOF) {
-		err = errors.New("the connection to the agent closed")
-	}
-	c.mu.Lock()
-	c.err = err
-	c.mu.Unlock()
-	close(c.done)
-}
-
-// call is a request waiting for its answer.
-type call struct {
-	req    Request
-	answer chan Response // buffered: the reader never waits
-}
-
-// hello handles the agent's greeting: from a restarted agent, the
-// requests still waiting are sent again, as the agent that took them is
-// gone (a command may then run twice; the checks' are harmless).
-func (c *Client) hello() {
-	c.mu.Lock()
-	c.hellos++
-	var again []Request
-	if c.hellos > 1 {
-		for _, pc := range c.pending {
-			again = append(again, pc.req)
+		// Acknowledged before it starts: a request the host saw no
+		// acknowledgement for was never started, and may be sent again.
+		send(Response{ID: req.ID, Ack: true})
+		if seen[req.ID] {
+			continue
 		}
-	}
-	c.mu.Unlock()
-	if len(again) > 0 {
+		seen[req.ID] = true
 		go func() {
-			c.writeMu.Lock()
-			defer c.writeMu.Unlock()
-			for _, req := range again {
-				_ = c.enc.Encode(req) // a failed write fails the read too
-			}
+			done := make(chan struct{})
+			go func() {
+				t := time.NewTicker(keepalive)
+				defer t.Stop()
+				for {
+					select {
+					case <-done:
+						return
+					case <-t.C:
+						send(Response{ID: req.ID, Ack: true})
+					}
+				}
+			}()
+			resp := h.Handle(ctx, req)
+			close(done)
+			resp.ID = req.ID
+			resp.Ack, resp.Hello = false, false
+			send(resp)
 		}()
 	}
-}
-
-// Close closes the connection; calls waiting for answers fail.
-func (c *Client) Close() error { return c.conn.Close() }
-
-// Do sends req (its ID is set here) and waits for its response, ctx's
-// end or the connection's. A positive TimeoutMS is filled in from ctx's
-// deadline when the request has none.
-func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
-	ch := make(chan Response, 1)
-	c.mu.Lock()
-	c.nextID++
-	req.ID = c.nextID
-	c.mu.Unlock()
-	if dl, ok := ctx.Deadline(); ok && req.TimeoutMS == 0 {
-		// A second more than the host waits: the host's deadline, not
-		// the guest's kill, ends the call, so it fails the same way
-		// whichever side is slow.
-		req.TimeoutMS = max(time.Until(dl).Milliseconds(), 0) + 1000
-	}
-	c.mu.Lock()
-	c.pending[req.ID] = &call{req: req, answer: ch}
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.pending, req.ID)
-		c.mu.Unlock()
-	}()
-	// The write may wait for a guest that has not opened its port yet:
-	// do it aside, so ctx still bounds the call.
-	wrote := make(chan error, 1)
-	go func() {
-		c.writeMu.Lock()
-		defer c.writeMu.Unlock()
-		wrote <- c.enc.Encode(req)
-	}()
-	select {
-	case err := <-wrote:
-		if err != nil {
-			return Response{}, fmt.Errorf("agent %s: %w", req.Op, err)
-		}
-	case <-ctx.Done():
-		return Response{}, fmt.Errorf("agent %s: %w", req.Op, ctx.Err())
-	}
-	select {
-	case resp := <-ch:
-		if resp.Error != "" {
-			return resp, fmt.Errorf("agent %s: %s", req.Op, resp.Error)
-		}
-		return resp, nil
-	case <-c.done:
-		c.mu.Lock()
-		err := c.err
-		c.mu.Unlock()
-		return Response{}, fmt.Errorf("agent %s: %w", req.Op, err)
-	case <-ctx.Done():
-		return Response{}, fmt.Errorf("agent %s: no answer: %w", req.Op, ctx.Err())
-	}
-}
-
-// Ping returns once the agent answers.
-func (c *Client) Ping(ctx context.Context) error {
-	_, err := c.Do(ctx, Request{Op: OpPing})
-	return err
-}
-
-// Exec runs argv in the guest. An error means it could not be run or
-// no answer came; a command that ran and failed has its status.
-func (c *Client) Exec(ctx context.Context, argv []string, env map[string]string) (ExecResult, error) {
-	resp, err := c.Do(ctx, Request{Op: OpExec, Argv: argv, Env: env})
-	if err != nil {
-		return ExecResult{}, err
-	}
-	return ExecResult{Stdout: resp.Stdout, Stderr: resp.Stderr, ExitStatus: resp.Status}, nil
-}
-
-// Push writes content to path in the guest with mode, owned by root.
-func (c *Client) Push(ctx context.Context, path string, content []byte, mode uint32) error {
-	_, err := c.Do(ctx, Request{Op: OpPush, Path: path, Content: content, Mode: mode})
-	return err
-}
-
-// Poweroff asks the guest to shut down cleanly; it returns once the
-// agent took the request, not once the guest is off.
-func (c *Client) Poweroff(ctx context.Context) error {
-	_, err := c.Do(ctx, Request{Op: OpPoweroff})
-	return err
 }
