@@ -98,3 +98,43 @@ func copyOut(r io.Reader, w io.Writer, c *console) {
 		}
 	}
 }
+
+// maxConsoleFile bounds the serial console's file on disk: a guest that
+// floods its console must not fill the host's temporary directory. A
+// boot's console is a few hundred KiB.
+const maxConsoleFile = 16 << 20
+
+// limitWriter passes the first left bytes to w, then writes a note that
+// the rest was dropped, once, and drops the rest.
+type limitWriter struct {
+	w     io.Writer
+	left  int64
+	noted bool
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if l.left <= 0 {
+		if !l.noted {
+			l.noted = true
+			if _, err := io.WriteString(l.w, "\n[builder: the console log ends here: it reached its size limit; what the guest printed later is not kept]\n"); err != nil {
+				return 0, err
+			}
+		}
+		return n, nil
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	w, err := l.w.Write(p)
+	l.left -= int64(w)
+	if err != nil {
+		return w, err
+	}
+	if l.left <= 0 {
+		if _, err := l.Write(nil); err != nil { // the note, now
+			return w, err
+		}
+	}
+	return n, nil
+}

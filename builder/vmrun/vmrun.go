@@ -79,7 +79,8 @@ type VM struct {
 	err     error         // qemu's exit, valid once done is closed
 	sockets map[string]string
 	qmp     string
-	// ConsolePath is the file holding the serial console.
+	// ConsolePath is the file holding the serial console: its first
+	// 16 MiB (maxConsoleFile), then a note that the rest was dropped.
 	ConsolePath string
 	// Accel is the accelerator the VM runs with.
 	Accel string
@@ -164,7 +165,7 @@ func Start(ctx context.Context, opts Options) (_ *VM, err error) {
 	}
 	copied := make(chan struct{})
 	go func() {
-		copyOut(stdout, log, vm.console)
+		copyOut(stdout, &limitWriter{w: log, left: maxConsoleFile}, vm.console)
 		log.Close()
 		close(copied)
 	}()
