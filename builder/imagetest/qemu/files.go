@@ -80,6 +80,7 @@ func (f *imageFiles) readTarball(ctx context.Context, tarball, disk string) (err
 	}()
 	f.templates = map[string]string{}
 	sawMetadata := false
+	var kept int64 // bytes of templates held
 	tr := tar.NewReader(a)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -106,16 +107,35 @@ func (f *imageFiles) readTarball(ctx context.Context, tarball, disk string) (err
 				return fmt.Errorf("%s in %s: %w", name, tarball, err)
 			}
 			sawMetadata = true
+			// Templates read before metadata.yaml that it does not name
+			// are dropped.
+			for base, b := range f.templates {
+				if !f.referenced(base) {
+					kept -= int64(len(b))
+					delete(f.templates, base)
+				}
+			}
 		case strings.HasPrefix(name, "templates/") && !strings.Contains(name[len("templates/"):], "/"):
+			base := name[len("templates/"):]
+			if sawMetadata && !f.referenced(base) {
+				continue
+			}
 			// A template renders to at most template.MaxOutput; its
 			// source is far smaller than a megabyte.
-			b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+			b, err := io.ReadAll(io.LimitReader(tr, maxTemplate))
 			if err != nil {
 				return fmt.Errorf("reading %s from %s: %w", name, tarball, err)
 			}
-			f.templates[name[len("templates/"):]] = string(b)
+			if old, ok := f.templates[base]; ok {
+				kept -= int64(len(old))
+			}
+			kept += int64(len(b))
+			if kept > maxTemplates {
+				return fmt.Errorf("%s: its templates/ holds more than %d MiB: not a sane image", tarball, maxTemplates>>20)
+			}
+			f.templates[base] = string(b)
 		case name == diskEntry && disk != "":
-			if err := copyTo(disk, tr); err != nil {
+			if err := copyTo(disk, ctxReader{ctx, tr}); err != nil {
 				return fmt.Errorf("extracting %s from %s: %w", name, tarball, err)
 			}
 		}
@@ -124,6 +144,37 @@ func (f *imageFiles) readTarball(ctx context.Context, tarball, disk string) (err
 		return fmt.Errorf("%s holds no %s", tarball, image.MetadataName)
 	}
 	return nil
+}
+
+// Bounds on the templates kept from a metadata tarball: each one, and
+// all of them (a hostile image may hold any number of entries).
+const (
+	maxTemplate  = 1 << 20
+	maxTemplates = 16 << 20
+)
+
+// referenced says whether metadata.yaml names the template file base.
+func (f *imageFiles) referenced(base string) bool {
+	for _, mt := range f.metadata.Templates {
+		if mt.Template == base {
+			return true
+		}
+	}
+	return false
+}
+
+// ctxReader ends reading with ctx's error once ctx ends: extracting a
+// disk of gigabytes must stop on Ctrl-C.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 func copyTo(dst string, r io.Reader) error {
