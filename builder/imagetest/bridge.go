@@ -30,6 +30,11 @@ func bridgeConfig(subnet *net.IPNet) map[string]string {
 		"ipv4.address": gw.String() + "/24",
 		"ipv4.nat":     "false",
 		"ipv6.address": "none",
+		// LXD 5.0 leaves the iptables rules it adds for a bridge behind
+		// when the bridge is deleted; a test bridge needs none (no NAT,
+		// and the host's own policy decides what reaches it).
+		"ipv4.firewall": "false",
+		"ipv6.firewall": "false",
 	}
 }
 

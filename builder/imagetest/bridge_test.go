@@ -31,7 +31,7 @@ func TestPickSubnet(t *testing.T) {
 		if ip[0] != 10 || ip[1] < 128 || ip[1] == 200 || ip[1] == 255 || ip[3] != 0 {
 			t.Fatalf("picked %s", n)
 		}
-		if cfg := bridgeConfig(n); cfg["ipv4.address"] != n.IP.To4().String()[:len(n.IP.To4().String())-1]+"1/24" || cfg["ipv4.nat"] != "false" || cfg["ipv6.address"] != "none" {
+		if cfg := bridgeConfig(n); cfg["ipv4.address"] != n.IP.To4().String()[:len(n.IP.To4().String())-1]+"1/24" || cfg["ipv4.nat"] != "false" || cfg["ipv6.address"] != "none" || cfg["ipv4.firewall"] != "false" || cfg["ipv6.firewall"] != "false" {
 			t.Fatalf("config %v for %s", cfg, n)
 		}
 	}
