@@ -119,7 +119,7 @@ func (i *fakeInstance) Exec(ctx context.Context, argv []string) (ExecResult, err
 		return ExecResult{Stdout: "systemd\n"}, nil
 	case cmd == "systemctl is-system-running --wait":
 		return ExecResult{Stdout: "running\n"}, nil
-	case cmd == "cat /etc/hostname", cmd == "hostname":
+	case cmd == "cat /etc/hostname", cmd == "cat /proc/sys/kernel/hostname":
 		return ExecResult{Stdout: i.spec.Name + "\n"}, nil
 	case cmd == "cloud-init status --wait":
 		return ExecResult{Stdout: "status: done\n"}, nil

@@ -292,8 +292,17 @@ func TestRunNotSystemd(t *testing.T) {
 	other(f)
 	f.console = "starting\nudhcpc: started\n"
 	_, _, sink := testRun(context.Background(), f, testImage(), Options{Configs: []string{"unprivileged"}})
-	if e := sink.find("unprivileged", "running"); e.Status != events.StatusOK {
+	if e := sink.find("unprivileged", "running"); e.Status != events.StatusOK || e.Detail != "PID 1 up, console quiet" {
 		t.Errorf("quiet console: %+v", e)
+	}
+	// An empty log is no quiet console: the detail says it was not
+	// checked.
+	f = newFake()
+	other(f)
+	f.console = ""
+	_, _, sink = testRun(context.Background(), f, testImage(), Options{Configs: []string{"unprivileged"}})
+	if e := sink.find("unprivileged", "running"); e.Status != events.StatusOK || e.Detail != "PID 1 up; console not checked: the daemon keeps no console log" {
+		t.Errorf("empty console: %+v", e)
 	}
 	f = newFake()
 	other(f)
