@@ -105,7 +105,7 @@ func (l *Live) Emit(e Event) {
 			l.clear()
 			line := e.Line
 			if e.Configuration != "" {
-				line = "    [" + e.Label + "] " + line
+				line = "    [" + e.Label + "] " + Printable(line)
 			}
 			fmt.Fprintln(l.out, l.cut(line))
 			return

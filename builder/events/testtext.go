@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // testLine renders an event of `builder test` as its text line (or
@@ -64,6 +65,9 @@ func checkLine(e Event) string {
 	// A detail of several lines (a unit list, a console tail) goes
 	// under the check, indented past the status column.
 	lines := strings.Split(strings.TrimRight(e.Detail, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = Printable(l)
+	}
 	if lines[0] != "" {
 		b.WriteString(": " + lines[0])
 	}
@@ -74,6 +78,20 @@ func checkLine(e Event) string {
 }
 
 func testEndLine(e Event) string {
+	line := testEndSummary(e)
+	if e.Error != nil && e.Error.Message != "" {
+		// What stopped the test or what cleanup could not remove: an
+		// interrupted run's only word on what it left.
+		lines := strings.Split(strings.TrimRight(e.Error.Message, "\n"), "\n")
+		for i, l := range lines {
+			lines[i] = Printable(l)
+		}
+		line += "\n    error: " + strings.Join(lines, "\n           ")
+	}
+	return line
+}
+
+func testEndSummary(e Event) string {
 	d := Round(e.Duration)
 	passed, failed := deref(e.Passed), deref(e.Failed)
 	switch e.Status {
@@ -99,4 +117,29 @@ func IsTest(e Event) bool {
 		return true
 	}
 	return false
+}
+
+// Printable escapes the control characters of one line a guest wrote
+// (all but tab): an image's output or console must not move the
+// terminal's cursor, clear it or forge lines of builder's own.
+func Printable(s string) string {
+	if !strings.ContainsFunc(s, isEscaped) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !isEscaped(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
+}
+
+func isEscaped(r rune) bool {
+	return r != '\t' && (unicode.IsControl(r) || r == 0x2028 || r == 0x2029)
 }

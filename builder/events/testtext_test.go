@@ -92,3 +92,36 @@ func TestLiveTest(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain\ttext":         "plain\ttext",
+		"\x1b[2Jcleared":      `\x1b[2Jcleared`,
+		"back\rover":          `back\x0dover`,
+		"bell\x07 del\x7f":    `bell\x07 del\x7f`,
+		"c1 \u009b and ok é":  `c1 \x9b and ok é`,
+		"line\u2028separator": `line\u2028separator`,
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+	e := Event{Type: Check, Check: "test:x", Status: StatusFailed, Detail: "exit status 1: \x1b[31mred\nnext\x1b[0m"}
+	if got := testLine(e); strings.Contains(got, "\x1b") {
+		t.Errorf("check line keeps an escape: %q", got)
+	}
+	o := Event{Type: Output, Configuration: "unprivileged", Label: "x", Line: "\x1b]0;title\x07"}
+	if got := (&Text{}).line(o); strings.Contains(got, "\x1b") {
+		t.Errorf("output line keeps an escape: %q", got)
+	}
+}
+
+// An interrupted test whose cleanup failed says what it left.
+func TestTestEndError(t *testing.T) {
+	zero := 0
+	e := Event{Type: TestEnd, Image: "busybox", Status: StatusInterrupted, Passed: &zero, Failed: &zero,
+		Error: &Failure{Message: "removing what the test created: deleting bridge btest123456: busy"}}
+	if got := testLine(e); !strings.Contains(got, "\n    error: removing what the test created: deleting bridge btest123456: busy") {
+		t.Errorf("test_end line: %q", got)
+	}
+}

@@ -59,15 +59,16 @@ func (t *Text) line(e Event) string {
 		}
 		return fmt.Sprintf("==> %s %s%s%s", counter(e), stage, s.Header(), where)
 	case Output:
-		indent := ""
+		indent, line := "", e.Line
 		if e.Configuration != "" {
-			// A test block's output, under its configuration's checks.
-			indent = "    "
+			// A test block's output, under its configuration's checks;
+			// the guest wrote it, so it is escaped.
+			indent, line = "    ", Printable(line)
 		}
 		if e.Label == "" {
-			return indent + e.Line
+			return indent + line
 		}
-		return indent + "[" + e.Label + "] " + e.Line
+		return indent + "[" + e.Label + "] " + line
 	case TestStart, ConfigStart, Check, ConfigEnd, TestEnd:
 		return testLine(e)
 	case Cache:
