@@ -165,6 +165,12 @@ func (d *DaemonBackend) Launch(ctx context.Context, spec LaunchSpec) (Instance, 
 	err := d.c.CreateInstance(ctx, lxd.InstanceSpec{Name: spec.Name, Type: spec.Config.InstanceType,
 		Fingerprint: d.fingerprint, Config: config, Devices: devices})
 	if err != nil {
+		if ctx.Err() == nil {
+			// The daemon refused it: there is nothing to remove or keep
+			// (an interrupted create may still make it, so that one stays
+			// listed).
+			d.forget(spec.Name)
+		}
 		return nil, fmt.Errorf("creating %s: %w", spec.Name, err)
 	}
 	if err := d.c.SetInstanceState(ctx, spec.Name, "start", 0, false); err != nil {
@@ -210,11 +216,17 @@ func (d *DaemonBackend) bridge(ctx context.Context) (string, error) {
 		if err == nil {
 			return name, nil
 		}
-		if ctx.Err() != nil || attempt == 4 {
+		if ctx.Err() != nil {
+			// An interrupted create may still have made it: Cleanup
+			// tries it.
 			return "", fmt.Errorf("creating the test bridge %s on %s: %w", name, subnet, err)
 		}
-		// Nothing was made; forget the name so Cleanup does not try it.
+		// Nothing was made; forget the name so Cleanup and Kept do not
+		// name it.
 		d.network = ""
+		if attempt == 4 {
+			return "", fmt.Errorf("creating the test bridge %s on %s: %w", name, subnet, err)
+		}
 		tried = append(tried, subnet)
 	}
 }
@@ -225,15 +237,15 @@ func (d *DaemonBackend) Delete(ctx context.Context, inst Instance) error {
 	if err := deleteInstance(ctx, d.c, inst.Name()); err != nil {
 		return fmt.Errorf("deleting %s: %w", inst.Name(), err)
 	}
+	d.forget(inst.Name())
+	return nil
+}
+
+// forget drops an instance from what the test must remove.
+func (d *DaemonBackend) forget(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for i, n := range d.instances {
-		if n == inst.Name() {
-			d.instances = append(d.instances[:i], d.instances[i+1:]...)
-			break
-		}
-	}
-	return nil
+	d.instances = slices.DeleteFunc(d.instances, func(n string) bool { return n == name })
 }
 
 // Cleanup removes what the test created, in the order the daemon needs:
@@ -291,62 +303,13 @@ func (d *DaemonBackend) cleanupOnce(ctx context.Context) error {
 		}
 	}
 	if d.network != "" {
-		if err := d.base.DeleteNetwork(ctx, d.network); err != nil {
+		if err := d.base.DeleteNetwork(ctx, d.network); err != nil && !lxd.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("deleting bridge %s: %w", d.network, err))
 		} else {
 			d.network = ""
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// uploadWait bounds how long Cleanup waits for an interrupted upload's
-// image to appear: the daemon stores an image whose bytes all arrived
-// even when the client gave up waiting, within seconds for test images.
-const uploadWait = 10 * time.Second
-
-// awaitUpload learns what an interrupted upload into opts.Project did:
-// the image appearing within uploadWait is this run's (it was not there
-// before the upload).
-func (d *DaemonBackend) awaitUpload(ctx context.Context) {
-	deadline := time.Now().Add(uploadWait)
-	for {
-		_, err := d.c.Image(ctx, d.fingerprint)
-		if err == nil {
-			d.uploaded = true
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	d.uploading = false
-}
-
-// deleteUploaded deletes the image this run stored in opts.Project,
-// unless something else came to depend on it meanwhile: an alias other
-// than the test's, or an instance made from it.
-func (d *DaemonBackend) deleteUploaded(ctx context.Context) error {
-	aliases, instances, err := lxd.ImageUsers(ctx, d.c, d.fingerprint)
-	switch {
-	case lxd.IsNotFound(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("checking who uses image %s: %w", image.Short(d.fingerprint), err)
-	}
-	aliases = slices.DeleteFunc(aliases, func(a string) bool { return a == d.alias })
-	if len(aliases) > 0 || len(instances) > 0 {
-		return nil
-	}
-	err = d.c.DeleteImage(ctx, d.fingerprint)
-	if err != nil && !lxd.IsNotFound(err) {
-		return fmt.Errorf("deleting image %s: %w", image.Short(d.fingerprint), err)
-	}
-	return nil
 }
 
 // deleteProject empties the throwaway project (whatever is in it is the
