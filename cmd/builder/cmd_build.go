@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/deliver"
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/imagetest"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
@@ -153,10 +155,18 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		Log: rep.logOut, TTY: popts.TTY && !opts.asJSON && !opts.quiet, Stderr: a.stderr}
 	var refs []events.OutputRef
 	taken := map[string]bool{}
+	// With --test, an output is imported only once it passed its test:
+	// the delivery waits for the tests instead of running in the build.
+	afterTest := map[string]testedDelivery{}
 	for _, out := range sel.outputs {
 		t := build.Target{Output: out, Dir: build.OutputDir(root, out)}
 		if opts.importAlias != "" {
-			t.Deliver = opts.deliveryFor(a, rep, out, sel.planOf(out).Image.Name, taken)
+			d := opts.deliveryFor(a, rep, out, sel.planOf(out).Image.Name, taken)
+			if opts.test {
+				afterTest[t.Dir] = testedDelivery{name: out.Name, target: d}
+			} else {
+				t.Deliver = d
+			}
 		}
 		req.Outputs = append(req.Outputs, t)
 		refs = append(refs, events.OutputRef{Name: out.Name, Type: out.Type, Dir: t.Dir})
@@ -192,8 +202,18 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 		dirs = append(dirs, o.Dir)
 	}
 	results, err := a.runTests(ctx, opts.testOptions(), dirs, rep)
-	if !opts.asJSON && !opts.quiet {
+	switch {
+	case opts.asJSON:
+	case opts.quiet:
+		// Quiet keeps the errors: the images that did not pass.
+		writeTestSummary(a.stderr, slices.DeleteFunc(slices.Clone(results), func(r imagetest.Result) bool { return r.Status == events.StatusOK }))
+	default:
 		writeTestSummary(a.stdout, results)
+	}
+	if ctx.Err() == nil && len(afterTest) > 0 {
+		if derr := deliverTested(ctx, res, results, afterTest, rep, a.stderr, opts.asJSON); derr != nil {
+			return errors.Join(testOutcome(ctx, results, err), derr)
+		}
 	}
 	if err := testOutcome(ctx, results, err); err != nil {
 		var ee *exitError
@@ -201,6 +221,42 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 			return &exitError{code: ee.code, silent: true, err: errors.New("the images were built and failed their test")}
 		}
 		return err
+	}
+	return nil
+}
+
+// testedDelivery is where an output goes once its test passed.
+type testedDelivery struct {
+	name   string
+	target deliver.Target
+}
+
+// deliverTested imports each output whose test passed, in build order,
+// and says which were held back: an image that failed its test is not
+// one to deliver.
+func deliverTested(ctx context.Context, res build.Result, results []imagetest.Result, targets map[string]testedDelivery, rep *reporter, stderr io.Writer, asJSON bool) error {
+	passed := map[string]bool{}
+	for _, r := range results {
+		passed[r.Dir] = r.Status == events.StatusOK
+	}
+	for _, o := range res.Outputs {
+		t, ok := targets[o.Dir]
+		if !ok {
+			continue
+		}
+		if !passed[o.Dir] {
+			if !asJSON {
+				fmt.Fprintf(stderr, "==> %s not imported: it did not pass its test\n", o.Dir)
+			}
+			continue
+		}
+		d, err := t.target.Deliver(ctx, o.Dir, o.Image)
+		if err != nil {
+			return fmt.Errorf("importing output %s: %w", t.name, err)
+		}
+		uploaded := d.Uploaded
+		rep.Emit(events.Event{Time: time.Now(), Type: events.Import, OutputName: t.name, Fingerprint: d.Fingerprint,
+			Daemon: d.Where, Uploaded: &uploaded, Aliases: d.Aliases})
 	}
 	return nil
 }

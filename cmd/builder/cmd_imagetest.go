@@ -147,7 +147,25 @@ func testOutcome(ctx context.Context, results []imagetest.Result, err error) err
 func (a *app) runTests(ctx context.Context, opts *testOptions, dirs []string, rep *reporter) ([]imagetest.Result, error) {
 	var results []imagetest.Result
 	var errs []error
-	conn := &testConnection{a: a, opts: opts}
+	conn := &testConnection{a: a, opts: opts, log: rep.logOut, allVMs: true}
+	if rep.quiet {
+		conn.log = a.stderr
+	}
+	// Asking for what an image cannot run is the command line's fault,
+	// not the image's: said before anything is created.
+	for _, dir := range dirs {
+		img, err := imagetest.LoadImage(dir)
+		if err != nil {
+			conn.allVMs = false
+			continue
+		}
+		if img.InstanceType() != image.InstanceVM {
+			conn.allVMs = false
+		}
+		if _, err := imagetest.Configurations(img.InstanceType(), opts.configs); err != nil {
+			return nil, usageError{fmt.Errorf("--config for %s: %w", dir, err)}
+		}
+	}
 	for _, dir := range dirs {
 		if ctx.Err() != nil {
 			break
@@ -167,12 +185,19 @@ func (a *app) runTests(ctx context.Context, opts *testOptions, dirs []string, re
 		})
 		results = append(results, res)
 		if len(res.Kept) > 0 {
-			fmt.Fprintf(rep.logOut, "builder: --keep-on-failure kept what the test of %s made; remove it with:\n", dir)
+			// What is left must be told even to a quiet build.
+			out := rep.logOut
+			if rep.quiet {
+				out = a.stderr
+			}
+			fmt.Fprintf(out, "builder: --keep-on-failure kept what the test of %s made; remove it with:\n", dir)
 			for _, k := range res.Kept {
-				fmt.Fprintf(rep.logOut, "  %s\n", k)
+				fmt.Fprintf(out, "  %s\n", k)
 			}
 		}
-		if err != nil && ctx.Err() == nil {
+		if err != nil {
+			// Interrupted too: the error says what cleanup could not
+			// remove.
 			errs = append(errs, err)
 		}
 	}
@@ -184,20 +209,30 @@ func (a *app) runTests(ctx context.Context, opts *testOptions, dirs []string, re
 type testConnection struct {
 	a      *app
 	opts   *testOptions
+	log    io.Writer
 	client *lxd.Client
 	vms    bool
+	// allVMs is set when every image is a VM image: those need no
+	// daemon, qemu boots them when none answers.
+	allVMs   bool
+	noDaemon bool
 }
 
 // backend picks where img boots: the daemon, or qemu for a VM image
 // when the daemon cannot run VMs.
 func (t *testConnection) backend(ctx context.Context, img *imagetest.Image) (imagetest.Backend, error) {
-	if t.client == nil {
+	if t.client == nil && !t.noDaemon {
 		d := &deliver.Daemon{Daemon: t.opts.daemon, Remote: t.opts.remote, ClientCert: t.opts.clientCert,
 			ClientKey: t.opts.clientKey, ServerCert: t.opts.serverCert, LookupEnv: environLookup(t.a.environ)}
 		client, err := d.Connect(ctx)
 		var settings *deliver.SettingsError
 		if errors.As(err, &settings) {
 			return nil, usageError{err}
+		}
+		if err != nil && t.allVMs && ctx.Err() == nil {
+			fmt.Fprintf(t.log, "builder: no daemon to test in (%v): the VM images boot under qemu\n", err)
+			t.noDaemon = true
+			return t.qemu(), nil
 		}
 		if err != nil {
 			return nil, err
@@ -206,10 +241,17 @@ func (t *testConnection) backend(ctx context.Context, img *imagetest.Image) (ima
 		if err != nil {
 			return nil, fmt.Errorf("asking %s whether it runs VMs: %w", client.Where, err)
 		}
+		// When every image boots under qemu, the daemon's projects and
+		// networks do not matter.
+		if !t.allVMs || vms {
+			if err := t.checkTargets(ctx, client); err != nil {
+				return nil, err
+			}
+		}
 		t.client, t.vms = client, vms
 	}
-	if img.InstanceType() == image.InstanceVM && !t.vms {
-		return newQemuBackend(), nil
+	if img.InstanceType() == image.InstanceVM && (t.noDaemon || !t.vms) {
+		return t.qemu(), nil
 	}
 	project := t.opts.project
 	if project == "" && t.client.Project != "" && t.client.Project != "default" {
@@ -219,6 +261,47 @@ func (t *testConnection) backend(ctx context.Context, img *imagetest.Image) (ima
 	}
 	return imagetest.NewDaemonBackend(t.client, t.client.Daemon,
 		imagetest.DaemonOptions{Project: project, Network: t.opts.network}), nil
+}
+
+// qemu is the backend of a VM image the daemon cannot run, warning
+// that the flags naming a place in the daemon do not apply to it.
+func (t *testConnection) qemu() imagetest.Backend {
+	var ignored []string
+	for flag, v := range map[string]string{"--remote": t.opts.remote, "--project": t.opts.project, "--network": t.opts.network} {
+		if v != "" {
+			ignored = append(ignored, flag)
+		}
+	}
+	if len(ignored) > 0 {
+		slices.Sort(ignored)
+		fmt.Fprintf(t.log, "builder: warning: %s do not apply to a VM image tested under qemu\n", strings.Join(ignored, ", "))
+	}
+	return newQemuBackend()
+}
+
+// checkTargets refuses, before anything is created, a --project or
+// --network the daemon does not have: a misspelt name is the command
+// line's fault, not the image's.
+func (t *testConnection) checkTargets(ctx context.Context, client *lxd.Client) error {
+	if p := t.opts.project; p != "" {
+		projects, err := client.WithProject("").Projects(ctx)
+		if err != nil {
+			return fmt.Errorf("listing the projects of %s: %w", client.Where, err)
+		}
+		if !slices.Contains(projects, p) {
+			return usageError{fmt.Errorf("--project %s: %s has no such project (it has %s); builder test creates a throwaway project when --project is not given", p, client.Where, strings.Join(projects, ", "))}
+		}
+	}
+	if n := t.opts.network; n != "" {
+		networks, err := client.WithProject("").Networks(ctx)
+		if err != nil {
+			return fmt.Errorf("listing the networks of %s: %w", client.Where, err)
+		}
+		if !slices.Contains(networks, n) {
+			return usageError{fmt.Errorf("--network %s: %s has no such network; builder test creates a bridge when --network is not given", n, client.Where)}
+		}
+	}
+	return nil
 }
 
 // writeTestSummary says how each image did, the failures named with
@@ -250,7 +333,12 @@ func writeTestSummary(w io.Writer, results []imagetest.Result) {
 			}
 			fmt.Fprintf(&b, "FAILED  %s (%s on %s): %d of %d checks failed\n", r.Image, r.Dir, r.Backend, r.Failed, r.Passed+r.Failed)
 			for _, f := range r.Failures {
-				fmt.Fprintf(&b, "  %s\n", strings.ReplaceAll(f.String(), "\n", "\n    "))
+				lines := strings.Split(f.String(), "\n")
+				for i, l := range lines {
+					// The detail is what the guest printed: escaped.
+					lines[i] = events.Printable(l)
+				}
+				fmt.Fprintf(&b, "  %s\n", strings.Join(lines, "\n    "))
 			}
 		default:
 			fmt.Fprintf(&b, "%s  %s (%s on %s)\n", strings.ToUpper(r.Status), r.Image, r.Dir, r.Backend)

@@ -63,7 +63,7 @@ var (
 
 // leftovers lists what a test could leave on the daemon: its projects,
 // the images in them, its instances and aliases in any project, its
-// bridges.
+// bridges and the host firewall rules naming them.
 func leftovers(t *testing.T, d testenv.Daemon) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -112,6 +112,14 @@ func leftovers(t *testing.T, d testenv.Daemon) []string {
 	for _, n := range networks {
 		if testBridge.MatchString(n) {
 			out = append(out, "network "+n)
+		}
+	}
+	// A daemon may leave a deleted bridge's firewall rules behind.
+	if rules, err := exec.Command("iptables-save").Output(); err == nil {
+		for _, l := range strings.Split(string(rules), "\n") {
+			if strings.Contains(l, "btest") {
+				out = append(out, "iptables rule "+l)
+			}
 		}
 	}
 	return out
@@ -465,6 +473,68 @@ func TestImageTestDebian(t *testing.T) {
 				}
 				assertNothingLeft(t, d, before, "testing Debian "+variant)
 			}
+		})
+	}
+}
+
+// TestImageTestBuildImport checks that build --import --test delivers
+// only an output that passed its test.
+func TestImageTestBuildImport(t *testing.T) {
+	requireBusybox(t)
+	d := testenv.Daemons(t)[0]
+	c := lxd.NewUnixClient(lxd.Socket{Daemon: lxd.Daemon(d.Name), Path: d.Socket})
+	for _, v := range []struct {
+		name   string
+		edit   func(string) string
+		status int
+	}{
+		{"passing", func(s string) string { return s }, 0},
+		{"failing-test", brokenVariants[2].edit, 1},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			_, recipe := busyboxVariant(t, v.name, v.edit)
+			alias := fmt.Sprintf("user-tested-%d", time.Now().UnixNano())
+			out := filepath.Join(t.TempDir(), "out")
+			stdout, stderr, status := builderExec(t, nil, append([]string{"build", recipe, "-o", out, "--import=" + alias, "--test", "--test-config", "unprivileged"}, d.Args()...)...)
+			got, err := c.Alias(context.Background(), alias)
+			if err == nil {
+				defer c.DeleteImage(context.Background(), got.Target)
+			}
+			if status != v.status {
+				t.Fatalf("exit %d, want %d\n%s\n%s", status, v.status, stdout, stderr)
+			}
+			if imported := err == nil; imported != (v.status == 0) {
+				t.Errorf("imported %v after exit %d (%v)\n%s\n%s", imported, status, err, stdout, stderr)
+			}
+		})
+	}
+}
+
+// TestImageTestMisconfiguration checks that what the command line gets
+// wrong is a usage error (exit 2) said before anything is created, not
+// a failure of the image.
+func TestImageTestMisconfiguration(t *testing.T) {
+	requireBusybox(t)
+	d := testenv.Daemons(t)[0]
+	out, _ := busyboxVariant(t, "busybox", func(s string) string { return s })
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--network", "nosuchbr0"}, "--network nosuchbr0: "},
+		{[]string{"--project", "no-such-project"}, "--project no-such-project: "},
+		{[]string{"--config", "vm"}, "a container image runs in the configurations"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			before := leftovers(t, d)
+			stdout, stderr, status := builderExec(t, nil, append(append(d.Args(), "test", out), tt.args...)...)
+			if status != exitUsage || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, want %d with %q\n%s\n%s", status, exitUsage, tt.want, stdout, stderr)
+			}
+			if strings.Contains(stdout, "==> test") {
+				t.Errorf("the test started:\n%s", stdout)
+			}
+			assertNothingLeft(t, d, before, "a misconfigured test")
 		})
 	}
 }
