@@ -376,13 +376,28 @@ func TestImageTestTimeoutAndInterrupt(t *testing.T) {
 		})
 		// Ctrl-C while the second configuration's instance is being
 		// created, and while the first's checks run.
+		// And while the image is being uploaded into --project: what the
+		// upload stored is removed all the same.
 		for _, at := range []struct{ name, config, check string }{
 			{"during-create", "privileged", ""},
 			{"during-checks", "unprivileged", "exec"},
+			{"during-upload", "", ""},
 		} {
 			t.Run(d.Name+"/interrupt-"+at.name, func(t *testing.T) {
 				before := leftovers(t, d)
-				cmd := exec.Command(builderBinary(t), append(d.Args(), "test", "--json", out)...)
+				args := append(d.Args(), "test", "--json", out)
+				project := lxd.NewUnixClient(lxd.Socket{Daemon: lxd.Daemon(d.Name), Path: d.Socket}).WithProject("default")
+				j, err := image.ReadImageJSON(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if at.name == "during-upload" {
+					if _, err := project.Image(context.Background(), j.Fingerprint); err == nil {
+						t.Skip("the image is in project default already (another test's)")
+					}
+					args = append(args, "--project", "default")
+				}
+				cmd := exec.Command(builderBinary(t), args...)
 				cmd.Dir = filepath.Join("..", "..")
 				stdout, err := cmd.StdoutPipe()
 				if err != nil {
@@ -402,9 +417,10 @@ func TestImageTestTimeoutAndInterrupt(t *testing.T) {
 					if signalled {
 						continue
 					}
-					hit := strings.Contains(line, `"configuration":"`+at.config+`"`) &&
+					inConfig := strings.Contains(line, `"configuration":"`+at.config+`"`) &&
 						((at.check == "" && strings.Contains(line, `"type":"config_start"`)) ||
 							(at.check != "" && strings.Contains(line, `"check":"`+at.check+`"`)))
+					hit := inConfig || (at.config == "" && strings.Contains(line, `"type":"test_start"`))
 					if hit {
 						if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 							t.Fatal(err)
@@ -424,6 +440,11 @@ func TestImageTestTimeoutAndInterrupt(t *testing.T) {
 					t.Errorf("last event %+v, want test_end interrupted", end)
 				}
 				assertNothingLeft(t, d, before, "SIGINT "+at.name)
+				if at.name == "during-upload" {
+					if _, err := project.Image(context.Background(), j.Fingerprint); !lxd.IsNotFound(err) {
+						t.Errorf("image %s left in project default after SIGINT during its upload (%v)", j.Fingerprint, err)
+					}
+				}
 				if t.Failed() {
 					t.Logf("stderr:\n%s", stderr.String())
 				}
