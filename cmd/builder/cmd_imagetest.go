@@ -274,7 +274,7 @@ func (t *testConnection) qemu() imagetest.Backend {
 	}
 	if len(ignored) > 0 {
 		slices.Sort(ignored)
-		fmt.Fprintf(t.log, "builder: warning: %s do not apply to a VM image tested under qemu\n", strings.Join(ignored, ", "))
+		fmt.Fprintf(t.log, "builder: warning: a VM image tested under qemu ignores %s: they name places in a daemon\n", strings.Join(ignored, ", "))
 	}
 	return newQemuBackend()
 }
