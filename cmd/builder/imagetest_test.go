@@ -516,7 +516,8 @@ func TestImageTestBuildImport(t *testing.T) {
 			_, recipe := busyboxVariant(t, v.name, v.edit)
 			alias := fmt.Sprintf("user-tested-%d", time.Now().UnixNano())
 			out := filepath.Join(t.TempDir(), "out")
-			stdout, stderr, status := builderExec(t, nil, append([]string{"build", recipe, "-o", out, "--import=" + alias, "--test", "--test-config", "unprivileged"}, d.Args()...)...)
+			// Quiet: a failure and the output held back are still told.
+			stdout, stderr, status := builderExec(t, nil, append([]string{"build", recipe, "-q", "-o", out, "--import=" + alias, "--test", "--test-config", "unprivileged"}, d.Args()...)...)
 			got, err := c.Alias(context.Background(), alias)
 			if err == nil {
 				defer c.DeleteImage(context.Background(), got.Target)
@@ -526,6 +527,9 @@ func TestImageTestBuildImport(t *testing.T) {
 			}
 			if imported := err == nil; imported != (v.status == 0) {
 				t.Errorf("imported %v after exit %d (%v)\n%s\n%s", imported, status, err, stdout, stderr)
+			}
+			if v.status != 0 && (!strings.Contains(stderr, "unprivileged: test:fails") || !strings.Contains(stderr, "not imported: it did not pass its test")) {
+				t.Errorf("build -q --test says nothing of the failure on stderr:\n%s", stderr)
 			}
 		})
 	}
