@@ -16,8 +16,10 @@ import (
 // fakeBackend behaves as a daemon holding a healthy systemd image whose
 // hostname template works; tests change what they break.
 type fakeBackend struct {
-	mu    sync.Mutex
-	props map[string]string
+	// cleanupErr is what Cleanup returns.
+	cleanupErr error
+	mu         sync.Mutex
+	props      map[string]string
 	// exec, when set, answers before the healthy defaults; ok false
 	// falls through to them.
 	exec      func(inst *fakeInstance, argv []string) (res ExecResult, err error, ok bool)
@@ -85,7 +87,7 @@ func (f *fakeBackend) Cleanup(ctx context.Context) error {
 		return errors.New("cleanup got a dead context")
 	}
 	f.cleanups++
-	return nil
+	return f.cleanupErr
 }
 
 func (f *fakeBackend) Kept() []string {

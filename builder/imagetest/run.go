@@ -70,11 +70,18 @@ func run(ctx context.Context, r *runner) (res Result, err error) {
 		if ctx.Err() != nil {
 			res.Status = events.StatusInterrupted
 		}
-		err = errors.Join(err, r.finish(ctx))
+		ferr := r.finish(ctx)
+		err = errors.Join(err, ferr)
 		res.Duration = time.Since(start)
 		end := events.Event{Type: events.TestEnd, Status: res.Status, Duration: res.Duration.Seconds(),
 			Passed: &res.Passed, Failed: &res.Failed, Fingerprint: img.JSON.Fingerprint, Output: img.Dir}
-		if err != nil {
+		// An interrupted test's status says it was interrupted: its
+		// error is only worth giving for what cleanup could not remove.
+		if ctx.Err() != nil {
+			if ferr != nil {
+				end.Error = &events.Failure{Message: ferr.Error()}
+			}
+		} else if err != nil {
 			end.Error = &events.Failure{Message: err.Error()}
 		}
 		r.emit(end)

@@ -271,7 +271,7 @@ func TestRunInterrupted(t *testing.T) {
 		t.Error("an instance was deleted after the cleanup")
 	}
 	last := sink.evs[len(sink.evs)-1]
-	if last.Type != events.TestEnd || last.Status != events.StatusInterrupted {
+	if last.Type != events.TestEnd || last.Status != events.StatusInterrupted || last.Error != nil {
 		t.Errorf("test_end %+v", last)
 	}
 	if e := sink.find("privileged", "start"); e.Status != events.StatusInterrupted {
@@ -446,5 +446,23 @@ func TestRunSystemdNotOnItsBusYet(t *testing.T) {
 	_, _, sink := testRun(context.Background(), f, testImage(), Options{Configs: []string{"unprivileged"}})
 	if e := sink.find("unprivileged", "running"); e.Status != events.StatusOK || e.Detail != "running" || asked != 3 {
 		t.Errorf("running after two bus errors: %+v, asked %d times", e, asked)
+	}
+}
+
+// An interrupted test whose cleanup failed keeps the error, in test_end
+// and in what Run returns: it is all the user learns of what was left.
+func TestRunInterruptedCleanupFails(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := newFake()
+	f.cleanupErr = errors.New("deleting bridge btest123456: busy")
+	f.onLaunch = cancel
+	_, err, sink := testRun(ctx, f, testImage(), Options{})
+	if err == nil || !strings.Contains(err.Error(), "deleting bridge btest123456: busy") {
+		t.Errorf("err %v, want the cleanup's", err)
+	}
+	last := sink.evs[len(sink.evs)-1]
+	if last.Type != events.TestEnd || last.Error == nil || !strings.Contains(last.Error.Message, "deleting bridge btest123456: busy") {
+		t.Errorf("test_end %+v", last)
 	}
 }
