@@ -85,7 +85,7 @@ the types share run once.`,
 	cmd.Flags().StringVar(&opts.job, "job", "", "build one job of the recipe's matrix (see 'builder matrix')")
 	cmd.Flags().StringVar(&opts.onError, "on-error", "cleanup", "when the build fails: cleanup (remove the work directory) or abort (stop and keep it, as --keep-on-error)")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop the build (exit 1) when it takes longer, e.g. 45m; 0 means no limit")
-	cmd.Flags().BoolVar(&opts.test, "test", false, "boot each output when built and check it, as 'builder test' does (on the daemon the delivery flags name; see also the --test- flags)")
+	cmd.Flags().BoolVar(&opts.test, "test", false, "boot each output when built and check it, as 'builder test' does (on the daemon the delivery flags name; see also the --test- flags); with --import, only the outputs that passed are imported")
 	opts.testOpts.addFlags(cmd.Flags(), "test-")
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print only errors and the final summary")
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the build as NDJSON events on stdout (docs/events.md); the log goes to stderr")
