@@ -194,6 +194,31 @@ file "/usr/libexec/vm-agent-setup" {
   mode    = "0755"
 }
 
+# See configure-container: keeps a privileged container's stop from
+# unregistering the host's binfmt_misc handlers. Detaching affects only
+# the container's own mount namespace; where the mount cannot be
+# detached (an unprivileged container), it cannot be written either.
+file "/usr/lib/systemd/system/binfmt-misc-detach.service" {
+  enabled = !local.vm
+  content = <<-EOT
+    [Unit]
+    Description=Detach the host's binfmt_misc from this container
+    ConditionVirtualization=container
+    ConditionPathIsMountPoint=/proc/sys/fs/binfmt_misc
+    DefaultDependencies=no
+    Before=sysinit.target shutdown.target
+    Conflicts=shutdown.target
+
+    [Service]
+    Type=oneshot
+    ExecStart=-/bin/umount --lazy /proc/sys/fs/binfmt_misc
+
+    [Install]
+    WantedBy=sysinit.target
+  EOT
+  mode    = "0644"
+}
+
 file "/etc/default/locale" {
   content = "LANG=C.UTF-8\n"
 }
@@ -213,7 +238,7 @@ run "configure-systemd" {
 
 run "configure-container" {
   enabled = !local.vm
-  stage   = "post-packages"
+  stage   = "post-files"
   script  = <<-EOT
     #!/bin/sh
     set -eu
@@ -222,6 +247,13 @@ run "configure-container" {
     # Nor can a container register binfmt_misc handlers, which cloud's
     # python3 ships one of: the unit would fail every boot.
     systemctl mask systemd-binfmt.service
+    # Nor keep binfmt_misc mounted: in a privileged container it is the
+    # host's (LXC binds it in with /proc/sys), and bookworm's
+    # systemd-shutdown unregisters every handler in it at each stop,
+    # which takes the host's qemu-user handlers away. The unit below
+    # detaches it at boot; nothing may mount it again.
+    systemctl mask proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount
+    systemctl enable binfmt-misc-detach.service
   EOT
 }
 

@@ -187,6 +187,19 @@ run "enable-networkd" {
   EOT
 }
 
+run "configure-container" {
+  enabled = !local.vm
+  stage   = "post-files"
+  script  = <<-EOT
+    #!/bin/sh
+    set -eu
+    # A container cannot register binfmt_misc handlers, and in a
+    # privileged one binfmt_misc is the host's, whose handlers a
+    # systemd-shutdown that unregisters them would take away at each stop.
+    systemctl mask systemd-binfmt.service proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount
+  EOT
+}
+
 run "configure-vm" {
   enabled = local.vm
   stage   = "post-files"

@@ -121,6 +121,49 @@ func bootDebianContainer(t *testing.T, d testenv.Daemon, alias string, j imageJS
 	if dns := cli(t, d, "exec", name, "--", "resolvectl", "dns", "eth0"); !strings.Contains(dns, network.prefix+"1") {
 		t.Errorf("resolvectl dns eth0: %s, want the bridge's %s1", dns, network.prefix)
 	}
+	privilegedStopKeepsHostBinfmt(t, d, alias, suffix)
+}
+
+// privilegedStopKeepsHostBinfmt starts and stops a privileged container
+// of the image and checks the host's binfmt_misc handlers are all still
+// there: in a privileged container binfmt_misc is the host's, and
+// bookworm's systemd-shutdown unregisters every handler at each stop
+// unless the image keeps binfmt_misc unmounted (debian.hcl does), which
+// once took qemu-user away from every foreign-architecture build.
+func privilegedStopKeepsHostBinfmt(t *testing.T, d testenv.Daemon, alias, suffix string) {
+	t.Helper()
+	const dir = "/proc/sys/fs/binfmt_misc"
+	before := binfmtHandlers(t, dir)
+	if len(before) == 0 {
+		t.Logf("the host has no binfmt_misc handlers to lose: the privileged stop is not checked")
+		return
+	}
+	name := "bt-e2e-priv-" + suffix
+	cli(t, d, "launch", alias, name, "--no-profiles", "--storage", "default", "-c", "security.privileged=true")
+	cliLater(t, d, "delete", "--force", name)
+	if state := systemStateOn(t, d, name, 2*time.Minute); state != "running" {
+		t.Errorf("systemd in the privileged %s is %q, want running", name, state)
+	}
+	cli(t, d, "stop", name)
+	if after := binfmtHandlers(t, dir); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("stopping a privileged container changed the host's binfmt_misc handlers:\nbefore: %v\nafter:  %v", before, after)
+	}
+}
+
+// binfmtHandlers lists the handlers registered in dir.
+func binfmtHandlers(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Name() != "register" && e.Name() != "status" {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 // waitFor runs probe until its output contains want or limit passes,
