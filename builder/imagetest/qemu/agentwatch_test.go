@@ -55,3 +55,14 @@ func TestAgentWatchAnswered(t *testing.T) {
 		t.Errorf("without a login prompt: %v, want the caller's deadline", err)
 	}
 }
+
+// TestAgentGraceOption: Options.AgentGrace sets the grace; 0 keeps the
+// default, 2 minutes.
+func TestAgentGraceOption(t *testing.T) {
+	if g := New(Options{}).agentGrace; g != 2*time.Minute {
+		t.Errorf("the default grace is %v, want 2m", g)
+	}
+	if g := New(Options{AgentGrace: 5 * time.Second}).agentGrace; g != 5*time.Second {
+		t.Errorf("AgentGrace 5s gives %v", g)
+	}
+}

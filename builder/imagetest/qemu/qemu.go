@@ -47,6 +47,10 @@ type Options struct {
 	Agent string
 	// QEMU is the program; "" is qemu-system-x86_64.
 	QEMU string
+	// AgentGrace is how long after the guest's login prompt its agent
+	// may take to answer before the instance is given up on (see
+	// NoAgentError); 0 is agentGrace, 2 minutes.
+	AgentGrace time.Duration
 }
 
 // Backend boots VM images under qemu; see the package comment.
@@ -65,7 +69,7 @@ type Backend struct {
 	instances   map[string]*instance // launched and not deleted
 	cleanedUp   bool
 	agentBinary string
-	// agentGrace is agentGrace, shorter in tests.
+	// agentGrace is opts.AgentGrace, or agentGrace when 0.
 	agentGrace time.Duration
 }
 
@@ -74,7 +78,11 @@ var _ imagetest.Backend = (*Backend)(nil)
 // New returns a backend; Prepare readies it for one image.
 func New(opts Options) *Backend {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Backend{opts: opts, ctx: ctx, cancel: cancel, instances: map[string]*instance{}, agentGrace: agentGrace}
+	grace := opts.AgentGrace
+	if grace <= 0 {
+		grace = agentGrace
+	}
+	return &Backend{opts: opts, ctx: ctx, cancel: cancel, instances: map[string]*instance{}, agentGrace: grace}
 }
 
 func (b *Backend) Name() string { return "qemu" }

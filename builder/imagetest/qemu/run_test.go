@@ -29,10 +29,93 @@ func (l *checkLog) Emit(e events.Event) {
 	}
 }
 
+// checkedBackend is the qemu backend with the assertions of the former
+// TestBackendBootsDebianVM added to what builder test's runner checks:
+// each instance, just before the runner stops it (its checks done),
+// must answer them. It records which configurations they ran in.
+type checkedBackend struct {
+	*Backend
+	t       *testing.T
+	mu      sync.Mutex
+	checked map[string]bool
+}
+
+func (b *checkedBackend) Launch(ctx context.Context, spec imagetest.LaunchSpec) (imagetest.Instance, error) {
+	if props, err := b.Backend.Properties(ctx); err != nil || props["os"] != "debian" {
+		b.t.Errorf("properties %v, %v; want os=debian", props, err)
+	}
+	inst, err := b.Backend.Launch(ctx, spec)
+	if err != nil {
+		return inst, err
+	}
+	return &checkedInstance{Instance: inst, b: b, spec: spec}, nil
+}
+
+func (b *checkedBackend) Delete(ctx context.Context, inst imagetest.Instance) error {
+	if c, ok := inst.(*checkedInstance); ok {
+		inst = c.Instance
+	}
+	return b.Backend.Delete(ctx, inst)
+}
+
+type checkedInstance struct {
+	imagetest.Instance
+	b    *checkedBackend
+	spec imagetest.LaunchSpec
+}
+
+// Stop checks what the runner does not, then stops: echo's output, the
+// root file system on sda2 (the config drive is on another bus), the
+// hostname command, the NIC named enp5s0 with an address (and without
+// a NIC no address at all), a file pushed into /run running as root
+// through sh (the VM's /run is noexec: the initramfs mounts it so).
+func (i *checkedInstance) Stop(ctx context.Context, timeout time.Duration) error {
+	t, config := i.b.t, i.spec.Config.Name
+	run := func(argv ...string) imagetest.ExecResult {
+		res, err := i.Exec(ctx, argv)
+		if err != nil {
+			t.Errorf("[%s] %q: %v", config, argv, err)
+		}
+		return res
+	}
+	if res := run("echo", "hello"); res.Stdout != "hello\n" {
+		t.Errorf("[%s] echo: %+v", config, res)
+	}
+	if res := run("findmnt", "-n", "-o", "SOURCE", "/"); strings.TrimSpace(res.Stdout) != "/dev/sda2" {
+		t.Errorf("[%s] the root file system is on %q, want /dev/sda2", config, res.Stdout)
+	}
+	if res := run("hostname"); strings.TrimSpace(res.Stdout) != i.spec.Name {
+		t.Errorf("[%s] hostname prints %q, want %q", config, res.Stdout, i.spec.Name)
+	}
+	addrs, err := i.Addresses(ctx)
+	if i.spec.Config.NIC {
+		if err != nil || len(addrs) == 0 {
+			t.Errorf("[%s] no global IPv4 address (%v); ip addr:\n%s", config, err, run("ip", "addr").Stdout)
+		}
+		if res := run("ip", "-o", "link", "show", "enp5s0"); res.ExitStatus != 0 {
+			t.Errorf("[%s] the NIC is not enp5s0: %s%s", config, res.Stderr, run("ip", "-o", "link").Stdout)
+		}
+	} else if err != nil || len(addrs) > 0 {
+		t.Errorf("[%s] addresses without a NIC: %q, %v", config, addrs, err)
+	}
+	if err := i.PushFile(ctx, "/run/builder-test/hi", []byte("#!/bin/sh\necho hi from $(id -un)\n"), 0o700); err != nil {
+		t.Errorf("[%s] push: %v", config, err)
+	} else if res := run("sh", "/run/builder-test/hi"); res.Stdout != "hi from root\n" {
+		t.Errorf("[%s] the pushed script: %+v", config, res)
+	}
+	i.b.mu.Lock()
+	i.b.checked[config] = true
+	i.b.mu.Unlock()
+	return i.Instance.Stop(ctx, timeout)
+}
+
 // TestRunDebianVM runs builder test's runner with the qemu backend over
 // the Debian VM image: every check of the vm and vm-nic configurations
-// passes (the recipe's test blocks for VMs included), and nothing of
-// the backend's is left.
+// passes (the recipe's test blocks for VMs included), so do
+// checkedInstance's, and nothing of the backend's is left. It boots the
+// image once per configuration and also covers what
+// TestBackendBootsDebianVM did (merged here: it booted the same two
+// configurations again).
 func TestRunDebianVM(t *testing.T) {
 	dir := requireVM(t).Dir
 	img, err := imagetest.LoadImage(dir)
@@ -42,8 +125,9 @@ func TestRunDebianVM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	b := New(Options{})
+	cb := &checkedBackend{Backend: b, t: t, checked: map[string]bool{}}
 	// Kept on failure for the consoles, shown below, then removed.
-	res, err := imagetest.Run(ctx, b, img, imagetest.Options{Timeout: 8 * time.Minute, KeepOnFailure: true, Sink: &checkLog{t: t}})
+	res, err := imagetest.Run(ctx, cb, img, imagetest.Options{Timeout: 8 * time.Minute, KeepOnFailure: true, Sink: &checkLog{t: t}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +147,16 @@ func TestRunDebianVM(t *testing.T) {
 		}
 	}
 	t.Logf("%s: %d checks passed in %v (%s)", res.Image, res.Passed, res.Duration.Round(time.Second), b.Accel())
-	if _, err := os.Stat(b.dir); !os.IsNotExist(err) {
+	if res.Failed == 0 {
+		for _, config := range []string{"vm", "vm-nic"} {
+			if !cb.checked[config] {
+				t.Errorf("no %s instance was stopped: checkedInstance's checks did not run there", config)
+			}
+		}
+	}
+	if b.dir == "" {
+		t.Error("the backend was never prepared")
+	} else if _, err := os.Stat(b.dir); !os.IsNotExist(err) {
 		t.Errorf("the backend's directory %s is left: %v", b.dir, err)
 	}
 }
@@ -111,8 +204,9 @@ func TestRunWithoutAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := New(Options{Agent: "/bin/true"})
-	b.agentGrace = 15 * time.Second
+	// A few seconds' grace, not the default 2 minutes: the prompt
+	// comes after the whole boot, and nothing answers anyway.
+	b := New(Options{Agent: "/bin/true", AgentGrace: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	res, err := imagetest.Run(ctx, b, img, imagetest.Options{Configs: []string{"vm"}, Sink: &checkLog{t: t}})
@@ -120,7 +214,7 @@ func TestRunWithoutAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Status != events.StatusFailed || len(res.Failures) != 1 || res.Failures[0].Check != imagetest.CheckExec ||
-		!strings.Contains(res.Failures[0].Detail, "no agent answered within 15s") {
+		!strings.Contains(res.Failures[0].Detail, "no agent answered within 5s") {
 		t.Errorf("status %s, failures %v; want exec failed for want of an agent", res.Status, res.Failures)
 	}
 	if _, err := os.Stat(b.dir); !os.IsNotExist(err) {
