@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +41,8 @@ func cli(t testing.TB, d testenv.Daemon, args ...string) string {
 // LXD_CONF or INCUS_CONF, say), which must succeed.
 func cliWith(t testing.TB, d testenv.Daemon, env []string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(d.CLI, args...)
+	cmd, cancel := daemonClient(d, cliLimit, args...)
+	defer cancel()
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -49,10 +51,28 @@ func cliWith(t testing.TB, d testenv.Daemon, env []string, args ...string) strin
 	return string(out)
 }
 
+// cliLimit bounds one call of a daemon's client: LXD 5.0's client has
+// been seen waiting forever for an operation the daemon had finished
+// (an image delete, 12 minutes until killed), which would hang the
+// whole suite until go test's timeout instead of failing one test.
+const cliLimit = 5 * time.Minute
+
+// daemonClient is the daemon's client running args, killed after limit.
+func daemonClient(d testenv.Daemon, limit time.Duration, args ...string) (*exec.Cmd, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	cmd := exec.CommandContext(ctx, d.CLI, args...)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd, cancel
+}
+
 // cliLater runs the daemon's client when the test ends, ignoring errors:
 // cleanup of what may already be gone.
 func cliLater(t testing.TB, d testenv.Daemon, args ...string) {
-	t.Cleanup(func() { _ = exec.Command(d.CLI, args...).Run() })
+	t.Cleanup(func() {
+		cmd, cancel := daemonClient(d, time.Minute, args...)
+		defer cancel()
+		_ = cmd.Run()
+	})
 }
 
 // confVar is the variable that points the daemon's client at its own
