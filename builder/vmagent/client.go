@@ -208,9 +208,15 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	go func() {
 		c.writeMu.Lock()
 		defer c.writeMu.Unlock()
+		// Marked sent before the write ends: a greeting that comes once
+		// the agent has read it, but before this goroutine runs on, must
+		// send it again (the agent runs an ID once, so a copy is harmless).
+		c.mu.Lock()
+		pc.sent = true
+		c.mu.Unlock()
 		err := c.enc.Encode(req)
 		c.mu.Lock()
-		pc.sent, pc.heard = true, time.Now()
+		pc.heard = time.Now()
 		c.mu.Unlock()
 		wrote <- err
 	}()

@@ -470,13 +470,14 @@ func TestImageTestDebian(t *testing.T) {
 		t.Run(variant, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			start := time.Now()
-			args := append(daemons[0].Args(), "build", "recipes/debian.hcl",
-				"--only", "container", "--var", "variant="+variant, "-o", out)
+			args := []string{"build", "recipes/debian.hcl", "--only", "container", "--var", "variant=" + variant, "-o", out}
 			testOn := daemons[1:]
 			if variant == "cloud" {
 				testOn = daemons[len(daemons)-1:]
 			} else {
-				args = append(args, "--test")
+				// The daemon flags are delivery flags: build takes them
+				// only with --test (or --import).
+				args = append(append(args, "--test"), daemons[0].Args()...)
 			}
 			stdout, stderr, status := builderExec(t, nil, args...)
 			if status != 0 {
