@@ -6,7 +6,7 @@
 set -eu
 
 packages="make git ca-certificates debootstrap mmdebstrap busybox-static
-qemu-user-static binfmt-support arch-test squashfs-tools bzip2 xz-utils zstd pigz lxd
+qemu-user-static binfmt-support arch-test squashfs-tools squashfs-tools-ng bzip2 xz-utils zstd pigz lxd
 dnsmasq-base iptables
 bubblewrap time
 fdisk e2fsprogs dosfstools mtools qemu-utils qemu-system-x86 ovmf gdisk rsync"

@@ -31,7 +31,11 @@ type HostTool struct {
 	// TestOnly marks the tools no build runs, only builder's tests (the
 	// VM boot test): missing, they are a warning whatever the recipe.
 	TestOnly bool
-	needed   func(HostNeeds) bool
+	// NoBuild marks the tools no build runs, only a command that reads
+	// images (builder repro, builder diff): missing, they are a warning
+	// whatever the recipe, and that command says what to install.
+	NoBuild bool
+	needed  func(HostNeeds) bool
 }
 
 // ownTools are the host tools no bootstrap backend owns: packing,
@@ -39,6 +43,10 @@ type HostTool struct {
 var ownTools = []HostTool{
 	{Name: "mksquashfs", Package: "squashfs-tools", For: "a split image with a squashfs rootfs (the default)",
 		needed: func(n HostNeeds) bool { return n.Squashfs }},
+	// treediff reads a squashfs as a tar stream through it: no root, no
+	// extraction.
+	{Name: "sqfs2tar", Package: "squashfs-tools-ng", For: "builder repro and builder diff, on a split image with a squashfs rootfs", NoBuild: true,
+		needed: func(HostNeeds) bool { return false }},
 	// Go's TLS client and debootstrap's wget both read Debian's bundle.
 	{Name: "/etc/ssl/certs/ca-certificates.crt", Package: "ca-certificates", For: "a download over https: a tarball, a keyring or a mirror",
 		needed: func(n HostNeeds) bool { return n.HTTPS }},

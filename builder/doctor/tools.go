@@ -13,7 +13,7 @@ import (
 // package to install; missing is a failure only when the recipe (or,
 // without one, any native build) runs the tool.
 func (e Env) checkTool(n Needs, t HostTool) check.Result {
-	needed := n.host == nil && !t.Foreign && !t.TestOnly || n.host != nil && t.Needed(*n.host)
+	needed := n.host == nil && !t.Foreign && !t.TestOnly && !t.NoBuild || n.host != nil && t.Needed(*n.host)
 	program := t.Name
 	if t.PerArchitecture() {
 		if !needed || n.host == nil {
@@ -59,7 +59,7 @@ func (e Env) checkTool(n Needs, t HostTool) check.Result {
 	switch {
 	case needed:
 		r.Detail += " (needed for " + t.For + ")"
-	case t.TestOnly:
+	case t.TestOnly || t.NoBuild:
 		r.Status = check.Warn
 		r.Detail += " (" + t.For + ")"
 	case n.host != nil:

@@ -74,7 +74,7 @@ func WriteSquashfs(ctx context.Context, root, path string, opts SquashfsOptions)
 	defer runtime.UnlockOSThread()
 	cmd.Stdout, cmd.Stderr = opts.Stdout, opts.Stdout
 	if cmd.Stdout == nil {
-		var tail limitedBuffer
+		var tail Tail
 		cmd.Stdout, cmd.Stderr = &tail, &tail
 		defer func() {
 			if err != nil && tail.Len() > 0 {
@@ -130,11 +130,11 @@ func syncAndRename(tmp, path string) error {
 	return nil
 }
 
-// limitedBuffer keeps the last 4 KiB written: enough of a failing tool's
-// output to explain it.
-type limitedBuffer struct{ b []byte }
+// Tail keeps the last 4 KiB written: enough of a failing tool's output
+// (mksquashfs, treediff's sqfs2tar) to explain it.
+type Tail struct{ b []byte }
 
-func (l *limitedBuffer) Write(p []byte) (int, error) {
+func (l *Tail) Write(p []byte) (int, error) {
 	l.b = append(l.b, p...)
 	if len(l.b) > 4096 {
 		l.b = l.b[len(l.b)-4096:]
@@ -142,5 +142,5 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (l *limitedBuffer) Len() int       { return len(l.b) }
-func (l *limitedBuffer) String() string { return string(l.b) }
+func (l *Tail) Len() int       { return len(l.b) }
+func (l *Tail) String() string { return string(l.b) }

@@ -156,7 +156,7 @@ func (t *TarWriter) WriteFiles(files []FileEntry) error {
 			}
 			return 1
 		}
-		return compareRel(a.rel, b.rel)
+		return CompareNames(a.rel, b.rel)
 	})
 	byName := make(map[string][]byte, len(files))
 	for _, f := range files {

@@ -193,10 +193,12 @@ func validRel(p string) bool {
 	return true
 }
 
-// compareRel orders paths as `tar --sort=name` walks a tree: element by
-// element in byte order, so a directory comes right before its contents
-// ("a", "a/b", "a-b"; a plain string sort would put "a-b" before "a/b").
-func compareRel(a, b string) int {
+// CompareNames orders paths as `tar --sort=name` walks a tree, and so
+// as WriteTree writes it: element by element in byte order, so a
+// directory comes right before its contents ("a", "a/b", "a-b"; a plain
+// string sort would put "a-b" before "a/b"). treediff reports in this
+// order too.
+func CompareNames(a, b string) int {
 	for {
 		ea, resta, moreA := strings.Cut(a, "/")
 		eb, restb, moreB := strings.Cut(b, "/")
