@@ -9,7 +9,8 @@ packages="make git ca-certificates debootstrap mmdebstrap busybox-static
 qemu-user-static binfmt-support arch-test squashfs-tools squashfs-tools-ng bzip2 xz-utils zstd pigz lxd
 dnsmasq-base iptables
 bubblewrap time
-fdisk e2fsprogs dosfstools mtools qemu-utils qemu-system-x86 ovmf gdisk rsync"
+fdisk e2fsprogs dosfstools mtools qemu-utils qemu-system-x86 ovmf gdisk rsync
+gpg gpg-agent gpgv"
 
 # Incus, the second daemon the import and test suites run against, is not
 # in bookworm: bookworm-backports has 6.0.x. Only its daemon and client

@@ -31,9 +31,10 @@ type HostTool struct {
 	// TestOnly marks the tools no build runs, only builder's tests (the
 	// VM boot test): missing, they are a warning whatever the recipe.
 	TestOnly bool
-	// NoBuild marks the tools no build runs, only a command that reads
-	// images (builder repro, builder diff): missing, they are a warning
-	// whatever the recipe, and that command says what to install.
+	// NoBuild marks the tools no build runs, only another command
+	// (builder repro and builder diff read images, publish --sign-key
+	// signs): missing, they are a warning whatever the recipe, and that
+	// command says what to install.
 	NoBuild bool
 	needed  func(HostNeeds) bool
 }
@@ -62,6 +63,12 @@ var ownTools = []HostTool{
 	{Name: "qemu-system-x86_64", Package: "qemu-system-x86", For: "the VM boot test only (make test)", TestOnly: true,
 		needed: func(HostNeeds) bool { return false }},
 	{Name: "/usr/share/OVMF/OVMF_CODE_4M.fd", Package: "ovmf", For: "the VM boot test only (make test): UEFI firmware, with secure boot", TestOnly: true,
+		needed: func(HostNeeds) bool { return false }},
+	// Signing a tree (builder/sign): gpg signs, and its agent holds
+	// the secret key while it does.
+	{Name: "gpg", Package: "gpg", For: "publish and tree commands with --sign-key: signing a tree", NoBuild: true,
+		needed: func(HostNeeds) bool { return false }},
+	{Name: "gpg-agent", Package: "gpg-agent", For: "publish and tree commands with --sign-key: gpg's secret key operations", NoBuild: true,
 		needed: func(HostNeeds) bool { return false }},
 	{Name: "qemu-ARCH-static", Package: "qemu-user-static", For: "a foreign architecture: runs the image's programs", Foreign: true,
 		needed: func(n HostNeeds) bool { return n.Foreign }},

@@ -30,6 +30,7 @@ var testOnlyPackages = map[string]string{
 	"time":         "the sandbox benchmark's peak memory",
 	"gdisk":        "the VM disk tests' second opinion on the partition table (sgdisk --verify)",
 	"rsync":        "the VM disk benchmark's comparison (distrobuilder's method: rsync -aHAX into a loop mount)",
+	"gpgv":         "the signing tests' second opinion on a signed tree's signatures",
 }
 
 // installDepsPackages reads the package lists of ci/install-deps.sh:

@@ -17,6 +17,10 @@
 //	streams/v1/images.json  the products
 //	images/SHA256.EXT       every file, named by its sha256
 //
+// A signed tree (Tree.Signer) adds index.sjson and images.sjson
+// (clearsigned), index.json.gpg and images.json.gpg (detached) and each
+// version's images/SHA256.SHA256SUMS with its .gpg: see signed.go.
+//
 // A product is os:release:variant:arch (arch is LXD's canonical name,
 // which clients resolve with osarch) with aliases os/release/variant and
 // the recipe's own; its versions are image serials (YYYYMMDD_hhmm). A

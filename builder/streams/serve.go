@@ -153,13 +153,28 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if strings.HasSuffix(name, ".json") {
-		w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", contentType(name))
+	if strings.HasPrefix(name, "streams/") {
+		// The index files and their signatures change with every
+		// publish; images/ files never change (content-addressed).
 		w.Header().Set("Cache-Control", "no-cache")
-	} else {
-		w.Header().Set("Content-Type", "application/octet-stream")
 	}
 	http.ServeContent(w, r, name, st.ModTime(), f)
+}
+
+// contentType is the Content-Type of a tree file: the indexes are
+// JSON, a signed tree's clearsigned copies and SHA256SUMS text, its
+// detached signatures OpenPGP's (signed.go).
+func contentType(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".json"):
+		return "application/json"
+	case strings.HasSuffix(name, SigExt):
+		return "application/pgp-signature"
+	case strings.HasSuffix(name, ".sjson"), strings.HasSuffix(name, SumsExt):
+		return "text/plain; charset=utf-8"
+	}
+	return "application/octet-stream"
 }
 
 // importAnswer is the JSON body of a GET under ImportPrefix, for people.

@@ -24,6 +24,11 @@ type Tree struct {
 	// LockTimeout bounds the wait for another publisher's lock; 0 waits
 	// as long as the context allows.
 	LockTimeout time.Duration
+	// Signer, when set, signs the tree after every change (signed.go);
+	// without it, a signed tree cannot be changed.
+	Signer Signer
+	// Verifier, when set, makes Verify check the tree's signatures.
+	Verifier Verifier
 }
 
 func (t *Tree) now() time.Time {
@@ -173,15 +178,45 @@ func (t *Tree) update(ctx context.Context, change func(p *Products) (bool, error
 		return err
 	}
 	changed, err := change(p)
-	if err != nil || !changed {
+	if err != nil {
 		return err
 	}
-	for _, prod := range p.Products {
-		prod.refresh()
+	if changed {
+		for _, prod := range p.Products {
+			prod.refresh()
+		}
+		for key, prod := range p.Products {
+			if len(prod.Versions) == 0 {
+				delete(p.Products, key)
+			}
+		}
 	}
-	for key, prod := range p.Products {
-		if len(prod.Versions) == 0 {
-			delete(p.Products, key)
+	if t.Signer == nil {
+		if !changed {
+			return nil
+		}
+		// Changing a signed tree without the key would leave signatures
+		// that no longer match: refused rather than left stale.
+		signed, err := t.signedTree(ctx)
+		if err != nil {
+			return err
+		}
+		if signed {
+			return fmt.Errorf("%s is signed (it has %s): pass --sign-key so that its signatures are made again with the change", t.Store, IndexSignedPath)
+		}
+	} else {
+		// Signing also happens without a change, for a tree (or
+		// versions) not yet signed with this key.
+		resigned, err := t.signVersions(ctx, p)
+		if err != nil {
+			return err
+		}
+		signed, err := t.signedTree(ctx)
+		if err != nil {
+			return err
+		}
+		if !changed && !resigned && signed {
+			return nil
 		}
 	}
 	if err := t.write(ctx, p, tag); err != nil {
@@ -214,18 +249,40 @@ func (t *Tree) write(ctx context.Context, p *Products, tag string) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", ProductsPath, err)
 	}
-	if err := t.Store.WriteIndex(ctx, ProductsPath, data, tag); err != nil {
-		return err
-	}
-	idx, err := marshalJSON(p.index(updated))
+	idxv := p.index(updated)
+	idx, err := marshalJSON(idxv)
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", IndexPath, err)
 	}
-	_, itag, err := t.Store.ReadIndex(ctx, IndexPath)
-	if err != nil && !isNotExist(err) {
+	// Every signature is made before anything is written: a signing
+	// failure leaves the tree as it was.
+	var sigs map[string][]byte
+	if t.Signer != nil {
+		if sigs, err = t.indexSignatures(ctx, data, idx, idxv); err != nil {
+			return err
+		}
+	}
+	if err := t.Store.WriteIndex(ctx, ProductsPath, data, tag); err != nil {
 		return err
 	}
-	return t.Store.WriteIndex(ctx, IndexPath, idx, itag)
+	for _, name := range []string{ProductsPath + SigExt, ProductsSignedPath} {
+		if sig, ok := sigs[name]; ok {
+			if err := t.replace(ctx, name, sig); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.replace(ctx, IndexPath, idx); err != nil {
+		return err
+	}
+	for _, name := range []string{IndexPath + SigExt, IndexSignedPath} {
+		if sig, ok := sigs[name]; ok {
+			if err := t.replace(ctx, name, sig); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Remove deletes images from the tree. Each selector is a fingerprint

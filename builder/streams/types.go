@@ -87,6 +87,9 @@ type Version struct {
 	// ignore unknown fields.
 	Builder   *VersionInfo `json:"builder,omitempty"`
 	BuilderVM *VersionInfo `json:"builder_vm,omitempty"`
+	// Sums is the version's signed SHA256SUMS in a signed tree
+	// (signed.go); clients ignore it.
+	Sums *Sums `json:"sha256sums,omitempty"`
 }
 
 // VersionInfo is builder's record of a published image: what tree list
@@ -328,6 +331,10 @@ func (p *Products) referenced() map[string]bool {
 		for _, v := range prod.Versions {
 			for _, it := range v.Items {
 				refs[it.Path] = true
+			}
+			if v.Sums != nil {
+				refs[v.Sums.Path] = true
+				refs[v.Sums.Signature] = true
 			}
 		}
 	}

@@ -27,7 +27,9 @@ func (p Problem) String() string { return p.Where + ": " + p.What }
 // Verify reads every file the tree refers to and checks its size and
 // sha256, and every image's fingerprint: each combined hash (or a unified
 // file's sha256) against the files, and both stacks' items against each
-// other. It also checks that index.json lists the products. It returns
+// other. It also checks that index.json lists the products, each
+// version's SHA256SUMS where the tree has them, and, with t.Verifier,
+// every signature of a signed tree (signed.go). It returns
 // the problems found; the error is for a tree it could not read at all.
 // Verify takes no lock, so a concurrent prune can make it report a file
 // that just went away.
@@ -105,6 +107,18 @@ func (t *Tree) Verify(ctx context.Context) ([]Problem, error) {
 			for _, vi := range imgs {
 				verifyImage(v, vi, where, hashFile, add)
 			}
+		}
+	}
+	signed, err := t.signedTree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkSums(ctx, p, signed, add); err != nil {
+		return nil, err
+	}
+	if t.Verifier != nil {
+		if err := t.verifySignatures(ctx, p, add); err != nil {
+			return nil, err
 		}
 	}
 	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Where < problems[j].Where })

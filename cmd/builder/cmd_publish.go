@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 type publishOptions struct {
 	replace     bool
 	lockTimeout time.Duration
+	sign        signFlags
 }
 
 func (a *app) newPublishCommand() *cobra.Command {
@@ -37,7 +39,16 @@ A VM image's qcow2 is the item disk-kvm.img. A container and a VM image of
 one build share a version when their metadata tarballs are the same file;
 otherwise the second is refused. Publishing the same image again changes
 nothing; another image of the same type under a version already there is
-an error unless --replace.`,
+an error unless --replace.
+
+With --sign-key the tree is signed after the change: streams/v1/index.sjson
+and images.sjson (clearsigned), index.json.gpg and images.json.gpg
+(detached), and each version's SHA256SUMS with its .gpg signature, checked
+by 'builder tree verify --keyring' or gpgv. KEY is a file holding an
+armoured secret key (imported into a private GnuPG home, removed
+afterwards) or a key ID in the GnuPG home; its passphrase comes from
+--sign-passphrase-file or $BUILDER_SIGN_PASSPHRASE, never from the command
+line. A signed tree is only changed with --sign-key.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runPublish(cmd.Context(), opts, args[0], args[1:])
@@ -45,15 +56,26 @@ an error unless --replace.`,
 	}
 	cmd.Flags().BoolVar(&opts.replace, "replace", false, "replace an image of the same type already in the tree under the version with a different one")
 	cmd.Flags().DurationVar(&opts.lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for another publisher's lock (0: no limit)")
+	opts.sign.register(cmd.Flags())
 	return cmd
 }
 
-func (a *app) runPublish(ctx context.Context, opts *publishOptions, target string, dirs []string) error {
+func (a *app) runPublish(ctx context.Context, opts *publishOptions, target string, dirs []string) (err error) {
+	signer, err := opts.sign.open(ctx, a)
+	if err != nil {
+		return err
+	}
+	if signer != nil {
+		defer func() { err = errors.Join(err, signer.Close()) }()
+	}
 	tree, err := deliver.OpenTree(target, a.environ, a.stdout, opts.lockTimeout)
 	if err != nil {
 		return err
 	}
 	tree.Replace = opts.replace
+	if signer != nil {
+		tree.Tree.Signer = signer
+	}
 	_, err = tree.DeliverAll(ctx, dirs)
 	return err
 }

@@ -11,19 +11,22 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/builder-images/builder/builder/sign"
 	"github.com/builder-images/builder/builder/streams"
 )
 
 func (a *app) newTreeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tree",
-		Short: "List, remove, prune and verify images in a simplestreams tree",
+		Short: "List, remove, prune, verify and sign images in a simplestreams tree",
 		Long: `The tree commands keep a simplestreams tree that 'builder publish' wrote.
 TREE is a directory or s3://BUCKET/PREFIX (see 'builder publish --help' for
 the S3 environment variables). Commands that change the tree take its lock,
-as publish does, and delete files no image refers to any more.`,
+as publish does, and delete files no image refers to any more. A signed
+tree (see 'builder publish --help') is only changed with --sign-key, which
+signs it again after the change.`,
 	}
-	for _, c := range []*cobra.Command{a.newTreeListCommand(), a.newTreeRemoveCommand(), a.newTreePruneCommand(), a.newTreeVerifyCommand()} {
+	for _, c := range []*cobra.Command{a.newTreeListCommand(), a.newTreeRemoveCommand(), a.newTreePruneCommand(), a.newTreeVerifyCommand(), a.newTreeSignCommand()} {
 		wrapArgs(c)
 		cmd.AddCommand(c)
 	}
@@ -104,8 +107,25 @@ func writeImageTable(a *app, imgs []streams.Image) error {
 	return tw.Flush()
 }
 
+// withSigner opens the signer flags name (none without --sign-key) and
+// gives it to tree for the change run makes.
+func (a *app) withSigner(ctx context.Context, flags *signFlags, tree *streams.Tree, run func() error) (err error) {
+	signer, err := flags.open(ctx, a)
+	if err != nil {
+		return err
+	}
+	if signer != nil {
+		defer func() { err = errors.Join(err, signer.Close()) }()
+		tree.Signer = signer
+	}
+	return run()
+}
+
 func (a *app) newTreeRemoveCommand() *cobra.Command {
-	var lockTimeout time.Duration
+	var (
+		lockTimeout time.Duration
+		sf          signFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "remove TREE FINGERPRINT|PRODUCT[:VERSION]…",
 		Short: "Remove images from a tree",
@@ -120,10 +140,11 @@ argument matches nothing, nothing is removed.`,
 			if err != nil {
 				return err
 			}
-			return tree.Remove(cmd.Context(), args[1:]...)
+			return a.withSigner(cmd.Context(), &sf, tree, func() error { return tree.Remove(cmd.Context(), args[1:]...) })
 		},
 	}
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for another publisher's lock (0: no limit)")
+	sf.register(cmd.Flags())
 	return cmd
 }
 
@@ -132,6 +153,7 @@ func (a *app) newTreePruneCommand() *cobra.Command {
 		keep        int
 		dryRun      bool
 		lockTimeout time.Duration
+		sf          signFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "prune TREE [--keep N] [--dry-run]",
@@ -149,7 +171,17 @@ uses are deleted.`,
 			if err != nil {
 				return err
 			}
-			removed, err := tree.Prune(cmd.Context(), keep, dryRun)
+			var removed []string
+			prune := func() (err error) {
+				removed, err = tree.Prune(cmd.Context(), keep, dryRun)
+				return err
+			}
+			if dryRun {
+				// Changes nothing, so signs nothing.
+				err = prune()
+			} else {
+				err = a.withSigner(cmd.Context(), &sf, tree, prune)
+			}
 			if err == nil && len(removed) == 0 {
 				fmt.Fprintln(a.stdout, "nothing to prune")
 			}
@@ -159,28 +191,43 @@ uses are deleted.`,
 	cmd.Flags().IntVar(&keep, "keep", 0, "keep the newest N versions of each product (0: keep all that have not expired)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only print what would be removed")
 	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for another publisher's lock (0: no limit)")
+	sf.register(cmd.Flags())
 	return cmd
 }
 
 func (a *app) newTreeVerifyCommand() *cobra.Command {
+	var keyring string
 	cmd := &cobra.Command{
-		Use:   "verify TREE",
-		Short: "Check every file and fingerprint of a tree",
+		Use:   "verify TREE [--keyring FILE]",
+		Short: "Check every file, fingerprint and signature of a tree",
 		Long: `Verify reads every file the tree's index refers to and checks its size and
 sha256, and each image's fingerprint (the combined hashes of split images).
-It prints one line per problem and exits 1 when there is any.`,
+With --keyring (public keys, binary as gpgv takes them or armoured) it also
+checks the signatures of a signed tree: index.json.gpg, images.json.gpg,
+index.sjson and images.sjson (and that they say what the .json files say),
+and each version's SHA256SUMS and its signature; a missing signature is a
+problem too. It prints one line per problem, naming the file, and exits 1
+when there is any.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runTreeVerify(cmd.Context(), args[0])
+			return a.runTreeVerify(cmd.Context(), args[0], keyring)
 		},
 	}
+	cmd.Flags().StringVar(&keyring, "keyring", "", "check the tree's signatures against the public keys in this file")
 	return cmd
 }
 
-func (a *app) runTreeVerify(ctx context.Context, target string) error {
+func (a *app) runTreeVerify(ctx context.Context, target, keyring string) error {
 	tree, err := a.openTree(target, 0)
 	if err != nil {
 		return err
+	}
+	if keyring != "" {
+		kr, err := sign.LoadKeyring(keyring)
+		if err != nil {
+			return err
+		}
+		tree.Verifier = kr
 	}
 	problems, err := tree.Verify(ctx)
 	if err != nil {
@@ -191,7 +238,11 @@ func (a *app) runTreeVerify(ctx context.Context, target string) error {
 		return err
 	}
 	if len(problems) == 0 {
-		fmt.Fprintf(a.stdout, "%s: %d images verified\n", target, len(imgs))
+		signed := ""
+		if keyring != "" {
+			signed = ", signatures good"
+		}
+		fmt.Fprintf(a.stdout, "%s: %d images verified%s\n", target, len(imgs), signed)
 		return nil
 	}
 	lines := make([]string, len(problems))
@@ -199,4 +250,33 @@ func (a *app) runTreeVerify(ctx context.Context, target string) error {
 		lines[i] = "  " + p.String()
 	}
 	return &exitError{code: exitFailure, err: fmt.Errorf("%s: %d problems:\n%s", target, len(problems), strings.Join(lines, "\n"))}
+}
+
+func (a *app) newTreeSignCommand() *cobra.Command {
+	var (
+		lockTimeout time.Duration
+		sf          signFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "sign TREE --sign-key KEY [--sign-passphrase-file F]",
+		Short: "Sign a tree, or sign it again with another key",
+		Long: `Sign signs a tree as 'publish --sign-key' does, without changing its
+images: each version's SHA256SUMS not yet signed with this key, then the
+index files. It turns an unsigned tree into a signed one, and replaces an
+old key's signatures with a new key's.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if sf.key == "" {
+				return usageError{errors.New("tree sign needs --sign-key")}
+			}
+			tree, err := a.openTree(args[0], lockTimeout)
+			if err != nil {
+				return err
+			}
+			return a.withSigner(cmd.Context(), &sf, tree, func() error { return tree.Sign(cmd.Context()) })
+		},
+	}
+	cmd.Flags().DurationVar(&lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for another publisher's lock (0: no limit)")
+	sf.register(cmd.Flags())
+	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/builder-images/builder/builder/sign/signtest"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -89,7 +90,10 @@ func TestServeSimplestreamsRemote(t *testing.T) {
 	tmp := t.TempDir()
 	split, unified := buildPair(t, tmp)
 	tree := filepath.Join(tmp, "tree")
-	runBuilder(t, nil, "publish", tree, split, unified)
+	// Signed, as a tree published for others is: the daemons read its
+	// index.json and images.json as an unsigned tree's.
+	k := signtest.NewKey(t, "serve", "")
+	runBuilder(t, nil, "publish", tree, split, unified, "--sign-key", k.SecretFile)
 	_, cert, key := testCA(t, tmp)
 	base := startServe(t, tree, cert, key)
 	for _, d := range daemons {
