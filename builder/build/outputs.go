@@ -133,7 +133,7 @@ func (b *builder) pack(ctx context.Context, g group, i int, rootfs string, r *pa
 		opts.Reuse = r.hit
 	}
 	start := time.Now()
-	j, err := output.Pack(ctx, opts)
+	packed, err := output.PackImage(ctx, opts)
 	if opts.Reuse != nil && errors.Is(err, output.ErrReusedChanged) {
 		sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", OutputName: t.Output.Name, Line: err.Error() + "; removing it and building without it"})
 		if rmErr := b.cache.RemovePack(r.key); rmErr != nil {
@@ -144,7 +144,7 @@ func (b *builder) pack(ctx context.Context, g group, i int, rootfs string, r *pa
 			return false, err
 		}
 		opts.Reuse = nil
-		j, err = output.Pack(ctx, opts)
+		packed, err = output.PackImage(ctx, opts)
 	}
 	b.clock.add("pack", time.Since(start).Seconds())
 	if err != nil {
@@ -154,8 +154,9 @@ func (b *builder) pack(ctx context.Context, g group, i int, rootfs string, r *pa
 		return false, outputError(t.Output, err)
 	}
 	if r != nil {
-		r.store(sink, t.Dir, t.Output.Name, j)
+		r.store(sink, t.Dir, t.Output.Name, packed)
 	}
+	j := packed.Image
 	b.packed[i] = &OutputResult{Name: t.Output.Name, Type: t.Output.Type, Dir: t.Dir, Image: j}
 	// The text views show the files in the summary instead.
 	for _, f := range j.Files {

@@ -81,12 +81,13 @@ func lookupPackReuse(c *cache.Cache, policy cache.Policy, plan *recipe.Plan, epo
 	}
 	newest := entries[len(entries)-1].Created
 	e, ok := c.LookupPack(pr.key)
-	if !ok || e.Created.Before(newest) {
+	if !ok || e.Created.Before(newest) || e.SBOM == nil {
 		// Packed before the snapshots were rebuilt (--no-cache, the
-		// TTL): the rootfs it holds is not theirs.
+		// TTL): the rootfs it holds is not theirs. Or kept by a builder
+		// that wrote no SBOM: the rootfs must be read for one.
 		return pr, nil
 	}
-	pr.hit = &output.ReusedRootfs{Path: c.PackFile(pr.key, e), Info: e.File, Packages: e.Packages, Disk: e.Disk,
+	pr.hit = &output.ReusedRootfs{Path: c.PackFile(pr.key, e), Info: e.File, Packages: e.Packages, Disk: e.Disk, Facts: e.SBOM,
 		Open: func() (*os.File, error) { return c.OpenPackFile(pr.key, e) }}
 	return pr, nil
 }
@@ -134,13 +135,15 @@ func (pr *packReuse) recordHit(sink events.Sink, plan *recipe.Plan) {
 }
 
 // store keeps this build's packed file (the second of a split or VM
-// image's two) for the next identical build. A cache that cannot be
+// image's two), with what its SBOM was written from, for the next
+// identical build. A cache that cannot be
 // written costs the next build time, not this one its image.
-func (pr *packReuse) store(sink events.Sink, dir, name string, j image.ImageJSON) {
+func (pr *packReuse) store(sink events.Sink, dir, name string, p output.Packed) {
+	j := p.Image
 	if pr.key == "" || pr.hit != nil || len(j.Files) != 2 {
 		return
 	}
-	e := cache.PackEntry{Key: pr.key, Image: j.Name, File: j.Files[1], Packages: j.Packages, Disk: j.Disk, Created: time.Now().UTC()}
+	e := cache.PackEntry{Key: pr.key, Image: j.Name, File: j.Files[1], Packages: j.Packages, Disk: j.Disk, SBOM: &p.Facts, Created: time.Now().UTC()}
 	start := time.Now()
 	if err := pr.cache.StorePack(filepath.Join(dir, j.Files[1].Name), e); err != nil {
 		sink.Emit(events.Event{Time: time.Now(), Type: events.Output, Label: "cache", OutputName: name, Line: "not storing the packed " + string(j.Files[1].Role) + ": " + err.Error()})

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/sbom"
 )
 
 // PackEntry is a packed file kept for reuse: the rootfs file of a split
@@ -30,7 +31,11 @@ type PackEntry struct {
 	Packages []image.Package `json:"packages"`
 	// Disk is a VM disk's record, which image.json repeats: the disk's
 	// identities are in its bytes.
-	Disk    *image.Disk `json:"disk,omitempty"`
+	Disk *image.Disk `json:"disk,omitempty"`
+	// SBOM is what the image's SBOM says beyond Packages, read from the
+	// rootfs the file was packed from; an entry an older builder kept
+	// has none, and is not reused.
+	SBOM    *sbom.Facts `json:"sbom,omitempty"`
 	Created time.Time   `json:"created"`
 }
 
@@ -97,6 +102,11 @@ func checkPack(r *os.Root, key string) (PackEntry, error) {
 		}
 	} else if e.Disk != nil {
 		problem = "a disk record for a rootfs file"
+	}
+	if problem == "" && e.SBOM != nil {
+		if err := e.SBOM.Check(); err != nil {
+			problem = "its SBOM facts: " + err.Error()
+		}
 	}
 	if problem != "" {
 		return PackEntry{}, Damage{Entry: dir, Problem: problem}

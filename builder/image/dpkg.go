@@ -66,7 +66,8 @@ func ReadDpkgStatus(root string) (pkgs []Package, err error) {
 
 // parseDpkgStatus reads deb822 paragraphs: "Field: value" lines,
 // continuation lines starting with a space or tab, paragraphs separated
-// by blank lines. Only Package, Status, Version and Architecture matter.
+// by blank lines. Only Package, Status, Version, Architecture and Source
+// matter.
 func parseDpkgStatus(r io.Reader) ([]Package, error) {
 	var pkgs []Package
 	var para map[string]string
@@ -138,7 +139,41 @@ func installedPackage(para map[string]string) (Package, bool, error) {
 	if p.Version == "" || p.Architecture == "" {
 		return Package{}, false, fmt.Errorf("installed package %s has no Version or no Architecture", name)
 	}
+	source, err := parseSource(para["source"])
+	if err != nil {
+		return Package{}, false, fmt.Errorf("installed package %s: %w", name, err)
+	}
+	if source.Name != name {
+		p.Source = source.Name
+	}
+	if source.Version != p.Version {
+		p.SourceVersion = source.Version
+	}
 	return p, true, nil
+}
+
+// sourceRef is a Source field: "NAME" or "NAME (VERSION)".
+type sourceRef struct{ Name, Version string }
+
+// parseSource reads a Source field; dpkg writes it only when the source
+// package's name or version differs from the binary's, so an empty
+// field yields an empty sourceRef, which the caller reads as "the same".
+func parseSource(field string) (sourceRef, error) {
+	if field == "" {
+		return sourceRef{}, nil
+	}
+	name, rest, hasVersion := strings.Cut(field, " ")
+	rest = strings.TrimSpace(rest)
+	if !hasVersion || rest == "" {
+		return sourceRef{Name: name}, nil
+	}
+	version, ok := strings.CutPrefix(rest, "(")
+	version, ok2 := strings.CutSuffix(version, ")")
+	version = strings.TrimSpace(version)
+	if !ok || !ok2 || version == "" || strings.ContainsAny(version, " ()") {
+		return sourceRef{}, fmt.Errorf("Source %q is not \"name\" or \"name (version)\"", field)
+	}
+	return sourceRef{Name: name, Version: version}, nil
 }
 
 func sortPackages(pkgs []Package) {

@@ -14,11 +14,11 @@ import (
 // samplePackages are the installed packages of testdata/dpkg/status.
 var samplePackages = []image.Package{
 	{Name: "ca-certificates", Version: "20230311", Architecture: "all"},
-	{Name: "libc6", Version: "2.36-9+deb12u7", Architecture: "amd64"},
-	{Name: "libc6", Version: "2.36-9+deb12u7", Architecture: "i386"},
-	{Name: "openssh-server", Version: "1:9.2p1-2+deb12u3", Architecture: "amd64"},
+	{Name: "libc6", Version: "2.36-9+deb12u7", Architecture: "amd64", Source: "glibc"},
+	{Name: "libc6", Version: "2.36-9+deb12u7", Architecture: "i386", Source: "glibc"},
+	{Name: "openssh-server", Version: "1:9.2p1-2+deb12u3", Architecture: "amd64", Source: "openssh"},
 	{Name: "vim-tiny", Version: "2:9.0.1378-2", Architecture: "amd64"},
-	{Name: "zlib1g", Version: "1:1.2.13.dfsg-1", Architecture: "amd64"},
+	{Name: "zlib1g", Version: "1:1.2.13.dfsg-1", Architecture: "amd64", Source: "zlib"},
 }
 
 // rootWithStatus makes an image root whose dpkg status is content.
@@ -58,6 +58,7 @@ func TestReadDpkgStatusMalformed(t *testing.T) {
 		{"short Status", "Package: a\nStatus: installed\n", `Status "installed"`},
 		{"installed without Version", "Package: a\nStatus: install ok installed\nArchitecture: all\n", "no Version"},
 		{"not a field", "Package: a\nthis is not a field\n", "line 2"},
+		{"bad Source", "Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: all\nSource: b (1\n", `Source "b (1"`},
 		{"continuation first", " continued\n", "line 1: a continuation line"},
 		{"second paragraph", "Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n\n\nPackage: b\n", "paragraph at line 7"},
 	}
@@ -160,5 +161,51 @@ func symlink(t *testing.T, target, link string) {
 	t.Helper()
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadDpkgStatusSource records the source package only where it
+// differs from the binary: by name, by version (a binNMU), or both.
+func TestReadDpkgStatusSource(t *testing.T) {
+	status := `Package: same
+Status: install ok installed
+Architecture: all
+Version: 1.0
+
+Package: libfoo1
+Status: install ok installed
+Architecture: amd64
+Source: foo
+Version: 2.0-1
+
+Package: foo-bin
+Status: install ok installed
+Architecture: amd64
+Source: foo (2.0-1)
+Version: 2.0-1+b1
+
+Package: foo
+Status: install ok installed
+Architecture: amd64
+Source: foo (2.0-1)
+Version: 2.0-1+b2
+`
+	got, err := image.ReadDpkgStatus(rootWithStatus(t, status))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []image.Package{
+		{Name: "foo", Version: "2.0-1+b2", Architecture: "amd64", SourceVersion: "2.0-1"},
+		{Name: "foo-bin", Version: "2.0-1+b1", Architecture: "amd64", Source: "foo", SourceVersion: "2.0-1"},
+		{Name: "libfoo1", Version: "2.0-1", Architecture: "amd64", Source: "foo"},
+		{Name: "same", Version: "1.0", Architecture: "all"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
+	}
+	for _, p := range got {
+		if p.SourceName() != "foo" && p.Name != "same" || p.SourceVer() == "" {
+			t.Errorf("%s: source %s %s", p.Name, p.SourceName(), p.SourceVer())
+		}
 	}
 }

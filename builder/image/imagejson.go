@@ -17,6 +17,9 @@ import (
 const (
 	ImageJSONName  = "image.json"
 	SHA256SUMSName = "SHA256SUMS"
+	// SBOMName is the software bill of materials (SPDX 2.3 JSON) that
+	// image.json's sbom field records.
+	SBOMName = "sbom.spdx.json"
 )
 
 // ImageJSON is image.json: what delivery (import, upload, publish) reads
@@ -45,6 +48,10 @@ type ImageJSON struct {
 	Disk *Disk `json:"disk,omitempty"`
 	// Packages are the image's installed packages, sorted.
 	Packages []Package `json:"packages"`
+	// SBOM is the software bill of materials beside the image files;
+	// nil in an output directory an older builder wrote. It is not
+	// one of Files, whose roles make the image and its fingerprint.
+	SBOM *Document `json:"sbom,omitempty"`
 	// Tests are the recipe's test blocks that run on this image's
 	// instance type, in recipe order; `builder test` runs them.
 	Tests []Test `json:"tests,omitempty"`
@@ -59,11 +66,50 @@ type FileInfo struct {
 	Size   int64  `json:"size"`
 }
 
+// Document is a file of an output directory that describes the image
+// rather than being part of it: the SBOM.
+type Document struct {
+	// Name is the bare file name in the output directory.
+	Name string `json:"name"`
+	// Format names the document's format and version: "spdx-2.3+json".
+	Format string `json:"format"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// File is d as SHA256SUMS lists it.
+func (d Document) File() FileInfo {
+	return FileInfo{Name: d.Name, SHA256: d.SHA256, Size: d.Size}
+}
+
 // Package is one installed package of the image.
 type Package struct {
 	Name         string `json:"name"`
 	Version      string `json:"version"`
 	Architecture string `json:"architecture"`
+	// Source is the source package it was built from, when its name
+	// is not Name; SourceVersion the source's version, when it is not
+	// Version (a binNMU, or a binary versioned on its own).
+	Source        string `json:"source,omitempty"`
+	SourceVersion string `json:"source_version,omitempty"`
+}
+
+// SourceName is the source package's name: Source, or Name when the
+// two are the same.
+func (p Package) SourceName() string {
+	if p.Source != "" {
+		return p.Source
+	}
+	return p.Name
+}
+
+// SourceVer is the source package's version: SourceVersion, or Version
+// when the two are the same.
+func (p Package) SourceVer() string {
+	if p.SourceVersion != "" {
+		return p.SourceVersion
+	}
+	return p.Version
 }
 
 // Check reports what makes j inconsistent: a fingerprint or sha256 that is
@@ -123,6 +169,20 @@ func (j ImageJSON) Check() error {
 	for i, p := range j.Packages {
 		if p.Name == "" {
 			errs = append(errs, fmt.Errorf("package %d has no name", i))
+		}
+	}
+	if d := j.SBOM; d != nil {
+		if err := checkBareName(d.Name); err != nil {
+			errs = append(errs, fmt.Errorf("sbom: %w", err))
+		}
+		if slices.ContainsFunc(j.Files, func(f FileInfo) bool { return f.Name == d.Name }) {
+			errs = append(errs, fmt.Errorf("sbom: %s is also one of the image files", d.Name))
+		}
+		if !isSHA256(d.SHA256) {
+			errs = append(errs, fmt.Errorf("sbom %s: sha256 %q is not 64 lowercase hex digits", d.Name, d.SHA256))
+		}
+		if d.Size < 0 {
+			errs = append(errs, fmt.Errorf("sbom %s: negative size", d.Name))
 		}
 	}
 	if err := checkTests(j.Tests); err != nil {

@@ -42,14 +42,20 @@ func TestImageJSONGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sbomData := []byte("{}\n")
+	if err := os.WriteFile(filepath.Join(dir, image.SBOMName), sbomData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(sbomData)
+	sbom := &image.Document{Name: image.SBOMName, Format: "spdx-2.3+json", SHA256: hex.EncodeToString(sum[:]), Size: int64(len(sbomData))}
 	j := image.ImageJSON{
 		Fingerprint: fp, Type: image.TypeSplit, Architecture: m.Architecture,
-		Properties: m.Properties, Files: files, Packages: pkgs,
+		Properties: m.Properties, Files: files, Packages: pkgs, SBOM: sbom,
 	}
 	if err := image.WriteImageJSON(dir, j); err != nil {
 		t.Fatal(err)
 	}
-	if err := image.WriteSHA256SUMS(dir, files); err != nil {
+	if err := image.WriteSHA256SUMS(dir, append(files, sbom.File())); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "debian-default.image.json", []byte(readFile(t, filepath.Join(dir, "image.json"))))
@@ -79,7 +85,7 @@ func TestImageJSONGolden(t *testing.T) {
 			t.Errorf("%s has mode %v", e.Name(), info.Mode())
 		}
 	}
-	if want := []string{"SHA256SUMS", "image.json", "lxd.tar.xz", "rootfs.squashfs"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"SHA256SUMS", "image.json", "lxd.tar.xz", "rootfs.squashfs", "sbom.spdx.json"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("output directory holds %v, want %v", names, want)
 	}
 }

@@ -215,12 +215,12 @@ func foreignEntries(dir string, names []string) ([]string, error) {
 }
 
 // imageNames are the names of an image's files in dir: image.json,
-// SHA256SUMS, extra, and the files dir's image.json lists. That
+// SHA256SUMS, the SBOM, extra, and the files dir's image.json lists. That
 // image.json is read leniently (only the names, each a bare name): one
 // a newer builder wrote, with fields this one does not know, still says
 // which files are the image's.
 func imageNames(dir string, extra []string) map[string]bool {
-	known := map[string]bool{ImageJSONName: true, SHA256SUMSName: true}
+	known := map[string]bool{ImageJSONName: true, SHA256SUMSName: true, SBOMName: true}
 	for _, n := range extra {
 		known[n] = true
 	}

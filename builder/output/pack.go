@@ -2,16 +2,21 @@ package output
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/pack"
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/builder/sbom"
 )
 
 // PackOptions say how to pack a rootfs; zero values take the recipe's
@@ -40,16 +45,30 @@ type PackOptions struct {
 	Reuse *ReusedRootfs
 }
 
-// Pack writes the image files of a finished rootfs, as the plan's output
-// kind lays them out, then SHA256SUMS and image.json. They are written
-// into a staging directory beside opts.Output that replaces it whole
-// once image.json is written (see image.StageOutput): opts.Output holds
-// the previous image or the new one, never a mix. It returns what
-// image.json says.
-func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) {
+// Packed is what Pack wrote: image.json, and the facts of the rootfs its
+// SBOM was written from, which the cache keeps with a packed rootfs file
+// so that a build reusing it writes the same SBOM.
+type Packed struct {
+	Image image.ImageJSON
+	Facts sbom.Facts
+}
+
+// Pack is PackImage for callers that want only image.json.
+func Pack(ctx context.Context, opts PackOptions) (image.ImageJSON, error) {
+	p, err := PackImage(ctx, opts)
+	return p.Image, err
+}
+
+// PackImage writes the image files of a finished rootfs, as the plan's
+// output kind lays them out, then the SBOM (sbom.spdx.json), SHA256SUMS
+// and image.json. They are written into a staging directory beside
+// opts.Output that replaces it whole once image.json is written (see
+// image.StageOutput): opts.Output holds the previous image or the new
+// one, never a mix.
+func PackImage(ctx context.Context, opts PackOptions) (_ Packed, err error) {
 	kind, err := KindOf(opts.Plan.Output)
 	if err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
 	}
 	plan := opts.Plan
 	logf := func(format string, args ...any) {
@@ -63,19 +82,23 @@ func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) 
 	}
 	spec := plan.ImageSpec()
 	if err := spec.CheckTemplates(); err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
 	}
 	md, err := image.NewMetadata(spec, opts.Created)
 	if err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
 	}
 	mdYAML, err := md.YAML()
 	if err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
+	}
+	if opts.Reuse != nil && opts.Reuse.Facts == nil {
+		// Kept by a builder that wrote no SBOM.
+		return Packed{}, fmt.Errorf("%w: %s has no record of what the SBOM says", ErrReusedChanged, opts.Reuse.Path)
 	}
 	stage, err := image.StageOutput(opts.Output, kind.FileNames(plan), warn)
 	if err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
 	}
 	defer func() {
 		if err != nil {
@@ -90,20 +113,23 @@ func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) 
 	start := time.Now()
 	written, err := kind.Write(ctx, w)
 	if err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
 	}
 	files := written.Files
 	logf("<== packed in %s\n", time.Since(start).Round(10*time.Millisecond))
 
 	fingerprint, err := fingerprintOf(stage.Dir, files)
 	if err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
 	}
 	var pkgs []image.Package
+	var facts sbom.Facts
 	if opts.Reuse != nil {
-		pkgs = opts.Reuse.Packages
+		pkgs, facts = opts.Reuse.Packages, *opts.Reuse.Facts
 	} else if pkgs, err = image.ReadDpkgStatus(opts.Rootfs); err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
+	} else if facts, err = sbom.ReadFacts(opts.Rootfs, pkgs); err != nil {
+		return Packed{}, err
 	}
 	j := image.ImageJSON{
 		Name: plan.Image.Name, Fingerprint: fingerprint, Type: kind.ImageType(), Architecture: plan.Image.Architecture.LXD,
@@ -116,17 +142,38 @@ func Pack(ctx context.Context, opts PackOptions) (_ image.ImageJSON, err error) 
 	if md.ExpiryDate != 0 {
 		j.Expires = time.Unix(md.ExpiryDate, 0).UTC()
 	}
-	if err := image.WriteSHA256SUMS(stage.Dir, files); err != nil {
-		return image.ImageJSON{}, err
+	if j.SBOM, err = writeSBOM(stage.Dir, j, facts); err != nil {
+		if opts.Reuse != nil {
+			// Only the cache's facts can make a valid image's SBOM fail.
+			err = fmt.Errorf("%w: %s: %w", ErrReusedChanged, opts.Reuse.Path, err)
+		}
+		return Packed{}, err
+	}
+	if err := image.WriteSHA256SUMS(stage.Dir, append(slices.Clone(files), j.SBOM.File())); err != nil {
+		return Packed{}, err
 	}
 	// image.json last: its presence says the directory is complete.
 	if err := image.WriteImageJSON(stage.Dir, j); err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
 	}
 	if err := stage.Commit(warn); err != nil {
-		return image.ImageJSON{}, err
+		return Packed{}, err
 	}
-	return j, nil
+	return Packed{Image: j, Facts: facts}, nil
+}
+
+// writeSBOM writes the image's SBOM into dir and returns image.json's
+// record of it.
+func writeSBOM(dir string, j image.ImageJSON, facts sbom.Facts) (*image.Document, error) {
+	data, err := sbom.SPDX(j, facts)
+	if err != nil {
+		return nil, err
+	}
+	if err := image.WriteFileAtomic(filepath.Join(dir, image.SBOMName), data, 0o644); err != nil {
+		return nil, fmt.Errorf("writing the SBOM: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return &image.Document{Name: image.SBOMName, Format: sbom.Format, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}, nil
 }
 
 // CheckOutput checks, before anything is built, that output can take

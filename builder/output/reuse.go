@@ -12,6 +12,7 @@ import (
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/pack"
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/builder/sbom"
 )
 
 // ErrReusedChanged is a ReusedRootfs whose bytes are no longer the ones
@@ -29,6 +30,9 @@ type ReusedRootfs struct {
 	Open     func() (*os.File, error)
 	Info     image.FileInfo
 	Packages []image.Package
+	// Facts are what the SBOM was written from; a build without them
+	// cannot write the SBOM, and packs the rootfs instead.
+	Facts *sbom.Facts
 	// Disk is a VM disk's record, as image.json has it (checked by the
 	// cache); nil for a rootfs file.
 	Disk *image.Disk

@@ -21,6 +21,7 @@ import (
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/lxd"
 	"github.com/builder-images/builder/builder/recipe"
+	"github.com/builder-images/builder/builder/sbom"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -215,9 +216,14 @@ func TestPackVMReuse(t *testing.T) {
 	needVMDisk(t)
 	plan := vmPlan(t, "20260101_0000")
 	parent := t.TempDir()
-	first := packVM(t, plan, tinyVMTree(t), filepath.Join(parent, "first"), false)
+	tree := tinyVMTree(t)
+	first := packVM(t, plan, tree, filepath.Join(parent, "first"), false)
+	facts, err := sbom.ReadFacts(tree, first.Packages)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kept := filepath.Join(parent, "first", "disk.qcow2")
-	reuse := &ReusedRootfs{Path: kept, Open: func() (*os.File, error) { return os.Open(kept) }, Info: first.Files[1], Disk: first.Disk}
+	reuse := &ReusedRootfs{Path: kept, Open: func() (*os.File, error) { return os.Open(kept) }, Info: first.Files[1], Disk: first.Disk, Facts: &facts}
 	empty := t.TempDir()
 	epoch := time.Unix(1767225600, 0).UTC()
 	var log testenv.SyncBuffer
@@ -225,10 +231,18 @@ func TestPackVMReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if *j.SBOM != *first.SBOM {
+		t.Errorf("the reused disk's SBOM %+v, the first's %+v", j.SBOM, first.SBOM)
+	}
 	if j.Fingerprint != first.Fingerprint || *j.Disk != *first.Disk || !strings.Contains(log.String(), "reusing disk.qcow2") || strings.Contains(log.String(), "vmdisk") {
 		t.Errorf("reused: %s %+v, first %s %+v\n%s", j.Fingerprint, j.Disk, first.Fingerprint, first.Disk, log.String())
 	}
-	reuse.Disk = nil
+	reuse.Facts = nil
+	_, err = Pack(context.Background(), PackOptions{Plan: plan, Rootfs: empty, Output: filepath.Join(parent, "nofacts"), Created: epoch, Epoch: &epoch, Threads: 1, Reuse: reuse})
+	if !errors.Is(err, ErrReusedChanged) {
+		t.Errorf("a kept disk without the SBOM's facts: %v", err)
+	}
+	reuse.Facts, reuse.Disk = &facts, nil
 	_, err = Pack(context.Background(), PackOptions{Plan: plan, Rootfs: empty, Output: filepath.Join(parent, "third"), Created: epoch, Epoch: &epoch, Threads: 1, Reuse: reuse})
 	if !errors.Is(err, ErrReusedChanged) {
 		t.Errorf("a kept disk without its record: %v", err)

@@ -156,8 +156,9 @@ func TestBuildOutputDirectory(t *testing.T) {
 }
 
 // checkOutput checks that dir holds one complete image and nothing
-// else: image.json valid, SHA256SUMS its files' sums, each file with the
-// size and sha256 image.json says and the fingerprint theirs.
+// else: image.json valid, SHA256SUMS its files' and the SBOM's sums,
+// each file with the size and sha256 image.json says and the
+// fingerprint theirs.
 func checkOutput(t *testing.T, dir string) image.ImageJSON {
 	t.Helper()
 	j, err := image.ReadImageJSON(dir)
@@ -182,7 +183,20 @@ func checkOutput(t *testing.T, dir string) image.ImageJSON {
 	if fp := hex.EncodeToString(combined.Sum(nil)); fp != j.Fingerprint {
 		t.Errorf("%s: the files' fingerprint is %s, image.json says %s", dir, fp, j.Fingerprint)
 	}
-	sums, err := image.SHA256SUMS(j.Files)
+	// The SBOM is listed beside the image's files, outside the
+	// fingerprint.
+	listed := slices.Clone(j.Files)
+	if j.SBOM == nil {
+		t.Errorf("%s: image.json records no SBOM", dir)
+	} else {
+		want = append(want, j.SBOM.Name)
+		listed = append(listed, j.SBOM.File())
+		b, err := os.ReadFile(filepath.Join(dir, j.SBOM.Name))
+		if sum := sha256.Sum256(b); err != nil || hex.EncodeToString(sum[:]) != j.SBOM.SHA256 {
+			t.Errorf("%s in %s is not the file image.json describes (%v)", j.SBOM.Name, dir, err)
+		}
+	}
+	sums, err := image.SHA256SUMS(listed)
 	if err != nil {
 		t.Fatal(err)
 	}

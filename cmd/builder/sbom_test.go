@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/internal/sbomtest"
+)
+
+// checkSBOM is the SBOM's acceptance on a real output directory: image.json
+// records sbom.spdx.json, SHA256SUMS lists it, the SPDX libraries parse
+// and validate it, and its packages are exactly image.json's. A Debian
+// image's packages have the distribution's purls and most of them a
+// licence from their machine-readable copyright files.
+// TestEndToEndDebian calls it on its image.
+func checkSBOM(t *testing.T, dir string) {
+	t.Helper()
+	if err := sbomtest.CheckDir(dir); err != nil {
+		t.Fatalf("the SBOM of %s: %v", dir, err)
+	}
+	j, err := image.ReadImageJSON(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(j.Packages) == 0 {
+		return
+	}
+	data, err := os.ReadFile(filepath.Join(dir, image.SBOMName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := sbomtest.CheckSPDX(data, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := 0
+	for _, p := range doc.Packages {
+		if p.PackageLicenseDeclared != "" && p.PackageLicenseDeclared != "NOASSERTION" {
+			declared++
+		}
+	}
+	if os := j.Properties["os"]; os != "" && !bytes.Contains(data, []byte(`"pkg:deb/`+strings.ToLower(os)+`/`)) {
+		t.Errorf("no purl of the %s namespace in the SBOM", os)
+	}
+	if declared < len(j.Packages)/2 {
+		t.Errorf("only %d of %d packages have a declared licence", declared, len(j.Packages))
+	}
+	t.Logf("SBOM of %s: %d packages, %d with a declared licence, %d bytes", dir, len(j.Packages), declared, len(data))
+}
+
+// TestBuildSBOM: every build writes the SBOM, and one that reuses its
+// packed rootfs from the cache (no rootfs to read) writes the very same
+// bytes for one SOURCE_DATE_EPOCH.
+func TestBuildSBOM(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	tmp := t.TempDir()
+	build := func(out string) []byte {
+		t.Helper()
+		stdout, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "--type", "split", "-o", out,
+			"--cache-dir", filepath.Join(tmp, "cache"), "--source-date-epoch", "1767225600")
+		if status != 0 {
+			t.Fatalf("build: exit %d\n%s", status, stderr)
+		}
+		checkSBOM(t, out)
+		data, err := os.ReadFile(filepath.Join(out, image.SBOMName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "second") && !strings.Contains(stdout, "pack hit") {
+			t.Errorf("the second build did not reuse the packed rootfs:\n%s", stdout)
+		}
+		return data
+	}
+	first := build(filepath.Join(tmp, "first"))
+	second := build(filepath.Join(tmp, "second"))
+	if !bytes.Equal(first, second) {
+		t.Errorf("the SBOM of a build reusing the packed rootfs differs:\n%s\n---\n%s", first, second)
+	}
+}
