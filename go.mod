@@ -3,6 +3,7 @@ module github.com/builder-images/builder
 go 1.26.0
 
 require (
+	github.com/CycloneDX/cyclonedx-go v0.9.3
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/agext/levenshtein v1.2.1
 	github.com/flosch/pongo2/v6 v6.0.0

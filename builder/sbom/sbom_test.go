@@ -2,6 +2,8 @@ package sbom_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -262,5 +264,84 @@ func TestCopyrightLicense(t *testing.T) {
 		if got := sbom.CopyrightLicense(text); got != want {
 			t.Errorf("CopyrightLicense(%q) = %q, want %q", text, got, want)
 		}
+	}
+}
+
+// TestCycloneDX converts the document and checks the result with
+// cyclonedx-go: the same packages, files and licences, the same bytes
+// every time.
+func TestCycloneDX(t *testing.T) {
+	j, facts := imageOf(t, rootfs(t))
+	data, err := sbom.SPDX(j, facts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sbom.CycloneDX(data, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bom, err := sbomtest.CheckCycloneDX(out, j)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if bom.SerialNumber != sbom.Namespace(j.Fingerprint) || bom.Metadata.Timestamp != "2026-01-01T00:00:00Z" {
+		t.Errorf("serial %s, timestamp %s", bom.SerialNumber, bom.Metadata.Timestamp)
+	}
+	if !strings.Contains(string(out), `"expression": "(BSD-2-Clause AND MIT) OR LicenseRef-GPL-2.0-or-later-with-OpenSSL-exception"`) {
+		t.Errorf("openssh-server's licence is not in the BOM:\n%s", out)
+	}
+	if again, err := sbom.CycloneDX(data, j); err != nil || !bytes.Equal(again, out) {
+		t.Errorf("a second conversion differs (%v)", err)
+	}
+	if _, err := sbom.CycloneDX([]byte(`{"spdxVersion": "SPDX-2.2"}`), j); err == nil {
+		t.Error("an SPDX 2.2 document converted")
+	}
+}
+
+// TestReadDir reads an output directory's SBOM only while it has the
+// sha256 image.json records.
+func TestReadDir(t *testing.T) {
+	dir := t.TempDir()
+	j, facts := imageOf(t, rootfs(t))
+	if _, _, err := sbom.ReadDir(dir); err == nil {
+		t.Error("a directory without image.json")
+	}
+	if err := image.WriteImageJSON(dir, j); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sbom.ReadDir(dir); err == nil || !strings.Contains(err.Error(), "records no SBOM") {
+		t.Errorf("image.json without an SBOM: %v", err)
+	}
+	data, err := sbom.SPDX(j, facts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	j.SBOM = &image.Document{Name: image.SBOMName, Format: sbom.Format, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}
+	if err := image.WriteImageJSON(dir, j); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, image.SBOMName)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := sbom.ReadDir(dir); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadDir: %v", err)
+	}
+	data[100] ^= 1
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sbom.ReadDir(dir); err == nil || !strings.Contains(err.Error(), path+" has changed since the build") {
+		t.Errorf("a changed SBOM: %v", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", path); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sbom.ReadDir(dir); err == nil {
+		t.Error("an SBOM that is a symlink was read")
 	}
 }

@@ -26,12 +26,13 @@ func checkSBOM(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(j.Packages) == 0 {
-		return
-	}
 	data, err := os.ReadFile(filepath.Join(dir, image.SBOMName))
 	if err != nil {
 		t.Fatal(err)
+	}
+	checkSBOMCommand(t, dir, j, data)
+	if len(j.Packages) == 0 {
+		return
 	}
 	doc, err := sbomtest.CheckSPDX(data, j)
 	if err != nil {
@@ -50,6 +51,24 @@ func checkSBOM(t *testing.T, dir string) {
 		t.Errorf("only %d of %d packages have a declared licence", declared, len(j.Packages))
 	}
 	t.Logf("SBOM of %s: %d packages, %d with a declared licence, %d bytes", dir, len(j.Packages), declared, len(data))
+}
+
+// checkSBOMCommand: `builder sbom` prints the document as it is, and
+// converted to CycloneDX, which cyclonedx-go decodes with the same
+// packages and files.
+func checkSBOMCommand(t *testing.T, dir string, j image.ImageJSON, data []byte) {
+	t.Helper()
+	stdout, stderr, status := builderExec(t, nil, "sbom", dir)
+	if status != 0 || stdout != string(data) {
+		t.Errorf("builder sbom: exit %d, printed %d bytes of the document's %d\n%s", status, len(stdout), len(data), stderr)
+	}
+	stdout, stderr, status = builderExec(t, nil, "sbom", dir, "--format", "cyclonedx-json")
+	if status != 0 {
+		t.Fatalf("builder sbom --format cyclonedx-json: exit %d\n%s", status, stderr)
+	}
+	if _, err := sbomtest.CheckCycloneDX([]byte(stdout), j); err != nil {
+		t.Errorf("builder sbom --format cyclonedx-json: %v", err)
+	}
 }
 
 // TestBuildSBOM: every build writes the SBOM, and one that reuses its
@@ -80,5 +99,19 @@ func TestBuildSBOM(t *testing.T) {
 	second := build(filepath.Join(tmp, "second"))
 	if !bytes.Equal(first, second) {
 		t.Errorf("the SBOM of a build reusing the packed rootfs differs:\n%s\n---\n%s", first, second)
+	}
+
+	// A changed document is refused, naming it; an unknown format is
+	// a usage error.
+	out := filepath.Join(tmp, "first")
+	if _, stderr, status := builderExec(t, nil, "sbom", out, "--format", "xml"); status != exitUsage || !strings.Contains(stderr, `--format "xml"`) {
+		t.Errorf("--format xml: exit %d\n%s", status, stderr)
+	}
+	path := filepath.Join(out, image.SBOMName)
+	if err := os.WriteFile(path, bytes.Replace(first, []byte("SPDX-2.3"), []byte("SPDX-2.4"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, status := builderExec(t, nil, "sbom", out); status != exitFailure || stdout != "" || !strings.Contains(stderr, path+" has changed since the build") {
+		t.Errorf("a changed SBOM: exit %d, stdout %q\n%s", status, stdout, stderr)
 	}
 }
