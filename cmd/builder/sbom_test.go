@@ -78,10 +78,13 @@ func TestBuildSBOM(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
 	tmp := t.TempDir()
-	build := func(out string) []byte {
+	build := func(out string, epoch ...string) []byte {
 		t.Helper()
+		if epoch == nil {
+			epoch = []string{"1767225600"}
+		}
 		stdout, stderr, status := builderExec(t, nil, "build", "recipes/busybox.hcl", "--type", "split", "-o", out,
-			"--cache-dir", filepath.Join(tmp, "cache"), "--source-date-epoch", "1767225600")
+			"--cache-dir", filepath.Join(tmp, "cache"), "--source-date-epoch", epoch[0])
 		if status != 0 {
 			t.Fatalf("build: exit %d\n%s", status, stderr)
 		}
@@ -99,6 +102,17 @@ func TestBuildSBOM(t *testing.T) {
 	second := build(filepath.Join(tmp, "second"))
 	if !bytes.Equal(first, second) {
 		t.Errorf("the SBOM of a build reusing the packed rootfs differs:\n%s\n---\n%s", first, second)
+	}
+	if stdout, stderr, status := builderExec(t, nil, "diff", filepath.Join(tmp, "first"), filepath.Join(tmp, "second")); status != 0 || !strings.HasPrefix(stdout, "same image: ") {
+		t.Errorf("builder diff of the two builds: exit %d\n%s%s", status, stdout, stderr)
+	}
+	// Another SOURCE_DATE_EPOCH: no package changed (busybox has no
+	// dpkg), every path's mtime did, and diff reads both squashfs.
+	build(filepath.Join(tmp, "later"), "1767312000")
+	stdout, stderr, status := builderExec(t, nil, "diff", filepath.Join(tmp, "first"), filepath.Join(tmp, "later"), "--max-paths", "3")
+	if status != 1 || !strings.Contains(stdout, "packages: 0 added, 0 removed, 0 upgraded, 0 downgraded\n") ||
+		!strings.Contains(stdout, "paths differ, 0 accounted for by the package changes; beyond them:\nchanged /: mtime\n") {
+		t.Errorf("builder diff of builds with another epoch: exit %d\n%s%s", status, stdout, stderr)
 	}
 
 	// A changed document is refused, naming it; an unknown format is
