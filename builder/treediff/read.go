@@ -124,6 +124,12 @@ func (t *Tree) read(ctx context.Context, r io.Reader, opts Options) error {
 		if err != nil {
 			return err
 		}
+		if h.Typeflag == tar.TypeXGlobalHeader {
+			// PAX records meant for every later entry (git archive writes
+			// one); archive/tar does not apply them, and no image writer
+			// uses them, so they are not a path of the tree.
+			continue
+		}
 		p, ok := nodePath(h.Name, t.Source.Prefix)
 		if !ok {
 			continue
