@@ -5,7 +5,7 @@
 # Safe to run again: a second run changes nothing.
 set -eu
 
-packages="make git ca-certificates debootstrap mmdebstrap busybox-static
+packages="make git ca-certificates apt debootstrap mmdebstrap busybox-static
 qemu-user-static binfmt-support arch-test squashfs-tools squashfs-tools-ng bzip2 xz-utils zstd pigz lxd
 dnsmasq-base iptables
 bubblewrap time

@@ -13,9 +13,14 @@ import (
 type Config struct {
 	Backend string `json:"backend"`
 	// debootstrap and mmdebstrap.
-	Suite      string   `json:"suite,omitempty"`
-	Variant    string   `json:"variant,omitempty"`
-	Mirror     string   `json:"mirror,omitempty"` // empty: the bootstrap tool's own default
+	Suite   string `json:"suite,omitempty"`
+	Variant string `json:"variant,omitempty"`
+	Mirror  string `json:"mirror,omitempty"` // empty: the bootstrap tool's own default
+	// Snapshot is a time stamp (20250101T000000Z) of the snapshot
+	// archive Mirror is: the tool bootstraps from MIRROR/SNAPSHOT/, whose
+	// Release files are past their Valid-Until, which apt is told to
+	// accept (mmdebstrap's and the image's).
+	Snapshot   string   `json:"snapshot,omitempty"`
 	Keyring    string   `json:"keyring,omitempty"`
 	Components []string `json:"components,omitempty"`
 	Include    []string `json:"include,omitempty"`
@@ -32,6 +37,14 @@ type Config struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// busybox: the static binary to install.
 	Binary string `json:"binary,omitempty"`
+
+	// Pins are "name=version" pins of build --locked (see
+	// packages.AptPreferences), which mmdebstrap's apt follows. They
+	// are not among Fields, so not in the cache key: a locked build
+	// reuses the stages the lock was made from, and what a stage
+	// installed is compared with the lock after it whichever way it
+	// was made.
+	Pins []string `json:"pins,omitempty"`
 }
 
 // DefaultBusybox is where Debian's busybox-static installs its binary.
@@ -50,6 +63,7 @@ func (c *Config) Fields() step.Fields {
 		WithSet("suite", step.Text(c.Suite)).
 		WithSet("variant", step.Text(c.Variant)).
 		WithSet("mirror", step.Text(c.Mirror)).
+		WithSet("snapshot", step.Text(c.Snapshot)).
 		WithSet("keyring", step.Text(c.Keyring)).
 		WithSet("components", step.Texts(c.Components)).
 		WithSet("include", step.Texts(c.Include)).
@@ -89,7 +103,7 @@ func (c *Config) Tools() []string {
 
 // Summary: "suite=bookworm variant=minbase …".
 func (c *Config) Summary(masked step.Fields) string {
-	return keyValues(masked, "suite", "variant", "mirror", "source", "sha256", "binary", "include", "exclude")
+	return keyValues(masked, "suite", "variant", "mirror", "snapshot", "source", "sha256", "binary", "include", "exclude")
 }
 
 // Runtime is what a bootstrap step needs of the stage besides

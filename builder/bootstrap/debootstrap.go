@@ -32,7 +32,7 @@ func (d debootstrapBackend) Name() string { return d.tool }
 
 // debootstrapAttributes are shared by debootstrap and mmdebstrap, which
 // take the same inputs.
-var debootstrapAttributes = []string{"suite", "variant", "mirror", "keyring", "keyring_fingerprints", "components", "include", "exclude", "extra_args"}
+var debootstrapAttributes = []string{"suite", "variant", "mirror", "snapshot", "keyring", "keyring_fingerprints", "components", "include", "exclude", "extra_args"}
 
 func (debootstrapBackend) Attributes() []string { return slices.Clone(debootstrapAttributes) }
 
@@ -64,22 +64,33 @@ func (d debootstrapBackend) Bootstrap(ctx context.Context, env Env, b *Config, d
 	if err != nil {
 		return err
 	}
+	pins, err := d.pinsFile(env, b)
+	if err != nil {
+		return err
+	}
 	argv, err := d.argv(env.Arch, b, keyring, script, isolation.ToolViewImage)
 	if err != nil {
 		return err
+	}
+	paths := d.viewPaths(b, keyring)
+	if pins != "" {
+		argv = withPinHooks(argv, pins)
+		paths = append(paths, pins)
 	}
 	// container=lxc, as an LXD container's init has it: debootstrap then
 	// checks the target without creating a device node, which the
 	// sandbox forbids, and uses the /dev the sandbox made.
 	c := isolation.Command{Label: d.tool, Argv: argv, Env: []string{"container=lxc"}}
-	if err := runInToolView(ctx, env, c, dir, d.viewPaths(b, keyring)...); err != nil {
+	if err := runInToolView(ctx, env, c, dir, paths...); err != nil {
 		return err
 	}
 	// A recipe that asks for --foreign itself wants the first stage only.
-	if d.tool != "debootstrap" || slices.Contains(b.ExtraArgs, "--foreign") {
-		return nil
+	if d.tool == "debootstrap" && !slices.Contains(b.ExtraArgs, "--foreign") {
+		if err := debootstrapSecondStage(ctx, env, dir); err != nil {
+			return err
+		}
 	}
-	return debootstrapSecondStage(ctx, env, dir)
+	return writeSnapshotSources(dir, b)
 }
 
 // script is the script debootstrap runs the suite with: the zero value
@@ -108,7 +119,7 @@ func (debootstrapBackend) viewPaths(b *Config, keyring string) []string {
 	if keyring != "" {
 		paths = append(paths, keyring)
 	}
-	if u, err := url.Parse(b.Mirror); err == nil && u.Scheme == "file" && u.Path != "" {
+	if u, err := url.Parse(b.ArchiveMirror()); err == nil && u.Scheme == "file" && u.Path != "" {
 		paths = append(paths, u.Path)
 	}
 	return paths
@@ -167,6 +178,7 @@ func (d debootstrapBackend) argv(arch image.Architecture, b *Config, keyring str
 		}
 		argv = append(argv, opts...)
 	}
+	mirror := b.ArchiveMirror()
 	if b.Variant != "" {
 		argv = append(argv, "--variant="+b.Variant)
 	}
@@ -189,9 +201,9 @@ func (d debootstrapBackend) argv(arch image.Architecture, b *Config, keyring str
 	// takes an empty one so, as it must come before the script.
 	switch {
 	case script.Family != "":
-		argv = append(argv, b.Mirror, script.Family)
-	case b.Mirror != "":
-		argv = append(argv, b.Mirror)
+		argv = append(argv, mirror, script.Family)
+	case mirror != "":
+		argv = append(argv, mirror)
 	}
 	return argv, nil
 }

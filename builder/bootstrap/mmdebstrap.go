@@ -23,5 +23,10 @@ func mmdebstrapOptions(b *Config) ([]string, error) {
 	if len(b.Exclude) > 0 {
 		return nil, fmt.Errorf("mmdebstrap cannot exclude packages (exclude = %v); use debootstrap, or remove them in a packages block", b.Exclude)
 	}
-	return []string{"--mode=root", "--skip=check/empty", "--skip=chroot/mount", "--dpkgopt=force-unsafe-io"}, nil
+	opts := []string{"--mode=root", "--skip=check/empty", "--skip=chroot/mount", "--dpkgopt=force-unsafe-io"}
+	if b.Snapshot != "" {
+		// A snapshot's Release files are past their Valid-Until.
+		opts = append(opts, `--aptopt=Acquire::Check-Valid-Until "false"`)
+	}
+	return opts, nil
 }

@@ -51,6 +51,10 @@ var ownTools = []HostTool{
 	// Go's TLS client and debootstrap's wget both read Debian's bundle.
 	{Name: "/etc/ssl/certs/ca-certificates.crt", Package: "ca-certificates", For: "a download over https: a tarball, a keyring or a mirror",
 		needed: func(n HostNeeds) bool { return n.HTTPS }},
+	// build --locked checks the archive has every locked version with
+	// the host's apt-get, before anything is built (builder/lock).
+	{Name: "apt-get", Package: "apt", For: "build --locked: the archive check before the build",
+		needed: func(HostNeeds) bool { return false }},
 	// A vm output's disk (builder/vmdisk): made in a plain file, without
 	// loop devices or mounts.
 	{Name: "sfdisk", Package: "fdisk", For: "a vm output: the disk's partition table", needed: needsVM},

@@ -16,6 +16,12 @@ type Config struct {
 	Install []string `json:"install,omitempty"`
 	Remove  []string `json:"remove,omitempty"`
 	Cleanup bool     `json:"cleanup"`
+	// Pins are build --locked's "name=version" pins, which apt follows
+	// while the block runs (AptPreferences). Not among Fields, so not in
+	// the cache key: a locked build reuses the stages its lock was made
+	// from, and the stage's packages are compared with the lock after
+	// it whichever way they were installed.
+	Pins []string `json:"pins,omitempty"`
 }
 
 // Repository is a repository block: an apt source, written as a deb822 .sources file.

@@ -12,6 +12,10 @@ import (
 // manager's own while it runs; the cleanup runs after the bind is gone,
 // so it empties the image's directory and not the shared one.
 func (p *Config) Run(ctx context.Context, rt step.Runtime) error {
+	return withPins(rt.ImageDir(), p.Pins, func() error { return p.run(ctx, rt) })
+}
+
+func (p *Config) run(ctx context.Context, rt step.Runtime) error {
 	kind, err := lookup(p.Manager)
 	if err != nil {
 		return err

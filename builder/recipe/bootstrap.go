@@ -14,6 +14,10 @@ import (
 	"github.com/builder-images/builder/builder/bootstrap"
 )
 
+// validSnapshot is a snapshot archive's time stamp, as its directories
+// are named.
+var validSnapshot = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z$`)
+
 // validSuite is a Debian or Ubuntu suite or codename.
 var validSuite = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
 
@@ -32,6 +36,7 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*bootstrap.Config, *attrDec
 		Suite:      d.str("suite", ""),
 		Variant:    d.str("variant", ""),
 		Mirror:     d.str("mirror", ""),
+		Snapshot:   d.str("snapshot", ""),
 		Keyring:    d.str("keyring", ""),
 		Components: d.strList("components", nil),
 		Include:    d.strList("include", nil),
@@ -56,6 +61,14 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*bootstrap.Config, *attrDec
 	if bs.Mirror != "" {
 		if msg := checkURL(bs.Mirror, "http", "https", "file"); msg != "" {
 			d.errorf("mirror", "Invalid mirror", "The mirror %s Leave it empty for the bootstrap tool's own default.", msg)
+		}
+	}
+	if bs.Snapshot != "" {
+		switch {
+		case !validSnapshot.MatchString(bs.Snapshot):
+			d.errorf("snapshot", "Invalid snapshot", "The snapshot %q is not a time stamp such as \"20250101T000000Z\" (UTC): the snapshot archive's directory under the mirror.", bs.Snapshot)
+		case bs.Mirror == "":
+			d.errorf("snapshot", "Snapshot without a mirror", "A snapshot is a dated directory of a snapshot archive: set mirror to that archive's URL (the part before the time stamp).")
 		}
 	}
 	switch {

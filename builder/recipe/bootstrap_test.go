@@ -54,7 +54,7 @@ func TestBackendAttributesDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	samples := map[string]string{
-		"suite": `"bookworm"`, "mirror": `"http://deb.example/debian"`, "keyring": strconv.Quote(file),
+		"suite": `"bookworm"`, "mirror": `"http://deb.example/debian"`, "snapshot": `"20250101T000000Z"`, "keyring": strconv.Quote(file),
 		"keyring_fingerprints": `["0123456789ABCDEF0123456789ABCDEF01234567"]`, "components": `["main"]`,
 		"include": `["curl"]`, "exclude": `["nano"]`, "extra_args": `["--verbose"]`,
 		"sha256": `"` + strings.Repeat("ab", 32) + `"`, "binary": strconv.Quote(file),

@@ -14,6 +14,7 @@ import (
 	"github.com/builder-images/builder/builder/cache"
 	"github.com/builder-images/builder/builder/deliver"
 	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/imagetest"
 	"github.com/builder-images/builder/builder/recipe"
 )
@@ -37,6 +38,9 @@ type buildOptions struct {
 	// the test- flags and the delivery flags that say where.
 	test     bool
 	testOpts testOptions
+	// locked is --locked: install exactly the lock file's versions.
+	locked   bool
+	lockFile string
 }
 
 // keep reports whether a failed build's work directory stays: --on-error
@@ -87,6 +91,8 @@ the types share run once.`,
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop the build (exit 1) when it takes longer, e.g. 45m; 0 means no limit")
 	cmd.Flags().BoolVar(&opts.test, "test", false, "boot each output when built and check it, as 'builder test' does (on the daemon the delivery flags name; see also the --test- flags); with --import, only the outputs that passed are imported")
 	opts.testOpts.addFlags(cmd.Flags(), "test-")
+	cmd.Flags().BoolVar(&opts.locked, "locked", false, "install exactly the versions of the lock file (see 'builder lock'); fail before building when the archive lacks one, and after when the image differs")
+	addLockFileFlag(cmd.Flags(), &opts.lockFile)
 	cmd.Flags().BoolVarP(&opts.quiet, "quiet", "q", false, "print only errors and the final summary")
 	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the build as NDJSON events on stdout (docs/events.md); the log goes to stderr")
 	a.addRecipeCompletion(cmd)
@@ -149,6 +155,10 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	if err != nil {
 		return err
 	}
+	bl, err := a.readBuildLock(ctx, opts.locked, opts.lockFile, recipePath, sel, rep.logOut)
+	if err != nil {
+		return err
+	}
 	root := sel.root(opts.output)
 	req := build.Request{Plans: sel.plans, Created: popts.Created, Epoch: popts.Epoch, Threads: popts.Threads,
 		WorkDir: opts.workDir, Keep: keepOnError, Cache: opts.cache, Environ: a.environ,
@@ -167,6 +177,9 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 			} else {
 				t.Deliver = d
 			}
+		}
+		if b, ok := bl.blockOf(sel, out); ok && bl.locked && t.Deliver != nil {
+			t.Deliver = lockedDelivery{inner: t.Deliver, check: func(j image.ImageJSON) error { return bl.verify(out.Name, b, j) }}
 		}
 		req.Outputs = append(req.Outputs, t)
 		refs = append(refs, events.OutputRef{Name: out.Name, Type: out.Type, Dir: t.Dir})
@@ -192,6 +205,9 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 			return &exitError{code: exitFailure, err: &timeoutError{opts.timeout}}
 		}
 		return a.buildFailure(buildCtx, err, rep)
+	}
+	if err := bl.afterBuild(sel, res, a.stderr); err != nil {
+		return err
 	}
 	rep.summary(a.stdout, res, time.Since(start))
 	if !opts.test {

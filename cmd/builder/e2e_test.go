@@ -27,7 +27,9 @@ var testNetworks = map[string]struct{ bridge, prefix string }{
 // daemon too (LXD and Incus), launch it on each, and check that systemd
 // reaches "running", that /etc/hostname is the container's name and that
 // the image carries the recipe's properties. It runs a real debootstrap
-// against the distribution's mirror, so it is skipped by -short.
+// against the distribution's mirror, so it is skipped by -short. The
+// build keeps its stages in a cache of its own, from which the lock
+// subtest (e2e_lock_test.go) locks it and builds it --locked.
 func TestEndToEndDebian(t *testing.T) {
 	if testing.Short() {
 		t.Skip("debootstraps Debian (a minute or two)")
@@ -42,10 +44,11 @@ func TestEndToEndDebian(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "out")
+	cacheDir := filepath.Join(t.TempDir(), "cache")
 	suffix := uniqueSuffix()
 	alias := "builder-e2e-debian-" + suffix
 	first := daemons[0]
-	stdout, stderr, status := builderExec(t, nil, append([]string{"build", "recipes/debian.hcl", "--only", "container", "-o", out, "--import=" + alias, "--json"}, first.Args()...)...)
+	stdout, stderr, status := builderExec(t, nil, append([]string{"build", "recipes/debian.hcl", "--only", "container", "-o", out, "--import=" + alias, "--json", "--cache-dir", cacheDir}, first.Args()...)...)
 	if status != 0 {
 		t.Fatalf("build --import: exit %d\n%s", status, stderr)
 	}
@@ -78,6 +81,7 @@ func TestEndToEndDebian(t *testing.T) {
 			bootDebianContainer(t, d, alias, j, suffix)
 		})
 	}
+	t.Run("lock", func(t *testing.T) { lockDebian(t, cacheDir, filepath.Join(out, "container")) })
 }
 
 // bootDebianContainer checks the imported image on d: its properties,

@@ -1,0 +1,135 @@
+package lock
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/builder-images/builder/builder/packages"
+	"github.com/builder-images/builder/internal/testenv"
+)
+
+// signedArchive makes a file:// archive of one suite whose InRelease a
+// throwaway key signs, and returns its URL and the key's keyring.
+func signedArchive(t *testing.T, packages string) (url, keyring string) {
+	t.Helper()
+	testenv.Command(t, "gpg", "gpg")
+	testenv.Command(t, "apt-get", "apt")
+	dir := t.TempDir()
+	home := filepath.Join(dir, "gnupg")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	gpg := func(args ...string) []byte {
+		t.Helper()
+		out, err := exec.Command("gpg", append([]string{"--batch", "--homedir", home, "--passphrase", "", "--pinentry-mode", "loopback"}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("gpg %v: %v", args, err)
+		}
+		return out
+	}
+	t.Cleanup(func() { _ = exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run() })
+	gpg("--quick-gen-key", "builder lock test <lock@example.invalid>", "ed25519", "sign", "never")
+	keyring = filepath.Join(dir, "key.gpg")
+	if err := os.WriteFile(keyring, gpg("--export"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "archive")
+	index := filepath.Join(archive, "dists/bookworm/main/binary-amd64/Packages")
+	if err := os.MkdirAll(filepath.Dir(index), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(index, []byte(packages), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(packages))
+	release := fmt.Sprintf("Suite: bookworm\nCodename: bookworm\nArchitectures: amd64\nComponents: main\nDate: Thu, 01 Jan 2026 00:00:00 UTC\nSHA256:\n %s %d main/binary-amd64/Packages\n",
+		hex.EncodeToString(sum[:]), len(packages))
+	releasePath := filepath.Join(archive, "dists/bookworm/Release")
+	if err := os.WriteFile(releasePath, []byte(release), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gpg("--clearsign", "--output", filepath.Join(archive, "dists/bookworm/InRelease"), releasePath)
+	return "file://" + archive, keyring
+}
+
+// TestAvailableSignedArchive: the archive check reads a signed archive's
+// indices with the host's apt-get, in a private state; a version it
+// lacks is missing; an index that does not match the signed Release, or
+// a keyring without the signer, fails the check rather than pass it.
+func TestAvailableSignedArchive(t *testing.T) {
+	const index = "Package: hello\nVersion: 2.10-3\nArchitecture: amd64\n\nPackage: adduser\nVersion: 3.134\nArchitecture: all\n"
+	url, keyring := signedArchive(t, index)
+	ctx := context.Background()
+	src := Source{URL: url, Suites: []string{"bookworm"}, Components: []string{"main"}, Keyring: keyring}
+	avail, err := Available(ctx, []Source{src}, "amd64", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	locked := []Package{{Name: "hello", Version: "2.10-3", Architecture: "amd64"}, {Name: "adduser", Version: "3.134", Architecture: "all"},
+		{Name: "hello", Version: "9.9-builder-missing", Architecture: "amd64"}}
+	missing := Missing(avail, locked)
+	if len(missing) != 1 || missing[0].String() != "hello=9.9-builder-missing (amd64)" {
+		t.Errorf("missing %v (available %v)", missing, avail)
+	}
+
+	_, otherKeyring := signedArchive(t, index)
+	bad := src
+	bad.Keyring = otherKeyring
+	if _, err := Available(ctx, []Source{bad}, "amd64", t.TempDir()); err == nil {
+		t.Error("an archive signed by another key passed the check")
+	} else if !strings.Contains(err.Error(), "is not signed") && !strings.Contains(err.Error(), "NO_PUBKEY") {
+		t.Errorf("another key: %v", err)
+	}
+	indexPath := filepath.Join(strings.TrimPrefix(url, "file://"), "dists/bookworm/main/binary-amd64/Packages")
+	if err := os.WriteFile(indexPath, []byte(strings.Replace(index, "2.10-3", "2.10-4", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if avail, err := Available(ctx, []Source{src}, "amd64", t.TempDir()); err == nil {
+		t.Errorf("an index the Release does not sign passed the check: %v", avail)
+	} else if !strings.Contains(err.Error(), "Hash Sum mismatch") {
+		t.Errorf("a tampered index: %v", err)
+	}
+}
+
+// TestPinsWithApt: the preferences build --locked writes make the host's
+// apt choose the locked version over a newer one the archive has, as
+// apt in the image does while a packages block runs (it reads the same
+// preferences.d).
+func TestPinsWithApt(t *testing.T) {
+	const index = "Package: hello\nVersion: 2.10-3\nArchitecture: amd64\n\nPackage: hello\nVersion: 2.10-4\nArchitecture: amd64\n"
+	url, keyring := signedArchive(t, index)
+	dir := t.TempDir()
+	if _, err := writeState(dir, []Source{{URL: url, Suites: []string{"bookworm"}, Components: []string{"main"}, Keyring: keyring}}); err != nil {
+		t.Fatal(err)
+	}
+	apt := func(tool string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(tool, append(AptArgs(dir, "amd64"), args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", tool, args, err, out)
+		}
+		return string(out)
+	}
+	apt("apt-get", "update")
+	if out := apt("apt-cache", "policy", "hello"); !strings.Contains(out, "Candidate: 2.10-4") {
+		t.Fatalf("unpinned, apt's candidate is not the newest:\n%s", out)
+	}
+	b := &Block{Packages: []Package{{Name: "hello", Version: "2.10-3", Architecture: "amd64"}}}
+	prefs, err := packages.AptPreferences(b.Pins())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc/apt/preferences.d", filepath.Base(packages.PinsPath)), []byte(prefs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := apt("apt-cache", "policy", "hello"); !strings.Contains(out, "Candidate: 2.10-3") || !strings.Contains(out, "1001") {
+		t.Errorf("pinned, apt's candidate is not the locked version:\n%s", out)
+	}
+}

@@ -1,0 +1,243 @@
+package lock
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// The file's shape:
+//
+//	build {
+//	  architecture  = "amd64"
+//	  variant       = "default"
+//	  instance_type = "container"
+//	  mirror        = "http://…"          # only when the recipe names none
+//	  input "files/x.conf" {
+//	    step   = "file \"/etc/x.conf\""
+//	    digest = "sha256:…"
+//	  }
+//	  package "adduser" {
+//	    version      = "3.134"
+//	    architecture = "all"
+//	    source       = "…"                # when dpkg names one
+//	  }
+//	}
+
+// What a value may hold. They go into apt preferences and messages, so a
+// lock cannot smuggle a newline or an option into either (Debian policy
+// 5.6.1, 5.6.12).
+var (
+	validName    = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]*$`)
+	validVersion = regexp.MustCompile(`^[A-Za-z0-9.+~:-]+$`)
+	validArch    = regexp.MustCompile(`^[a-z0-9-]+$`)
+	validDigest  = regexp.MustCompile(`^sha256:[0-9a-f]{32,64}$`)
+	validText    = regexp.MustCompile(`^[^\x00-\x1f\x7f]*$`)
+)
+
+// Encode renders f as a lock file, Header first.
+func Encode(f *File) []byte {
+	out := hclwrite.NewEmptyFile()
+	body := out.Body()
+	for i, b := range f.Blocks {
+		if i > 0 {
+			body.AppendNewline()
+		}
+		bb := body.AppendNewBlock("build", nil).Body()
+		bb.SetAttributeValue("architecture", cty.StringVal(b.Architecture))
+		bb.SetAttributeValue("variant", cty.StringVal(b.Variant))
+		bb.SetAttributeValue("instance_type", cty.StringVal(b.InstanceType))
+		if b.Mirror != "" {
+			bb.SetAttributeValue("mirror", cty.StringVal(b.Mirror))
+		}
+		for _, in := range b.Inputs {
+			bb.AppendNewline()
+			ib := bb.AppendNewBlock("input", []string{in.Path}).Body()
+			ib.SetAttributeValue("step", cty.StringVal(in.Step))
+			ib.SetAttributeValue("digest", cty.StringVal(in.Digest))
+		}
+		for _, p := range b.Packages {
+			bb.AppendNewline()
+			pb := bb.AppendNewBlock("package", []string{p.Name}).Body()
+			pb.SetAttributeValue("version", cty.StringVal(p.Version))
+			pb.SetAttributeValue("architecture", cty.StringVal(p.Architecture))
+			if p.Source != "" {
+				pb.SetAttributeValue("source", cty.StringVal(p.Source))
+			}
+		}
+	}
+	return append([]byte(Header+"\n"), hclwrite.Format(out.Bytes())...)
+}
+
+// Write writes f to path atomically (a temporary file renamed over it).
+func Write(path string, f *File) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, Encode(f), 0o644); err != nil {
+		return fmt.Errorf("writing the lock file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("writing the lock file: %w", err)
+	}
+	return nil
+}
+
+// Read reads the lock file at path.
+func Read(path string) (*File, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the lock file: %w", err)
+	}
+	return Parse(src, path)
+}
+
+// Parse reads a lock file's bytes; errors name filename:line:col.
+func Parse(src []byte, filename string) (*File, error) {
+	parsed, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, diagError(diags)
+	}
+	body := parsed.Body.(*hclsyntax.Body)
+	var errs []error
+	for _, a := range body.Attributes {
+		errs = append(errs, at(a.NameRange, "unexpected attribute %q: a lock file holds build blocks", a.Name))
+	}
+	f := &File{}
+	seen := map[Key]hcl.Range{}
+	for _, b := range body.Blocks {
+		if b.Type != "build" || len(b.Labels) != 0 {
+			errs = append(errs, at(b.TypeRange, "unexpected block %s: a lock file holds build blocks without labels", b.Type))
+			continue
+		}
+		blk, err := parseBuild(b)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if first, dup := seen[blk.Key]; dup {
+			errs = append(errs, at(b.TypeRange, "a second build block for %s (the first is at line %d)", blk.Key, first.Start.Line))
+			continue
+		}
+		seen[blk.Key] = b.TypeRange
+		f.Blocks = append(f.Blocks, blk)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func parseBuild(b *hclsyntax.Block) (Block, error) {
+	var blk Block
+	attrs, err := stringAttrs(b.Body, map[string]*regexp.Regexp{
+		"architecture": validArch, "variant": validText, "instance_type": validText, "mirror": validText,
+	}, "architecture", "instance_type")
+	if err != nil {
+		return blk, err
+	}
+	blk.Architecture, blk.Variant, blk.InstanceType, blk.Mirror = attrs["architecture"], attrs["variant"], attrs["instance_type"], attrs["mirror"]
+	var errs []error
+	seen := map[string]int{}
+	for _, c := range b.Body.Blocks {
+		switch {
+		case c.Type == "input" && len(c.Labels) == 1:
+			a, err := stringAttrs(c.Body, map[string]*regexp.Regexp{"step": validText, "digest": validDigest}, "step", "digest")
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if !validText.MatchString(c.Labels[0]) || c.Labels[0] == "" {
+				errs = append(errs, at(c.LabelRanges[0], "input %q is not a path", c.Labels[0]))
+				continue
+			}
+			blk.Inputs = append(blk.Inputs, Input{Path: c.Labels[0], Step: a["step"], Digest: a["digest"]})
+		case c.Type == "package" && len(c.Labels) == 1:
+			a, err := stringAttrs(c.Body, map[string]*regexp.Regexp{"version": validVersion, "architecture": validArch, "source": validName}, "version", "architecture")
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			name := c.Labels[0]
+			if !validName.MatchString(name) {
+				errs = append(errs, at(c.LabelRanges[0], "%q is not a Debian package name", name))
+				continue
+			}
+			p := Package{Name: name, Version: a["version"], Architecture: a["architecture"], Source: a["source"]}
+			if line, dup := seen[p.id()]; dup {
+				errs = append(errs, at(c.TypeRange, "package %s (%s) is locked twice (also at line %d)", name, p.Architecture, line))
+				continue
+			}
+			seen[p.id()] = c.TypeRange.Start.Line
+			blk.Packages = append(blk.Packages, p)
+		default:
+			errs = append(errs, at(c.TypeRange, "unexpected block %s with %d labels: a build block holds input \"PATH\" and package \"NAME\" blocks", c.Type, len(c.Labels)))
+		}
+	}
+	return blk, errors.Join(errs...)
+}
+
+// stringAttrs reads a body's attributes, each a literal string matching
+// its pattern; required ones must be there.
+func stringAttrs(body *hclsyntax.Body, allowed map[string]*regexp.Regexp, required ...string) (map[string]string, error) {
+	out := map[string]string{}
+	var errs []error
+	for name, a := range body.Attributes {
+		pattern, ok := allowed[name]
+		if !ok {
+			errs = append(errs, at(a.NameRange, "unexpected attribute %q", name))
+			continue
+		}
+		v, diags := a.Expr.Value(nil)
+		if diags.HasErrors() || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+			errs = append(errs, at(a.Expr.Range(), "%s must be a string", name))
+			continue
+		}
+		s := v.AsString()
+		if !pattern.MatchString(s) {
+			errs = append(errs, at(a.Expr.Range(), "%s %q is not valid here", name, s))
+			continue
+		}
+		out[name] = s
+	}
+	for _, name := range required {
+		if _, ok := body.Attributes[name]; !ok {
+			errs = append(errs, at(body.SrcRange, "missing attribute %q", name))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return compareText(a.Error(), b.Error()) })
+	return out, errors.Join(errs...)
+}
+
+func compareText(a, b string) int { return bytes.Compare([]byte(a), []byte(b)) }
+
+// at is an error at r: "file:line:col: message".
+func at(r hcl.Range, format string, args ...any) error {
+	return fmt.Errorf("%s:%d:%d: %s", r.Filename, r.Start.Line, r.Start.Column, fmt.Sprintf(format, args...))
+}
+
+func diagError(diags hcl.Diagnostics) error {
+	var errs []error
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		msg := d.Summary
+		if d.Detail != "" {
+			msg += ": " + d.Detail
+		}
+		if d.Subject != nil {
+			errs = append(errs, at(*d.Subject, "%s", msg))
+		} else {
+			errs = append(errs, errors.New(msg))
+		}
+	}
+	return errors.Join(errs...)
+}

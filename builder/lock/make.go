@@ -1,0 +1,100 @@
+package lock
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/builder-images/builder/builder/bootstrap"
+	"github.com/builder-images/builder/builder/build"
+	"github.com/builder-images/builder/builder/cache"
+	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/isolation"
+	"github.com/builder-images/builder/builder/recipe"
+)
+
+// MakeRequest is one build of a recipe to lock.
+type MakeRequest struct {
+	Plan *recipe.Plan
+	// WorkDir holds the rootfs while it is read; it is removed after.
+	WorkDir string
+	// Cache is the stage cache: locking after a build of the same
+	// recipe restores its last snapshot instead of building.
+	Cache       cache.Policy
+	Environ     []string
+	Log, Stderr io.Writer
+}
+
+// Make locks a plan's build: its inputs' digests, then a real rootfs
+// stage (from the cache when it has it), whose dpkg status is the truth
+// of what the build installs.
+func Make(ctx context.Context, req MakeRequest, sink events.Sink) (b Block, err error) {
+	b.Key = KeyOf(req.Plan)
+	if b.Inputs, err = Inputs(req.Plan); err != nil {
+		return Block{}, err
+	}
+	dir, err := os.MkdirTemp(req.WorkDir, ".builder-lock-")
+	if err != nil {
+		return Block{}, fmt.Errorf("locking %s: %w", b.Key, err)
+	}
+	defer func() {
+		// The stage made device nodes and root-owned trees; RemoveTree
+		// proves nothing is mounted there first.
+		if rmErr := isolation.RemoveTree(dir); rmErr != nil {
+			err = errors.Join(err, rmErr)
+		}
+	}()
+	rootfs, err := build.Rootfs(ctx, build.RootfsRequest{Plan: req.Plan, Dir: filepath.Join(dir, "rootfs"), Cache: req.Cache,
+		Environ: req.Environ, Log: req.Log, Stderr: req.Stderr}, sink)
+	if err != nil {
+		return Block{}, err
+	}
+	pkgs, err := image.ReadDpkgStatus(rootfs)
+	if err != nil {
+		return Block{}, err
+	}
+	b.Packages = FromImage(pkgs)
+	if bs := req.Plan.Bootstrap(); bs != nil && bs.ArchiveMirror() == "" && (bs.Backend == "debootstrap" || bs.Backend == "mmdebstrap") {
+		if b.Mirror, err = stageMirror(rootfs, bs); err != nil {
+			return Block{}, err
+		}
+	}
+	return b, nil
+}
+
+// stageMirror is the mirror the bootstrap tool chose by itself, as the
+// sources.list it wrote names it for the suite: build --locked checks
+// that archive.
+func stageMirror(rootfs string, bs *bootstrap.Config) (mirror string, err error) {
+	r, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return "", fmt.Errorf("reading the stage's apt sources: %w", err)
+	}
+	defer r.Close()
+	f, err := r.OpenFile("etc/apt/sources.list", os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", fmt.Errorf("reading the stage's apt sources: %w", err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return "", fmt.Errorf("reading the stage's apt sources: /etc/apt/sources.list is not a regular file")
+	}
+	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 3 && fields[0] == "deb" && fields[2] == bs.Suite && validText.MatchString(fields[1]) {
+			return fields[1], nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("reading the stage's apt sources: %w", err)
+	}
+	return "", fmt.Errorf("the stage's /etc/apt/sources.list names no deb source for %s: set the bootstrap block's mirror", bs.Suite)
+}
