@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -22,10 +23,27 @@ type ImageReport struct {
 	FingerprintB string `json:"fingerprint_b"`
 	// Files are the image's files, in image.json's order.
 	Files []FileReport `json:"files"`
+	// SBOM compares the SBOMs beside the images (image.json's sbom),
+	// which the fingerprint does not cover; nil when neither has one.
+	SBOM *DocumentReport `json:"sbom,omitempty"`
 }
 
-// Same reports whether the two images are the same: one fingerprint.
-func (r ImageReport) Same() bool { return r.FingerprintA == r.FingerprintB }
+// DocumentReport compares a document beside the image in both
+// directories.
+type DocumentReport struct {
+	Name    string `json:"name"`
+	SHA256A string `json:"sha256_a"`
+	SHA256B string `json:"sha256_b"`
+	// FirstDifference is the first line that differs, with both sides:
+	// `line 12: "…" → "…"`; empty when they are the same.
+	FirstDifference string `json:"first_difference,omitempty"`
+}
+
+// Same reports whether the two images are the same: one fingerprint,
+// and the same SBOM bytes.
+func (r ImageReport) Same() bool {
+	return r.FingerprintA == r.FingerprintB && (r.SBOM == nil || r.SBOM.SHA256A == r.SBOM.SHA256B)
+}
 
 // FileReport is one file of the image in both directories.
 type FileReport struct {
@@ -96,7 +114,83 @@ func CompareImages(ctx context.Context, a, b string) (ImageReport, error) {
 	for _, fb := range jb.Files[min(len(ja.Files), len(jb.Files)):] {
 		r.Files = append(r.Files, FileReport{Name: fb.Name, Role: fb.Role, SHA256B: fb.SHA256, Note: NoteOtherFile})
 	}
+	if ja.SBOM != nil || jb.SBOM != nil {
+		if r.SBOM, err = compareDocuments(a, b, ja.SBOM, jb.SBOM); err != nil {
+			return ImageReport{}, err
+		}
+	}
 	return r, nil
+}
+
+// maxDocument bounds what compareDocuments reads of a document to find
+// its first differing line: a Debian image's SBOM takes a few MiB.
+const maxDocument = 64 << 20
+
+// compareDocuments compares a document beside the two images; either
+// may be missing.
+func compareDocuments(dirA, dirB string, a, b *image.Document) (*DocumentReport, error) {
+	d := &DocumentReport{}
+	var textA, textB []byte
+	for _, side := range []struct {
+		dir  string
+		doc  *image.Document
+		sum  *string
+		text *[]byte
+	}{{dirA, a, &d.SHA256A, &textA}, {dirB, b, &d.SHA256B, &textB}} {
+		if side.doc == nil {
+			continue
+		}
+		d.Name, *side.sum = side.doc.Name, side.doc.SHA256
+		text, err := readBounded(filepath.Join(side.dir, side.doc.Name), maxDocument)
+		if err != nil {
+			return nil, err
+		}
+		*side.text = text
+	}
+	if d.SHA256A != d.SHA256B {
+		d.FirstDifference = firstDifference(textA, textB)
+	}
+	return d, nil
+}
+
+// readBounded reads at most limit bytes of a file.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// firstDifference names the first line where a and b differ, each side
+// quoted and cut to 120 bytes.
+func firstDifference(a, b []byte) string {
+	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	for i := range max(len(la), len(lb)) {
+		var x, y string
+		if i < len(la) {
+			x = la[i]
+		}
+		if i < len(lb) {
+			y = lb[i]
+		}
+		if x != y || i >= len(la) || i >= len(lb) {
+			return fmt.Sprintf("line %d: %s → %s", i+1, quote(cut(x, 120)), quote(cut(y, 120)))
+		}
+	}
+	return ""
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // compareTrees fills in how two differing files' trees differ.
@@ -129,7 +223,7 @@ func (f *FileReport) compareTrees(ctx context.Context, a, b string) error {
 // Report.Write).
 func (r ImageReport) Write(w io.Writer, limit int) error {
 	var b strings.Builder
-	if r.Same() {
+	if r.FingerprintA == r.FingerprintB {
 		fmt.Fprintf(&b, "same fingerprint %s\n", r.FingerprintA)
 	} else {
 		fmt.Fprintf(&b, "fingerprint %s (%s)\n          ≠ %s (%s)\n", r.FingerprintA, r.A, r.FingerprintB, r.B)
@@ -154,6 +248,12 @@ func (r ImageReport) Write(w io.Writer, limit int) error {
 			for _, line := range strings.SplitAfter(strings.TrimSuffix(tree.String(), "\n"), "\n") {
 				b.WriteString("  " + strings.TrimSuffix(line, "\n") + "\n")
 			}
+		}
+	}
+	if d := r.SBOM; d != nil && d.SHA256A != d.SHA256B {
+		fmt.Fprintf(&b, "%s (sbom) differs: sha256 %.12s → %.12s\n", d.Name, d.SHA256A, d.SHA256B)
+		if d.FirstDifference != "" {
+			fmt.Fprintf(&b, "  first at %s\n", d.FirstDifference)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -264,6 +265,26 @@ func writeOutput(t *testing.T, dir string, files ...string) {
 	mustWrite(t, filepath.Join(dir, "image.json"), j, 0o644)
 }
 
+// addSBOM writes dir/sbom.spdx.json and records it in dir/image.json.
+func addSBOM(t *testing.T, dir, content string) {
+	t.Helper()
+	mustWrite(t, filepath.Join(dir, "sbom.spdx.json"), content, 0o644)
+	p := filepath.Join(dir, "image.json")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j map[string]any
+	if err := json.Unmarshal(data, &j); err != nil {
+		t.Fatal(err)
+	}
+	j["sbom"] = map[string]any{"name": "sbom.spdx.json", "format": "spdx-2.3+json", "sha256": fmt.Sprintf("%x", sha256.Sum256([]byte(content))), "size": len(content)}
+	if data, err = json.Marshal(j); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, p, string(data), 0o644)
+}
+
 func TestOpenRootfsOfOutputDirectory(t *testing.T) {
 	tmp := t.TempDir()
 	rootfs := writeTar(t, tmp, "rootfs.tar.gz", "gzip", dir("./"), file("motd", "x"))
@@ -338,6 +359,32 @@ func TestCompareImages(t *testing.T) {
 	if _, err := Open(vmA); err == nil || !strings.Contains(err.Error(), "reads no qcow2") {
 		t.Errorf("Open(VM output directory) = %v", err)
 	}
+	// Same images, SBOMs that differ: not the same, and the first
+	// differing line shown.
+	sbomA, sbomB := t.TempDir(), t.TempDir()
+	for _, d := range []string{sbomA, sbomB} {
+		writeOutput(t, d, writeTar(t, d, "lxd.tar.gz", "gzip", meta...), writeTar(t, d, "rootfs.tar.gz", "gzip", dir("./")))
+	}
+	addSBOM(t, sbomA, "{\n  \"created\": \"2023-11-14T22:13:20Z\"\n}\n")
+	addSBOM(t, sbomB, "{\n  \"created\": \"2026-12-03T08:00:00Z\"\n}\n")
+	if r, err = CompareImages(context.Background(), sbomA, sbomB); err != nil {
+		t.Fatal(err)
+	}
+	if r.Same() || r.FingerprintA != r.FingerprintB || r.SBOM == nil || r.SBOM.FirstDifference != `line 2: "  \"created\": \"2023-11-14T22:13:20Z\"" → "  \"created\": \"2026-12-03T08:00:00Z\""` {
+		t.Errorf("SBOMs that differ: %+v", r.SBOM)
+	}
+	out.Reset()
+	if err := r.Write(&out, 0); err != nil {
+		t.Fatal(err)
+	}
+	if want := "sbom.spdx.json (sbom) differs: sha256 "; !strings.Contains(out.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, out.String())
+	}
+	addSBOM(t, sbomB, "{\n  \"created\": \"2023-11-14T22:13:20Z\"\n}\n")
+	if r, err = CompareImages(context.Background(), sbomA, sbomB); err != nil || !r.Same() {
+		t.Errorf("the same SBOMs: %+v, %v", r.SBOM, err)
+	}
+
 	if r, err = CompareImages(context.Background(), a, a); err != nil || !r.Same() {
 		t.Errorf("an image against itself: %+v, %v", r, err)
 	}

@@ -43,7 +43,7 @@ func (a *app) newReproCommand() *cobra.Command {
 directory, with its own number of threads (1, then at least 4, for the
 compressors and GOMAXPROCS), and one SOURCE_DATE_EPOCH for both: the one
 given, else the time repro starts. It then compares every output's
-fingerprint. Where they differ, it names each differing file of the image
+fingerprint and its SBOM (sbom.spdx.json). Where fingerprints differ, it names each differing file of the image
 and, inside it, every path whose content, mode, owner, mtime, xattrs, link
 or type differs, like diffoscope's summary.
 

@@ -81,6 +81,8 @@ func TestReproBuildTime(t *testing.T) {
 		"output unified: NOT reproducible\n",
 		"  build-time.tar.zst (unified) differs: sha256 ",
 		"\n    changed /rootfs/etc/build-time: content\n",
+		// The SBOM lists the image files' sha256, so it differs too.
+		"  sbom.spdx.json (sbom) differs: sha256 ",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
@@ -106,6 +108,9 @@ func TestReproBuildTime(t *testing.T) {
 	}
 	if res.Reproducible || !res.Kept || res.SourceDateEpoch != 1700000000 || len(res.Outputs) != 1 || res.Outputs[0].Name != "split" {
 		t.Fatalf("--json result %+v", res)
+	}
+	if d := res.Outputs[0].Report.SBOM; d == nil || d.SHA256A == d.SHA256B || d.FirstDifference == "" {
+		t.Errorf("--json sbom %+v", d)
 	}
 	files := res.Outputs[0].Report.Files
 	if len(files) != 2 || !files[0].Same() || files[1].Tree == nil {
