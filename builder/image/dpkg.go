@@ -171,7 +171,7 @@ func parseSource(field string) (sourceRef, error) {
 	version, ok2 := strings.CutSuffix(version, ")")
 	version = strings.TrimSpace(version)
 	if !ok || !ok2 || version == "" || strings.ContainsAny(version, " ()") {
-		return sourceRef{}, fmt.Errorf("Source %q is not \"name\" or \"name (version)\"", field)
+		return sourceRef{}, fmt.Errorf("field Source %q is not \"name\" or \"name (version)\"", field)
 	}
 	return sourceRef{Name: name, Version: version}, nil
 }
