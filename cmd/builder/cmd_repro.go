@@ -143,7 +143,7 @@ func (a *app) runRepro(ctx context.Context, opts *reproOptions, recipePath strin
 	for i, b := range builds {
 		fmt.Fprintf(log, "==> repro: build %d of 2 into %s (threads and GOMAXPROCS %d, work directory %s, SOURCE_DATE_EPOCH %d)\n",
 			i+1, b.Dir, b.Threads, b.WorkDir, epoch.Unix())
-		if err := a.reproBuild(ctx, exe, opts, recipePath, b, epoch, log); err != nil {
+		if err := a.runReproBuild(ctx, exe, opts, recipePath, b, epoch, log); err != nil {
 			return fmt.Errorf("build %d of 2: %w", i+1, err)
 		}
 	}
@@ -175,9 +175,9 @@ func (a *app) runRepro(ctx context.Context, opts *reproOptions, recipePath strin
 	return nil
 }
 
-// reproBuild runs one `builder build` as its own process: a build from
+// runReproBuild runs one `builder build` as its own process: a build from
 // scratch, with nothing of the other's (memory, caches, GOMAXPROCS).
-func (a *app) reproBuild(ctx context.Context, exe string, opts *reproOptions, recipePath string, b reproBuild, epoch time.Time, log io.Writer) error {
+func (a *app) runReproBuild(ctx context.Context, exe string, opts *reproOptions, recipePath string, b reproBuild, epoch time.Time, log io.Writer) error {
 	sde := strconv.FormatInt(epoch.Unix(), 10)
 	threads := strconv.Itoa(b.Threads)
 	args := []string{"build", recipePath, "--cache-dir=", "--output", b.Dir, "--work-dir", b.WorkDir,

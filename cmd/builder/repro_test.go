@@ -153,3 +153,21 @@ func TestReproRefusesNonEmptyOutput(t *testing.T) {
 		t.Errorf("--max-paths -1: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// A build that fails stops repro (exit 1), which names the build and
+// leaves nothing behind.
+func TestReproFailingBuild(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	dir := filepath.Join(t.TempDir(), "repro")
+	stdout, stderr, code := repro(t, nil, "cmd/builder/testdata/rootfs/fails.hcl", "--output", dir, "--quiet")
+	if code != exitFailure || !strings.Contains(stderr, "builder: build 1 of 2: builder build failed (exit 1); its messages are above\n") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, "build 2 of 2") {
+		t.Errorf("the second build ran after the first failed:\n%s", stdout)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s is left (%v)", dir, err)
+	}
+}
