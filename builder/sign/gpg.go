@@ -117,13 +117,15 @@ func quoteSelector(s string) string {
 
 // gpgEnv is environ for gpg, with messages in English (they end up in
 // errors) and without the variables that would point it at another
-// agent.
+// agent, nor PassphraseEnv: gpg gets the passphrase on a pipe, and the
+// gpg-agent it starts inherits its environment, readable in /proc, and
+// may outlive builder (the user's home's agent does).
 func gpgEnv(environ []string) []string {
 	out := make([]string, 0, len(environ)+1)
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "LC_ALL", "LANG", "LANGUAGE", "GPG_AGENT_INFO":
+		case "LC_ALL", "LANG", "LANGUAGE", "GPG_AGENT_INFO", PassphraseEnv:
 			continue
 		}
 		out = append(out, kv)
@@ -305,7 +307,7 @@ func (g *GPG) Close() error {
 	// memory; stop it before removing its home and sockets.
 	for _, args := range [][]string{{"--kill", "gpg-agent"}, {"--remove-socketdir"}} {
 		cmd := exec.Command("gpgconf", append([]string{"--homedir", home}, args...)...)
-		cmd.Env = gpgEnv(os.Environ())
+		cmd.Env = g.env
 		_ = cmd.Run() // best effort: an agent that never started has nothing to stop
 	}
 	// The agent exits a moment after it is told to, removing its

@@ -216,3 +216,36 @@ func TestReadPassphrase(t *testing.T) {
 		t.Errorf("none: %q %v", p, err)
 	}
 }
+
+// TestPassphraseNotInChildEnv: the CLI hands gpg its own environment,
+// where the passphrase may sit in BUILDER_SIGN_PASSPHRASE. gpg, and the
+// gpg-agent it starts (which outlives it, holding the key), must not
+// inherit it: a process's environment is readable in /proc, and an agent
+// of the user's home lives on after builder.
+func TestPassphraseNotInChildEnv(t *testing.T) {
+	const pass = "env passphrase 7f3a"
+	k := signtest.NewKey(t, "envpass", pass)
+	environ := append(os.Environ(), sign.PassphraseEnv+"="+pass)
+	p, err := sign.ReadPassphrase("", environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := sign.Open(t.Context(), sign.Options{Key: k.SecretFile, Passphrase: p, Environ: environ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	pids := agentsFor(sign.HomeOf(g))
+	if len(pids) == 0 {
+		t.Fatal("no gpg-agent to look at")
+	}
+	for _, pid := range pids {
+		env, err := os.ReadFile(filepath.Join("/proc", pid, "environ"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(env, []byte(pass)) || bytes.Contains(env, []byte(sign.PassphraseEnv)) {
+			t.Errorf("gpg-agent (pid %s) has the passphrase in its environment", pid)
+		}
+	}
+}

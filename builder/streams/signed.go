@@ -203,15 +203,16 @@ func (t *Tree) indexSignatures(ctx context.Context, products, index []byte, idx 
 
 // verifySignatures checks a signed tree against t.Verifier: the index
 // files' signatures, that the clearsigned copies say what the .json
-// files say, and each version's SHA256SUMS and its signature.
-func (t *Tree) verifySignatures(ctx context.Context, p *Products, add func(string, string, ...any)) error {
+// files say, and each version's SHA256SUMS and its signature. read holds
+// the bytes Verify read (and checked the files against) of the index
+// files and SHA256SUMS: the signatures are checked over those bytes, not
+// over a second read, which a hostile server could answer with the
+// genuine files.
+func (t *Tree) verifySignatures(ctx context.Context, p *Products, read map[string][]byte, add func(string, string, ...any)) error {
 	for _, f := range []struct{ json, signed string }{{IndexPath, IndexSignedPath}, {ProductsPath, ProductsSignedPath}} {
-		data, _, err := t.Store.ReadIndex(ctx, f.json)
-		if isNotExist(err) {
-			continue // Verify reports a missing index.json
-		}
-		if err != nil {
-			return err
+		data, ok := read[f.json]
+		if !ok {
+			continue // Verify reported it missing
 		}
 		// A bad detached signature is reported; the clearsigned copy
 		// is checked all the same.
@@ -244,12 +245,9 @@ func (t *Tree) verifySignatures(ctx context.Context, p *Products, add func(strin
 				add(where, "has no signed SHA256SUMS (publish with --sign-key signs it)")
 				continue
 			}
-			data, _, err := t.Store.ReadIndex(ctx, v.Sums.Path)
-			if isNotExist(err) {
-				continue // checkSums reported it
-			}
-			if err != nil {
-				return err
+			data, ok := read[v.Sums.Path]
+			if !ok {
+				continue // checkSums reported it missing
 			}
 			if _, err := t.checkDetached(ctx, v.Sums.Path, data, add); err != nil {
 				return err
@@ -278,8 +276,9 @@ func (t *Tree) checkDetached(ctx context.Context, name string, data []byte, add 
 }
 
 // checkSums checks each version's recorded SHA256SUMS against its items:
-// run by every Verify, with or without a keyring.
-func (t *Tree) checkSums(ctx context.Context, p *Products, signed bool, add func(string, string, ...any)) error {
+// run by every Verify, with or without a keyring. It adds the bytes it
+// read to read, for verifySignatures.
+func (t *Tree) checkSums(ctx context.Context, p *Products, signed bool, read map[string][]byte, add func(string, string, ...any)) error {
 	for _, key := range slices.Sorted(maps.Keys(p.Products)) {
 		prod := p.Products[key]
 		for _, serial := range prod.serials() {
@@ -295,13 +294,20 @@ func (t *Tree) checkSums(ctx context.Context, p *Products, signed bool, add func
 			if v.Sums.Path != path || v.Sums.Signature != path+SigExt {
 				add(where, "its SHA256SUMS is recorded as %s (signature %s); its files make %s", v.Sums.Path, v.Sums.Signature, path)
 			}
-			got, _, err := t.Store.ReadIndex(ctx, v.Sums.Path)
-			switch {
-			case isNotExist(err):
-				add(v.Sums.Path, "missing (%s's SHA256SUMS)", where)
-				continue
-			case err != nil:
-				return err
+			// Read once, even when recorded twice or under an index
+			// file's name: what is compared is what is verified.
+			got, ok := read[v.Sums.Path]
+			if !ok {
+				var err error
+				got, _, err = t.Store.ReadIndex(ctx, v.Sums.Path)
+				switch {
+				case isNotExist(err):
+					add(v.Sums.Path, "missing (%s's SHA256SUMS)", where)
+					continue
+				case err != nil:
+					return err
+				}
+				read[v.Sums.Path] = got
 			}
 			if !bytes.Equal(got, want) {
 				add(v.Sums.Path, "does not list %s's files as the index does", where)

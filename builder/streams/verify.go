@@ -34,22 +34,39 @@ func (p Problem) String() string { return p.Where + ": " + p.What }
 // Verify takes no lock, so a concurrent prune can make it report a file
 // that just went away.
 func (t *Tree) Verify(ctx context.Context) ([]Problem, error) {
-	p, err := t.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var problems []Problem
 	add := func(where, format string, args ...any) {
 		problems = append(problems, Problem{where, fmt.Sprintf(format, args...)})
 	}
+	// Each index file is read once, and its signature checked over the
+	// bytes read: a server that answered a second read differently
+	// would otherwise have one images.json checked against the files
+	// and another against its signature (signed.go).
+	read := map[string][]byte{}
+	pdata, _, err := t.Store.ReadIndex(ctx, ProductsPath)
+	p := newProducts()
+	switch {
+	case isNotExist(err):
+		if t.Verifier != nil {
+			add(ProductsPath, "missing: no signature to check")
+		}
+	case err != nil:
+		return nil, err
+	default:
+		if p, err = parseProducts(pdata, t.Store.String()+"/"+ProductsPath); err != nil {
+			return nil, err
+		}
+		read[ProductsPath] = pdata
+	}
 
 	data, _, err := t.Store.ReadIndex(ctx, IndexPath)
 	switch {
-	case isNotExist(err) && len(p.Products) > 0:
+	case isNotExist(err) && (len(p.Products) > 0 || t.Verifier != nil):
 		add(IndexPath, "missing")
 	case err != nil && !isNotExist(err):
 		return nil, err
 	case err == nil:
+		read[IndexPath] = data
 		var idx Index
 		if err := json.Unmarshal(data, &idx); err != nil {
 			add(IndexPath, "%v", err)
@@ -113,11 +130,11 @@ func (t *Tree) Verify(ctx context.Context) ([]Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.checkSums(ctx, p, signed, add); err != nil {
+	if err := t.checkSums(ctx, p, signed, read, add); err != nil {
 		return nil, err
 	}
 	if t.Verifier != nil {
-		if err := t.verifySignatures(ctx, p, add); err != nil {
+		if err := t.verifySignatures(ctx, p, read, add); err != nil {
 			return nil, err
 		}
 	}
