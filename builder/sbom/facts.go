@@ -46,8 +46,9 @@ const (
 // /usr/share/doc/NAME/copyright of each package. Everything is read
 // through builder/confined, so a symlink in the image resolves inside
 // it (an absolute one too, as dpkg's doc links may be), and only
-// regular files are read: a FIFO cannot hang the build. A missing file
-// is not an error: the SBOM then says less.
+// regular files are read: a FIFO cannot hang the build. A missing file,
+// or one that is not a regular file, is not an error: the SBOM then
+// says less.
 func ReadFacts(root string, pkgs []image.Package) (_ Facts, err error) {
 	r, err := confined.OpenRoot(root)
 	if err != nil {
@@ -102,7 +103,12 @@ func readRegular(r *confined.Root, name string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size > limit {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		// A FIFO, device or directory where a text file belongs says
+		// nothing; the SBOM says less rather than fail the build.
+		return nil, fs.ErrNotExist
+	}
+	if st.Size > limit {
 		return nil, fmt.Errorf("/%s in the image is larger than %d bytes", name, limit)
 	}
 	return r.ReadFile(name)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +40,17 @@ Status: install ok installed
 Architecture: amd64
 Source: gcc-12 (12.2.0-14)
 Version: 12.2.0-14+b1
+
+Package: openssh-client
+Status: install ok installed
+Architecture: amd64
+Source: openssh
+Version: 1:9.2p1-2+deb12u3
+
+Package: fifo
+Status: install ok installed
+Architecture: all
+Version: 1.0
 
 Package: oldstyle
 Status: install ok installed
@@ -105,6 +117,16 @@ func rootfs(t *testing.T) string {
 		t.Fatal(err)
 	}
 	write("usr/share/doc/oldstyle/copyright", "This package was debianized by someone.\nIt is GPL.\n")
+	// Not regular files: read as missing, neither opened nor failing.
+	if err := os.MkdirAll(filepath.Join(root, "usr/share/doc/openssh-client/copyright"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "usr/share/doc/fifo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(root, "usr/share/doc/fifo/copyright"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// An absolute link resolves inside the image, where there is no
 	// such file: no licence, and the host's file is never read.
 	host := filepath.Join(t.TempDir(), "copyright")
@@ -176,8 +198,8 @@ func TestSPDX(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, data)
 	}
-	if len(doc.Packages) != 1+2+6 {
-		t.Errorf("%d packages, want the image, its 2 files and 6 installed packages", len(doc.Packages))
+	if len(doc.Packages) != 1+2+8 {
+		t.Errorf("%d packages, want the image, its 2 files and 8 installed packages", len(doc.Packages))
 	}
 	for _, want := range []string{
 		`"referenceLocator": "pkg:deb/debian/openssh-server@1%3A9.2p1-2%2Bdeb12u3?arch=amd64"`,
