@@ -175,8 +175,8 @@ func (j ImageJSON) Check() error {
 		if err := checkBareName(d.Name); err != nil {
 			errs = append(errs, fmt.Errorf("sbom: %w", err))
 		}
-		if slices.ContainsFunc(j.Files, func(f FileInfo) bool { return f.Name == d.Name }) {
-			errs = append(errs, fmt.Errorf("sbom: %s is also one of the image files", d.Name))
+		if slices.ContainsFunc(j.Files, func(f FileInfo) bool { return f.Name == d.Name }) || d.Name == ImageJSONName || d.Name == SHA256SUMSName {
+			errs = append(errs, fmt.Errorf("sbom: %s is also one of the image's files or descriptions", d.Name))
 		}
 		if !isSHA256(d.SHA256) {
 			errs = append(errs, fmt.Errorf("sbom %s: sha256 %q is not 64 lowercase hex digits", d.Name, d.SHA256))

@@ -152,6 +152,11 @@ func TestImageJSONCheck(t *testing.T) {
 		{"disk under a container type", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: vmFiles}, "make a virtual-machine image"},
 		{"rootfs under the vm type", image.ImageJSON{Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64", Files: files, Disk: &disk}, "make a split image"},
 		{"disk record with a raw disk", image.ImageJSON{Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64", Files: vmFiles, Disk: &rawDisk}, `disk format "raw"`},
+		{"valid sbom", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, SBOM: &image.Document{Name: image.SBOMName, Format: "spdx-2.3+json", SHA256: fp, Size: 2}}, ""},
+		{"sbom named as an image file", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, SBOM: &image.Document{Name: files[1].Name, SHA256: fp}}, "also one of the image's files"},
+		{"sbom named image.json", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, SBOM: &image.Document{Name: image.ImageJSONName, SHA256: fp}}, "also one of the image's files"},
+		{"sbom with a path", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, SBOM: &image.Document{Name: "../sbom.json", SHA256: fp}}, "not a bare file name"},
+		{"sbom without a sha256", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, SBOM: &image.Document{Name: image.SBOMName}}, "sha256"},
 		{"disk record with a bad GUID", image.ImageJSON{Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64", Files: vmFiles, Disk: &badGUID}, "root_uuid"},
 	}
 	for _, tt := range tests {
