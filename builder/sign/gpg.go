@@ -78,7 +78,9 @@ func Open(ctx context.Context, opts Options) (_ *GPG, err error) {
 		}
 	}()
 	selector := opts.Key
-	if st, serr := os.Stat(opts.Key); serr == nil && st.Mode().IsRegular() {
+	// A file, or a pipe: --sign-key <(printenv KEY) keeps a CI secret
+	// off the disk, and names /dev/fd/N.
+	if st, serr := os.Stat(opts.Key); serr == nil && !st.IsDir() {
 		if err := g.importKeyFile(ctx, opts.Key); err != nil {
 			return nil, err
 		}

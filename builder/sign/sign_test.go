@@ -3,6 +3,7 @@ package sign_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,5 +248,62 @@ func TestPassphraseNotInChildEnv(t *testing.T) {
 		if bytes.Contains(env, []byte(pass)) || bytes.Contains(env, []byte(sign.PassphraseEnv)) {
 			t.Errorf("gpg-agent (pid %s) has the passphrase in its environment", pid)
 		}
+	}
+}
+
+// TestKeyFromPipe: --sign-key <(printenv SIGNING_KEY), the key on a pipe
+// named /dev/fd/N, is a key file, not a key ID.
+func TestKeyFromPipe(t *testing.T) {
+	k := signtest.NewKey(t, "pipe", "")
+	secret, err := os.ReadFile(k.SecretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		w.Write(secret)
+		w.Close()
+	}()
+	g, err := sign.Open(t.Context(), sign.Options{Key: fmt.Sprintf("/dev/fd/%d", r.Fd()), Environ: os.Environ()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if g.Fingerprint() != k.Fingerprint {
+		t.Errorf("fingerprint %s, want %s", g.Fingerprint(), k.Fingerprint)
+	}
+}
+
+// TestOpenFailureCleansUp: when Open fails after importing the key file
+// (a wrong passphrase), its private GnuPG home and agent are gone too.
+func TestOpenFailureCleansUp(t *testing.T) {
+	k := signtest.NewKey(t, "cleanup", "right")
+	// A short directory of its own (the agent's socket path is bounded),
+	// so that what Open leaves behind is all there is in it.
+	tmp, err := os.MkdirTemp("", "r3-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	t.Setenv("TMPDIR", tmp)
+	g, err := sign.Open(t.Context(), sign.Options{Key: k.SecretFile, Passphrase: []byte("wrong"), Environ: os.Environ()})
+	if err == nil {
+		g.Close()
+		t.Fatal("opened with a wrong passphrase")
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left behind in TMPDIR: %v", left)
+	}
+	pids := agentsFor(tmp)
+	for i := 0; i < 20 && len(pids) > 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		pids = agentsFor(tmp)
+	}
+	if len(pids) > 0 {
+		t.Errorf("gpg-agent still runs: pids %v", pids)
 	}
 }

@@ -115,10 +115,11 @@ func (t *Tree) signedTree(ctx context.Context) (bool, error) {
 }
 
 // signVersions gives every version of p whose SHA256SUMS is missing,
-// stale or signed by another key a new one, signed; it reports whether
-// p changed. Runs under the tree's lock, before images.json is written,
-// so the index never names a SHA256SUMS that is not there yet.
-func (t *Tree) signVersions(ctx context.Context, p *Products) (bool, error) {
+// stale or signed by another key (with all, every version) a new one,
+// signed; it reports whether it signed any. Runs under the tree's lock,
+// before images.json is written, so the index never names a SHA256SUMS
+// that is not there yet.
+func (t *Tree) signVersions(ctx context.Context, p *Products, all bool) (bool, error) {
 	changed := false
 	for _, key := range slices.Sorted(maps.Keys(p.Products)) {
 		prod := p.Products[key]
@@ -126,7 +127,7 @@ func (t *Tree) signVersions(ctx context.Context, p *Products) (bool, error) {
 			v := prod.Versions[serial]
 			data, path := sumsFor(v)
 			want := Sums{Path: path, Signature: path + SigExt, SignedBy: t.Signer.Fingerprint()}
-			if v.Sums != nil && *v.Sums == want {
+			if !all && v.Sums != nil && *v.Sums == want {
 				continue
 			}
 			sig, err := t.Signer.DetachSign(ctx, data)
@@ -348,13 +349,15 @@ func sameJSON(signed, file []byte, isIndex bool) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-// Sign signs the tree with t.Signer without changing its images: the
-// versions not yet signed with its key, then the index, if anything was
-// signed or the tree had no signature yet. It is how an unsigned tree
-// becomes signed, and how a new key replaces the old one's signatures.
+// Sign signs the whole tree again with t.Signer without changing its
+// images: every version's SHA256SUMS, then the index files. It is how an
+// unsigned tree becomes signed, how a new key replaces the old one's
+// signatures, and how signatures a failed publish left stale (images.json
+// written, its signature not) are repaired: publish signs only what its
+// change touched.
 func (t *Tree) Sign(ctx context.Context) error {
 	if t.Signer == nil {
 		return fmt.Errorf("signing %s: no key", t.Store)
 	}
-	return t.update(ctx, func(*Products) (bool, error) { return false, nil })
+	return t.updateSigned(ctx, true, func(*Products) (bool, error) { return false, nil })
 }

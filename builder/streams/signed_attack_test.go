@@ -163,3 +163,49 @@ func TestVerifyOldSignedTree(t *testing.T) {
 		t.Errorf("the older signed tree: %v", problems)
 	}
 }
+
+// TestSignRepairsStaleSignatures: a publish that failed between writing
+// images.json and its signature (or a SHA256SUMS signature lost) leaves
+// stale signatures; tree sign with the same key makes them good again,
+// though no image and no key changed.
+func TestSignRepairsStaleSignatures(t *testing.T) {
+	ctx := context.Background()
+	k := signtest.NewKey(t, "repair", "")
+	tr, dir := newDirTree(t)
+	tr.Signer = signer(t, k)
+	if _, err := tr.Publish(ctx, []string{fakeImage(t, image.TypeSplit, "one", "20260102_0304", 1, time.Time{})}, false); err != nil {
+		t.Fatal(err)
+	}
+	oldSig, err := os.ReadFile(filepath.Join(dir, ProductsPath+SigExt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Publish(ctx, []string{fakeImage(t, image.TypeSplit, "one", "20260103_0304", 2, time.Time{})}, false); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, ProductsPath+SigExt), oldSig)
+	p, err := tr.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := p.Products["busybox:one:default:x86_64"].Versions["20260103_0304"].Sums
+	if err := os.Remove(filepath.Join(dir, sums.Signature)); err != nil {
+		t.Fatal(err)
+	}
+	kr := keyring(t, k)
+	problems := strings.Join(verifyWith(t, tr, kr), "\n")
+	for _, want := range []string{ProductsPath + SigExt + ": bad signature", sums.Signature + ": missing"} {
+		if !strings.Contains(problems, want) {
+			t.Fatalf("the stale tree's problems do not say %q:\n%s", want, problems)
+		}
+	}
+	if err := tr.Sign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if problems := verifyWith(t, tr, kr); len(problems) > 0 {
+		t.Errorf("after tree sign: %v", problems)
+	}
+	if got := listed(t, tr); len(got) != 2 {
+		t.Errorf("tree sign changed the images: %v", got)
+	}
+}

@@ -156,7 +156,14 @@ func dotPrefixMatch(short, full string) bool {
 // files no version refers to any more. Every step is in the lock, so a
 // file another publisher uploaded for its own version cannot be deleted
 // while it is being referenced.
-func (t *Tree) update(ctx context.Context, change func(p *Products) (bool, error)) (err error) {
+func (t *Tree) update(ctx context.Context, change func(p *Products) (bool, error)) error {
+	return t.updateSigned(ctx, false, change)
+}
+
+// updateSigned is update; with resign (tree sign), every signature is
+// made again even where the index says it is current, so that signatures
+// a failed write left stale or missing are repaired.
+func (t *Tree) updateSigned(ctx context.Context, resign bool, change func(p *Products) (bool, error)) (err error) {
 	host, _ := os.Hostname() // only a label in the lock
 	lctx, cancel := ctx, context.CancelFunc(func() {})
 	if t.LockTimeout > 0 {
@@ -207,7 +214,7 @@ func (t *Tree) update(ctx context.Context, change func(p *Products) (bool, error
 	} else {
 		// Signing also happens without a change, for a tree (or
 		// versions) not yet signed with this key.
-		resigned, err := t.signVersions(ctx, p)
+		resigned, err := t.signVersions(ctx, p, resign)
 		if err != nil {
 			return err
 		}
@@ -215,7 +222,7 @@ func (t *Tree) update(ctx context.Context, change func(p *Products) (bool, error
 		if err != nil {
 			return err
 		}
-		if !changed && !resigned && signed {
+		if !changed && !resigned && signed && !resign {
 			return nil
 		}
 	}

@@ -261,9 +261,10 @@ func (a *app) newTreeSignCommand() *cobra.Command {
 		Use:   "sign TREE --sign-key KEY [--sign-passphrase-file F]",
 		Short: "Sign a tree, or sign it again with another key",
 		Long: `Sign signs a tree as 'publish --sign-key' does, without changing its
-images: each version's SHA256SUMS not yet signed with this key, then the
-index files. It turns an unsigned tree into a signed one, and replaces an
-old key's signatures with a new key's.`,
+images: every version's SHA256SUMS, then the index files, all made again.
+It turns an unsigned tree into a signed one, replaces an old key's
+signatures with a new key's, and repairs signatures a failed publish left
+stale or missing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if sf.key == "" {
