@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/builder-images/builder/builder/bootstrap"
 	"github.com/builder-images/builder/builder/packages"
+	"github.com/builder-images/builder/builder/recipe"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -131,5 +133,50 @@ func TestPinsWithApt(t *testing.T) {
 	}
 	if out := apt("apt-cache", "policy", "hello"); !strings.Contains(out, "Candidate: 2.10-3") || !strings.Contains(out, "1001") {
 		t.Errorf("pinned, apt's candidate is not the locked version:\n%s", out)
+	}
+}
+
+// TestSourcesOf: the sources the check reads are the build's: the
+// bootstrap's archive (a snapshot's directory, with check-valid-until=no;
+// the lock's mirror when the recipe names none), and each repository
+// with its own key, or the archive's when it has none.
+func TestSourcesOf(t *testing.T) {
+	dir := t.TempDir()
+	keyring := filepath.Join(dir, "archive.gpg")
+	if err := os.WriteFile(keyring, []byte("k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bs := &bootstrap.Config{Backend: "debootstrap", Suite: "bookworm", Mirror: "https://snapshot.example/archive/debian", Snapshot: "20250101T000000Z", Keyring: keyring}
+	plan := &recipe.Plan{Image: recipe.Image{Distribution: "debian"}, Steps: []recipe.Step{
+		{Kind: "bootstrap", Name: "debootstrap", Enabled: true, Action: bs},
+		{Kind: "repository", Name: "own", Enabled: true, Action: &packages.Repository{Name: "own", Types: []string{"deb"}, URL: "https://repo.example/x", Suites: []string{"stable"}, Components: []string{"main"}, Key: "-----BEGIN PGP PUBLIC KEY BLOCK-----\nx\n"}},
+		{Kind: "repository", Name: "bpo", Enabled: true, Action: &packages.Repository{Name: "bpo", Types: []string{"deb"}, URL: "https://mirror.example/debian", Suites: []string{"bookworm-backports"}, Components: []string{"main"}}},
+		{Kind: "repository", Name: "src", Enabled: true, Action: &packages.Repository{Name: "src", Types: []string{"deb-src"}, URL: "https://src.example/", Suites: []string{"x"}}},
+	}}
+	work := t.TempDir()
+	sources, err := SourcesOf(context.Background(), plan, &Block{}, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, s := range sources {
+		lines = append(lines, s.Line())
+	}
+	want := []string{
+		"deb [signed-by=" + keyring + " check-valid-until=no] https://snapshot.example/archive/debian/20250101T000000Z/ bookworm main",
+		"deb [signed-by=" + filepath.Join(work, "repository-own.asc") + "] https://repo.example/x stable main",
+		"deb [signed-by=" + keyring + "] https://mirror.example/debian bookworm-backports main",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("sources:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	// No mirror in the recipe: the lock's.
+	bs.Mirror, bs.Snapshot = "", ""
+	sources, err = SourcesOf(context.Background(), plan, &Block{Mirror: "http://chosen.example/debian"}, work)
+	if err != nil || sources[0].URL != "http://chosen.example/debian" || sources[0].Snapshot {
+		t.Errorf("the lock's mirror: %+v (%v)", sources, err)
+	}
+	if _, err := SourcesOf(context.Background(), plan, &Block{}, work); err == nil {
+		t.Error("no mirror anywhere, and no error")
 	}
 }
