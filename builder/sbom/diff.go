@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/treediff"
 )
 
 // Kinds of package change, as Change.Kind names them.
@@ -80,13 +81,15 @@ func IsDpkgList(p string) bool {
 }
 
 // Accounted returns whether an image path is accounted for by the
-// package changes, given the dpkg file lists of both images (contents
-// by path, as IsDpkgList names them): a path a changed package's list
+// package changes, given both images' trees read with their dpkg file
+// lists (Options.Capture = IsDpkgList): a path a changed package's list
 // names in either image, dpkg's records of a changed package in
 // DpkgInfoDir (its list, md5sums, maintainer scripts), and dpkg's
-// status database, which every change rewrites. Without changes,
-// nothing is.
-func Accounted(changes []Change, lists ...map[string][]byte) func(path string) bool {
+// status database, which every change rewrites. A listed path is also
+// taken as each tree resolves its directories' symlinks: with merged
+// /usr, dpkg lists /bin/bash, which the tree holds as /usr/bin/bash.
+// Without changes, nothing is.
+func Accounted(changes []Change, trees ...*treediff.Tree) func(path string) bool {
 	if len(changes) == 0 {
 		return func(string) bool { return false }
 	}
@@ -105,19 +108,62 @@ func Accounted(changes []Change, lists ...map[string][]byte) func(path string) b
 		return i > 0 && owners[name[:i]]
 	}
 	paths := map[string]bool{"/var/lib/dpkg/status": true, "/var/lib/dpkg/status-old": true}
-	for _, l := range lists {
-		for listPath, content := range l {
-			if !record(listPath) {
+	for _, t := range trees {
+		for listPath, content := range t.Files {
+			if !IsDpkgList(listPath) || !record(listPath) {
 				continue
 			}
 			sc := bufio.NewScanner(bytes.NewReader(content))
 			sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 			for sc.Scan() {
-				if line := sc.Text(); strings.HasPrefix(line, "/") {
-					paths[path.Clean(line)] = true
+				line := sc.Text()
+				if !strings.HasPrefix(line, "/") {
+					continue
+				}
+				paths[path.Clean(line)] = true
+				for _, other := range trees {
+					paths[resolveDirs(other.Nodes, line)] = true
 				}
 			}
 		}
 	}
 	return func(p string) bool { return paths[p] || record(p) }
+}
+
+// resolveDirs resolves the symlinks among p's directories (not its last
+// component) as the tree nodes hold them, inside the tree: an absolute
+// target from its root, ".." clamped there, at most 40 links.
+func resolveDirs(nodes map[string]*treediff.Node, p string) string {
+	parts := splitPath(p)
+	cur := ""
+	for i, hops := 0, 0; i < len(parts); i++ {
+		next := cur + "/" + parts[i]
+		n := nodes[next]
+		if n != nil && n.Type == treediff.TypeSymlink && i < len(parts)-1 && hops < 40 {
+			hops++
+			base := n.Link
+			if !strings.HasPrefix(base, "/") {
+				base = path.Join("/"+cur, base)
+			}
+			parts = append(splitPath(path.Clean("/"+base)), parts[i+1:]...)
+			cur, i = "", -1
+			continue
+		}
+		cur = next
+	}
+	if cur == "" {
+		return "/"
+	}
+	return cur
+}
+
+// splitPath splits an absolute path into its non-empty components.
+func splitPath(p string) []string {
+	var parts []string
+	for _, c := range strings.Split(path.Clean("/"+p), "/") {
+		if c != "" {
+			parts = append(parts, c)
+		}
+	}
+	return parts
 }

@@ -45,8 +45,9 @@ func TestDiffPackages(t *testing.T) {
 }
 
 // diffImages are two images: B upgrades foo (new /usr/bin/foo, new
-// dpkg records), adds bar:amd64 (Multi-Arch: same, so its list is
-// bar:amd64.list), and changes /etc/build-time, which no package owns.
+// dpkg records) and baz (listed as /bin/baz, under merged /usr), adds
+// bar:amd64 (Multi-Arch: same, so its list is bar:amd64.list), and
+// changes /etc/build-time, which no package owns.
 func diffImages(t *testing.T) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -58,9 +59,13 @@ func diffImages(t *testing.T) (string, string) {
 		"var/lib/dpkg/info/foo.list":     "/.\n/usr\n/usr/bin\n/usr/bin/foo\n",
 		"var/lib/dpkg/info/foo.md5sums":  "aaa  usr/bin/foo\n",
 		"var/lib/dpkg/info/foo.postinst": "#!/bin/sh\n",
+		// Merged /usr: baz's list says /bin/baz, the tree holds
+		// /usr/bin/baz.
+		"bin@":                       "usr/bin",
+		"var/lib/dpkg/info/baz.list": "/bin/baz\n",
 	}
-	a := map[string]string{"usr/bin/foo": "foo 1.0", "etc/build-time": "1", "var/lib/dpkg/status": "a"}
-	b := map[string]string{"usr/bin/foo": "foo 1.1", "etc/build-time": "2", "var/lib/dpkg/status": "b",
+	a := map[string]string{"usr/bin/foo": "foo 1.0", "usr/bin/baz": "baz 1", "etc/build-time": "1", "var/lib/dpkg/status": "a"}
+	b := map[string]string{"usr/bin/foo": "foo 1.1", "usr/bin/baz": "baz 2", "etc/build-time": "2", "var/lib/dpkg/status": "b",
 		"var/lib/dpkg/info/foo.md5sums": "bbb  usr/bin/foo\n", "usr/bin/bar": "bar",
 		"var/lib/dpkg/info/bar:amd64.list": "/.\n/usr\n/usr/bin\n/usr/bin/bar\n"}
 	for k, v := range base {
@@ -70,8 +75,8 @@ func diffImages(t *testing.T) (string, string) {
 			}
 		}
 	}
-	sbomtest.WriteImage(t, filepath.Join(dir, "a"), []image.Package{{Name: "foo", Version: "1.0", Architecture: "amd64"}}, a)
-	sbomtest.WriteImage(t, filepath.Join(dir, "b"), []image.Package{{Name: "bar", Version: "2.0", Architecture: "amd64"}, {Name: "foo", Version: "1.1", Architecture: "amd64"}}, b)
+	sbomtest.WriteImage(t, filepath.Join(dir, "a"), []image.Package{{Name: "baz", Version: "1", Architecture: "all"}, {Name: "foo", Version: "1.0", Architecture: "amd64"}}, a)
+	sbomtest.WriteImage(t, filepath.Join(dir, "b"), []image.Package{{Name: "bar", Version: "2.0", Architecture: "amd64"}, {Name: "baz", Version: "2", Architecture: "all"}, {Name: "foo", Version: "1.1", Architecture: "amd64"}}, b)
 	return filepath.Join(dir, "a"), filepath.Join(dir, "b")
 }
 
@@ -83,7 +88,7 @@ func TestDiffImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Same() || len(d.Packages) != 2 || d.Rootfs == nil {
+	if d.Same() || len(d.Packages) != 3 || d.Rootfs == nil {
 		t.Fatalf("%+v", d)
 	}
 	var beyond []string
@@ -91,8 +96,9 @@ func TestDiffImages(t *testing.T) {
 		beyond = append(beyond, e.Path+" "+e.Kind+" "+strings.Join(e.What, ","))
 	}
 	// Added: /usr/bin/bar, bar:amd64.list; changed: /usr/bin/foo,
-	// foo.md5sums, the status; beyond them: /etc/build-time.
-	if want := []string{"/etc/build-time changed content"}; !reflect.DeepEqual(beyond, want) || d.Rootfs.Differing != 6 || d.Rootfs.Accounted != 5 {
+	// /usr/bin/baz, foo.md5sums, the status; beyond them:
+	// /etc/build-time.
+	if want := []string{"/etc/build-time changed content"}; !reflect.DeepEqual(beyond, want) || d.Rootfs.Differing != 7 || d.Rootfs.Accounted != 6 {
 		t.Errorf("beyond %v (want %v), %d differing, %d accounted", beyond, want, d.Rootfs.Differing, d.Rootfs.Accounted)
 	}
 	var out bytes.Buffer
@@ -100,10 +106,10 @@ func TestDiffImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"packages: 1 added, 0 removed, 1 upgraded, 0 downgraded\n",
+		"packages: 1 added, 0 removed, 2 upgraded, 0 downgraded\n",
 		"  added      bar (amd64) 2.0\n",
 		"  upgraded   foo (amd64) 1.0 → 1.1\n",
-		"rootfs: 6 paths differ, 5 accounted for by the package changes; beyond them:\nchanged /etc/build-time: content\n",
+		"rootfs: 7 paths differ, 6 accounted for by the package changes; beyond them:\nchanged /etc/build-time: content\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report has no %q:\n%s", want, out.String())
@@ -115,7 +121,7 @@ func TestDiffImages(t *testing.T) {
 		t.Errorf("an image against itself: %+v %v", same, err)
 	}
 	quick, err := sbom.DiffImages(context.Background(), a, b, false)
-	if err != nil || quick.Rootfs != nil || quick.RootfsNote != sbom.NotePackagesOnly || len(quick.Packages) != 2 {
+	if err != nil || quick.Rootfs != nil || quick.RootfsNote != sbom.NotePackagesOnly || len(quick.Packages) != 3 {
 		t.Errorf("packages only: %+v %v", quick, err)
 	}
 }
@@ -141,7 +147,7 @@ func TestDiffImagesVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Rootfs != nil || !strings.HasPrefix(d.RootfsNote, "not compared: ") || !strings.Contains(d.RootfsNote, "qcow2") || len(d.Packages) != 1 || d.Packages[0].Kind != sbom.PackageRemoved {
+	if d.Rootfs != nil || !strings.HasPrefix(d.RootfsNote, "not compared: ") || !strings.Contains(d.RootfsNote, "qcow2") || len(d.Packages) != 2 || d.Packages[0].Kind != sbom.PackageRemoved {
 		t.Errorf("%+v", d)
 	}
 }

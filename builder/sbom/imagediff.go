@@ -81,7 +81,7 @@ func DiffImages(ctx context.Context, a, b string, rootfs bool) (ImageDiff, error
 		return ImageDiff{}, err
 	}
 	report := treediff.CompareTrees(ta, tb)
-	accounted := Accounted(d.Packages, ta.Files, tb.Files)
+	accounted := Accounted(d.Packages, ta, tb)
 	d.Rootfs = &RootfsDiff{Differing: len(report.Entries), Beyond: []treediff.Entry{}}
 	for _, e := range report.Entries {
 		if accounted(e.Path) {

@@ -17,7 +17,7 @@ import (
 
 // WriteImage makes an output directory for diff tests: a split image
 // whose rootfs.tar holds files (path → contents; a path ending in "/"
-// is a directory), whose lxd.tar.xz is a stand-in, and whose image.json
+// is a directory, one ending in "@" a symlink to the contents), whose lxd.tar.xz is a stand-in, and whose image.json
 // lists pkgs. The fingerprint is the sha256 of the rootfs's bytes, so
 // two directories with the same files are the same image.
 func WriteImage(t testing.TB, dir string, pkgs []image.Package, files map[string]string) image.ImageJSON {
@@ -36,13 +36,18 @@ func WriteImage(t testing.TB, dir string, pkgs []image.Package, files map[string
 		}
 	}) {
 		h := &tar.Header{Name: "./" + name, Mode: 0o644, ModTime: mtime, Typeflag: tar.TypeReg, Size: int64(len(files[name]))}
-		if strings.HasSuffix(name, "/") {
+		content := files[name]
+		switch {
+		case strings.HasSuffix(name, "/"):
 			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
+		case strings.HasSuffix(name, "@"):
+			h.Name, h.Typeflag, h.Mode, h.Size, h.Linkname = "./"+strings.TrimSuffix(name, "@"), tar.TypeSymlink, 0o777, 0, content
+			content = ""
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tw.Write([]byte(files[name])); err != nil {
+		if _, err := tw.Write([]byte(content)); err != nil {
 			t.Fatal(err)
 		}
 	}
