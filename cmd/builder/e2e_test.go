@@ -53,6 +53,7 @@ func TestEndToEndDebian(t *testing.T) {
 		t.Fatalf("build --import: exit %d\n%s", status, stderr)
 	}
 	j := readImageJSON(t, filepath.Join(out, "container"))
+	checkSBOM(t, filepath.Join(out, "container"))
 	deleteImageLaterOn(t, first, j.Fingerprint)
 
 	var imported bool
