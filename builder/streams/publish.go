@@ -36,6 +36,9 @@ type pending struct {
 	serial  string
 	image   versionImage
 	files   []pendingFile
+	// sbom is image.json's SBOM, uploaded beside the files; nil for an
+	// output without one.
+	sbom *pendingFile
 }
 
 type pendingFile struct {
@@ -235,6 +238,13 @@ func prepare(dir string) (*pending, error) {
 		Fingerprint: j.Fingerprint, Type: j.Type, Name: j.Name, Aliases: j.Aliases,
 		Properties: props, Created: j.Created, Expires: j.Expires,
 	}}
+	if d := j.SBOM; d != nil {
+		// Named by its sha256 like the image files (image.Check made
+		// sure it is one, and the name a bare file name).
+		name := ImagesDir + "/" + d.SHA256 + ".spdx.json"
+		pd.sbom = &pendingFile{local: filepath.Join(dir, d.Name), info: d.File(), name: name}
+		pd.image.info.SBOM = &TreeFile{Path: name, SHA256: d.SHA256, Size: d.Size}
+	}
 	if j.Type == image.TypeVM && j.Unified() {
 		return nil, fmt.Errorf("%s: a unified VM image cannot be published: LXD takes every unified file of a simplestreams tree for a container image; publish the split form (lxd.tar.EXT and disk.qcow2)", dir)
 	}
@@ -321,24 +331,14 @@ func sniff(path string) (_ string, err error) {
 func (t *Tree) upload(ctx context.Context, pd *pending, again bool) error {
 	combined := image.NewCombinedHasher()
 	for _, f := range pd.files {
-		h := combined.Next(f.info.Name, f.info.Role)
-		size, err := t.Store.Stat(ctx, f.name)
-		switch {
-		case err == nil && size == f.info.Size:
-			if again {
-				continue
-			}
-			err = hashLocal(f.local, h)
-		case err == nil || isNotExist(err):
-			err = t.putChecked(ctx, f, h)
-			if err == nil {
-				t.logf("uploaded %s as %s", f.local, f.name)
-			}
+		if err := t.uploadFile(ctx, pd, f, combined.Next(f.info.Name, f.info.Role), again); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("publishing %s: %w", pd.dir, err)
-		}
-		if err := checkHashed(f, h); err != nil {
+	}
+	if f := pd.sbom; f != nil {
+		// Not one of the image's files: hashed apart from the
+		// fingerprint.
+		if err := t.uploadFile(ctx, pd, *f, image.NewCombinedHasher().Next(f.info.Name, f.info.Role), again); err != nil {
 			return err
 		}
 	}
@@ -353,6 +353,27 @@ func (t *Tree) upload(ctx context.Context, pd *pending, again bool) error {
 		return fmt.Errorf("publishing %s: the files' fingerprint is %s, image.json says %s", pd.dir, fp, pd.j.Fingerprint)
 	}
 	return nil
+}
+
+// uploadFile is upload for one file, its bytes fed to h.
+func (t *Tree) uploadFile(ctx context.Context, pd *pending, f pendingFile, h *image.FileHasher, again bool) error {
+	size, err := t.Store.Stat(ctx, f.name)
+	switch {
+	case err == nil && size == f.info.Size:
+		if again {
+			return nil
+		}
+		err = hashLocal(f.local, h)
+	case err == nil || isNotExist(err):
+		err = t.putChecked(ctx, f, h)
+		if err == nil {
+			t.logf("uploaded %s as %s", f.local, f.name)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("publishing %s: %w", pd.dir, err)
+	}
+	return checkHashed(f, h)
 }
 
 func (t *Tree) putChecked(ctx context.Context, f pendingFile, h *image.FileHasher) (err error) {

@@ -75,8 +75,8 @@ type Sums struct {
 	SignedBy string `json:"signed_by"`
 }
 
-// sumsFor returns the SHA256SUMS text of a version's files and its path
-// in the tree. Lines name the files relative to images/, where the file
+// sumsFor returns the SHA256SUMS text of a version's files (its items
+// and its images' SBOMs) and its path in the tree. Lines name the files relative to images/, where the file
 // lies, so `sha256sum -c` run there checks them; sorted, each file once
 // (the LXD and Incus items name the same files).
 func sumsFor(v *Version) ([]byte, string) {
@@ -87,6 +87,13 @@ func sumsFor(v *Version) ([]byte, string) {
 			name = "../" + it.Path
 		}
 		lines[name] = it.SHA256 + "  " + name + "\n"
+	}
+	for _, f := range v.sboms() {
+		name, ok := strings.CutPrefix(f.Path, ImagesDir+"/")
+		if !ok {
+			name = "../" + f.Path
+		}
+		lines[name] = f.SHA256 + "  " + name + "\n"
 	}
 	names := make([]string, 0, len(lines))
 	for n := range lines {

@@ -104,6 +104,28 @@ type VersionInfo struct {
 	// Expires is image.json's expiry; tree prune removes the version
 	// after it.
 	Expires time.Time `json:"expires,omitzero"`
+	// SBOM is the image's SBOM (image.json's sbom) in the tree: not an
+	// item, since clients read items, and listed in the version's
+	// SHA256SUMS, so a signed tree vouches for it.
+	SBOM *TreeFile `json:"sbom,omitempty"`
+}
+
+// TreeFile is a file of a version beside its items.
+type TreeFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// sboms returns the version's SBOM files, the container image's first.
+func (v *Version) sboms() []*TreeFile {
+	var out []*TreeFile
+	for _, b := range []*VersionInfo{v.Builder, v.BuilderVM} {
+		if b != nil && b.SBOM != nil {
+			out = append(out, b.SBOM)
+		}
+	}
+	return out
 }
 
 // Item is one file of a version.
@@ -331,6 +353,9 @@ func (p *Products) referenced() map[string]bool {
 		for _, v := range prod.Versions {
 			for _, it := range v.Items {
 				refs[it.Path] = true
+			}
+			for _, f := range v.sboms() {
+				refs[f.Path] = true
 			}
 			if v.Sums != nil {
 				refs[v.Sums.Path] = true

@@ -124,6 +124,11 @@ func (t *Tree) Verify(ctx context.Context) ([]Problem, error) {
 			for _, vi := range imgs {
 				verifyImage(v, vi, where, hashFile, add)
 			}
+			for _, f := range v.sboms() {
+				if _, err := hashFile(&Item{Path: f.Path, SHA256: f.SHA256, Size: f.Size}); err != nil {
+					add(f.Path, "%v", err)
+				}
+			}
 		}
 	}
 	signed, err := t.signedTree(ctx)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/sign"
 	"github.com/builder-images/builder/builder/sign/signtest"
 	"github.com/builder-images/builder/internal/s3test"
@@ -109,6 +110,18 @@ func TestSignedPublish(t *testing.T) {
 		if !bytes.Contains(listing, []byte(f.SHA256)) {
 			t.Errorf("SHA256SUMS does not list %s:\n%s", f.Name, listing)
 		}
+	}
+	// The build's SBOM went into the tree beside the files, and the
+	// signed SHA256SUMS (which sha256sum -c just checked) lists it.
+	full, err := image.ReadImageJSON(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.SBOM == nil {
+		t.Fatal("the build wrote no SBOM")
+	}
+	if !bytes.Contains(listing, []byte(full.SBOM.SHA256+"  "+full.SBOM.SHA256+".spdx.json\n")) {
+		t.Errorf("SHA256SUMS does not list the SBOM %s:\n%s", full.SBOM.SHA256, listing)
 	}
 
 	// One byte of images.json changed: builder and gpgv both refuse it.
