@@ -74,7 +74,9 @@ func Open(ctx context.Context, opts Options) (_ *GPG, err error) {
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, g.Close())
+			// Masked before Close clears the passphrase: a passphrase
+			// passed as --sign-key by mistake is quoted as the selector.
+			err = errors.Join(g.mask(err), g.Close())
 		}
 	}()
 	selector := opts.Key
@@ -85,6 +87,10 @@ func Open(ctx context.Context, opts Options) (_ *GPG, err error) {
 			return nil, err
 		}
 		selector = ""
+	} else if len(opts.Key) > maxSelector {
+		// Longer than any key ID, fingerprint or user ID: most likely
+		// the key itself, base64-encoded as CI secrets often hold it.
+		return nil, fmt.Errorf("signing: --sign-key's value (%d characters) is neither a file nor a key ID, fingerprint or user ID; if it is the key itself, write it to a file (mode 0600) or pass it as a pipe, --sign-key <(printenv VAR)", len(opts.Key))
 	}
 	fprs, err := g.secretKeys(ctx, selector)
 	if err != nil {
@@ -109,6 +115,28 @@ func Open(ctx context.Context, opts Options) (_ *GPG, err error) {
 	}
 	return g, nil
 }
+
+// maxSelector bounds a key ID, fingerprint or user ID that errors may
+// quote: a longer value is taken for a secret passed as --sign-key.
+const maxSelector = 128
+
+// mask returns err with the passphrase, should it appear, masked.
+func (g *GPG) mask(err error) error {
+	p := strings.TrimSpace(string(g.passphrase))
+	if p == "" || !strings.Contains(err.Error(), p) {
+		return err
+	}
+	return &maskedError{msg: strings.ReplaceAll(err.Error(), p, "(sensitive value)"), err: err}
+}
+
+// maskedError is an error whose message had a secret masked.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }
 
 func quoteSelector(s string) string {
 	if s == "" {

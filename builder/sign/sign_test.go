@@ -3,6 +3,7 @@ package sign_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -305,5 +306,37 @@ func TestOpenFailureCleansUp(t *testing.T) {
 	}
 	if len(pids) > 0 {
 		t.Errorf("gpg-agent still runs: pids %v", pids)
+	}
+}
+
+// TestKeyValueNotEchoed: CI secrets often hold a key base64-encoded on
+// one line; passed as --sign-key's value it is neither a file nor
+// armoured text, and the error must not quote it. Nor may an error quote
+// the passphrase passed as the key by mistake.
+func TestKeyValueNotEchoed(t *testing.T) {
+	k := signtest.NewKey(t, "b64", "")
+	secret, err := os.ReadFile(k.SecretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(secret)
+	env := append(os.Environ(), "GNUPGHOME="+k.Home)
+	for _, c := range []struct {
+		name, key, hidden string
+		pass              []byte
+	}{
+		{"base64 key", b64, b64[40:80], nil},
+		{"passphrase as the key", "pass phrase 42", "pass phrase 42", []byte("pass phrase 42")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := sign.Open(t.Context(), sign.Options{Key: c.key, Passphrase: c.pass, Environ: env})
+			if err == nil {
+				g.Close()
+				t.Fatal("opened")
+			}
+			if strings.Contains(err.Error(), c.hidden) {
+				t.Errorf("the error quotes the secret: %v", err)
+			}
+		})
 	}
 }
