@@ -77,6 +77,9 @@ func (t *Tree) Publish(ctx context.Context, dirs []string, replace bool) ([]Resu
 		seen[id] = dir
 		all = append(all, pd)
 	}
+	if err := t.checkUnsignedUpload(ctx, all); err != nil {
+		return nil, err
+	}
 	for _, pd := range all {
 		if err := t.upload(ctx, pd, false); err != nil {
 			return nil, err

@@ -368,3 +368,34 @@ func (t *Tree) Sign(ctx context.Context) error {
 	}
 	return t.updateSigned(ctx, true, func(*Products) (bool, error) { return false, nil })
 }
+
+// checkUnsignedUpload refuses, before any file is uploaded, a publish
+// without a key into a signed tree that lacks some of its files: update
+// would refuse the change (its signatures would go stale), leaving the
+// uploaded files behind, referred to by nothing. Publishing what the
+// tree has already stays a harmless no-op.
+func (t *Tree) checkUnsignedUpload(ctx context.Context, all []*pending) error {
+	if t.Signer != nil {
+		return nil
+	}
+	signed, err := t.signedTree(ctx)
+	if err != nil || !signed {
+		return err
+	}
+	for _, pd := range all {
+		files := slices.Clone(pd.files)
+		if pd.sbom != nil {
+			files = append(files, *pd.sbom)
+		}
+		for _, f := range files {
+			_, err := t.Store.Stat(ctx, f.name)
+			switch {
+			case isNotExist(err):
+				return fmt.Errorf("%s is signed (it has %s): pass --sign-key to publish %s into it", t.Store, IndexSignedPath, pd.dir)
+			case err != nil:
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -209,3 +209,46 @@ func TestSignRepairsStaleSignatures(t *testing.T) {
 		t.Errorf("tree sign changed the images: %v", got)
 	}
 }
+
+// TestUnsignedPublishUploadsNothing: publishing without the key into a
+// signed tree is refused before any file is uploaded, so nothing is left
+// behind that no version refers to; publishing what is there already
+// changes nothing and succeeds.
+func TestUnsignedPublishUploadsNothing(t *testing.T) {
+	ctx := context.Background()
+	k := signtest.NewKey(t, "nokey", "")
+	tr, dir := newDirTree(t)
+	tr.Signer = signer(t, k)
+	first := fakeImage(t, image.TypeSplit, "one", "20260102_0304", 1, time.Time{})
+	withSBOM(t, first)
+	if _, err := tr.Publish(ctx, []string{first}, false); err != nil {
+		t.Fatal(err)
+	}
+	files := func() []string {
+		entries, err := os.ReadDir(filepath.Join(dir, ImagesDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	before := strings.Join(files(), " ")
+	unsigned := *tr
+	unsigned.Signer = nil
+	if _, err := unsigned.Publish(ctx, []string{fakeImage(t, image.TypeSplit, "one", "20260103_0304", 2, time.Time{})}, false); err == nil || !strings.Contains(err.Error(), "--sign-key") {
+		t.Errorf("publish without the key: %v", err)
+	}
+	if after := strings.Join(files(), " "); after != before {
+		t.Errorf("images/ changed though the publish was refused:\nbefore %s\nafter  %s", before, after)
+	}
+	res, err := unsigned.Publish(ctx, []string{first}, false)
+	if err != nil || len(res) != 1 || res[0].Status != "unchanged" {
+		t.Errorf("the same image again without the key: %+v, %v", res, err)
+	}
+	if problems := verifyWith(t, tr, keyring(t, k)); len(problems) > 0 {
+		t.Errorf("verify: %v", problems)
+	}
+}
