@@ -237,6 +237,10 @@ func TestPassphraseNotInChildEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
+	// While it is open, the private home is the owner's alone.
+	if st, err := os.Stat(sign.HomeOf(g)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("the private GnuPG home: %v, %v", st, err)
+	}
 	pids := agentsFor(sign.HomeOf(g))
 	if len(pids) == 0 {
 		t.Fatal("no gpg-agent to look at")
