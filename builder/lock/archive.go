@@ -122,9 +122,10 @@ func keyExt(key string) string {
 }
 
 // AptArgs are apt-get's options for a private state in dir: none of the
-// host's sources, keys or lists, only arch's indices, no translations,
-// and indices kept uncompressed so that they can be read.
-func AptArgs(dir, arch string) []string {
+// host's sources, keys or lists, only the indices of the native
+// architecture and the foreign ones (a multiarch image's), no
+// translations, and indices kept uncompressed so that they can be read.
+func AptArgs(dir, native string, foreign ...string) []string {
 	return []string{
 		"-q",
 		"-o", "Dir=" + dir,
@@ -132,8 +133,9 @@ func AptArgs(dir, arch string) []string {
 		"-o", "Dir::Etc::SourceParts=" + filepath.Join(dir, "etc/apt/sources.list.d"),
 		"-o", "Dir::Etc::TrustedParts=" + filepath.Join(dir, "etc/apt/trusted.gpg.d"),
 		"-o", "Dir::Etc::Trusted=" + filepath.Join(dir, "etc/apt/trusted.gpg"),
-		"-o", "APT::Architecture=" + arch,
-		"-o", "APT::Architectures=" + arch,
+		"-o", "APT::Architecture=" + native,
+		// apt splits a list option's value at commas.
+		"-o", "APT::Architectures=" + strings.Join(append([]string{native}, foreign...), ","),
 		"-o", "Acquire::Languages=none",
 		"-o", "Acquire::GzipIndexes=false",
 		"-o", "Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false",
@@ -144,10 +146,14 @@ func AptArgs(dir, arch string) []string {
 	}
 }
 
-// Available fetches the sources' indices for arch with the host's
+// Available fetches the sources' indices for archs (the native
+// architecture first, as Block.Architectures gives them) with the host's
 // apt-get in a private state under workDir, and returns every package
 // version they offer, as "name version arch".
-func Available(ctx context.Context, sources []Source, arch, workDir string) (map[string]bool, error) {
+func Available(ctx context.Context, sources []Source, archs []string, workDir string) (map[string]bool, error) {
+	if len(archs) == 0 {
+		return nil, errors.New("checking the archive: no architecture")
+	}
 	dir, err := os.MkdirTemp(workDir, ".builder-archive-")
 	if err != nil {
 		return nil, fmt.Errorf("checking the archive: %w", err)
@@ -157,8 +163,10 @@ func Available(ctx context.Context, sources []Source, arch, workDir string) (map
 	if err != nil {
 		return nil, fmt.Errorf("checking the archive: %w", err)
 	}
-	argv := append(AptArgs(dir, arch), "update")
+	argv := append(AptArgs(dir, archs[0], archs[1:]...), "update")
 	cmd := exec.CommandContext(ctx, "apt-get", argv...)
+	// fetchFailed reads apt's messages in English.
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	out, err := cmd.CombinedOutput()
 	if err == nil && fetchFailed(string(out)) {
 		// apt-get update exits 0 when a source failed to download or

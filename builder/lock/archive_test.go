@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,6 +22,12 @@ import (
 // signedArchive makes a file:// archive of one suite whose InRelease a
 // throwaway key signs, and returns its URL and the key's keyring.
 func signedArchive(t *testing.T, packages string) (url, keyring string) {
+	t.Helper()
+	return signedArchiveOf(t, map[string]string{"amd64": packages})
+}
+
+// signedArchiveOf is signedArchive with an index per architecture.
+func signedArchiveOf(t *testing.T, indices map[string]string) (url, keyring string) {
 	t.Helper()
 	testenv.Command(t, "gpg", "gpg")
 	testenv.Command(t, "apt-get", "apt")
@@ -43,22 +51,57 @@ func signedArchive(t *testing.T, packages string) (url, keyring string) {
 		t.Fatal(err)
 	}
 	archive := filepath.Join(dir, "archive")
-	index := filepath.Join(archive, "dists/bookworm/main/binary-amd64/Packages")
-	if err := os.MkdirAll(filepath.Dir(index), 0o755); err != nil {
-		t.Fatal(err)
+	archs := slices.Sorted(maps.Keys(indices))
+	var sums strings.Builder
+	for _, arch := range archs {
+		packages := indices[arch]
+		name := "main/binary-" + arch + "/Packages"
+		index := filepath.Join(archive, "dists/bookworm", name)
+		if err := os.MkdirAll(filepath.Dir(index), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(index, []byte(packages), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(packages))
+		fmt.Fprintf(&sums, " %s %d %s\n", hex.EncodeToString(sum[:]), len(packages), name)
 	}
-	if err := os.WriteFile(index, []byte(packages), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(packages))
-	release := fmt.Sprintf("Suite: bookworm\nCodename: bookworm\nArchitectures: amd64\nComponents: main\nDate: Thu, 01 Jan 2026 00:00:00 UTC\nSHA256:\n %s %d main/binary-amd64/Packages\n",
-		hex.EncodeToString(sum[:]), len(packages))
+	release := fmt.Sprintf("Suite: bookworm\nCodename: bookworm\nArchitectures: %s\nComponents: main\nDate: Thu, 01 Jan 2026 00:00:00 UTC\nSHA256:\n%s",
+		strings.Join(archs, " "), sums.String())
 	releasePath := filepath.Join(archive, "dists/bookworm/Release")
 	if err := os.WriteFile(releasePath, []byte(release), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	gpg("--clearsign", "--output", filepath.Join(archive, "dists/bookworm/InRelease"), releasePath)
 	return "file://" + archive, keyring
+}
+
+// TestAvailableMultiarch: a multiarch image's lock has packages of a
+// foreign architecture (libc6:i386); the check fetches that
+// architecture's indices too, so they are found, and a foreign version
+// the archive lacks is still missing.
+func TestAvailableMultiarch(t *testing.T) {
+	url, keyring := signedArchiveOf(t, map[string]string{
+		"amd64": "Package: libc6\nVersion: 2.36-9\nArchitecture: amd64\n\nPackage: adduser\nVersion: 3.134\nArchitecture: all\n",
+		"i386":  "Package: libc6\nVersion: 2.36-9\nArchitecture: i386\n",
+	})
+	b := &Block{Key: Key{Architecture: "amd64"}, Packages: []Package{
+		{Name: "adduser", Version: "3.134", Architecture: "all"},
+		{Name: "libc6", Version: "2.36-9", Architecture: "amd64"},
+		{Name: "libc6", Version: "2.36-9", Architecture: "i386"},
+		{Name: "zlib1g", Version: "1:1.2.13", Architecture: "i386"},
+	}}
+	if got := b.Architectures(); !slices.Equal(got, []string{"amd64", "i386"}) {
+		t.Errorf("Architectures() = %v", got)
+	}
+	src := Source{URL: url, Suites: []string{"bookworm"}, Components: []string{"main"}, Keyring: keyring}
+	avail, err := Available(context.Background(), []Source{src}, b.Architectures(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing := Missing(avail, b.Packages); len(missing) != 1 || missing[0].String() != "zlib1g=1:1.2.13 (i386)" {
+		t.Errorf("missing %v, want only zlib1g (i386) (available %v)", missing, avail)
+	}
 }
 
 // TestAvailableSignedArchive: the archive check reads a signed archive's
@@ -70,7 +113,7 @@ func TestAvailableSignedArchive(t *testing.T) {
 	url, keyring := signedArchive(t, index)
 	ctx := context.Background()
 	src := Source{URL: url, Suites: []string{"bookworm"}, Components: []string{"main"}, Keyring: keyring}
-	avail, err := Available(ctx, []Source{src}, "amd64", t.TempDir())
+	avail, err := Available(ctx, []Source{src}, []string{"amd64"}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +127,7 @@ func TestAvailableSignedArchive(t *testing.T) {
 	_, otherKeyring := signedArchive(t, index)
 	bad := src
 	bad.Keyring = otherKeyring
-	if _, err := Available(ctx, []Source{bad}, "amd64", t.TempDir()); err == nil {
+	if _, err := Available(ctx, []Source{bad}, []string{"amd64"}, t.TempDir()); err == nil {
 		t.Error("an archive signed by another key passed the check")
 	} else if !strings.Contains(err.Error(), "is not signed") && !strings.Contains(err.Error(), "NO_PUBKEY") {
 		t.Errorf("another key: %v", err)
@@ -93,7 +136,7 @@ func TestAvailableSignedArchive(t *testing.T) {
 	if err := os.WriteFile(indexPath, []byte(strings.Replace(index, "2.10-3", "2.10-4", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if avail, err := Available(ctx, []Source{src}, "amd64", t.TempDir()); err == nil {
+	if avail, err := Available(ctx, []Source{src}, []string{"amd64"}, t.TempDir()); err == nil {
 		t.Errorf("an index the Release does not sign passed the check: %v", avail)
 	} else if !strings.Contains(err.Error(), "Hash Sum mismatch") {
 		t.Errorf("a tampered index: %v", err)

@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
+	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -77,24 +82,64 @@ func Encode(f *File) []byte {
 	return append([]byte(Header+"\n"), hclwrite.Format(out.Bytes())...)
 }
 
-// Write writes f to path atomically (a temporary file renamed over it).
-func Write(path string, f *File) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, Encode(f), 0o644); err != nil {
+// Write writes f to path atomically: a new temporary file beside it
+// (O_EXCL, so that a planted file or symlink of that name is never
+// written through: builder lock runs as root), synced, then renamed
+// over it. An interrupted write leaves the old lock file as it was.
+func Write(path string, f *File) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
 		return fmt.Errorf("writing the lock file: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(Encode(f)); err != nil {
+		return fmt.Errorf("writing the lock file %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("writing the lock file %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("writing the lock file %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing the lock file %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("writing the lock file: %w", err)
 	}
 	return nil
 }
 
-// Read reads the lock file at path.
+// maxLockSize bounds what Read reads: a Debian image's lock is some
+// hundred kilobytes.
+const maxLockSize = 16 << 20
+
+// Read reads the lock file at path, which must be a regular file (not a
+// FIFO or a device that would block or never end).
 func Read(path string) (*File, error) {
-	src, err := os.ReadFile(path)
+	fd, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading the lock file: %w", err)
+	}
+	defer fd.Close()
+	info, err := fd.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading the lock file: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading the lock file: %s is not a regular file (%s)", path, info.Mode().Type())
+	}
+	src, err := io.ReadAll(io.LimitReader(fd, maxLockSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the lock file: %w", err)
+	}
+	if len(src) > maxLockSize {
+		return nil, fmt.Errorf("reading the lock file: %s is larger than %d MiB", path, maxLockSize>>20)
 	}
 	return Parse(src, path)
 }
@@ -145,7 +190,13 @@ func parseBuild(b *hclsyntax.Block) (Block, error) {
 	}
 	blk.Architecture, blk.Variant, blk.InstanceType, blk.Mirror = attrs["architecture"], attrs["variant"], attrs["instance_type"], attrs["mirror"]
 	var errs []error
+	if blk.Mirror != "" && !validMirror(blk.Mirror) {
+		// It becomes a line of the archive check's sources.list: a
+		// space would add suites or components to it.
+		errs = append(errs, at(b.Body.Attributes["mirror"].Expr.Range(), "mirror %q is not an http, https or file URL", blk.Mirror))
+	}
 	seen := map[string]int{}
+	seenInput := map[[2]string]int{}
 	for _, c := range b.Body.Blocks {
 		switch {
 		case c.Type == "input" && len(c.Labels) == 1:
@@ -158,6 +209,13 @@ func parseBuild(b *hclsyntax.Block) (Block, error) {
 				errs = append(errs, at(c.LabelRanges[0], "input %q is not a path", c.Labels[0]))
 				continue
 			}
+			// Two digests for one input would let either pass.
+			id := [2]string{c.Labels[0], a["step"]}
+			if line, dup := seenInput[id]; dup {
+				errs = append(errs, at(c.TypeRange, "input %q (%s) is locked twice (also at line %d)", c.Labels[0], a["step"], line))
+				continue
+			}
+			seenInput[id] = c.TypeRange.Start.Line
 			blk.Inputs = append(blk.Inputs, Input{Path: c.Labels[0], Step: a["step"], Digest: a["digest"]})
 		case c.Type == "package" && len(c.Labels) == 1:
 			a, err := stringAttrs(c.Body, map[string]*regexp.Regexp{"version": validVersion, "architecture": validArch, "source": validName}, "version", "architecture")
@@ -182,6 +240,25 @@ func parseBuild(b *hclsyntax.Block) (Block, error) {
 		}
 	}
 	return blk, errors.Join(errs...)
+}
+
+// validMirror: an absolute http, https or file URL without white space
+// or brackets (apt's option syntax).
+func validMirror(s string) bool {
+	if strings.ContainsAny(s, " \t[]\"") {
+		return false
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "http", "https":
+		return u.Host != ""
+	case "file":
+		return u.Path != ""
+	}
+	return false
 }
 
 // stringAttrs reads a body's attributes, each a literal string matching

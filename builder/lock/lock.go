@@ -198,6 +198,20 @@ func (d Diff) Lines() []string {
 	return lines
 }
 
+// Architectures are the block's architecture, then the foreign ones its
+// packages have (a multiarch image's libc6:i386): the archive check
+// fetches the indices of each.
+func (b *Block) Architectures() []string {
+	archs := []string{b.Architecture}
+	for _, p := range b.Packages {
+		if p.Architecture != "all" && !slices.Contains(archs, p.Architecture) {
+			archs = append(archs, p.Architecture)
+		}
+	}
+	slices.Sort(archs[1:])
+	return archs
+}
+
 // Pins are the block's versions as "name=version", for apt preferences
 // (packages.AptPreferences); a name locked for two architectures at two
 // versions is left unpinned, which the comparison after the stage

@@ -1,10 +1,13 @@
 package lock
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/builder-images/builder/builder/image"
 )
@@ -167,5 +170,92 @@ func TestParseIndex(t *testing.T) {
 	err := &MissingError{Key: Key{"amd64", "default", "container"}, Missing: missing}
 	if !strings.Contains(err.Error(), "b=2:1.0-2 (amd64)") {
 		t.Errorf("error: %v", err)
+	}
+}
+
+// TestWriteAtomic: builder lock (as root) writes the lock through a new
+// temporary file: one planted where a fixed temporary name would be (a
+// symlink to another file) is not written through, no temporary file
+// stays, and the lock is readable by all.
+func TestWriteAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.lock.hcl")
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("untouched"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(path, sample()); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "untouched" {
+		t.Errorf("Write wrote through the symlink %s.tmp: %q", path, data)
+	}
+	info, err := os.Lstat(path)
+	if err != nil || !info.Mode().IsRegular() || info.Mode().Perm() != 0o644 {
+		t.Errorf("the lock file: %v %v", info.Mode(), err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if n := e.Name(); n != "r.lock.hcl" && n != "victim" && n != "r.lock.hcl.tmp" {
+			t.Errorf("left behind: %s", n)
+		}
+	}
+	if f, err := Read(path); err != nil || len(f.Blocks) != 2 {
+		t.Errorf("Read after Write: %v", err)
+	}
+}
+
+// TestReadNotRegular: --lock naming a FIFO or a directory is an error,
+// not a read that blocks or never ends.
+func TestReadNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.lock.hcl")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Read(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Read(FIFO) = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		// Unblock the reader so that the test ends.
+		if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			w.Close()
+		}
+		t.Fatal("Read blocked on a FIFO")
+	}
+	if _, err := Read(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("Read(directory) = %v", err)
+	}
+}
+
+// TestParseHostile: what a hand-edited lock could smuggle into the
+// archive check is refused at its position: a mirror with spaces or
+// apt options (it becomes a sources.list line), a second digest for one
+// input (either would pass).
+func TestParseHostile(t *testing.T) {
+	head := "build {\n  architecture = \"amd64\"\n  instance_type = \"container\"\n"
+	for _, tc := range []struct{ src, want string }{
+		{head + "  mirror = \"http://m.example/debian bookworm main contrib\"\n}\n", `x.lock.hcl:4:12: mirror "http://m.example/debian bookworm main contrib" is not an http, https or file URL`},
+		{head + "  mirror = \"[trusted=yes]\"\n}\n", "x.lock.hcl:4:12: mirror"},
+		{head + "  mirror = \"ftp://m.example/debian\"\n}\n", "x.lock.hcl:4:12: mirror"},
+		{head + "  input \"f\" {\n    step = \"x\"\n    digest = \"sha256:" + strings.Repeat("a", 64) + "\"\n  }\n  input \"f\" {\n    step = \"x\"\n    digest = \"sha256:" + strings.Repeat("b", 64) + "\"\n  }\n}\n",
+			`x.lock.hcl:8:3: input "f" (x) is locked twice (also at line 4)`},
+	} {
+		_, err := Parse([]byte(tc.src), "x.lock.hcl")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want %q", tc.src, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"http://m.example/debian", "https://m.example/debian/", "file:///srv/mirror"} {
+		if _, err := Parse([]byte(head+"  mirror = \""+ok+"\"\n}\n"), "x.lock.hcl"); err != nil {
+			t.Errorf("mirror %s: %v", ok, err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -89,7 +90,16 @@ func stageMirror(rootfs string, bs *bootstrap.Config) (mirror string, err error)
 	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) >= 3 && fields[0] == "deb" && fields[2] == bs.Suite && validText.MatchString(fields[1]) {
+		// "deb [options] URL SUITE …": the options are the tool's, not
+		// the mirror's.
+		if len(fields) > 1 && fields[0] == "deb" && strings.HasPrefix(fields[1], "[") {
+			end := slices.IndexFunc(fields[1:], func(f string) bool { return strings.HasSuffix(f, "]") })
+			if end < 0 {
+				continue
+			}
+			fields = append([]string{"deb"}, fields[end+2:]...)
+		}
+		if len(fields) >= 3 && fields[0] == "deb" && fields[2] == bs.Suite && validMirror(fields[1]) {
 			return fields[1], nil
 		}
 	}

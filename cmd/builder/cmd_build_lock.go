@@ -98,7 +98,8 @@ func checkArchive(ctx context.Context, plans []*recipe.Plan, blocks map[*recipe.
 		for _, s := range sources {
 			lines = append(lines, s.Line())
 		}
-		id := b.Architecture + "\n" + strings.Join(lines, "\n")
+		archs := b.Architectures()
+		id := strings.Join(archs, ",") + "\n" + strings.Join(lines, "\n")
 		avail, ok := fetched[id]
 		if !ok && len(sources) == 0 {
 			// No Debian archive (busybox, a tarball): a locked package
@@ -107,7 +108,7 @@ func checkArchive(ctx context.Context, plans []*recipe.Plan, blocks map[*recipe.
 		}
 		if !ok {
 			fmt.Fprintf(log, "==> checking the archive for the %d locked versions of %s\n", len(b.Packages), b.Key)
-			if avail, err = lock.Available(ctx, sources, b.Architecture, work); err != nil {
+			if avail, err = lock.Available(ctx, sources, archs, work); err != nil {
 				return err
 			}
 			fetched[id] = avail
