@@ -62,6 +62,9 @@ func Make(ctx context.Context, req MakeRequest, sink events.Sink) (b Block, err 
 		return Block{}, err
 	}
 	b.Packages = FromImage(pkgs)
+	if err := CheckLocksSomething(req.Plan, &b); err != nil {
+		return Block{}, fmt.Errorf("locking: %w", err)
+	}
 	if bs := req.Plan.Bootstrap(); bs != nil && bs.ArchiveMirror() == "" && (bs.Backend == "debootstrap" || bs.Backend == "mmdebstrap") {
 		if b.Mirror, err = stageMirror(rootfs, bs); err != nil {
 			return Block{}, err

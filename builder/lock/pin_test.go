@@ -2,6 +2,7 @@ package lock
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/builder-images/builder/builder/bootstrap"
@@ -71,5 +72,31 @@ func TestPinReachesTheStage(t *testing.T) {
 		if p, ok := s.Action.(*packages.Config); ok && len(p.Pins) > 0 {
 			t.Errorf("the other plan's packages %q got pins", s.Name)
 		}
+	}
+}
+
+// TestCheckLocksSomething: a lock without packages for a plan that
+// installs Debian packages is refused (build --locked would compare
+// nothing: a recipe that deletes dpkg's status, a lock whose package
+// blocks were deleted); busybox's empty lock is fine.
+func TestCheckLocksSomething(t *testing.T) {
+	debian, diags := recipe.NewLoader().Load("../../recipes/debian.hcl", recipe.Options{HostArch: "amd64"})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	busybox, diags := recipe.NewLoader().Load("../../recipes/busybox.hcl", recipe.Options{HostArch: "amd64"})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	empty := &Block{Key: Key{Architecture: "amd64", Variant: "default", InstanceType: "container"}}
+	if err := CheckLocksSomething(debian, empty); err == nil || !strings.Contains(err.Error(), "amd64 default container locks no package although debootstrap installs some") {
+		t.Errorf("debian, no packages: %v", err)
+	}
+	if err := CheckLocksSomething(busybox, empty); err != nil {
+		t.Errorf("busybox, no packages: %v", err)
+	}
+	full := &Block{Packages: []Package{{Name: "less", Version: "1", Architecture: "amd64"}}}
+	if err := CheckLocksSomething(debian, full); err != nil {
+		t.Errorf("debian with packages: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/builder-images/builder/builder/build"
@@ -55,9 +56,12 @@ func (a *app) readBuildLock(ctx context.Context, locked bool, flag, recipePath s
 			errs = append(errs, fmt.Errorf("%s has no build block for %s: run 'builder lock' for it", path, lock.KeyOf(plan)))
 			continue
 		}
-		inputs, err := lock.Inputs(plan)
+		err := lock.CheckLocksSomething(plan, b)
 		if err == nil {
-			err = lock.CheckInputs(b.Inputs, inputs)
+			var inputs []lock.Input
+			if inputs, err = lock.Inputs(plan); err == nil {
+				err = lock.CheckInputs(b.Inputs, inputs)
+			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s, %s: %w", path, b.Key, err))
@@ -160,12 +164,20 @@ func (bl *buildLock) afterBuild(sel selection, res build.Result, stderr io.Write
 		return nil
 	}
 	var errs []error
-	for i, o := range res.Outputs {
-		if i >= len(sel.outputs) {
-			break
+	for _, o := range res.Outputs {
+		// By name, not by index: Result lists only the outputs packed.
+		i := slices.IndexFunc(sel.outputs, func(out recipe.Output) bool { return out.Name == o.Name })
+		if i < 0 {
+			if bl.locked {
+				errs = append(errs, fmt.Errorf("output %q is not one the build selected: not compared with %s", o.Name, bl.path))
+			}
+			continue
 		}
 		b, ok := bl.blockOf(sel, sel.outputs[i])
 		if !ok {
+			if bl.locked {
+				errs = append(errs, fmt.Errorf("%s has no build block for output %s", bl.path, o.Name))
+			}
 			continue
 		}
 		err := bl.verify(sel.outputs[i].Name, b, o.Image)

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,9 +128,113 @@ func TestLockVerify(t *testing.T) {
 	}
 }
 
+// TestLockVerifyByName: each packed output is compared with its own
+// instance type's block, found by name: a result that lists fewer
+// outputs than the selection (only those packed) is not compared
+// against the block of the output at its index.
+func TestLockVerifyByName(t *testing.T) {
+	amd64, _ := image.LookupArchitecture("amd64")
+	ct := &recipe.Plan{InstanceType: recipe.InstanceContainer, Image: recipe.Image{Variant: "default", Architecture: amd64}}
+	vm := &recipe.Plan{InstanceType: recipe.InstanceVM, Image: recipe.Image{Variant: "default", Architecture: amd64}}
+	base := []lock.Package{{Name: "a", Version: "1", Architecture: "all"}}
+	file := &lock.File{}
+	file.Put(lock.Block{Key: lock.KeyOf(ct), Packages: base})
+	file.Put(lock.Block{Key: lock.KeyOf(vm), Packages: append(slices.Clone(base), lock.Package{Name: "linux-image-amd64", Version: "6.1", Architecture: "amd64"})})
+	sel := selection{first: ct, plans: []*recipe.Plan{ct, vm}, outputs: []recipe.Output{{Name: "container", Type: "split"}, {Name: "vm", Type: recipe.OutputVM}}}
+	// The VM image lacks the kernel its block locks: it is the
+	// container's block that it matches.
+	res := build.Result{Outputs: []build.OutputResult{{Name: "vm", Image: image.ImageJSON{Packages: []image.Package{{Name: "a", Version: "1", Architecture: "all"}}}}}}
+	locked := &buildLock{path: "r.lock.hcl", file: file, locked: true}
+	if err := locked.afterBuild(sel, res, io.Discard); err == nil || !strings.Contains(err.Error(), "- linux-image-amd64=6.1 (amd64) (locked, not installed)") {
+		t.Errorf("the vm output was not compared with the vm block: %v", err)
+	}
+}
+
 type countingTarget struct{ n int }
 
 func (c *countingTarget) Deliver(context.Context, string, image.ImageJSON) (deliver.Result, error) {
 	c.n++
 	return deliver.Result{}, nil
+}
+
+// lockFakeRecipe is a busybox recipe whose run step writes a dpkg status
+// listing the package "fake" at var.fake (none when empty), and which
+// copies a host file: the comparison after a locked build and the
+// inputs' digests, at busybox's size.
+const lockFakeRecipe = `variable "fake" {
+  type    = string
+  default = ""
+}
+
+image {
+  name         = "lockfake"
+  distribution = "busybox"
+  release      = "static"
+  architecture = "amd64"
+}
+
+bootstrap "busybox" {
+}
+
+file "/etc/x.conf" {
+  source = "x.conf"
+}
+
+run "dpkg" {
+  script = <<-EOT
+    set -eu
+    mkdir -p /var/lib/dpkg
+    if [ -n "${var.fake}" ]; then
+      printf 'Package: fake\nStatus: install ok installed\nVersion: %s\nArchitecture: amd64\n' "${var.fake}" > /var/lib/dpkg/status
+    fi
+  EOT
+}
+`
+
+// TestLockedBuildCompares: a --locked build whose image installs a
+// package the lock does not have fails (exit 1) naming it, keeping the
+// image in its output directory for inspection; a copied host file
+// changed after locking fails --locked before any step, naming it.
+func TestLockedBuildCompares(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	tmp := t.TempDir()
+	recipePath := filepath.Join(tmp, "fake.hcl")
+	if err := os.WriteFile(recipePath, []byte(lockFakeRecipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "x.conf"), []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := filepath.Join(tmp, "cache")
+	stdout, stderr, status := builderExec(t, nil, "lock", recipePath, "--cache-dir", cacheDir)
+	if status != 0 || !strings.Contains(stdout, "0 packages, 2 inputs") {
+		t.Fatalf("lock: exit %d\n%s%s", status, stdout, stderr)
+	}
+	lockFile := filepath.Join(tmp, "fake.lock.hcl")
+	if data, err := os.ReadFile(lockFile); err != nil || !strings.Contains(string(data), `input "x.conf" {`) {
+		t.Fatalf("the lock file (%v):\n%s", err, data)
+	}
+
+	out := filepath.Join(tmp, "out")
+	_, stderr, status = builderExec(t, nil, "build", recipePath, "--locked", "--var", "fake=1.0", "-o", out, "--cache-dir", cacheDir)
+	if status != 1 || !strings.Contains(stderr, "+ fake=1.0 (amd64) (not in the lock)") {
+		t.Errorf("build --locked of an image with a package the lock lacks: exit %d, want 1 naming fake=1.0:\n%s", status, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "image.json")); err != nil {
+		t.Errorf("the failed locked build's image is not kept for inspection: %v", err)
+	}
+
+	if err := os.WriteFile(filepath.Join(tmp, "x.conf"), []byte("two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, status = builderExec(t, nil, "build", recipePath, "--locked", "-o", filepath.Join(tmp, "out2"), "--cache-dir", cacheDir, "--json")
+	if want := `input x.conf (file "/etc/x.conf") has digest sha256:`; status != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("build --locked after x.conf changed: exit %d, want 1 and %q:\n%s", status, want, stderr)
+	}
+	for _, e := range decodeEvents(t, stdout) {
+		if e.Type == events.StepStart {
+			t.Errorf("build --locked with a changed input ran %s", e.Step.Header())
+		}
+	}
 }
