@@ -69,6 +69,10 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*bootstrap.Config, *attrDec
 			d.errorf("snapshot", "Invalid snapshot", "The snapshot %q is not a time stamp such as \"20250101T000000Z\" (UTC): the snapshot archive's directory under the mirror.", bs.Snapshot)
 		case bs.Mirror == "":
 			d.errorf("snapshot", "Snapshot without a mirror", "A snapshot is a dated directory of a snapshot archive: set mirror to that archive's URL (the part before the time stamp).")
+		case strings.ContainsAny(bs.Mirror, "?#"):
+			// MIRROR/SNAPSHOT/ is composed as text: a query or fragment
+			// would swallow the time stamp.
+			d.errorf("mirror", "Invalid mirror", "The mirror %q has a query or fragment, which the snapshot's directory cannot follow: give the snapshot archive's URL up to the time stamp.", bs.Mirror)
 		}
 	}
 	switch {

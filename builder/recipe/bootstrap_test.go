@@ -112,3 +112,34 @@ func stripRequired(entries []string) []string {
 	}
 	return names
 }
+
+// TestSnapshotChecked: snapshot is a time stamp, needs a mirror, and the
+// mirror it is appended to (MIRROR/SNAPSHOT/) has no query or fragment
+// that would swallow it.
+func TestSnapshotChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ attrs, want string }{
+		{`mirror = "https://snap.example/archive/debian"` + "\n" + `snapshot = "2025-01-01"`, "Invalid snapshot"},
+		{`snapshot = "20250101T000000Z"`, "Snapshot without a mirror"},
+		{`mirror = "https://snap.example/archive/debian?x=1"` + "\n" + `snapshot = "20250101T000000Z"`, "has a query or fragment"},
+		{`mirror = "https://snap.example/archive/debian#x"` + "\n" + `snapshot = "20250101T000000Z"`, "has a query or fragment"},
+		{`mirror = "https://snap.example/archive/debian/"` + "\n" + `snapshot = "20250101T000000Z"`, ""},
+	} {
+		src := "image {\n  distribution = \"debian\"\n  release = \"bookworm\"\n}\nbootstrap \"debootstrap\" {\n" + tc.attrs + "\n}\n"
+		path := filepath.Join(dir, "r.hcl")
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		plan, diags := NewLoader().Load(path, Options{HostArch: "amd64"})
+		switch {
+		case tc.want == "" && diags.HasErrors():
+			t.Errorf("%s: %v", tc.attrs, diags)
+		case tc.want == "":
+			if got := plan.Bootstrap().ArchiveMirror(); got != "https://snap.example/archive/debian/20250101T000000Z/" {
+				t.Errorf("%s: the archive is %s", tc.attrs, got)
+			}
+		case !strings.Contains(fmt.Sprint(diags), tc.want):
+			t.Errorf("%s: %v, want %q", tc.attrs, diags, tc.want)
+		}
+	}
+}
