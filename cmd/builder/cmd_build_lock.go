@@ -184,7 +184,9 @@ func (bl *buildLock) afterBuild(sel selection, res build.Result, stderr io.Write
 		switch {
 		case err == nil:
 		case bl.locked:
-			errs = append(errs, err)
+			// The pins are not in the cache's keys: a stage restored
+			// from the cache keeps the versions it was built with.
+			errs = append(errs, fmt.Errorf("%w\n(a stage restored from the stage cache keeps the versions it was made with: build with --no-cache to install the locked ones)", err))
 		default:
 			fmt.Fprintf(stderr, "builder: warning: %v\n(run 'builder lock' to accept them, or build --locked to install the locked versions)\n", err)
 		}

@@ -218,7 +218,7 @@ func TestLockedBuildCompares(t *testing.T) {
 
 	out := filepath.Join(tmp, "out")
 	_, stderr, status = builderExec(t, nil, "build", recipePath, "--locked", "--var", "fake=1.0", "-o", out, "--cache-dir", cacheDir)
-	if status != 1 || !strings.Contains(stderr, "+ fake=1.0 (amd64) (not in the lock)") {
+	if status != 1 || !strings.Contains(stderr, "+ fake=1.0 (amd64) (not in the lock)") || !strings.Contains(stderr, "build with --no-cache") {
 		t.Errorf("build --locked of an image with a package the lock lacks: exit %d, want 1 naming fake=1.0:\n%s", status, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(out, "image.json")); err != nil {
