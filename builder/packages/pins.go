@@ -3,6 +3,7 @@ package packages
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/builder-images/builder/builder/confined"
@@ -41,6 +42,9 @@ func withPins(dir string, pins []string, fn func() error) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := checkPinsFree(dir); err != nil {
+		return err
+	}
 	if err := confined.WriteFile(dir, confined.File{Path: PinsPath, Content: prefs, Ownership: rootOwned(0o644)}); err != nil {
 		return fmt.Errorf("pinning the locked versions: %w", err)
 	}
@@ -50,4 +54,22 @@ func withPins(dir string, pins []string, fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// checkPinsFree fails when the image has a file of its own at PinsPath:
+// writing the pins over it, then removing them, would lose it.
+func checkPinsFree(dir string) error {
+	root, err := confined.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("pinning the locked versions: %w", err)
+	}
+	defer root.Close()
+	_, err = root.Lstat(PinsPath)
+	switch {
+	case err == nil:
+		return fmt.Errorf("pinning the locked versions: the image has %s of its own, which the pins would replace and remove: rename it", PinsPath)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	}
+	return fmt.Errorf("pinning the locked versions: %w", err)
 }

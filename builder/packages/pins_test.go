@@ -57,6 +57,17 @@ func TestPinsDuringBlock(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, PinsPath)); !os.IsNotExist(err) {
 		t.Errorf("the pins stayed after a failure: %v", err)
 	}
+	// A file of the image's own at that name is not replaced, nor lost.
+	if err := os.WriteFile(filepath.Join(dir, PinsPath), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	if err := withPins(dir, []string{"less=1"}, func() error { ran = true; return nil }); err == nil || ran || !strings.Contains(err.Error(), "of its own") {
+		t.Errorf("pins over the image's own file: ran %v, %v", ran, err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, PinsPath)); string(data) != "mine\n" {
+		t.Errorf("the image's own file became %q", data)
+	}
 	plain, pinned := (&Config{Manager: "apt", Install: []string{"less"}}).Fields(), (&Config{Manager: "apt", Install: []string{"less"}, Pins: []string{"less=1"}}).Fields()
 	if len(plain) != len(pinned) {
 		t.Errorf("pins change the block's fields: %v / %v", plain, pinned)
