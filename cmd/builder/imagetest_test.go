@@ -470,7 +470,9 @@ func TestImageTestDebian(t *testing.T) {
 		t.Run(variant, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			start := time.Now()
-			args := []string{"build", "recipes/debian.hcl", "--only", "container", "--var", "variant=" + variant, "-o", out}
+			// The cloud build restores the default's bootstrap from the
+			// shared cache, and TestVMImageDebian the default's common steps.
+			args := []string{"build", "recipes/debian.hcl", "--only", "container", "--var", "variant=" + variant, "-o", out, "--cache-dir", debianCache(t)}
 			testOn := daemons[1:]
 			if variant == "cloud" {
 				testOn = daemons[len(daemons)-1:]

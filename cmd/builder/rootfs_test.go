@@ -26,7 +26,8 @@ var (
 	binaryErr  error
 )
 
-// TestMain removes the binary builderBinary built.
+// TestMain removes the binary builderBinary built and the Debian tests'
+// stage cache.
 func TestMain(m *testing.M) {
 	// No build is served from a cache unless its test asks for one with
 	// --cache-dir: a test of a step must see the step run, and the
@@ -36,6 +37,7 @@ func TestMain(m *testing.M) {
 	if binaryPath != "" {
 		os.RemoveAll(filepath.Dir(binaryPath))
 	}
+	removeDebianCache()
 	os.Exit(code)
 }
 

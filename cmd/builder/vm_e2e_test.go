@@ -36,8 +36,8 @@ const (
 // prompt on the serial console with systemd "running", the agent started
 // from the host's share; it boots with secure boot enforced and
 // Microsoft's keys; and LXD and Incus take it as a VIRTUAL-MACHINE image
-// with image.json's fingerprint. Debootstrap, a kernel and two emulated
-// boots: minutes, so -short skips it.
+// with image.json's fingerprint. Debootstrap (or the shared cache's
+// stages), a kernel and emulated boots: minutes, so -short skips it.
 func TestVMImageDebian(t *testing.T) {
 	if testing.Short() {
 		t.Skip("debootstraps Debian and boots it under qemu (minutes)")
@@ -46,7 +46,9 @@ func TestVMImageDebian(t *testing.T) {
 	testenv.Command(t, "debootstrap", "debootstrap")
 	out := filepath.Join(t.TempDir(), "out")
 	start := time.Now()
-	_, stderr, status := builderExec(t, nil, "build", "recipes/debian.hcl", "--only", "vm", "-o", out, "--quiet")
+	// The shared cache holds the container builds' stages when they ran
+	// first: this build restores their common steps and runs the vm's.
+	_, stderr, status := builderExec(t, nil, "build", "recipes/debian.hcl", "--only", "vm", "-o", out, "--quiet", "--cache-dir", debianCache(t))
 	if status != 0 {
 		t.Fatalf("builder build --only vm: exit %d\n%s", status, stderr)
 	}
