@@ -207,11 +207,21 @@ func systemStateOn(t *testing.T, d testenv.Daemon, name string, limit time.Durat
 // TestForeignArchitectureImport builds a small arm64 Debian under
 // qemu-user-static's binfmt emulation and imports it: LXD must take it as
 // an aarch64 image, and the image's own dpkg must have said arm64.
+//
+// It runs in parallel, as do TestRootfsDebian and TestKeyringFromURL:
+// go test starts them after every other test of the package, two at a
+// time (-parallel defaults to the 2 cores' count). Each is a bootstrap
+// that waits on the mirror, then runs dpkg (here under emulation), one
+// core at most; each has its own directories, no cache, and checks
+// nothing of the host's that another changes (binfmt handlers are only
+// read; the import has its own alias). Run one after the other they
+// took 5 to 6 minutes of the suite.
 func TestForeignArchitectureImport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("bootstraps arm64 Debian under emulation (a minute or two)")
 	}
 	requireRoot(t)
+	t.Parallel()
 	requireLXD(t)
 	testenv.Command(t, "mmdebstrap", "mmdebstrap")
 	if runtime.GOARCH != "amd64" {

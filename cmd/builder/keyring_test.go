@@ -95,8 +95,12 @@ bootstrap "debootstrap" {
 // the keyring builder wrote into the work directory (below /tmp, which
 // the tool's view must still show). A pinned key the file lacks stops
 // the build before debootstrap runs.
+//
+// It runs in parallel with the other bootstraps (see
+// TestForeignArchitectureImport).
 func TestKeyringFromURL(t *testing.T) {
 	requireRoot(t)
+	t.Parallel()
 	testenv.Command(t, "debootstrap", "debootstrap")
 	ring, automatic, signers := debianArchiveKeys(t)
 	url, env := keyringServer(t, ring)

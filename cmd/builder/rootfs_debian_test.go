@@ -13,15 +13,19 @@ import (
 
 // TestRootfsDebian bootstraps bookworm minbase with debootstrap and with
 // mmdebstrap, installs a package and runs a step: the real thing, a
-// minute or so each, so -short skips it.
+// minute or so each, so -short skips it. Both run at once, and beside
+// the other parallel tests (see TestForeignArchitectureImport): each
+// waits on the mirror, then runs dpkg, one core at most.
 func TestRootfsDebian(t *testing.T) {
 	if testing.Short() {
 		t.Skip("bootstraps Debian from the network; skipped with -short")
 	}
 	requireRoot(t)
+	t.Parallel()
 	bin := builderBinary(t)
 	for _, tool := range []string{"debootstrap", "mmdebstrap"} {
 		t.Run(tool, func(t *testing.T) {
+			t.Parallel()
 			testenv.Command(t, tool, tool)
 			dir := filepath.Join(t.TempDir(), "rootfs")
 			cmd := exec.Command(bin, "rootfs", "--var", "tool="+tool, "cmd/builder/testdata/rootfs/debian-small.hcl", dir)
