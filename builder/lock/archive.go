@@ -79,6 +79,12 @@ func SourcesOf(ctx context.Context, plan *recipe.Plan, locked *Block, workDir st
 			}
 			archiveKeyring = keyring
 			sources = append(sources, Source{URL: mirror, Suites: []string{a.Suite}, Components: a.ArchiveComponents(), Keyring: keyring, Snapshot: a.Snapshot != ""})
+			if a.ArchiveMirror() == "" {
+				// The tool's own choice: the other suites it added.
+				for _, s := range locked.Suites {
+					sources = append(sources, Source{URL: s.URL, Suites: []string{s.Suite}, Components: s.Components, Keyring: keyring})
+				}
+			}
 		case *packages.Repository:
 			if !containsDeb(a.Types) {
 				continue

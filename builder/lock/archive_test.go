@@ -223,3 +223,66 @@ func TestSourcesOf(t *testing.T) {
 		t.Error("no mirror anywhere, and no error")
 	}
 }
+
+// TestStageSuites: mmdebstrap without a mirror writes the suite's
+// -updates and -security lines too (with signed-by options), and
+// installs from them: the lock records them beside the mirror, they
+// survive the codec, and the archive check reads them with the
+// archive's keyring; a recipe that names its mirror reads its own only.
+func TestStageSuites(t *testing.T) {
+	const list = "deb [signed-by=/usr/share/keyrings/archive.gpg] http://mirror.example/debian bookworm main\n" +
+		"deb http://mirror.example/debian bookworm-updates main\n" +
+		"deb http://security.example/debian-security bookworm-security main contrib\n" +
+		"deb https://third.example/x stable main\n# deb http://old.example/debian bookworm-backports main\n"
+	mirror, suites, err := parseStageSources(strings.NewReader(list), "bookworm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []SuiteSource{{URL: "http://mirror.example/debian", Suite: "bookworm-updates", Components: []string{"main"}},
+		{URL: "http://security.example/debian-security", Suite: "bookworm-security", Components: []string{"main", "contrib"}}}
+	if mirror != "http://mirror.example/debian" || fmt.Sprint(suites) != fmt.Sprint(want) {
+		t.Errorf("mirror %q, suites %+v", mirror, suites)
+	}
+	if _, _, err := parseStageSources(strings.NewReader("deb http://m.example/debian trixie main\n"), "bookworm"); err == nil {
+		t.Error("no line of the suite, and no error")
+	}
+
+	f := &File{}
+	f.Put(Block{Key: Key{Architecture: "amd64", InstanceType: "container"}, Mirror: mirror, Suites: suites})
+	back, err := Parse(Encode(f), "r.lock.hcl")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, Encode(f))
+	}
+	if got := back.Blocks[0].Suites; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("suites after the codec: %+v\n%s", got, Encode(f))
+	}
+	if _, err := Parse([]byte("build {\n  architecture = \"amd64\"\n  instance_type = \"c\"\n  suite \"x y\" {\n    url = \"http://a.example/\"\n    components = \"main\"\n  }\n}\n"), "r.lock.hcl"); err == nil || !strings.Contains(err.Error(), `r.lock.hcl:4:9: suite "x y" is not a suite name`) {
+		t.Errorf("a bad suite: %v", err)
+	}
+
+	dir := t.TempDir()
+	keyring := filepath.Join(dir, "archive.gpg")
+	if err := os.WriteFile(keyring, []byte("k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bs := &bootstrap.Config{Backend: "mmdebstrap", Suite: "bookworm", Keyring: keyring}
+	plan := &recipe.Plan{Image: recipe.Image{Distribution: "debian"}, Steps: []recipe.Step{{Kind: "bootstrap", Name: "mmdebstrap", Enabled: true, Action: bs}}}
+	sources, err := SourcesOf(context.Background(), plan, &back.Blocks[0], dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, s := range sources {
+		lines = append(lines, s.Line())
+	}
+	wantLines := "deb [signed-by=" + keyring + "] http://mirror.example/debian bookworm main\n" +
+		"deb [signed-by=" + keyring + "] http://mirror.example/debian bookworm-updates main\n" +
+		"deb [signed-by=" + keyring + "] http://security.example/debian-security bookworm-security main contrib"
+	if got := strings.Join(lines, "\n"); got != wantLines {
+		t.Errorf("sources:\n%s\nwant\n%s", got, wantLines)
+	}
+	bs.Mirror = "http://own.example/debian"
+	if sources, err := SourcesOf(context.Background(), plan, &back.Blocks[0], dir); err != nil || len(sources) != 1 {
+		t.Errorf("a recipe with its mirror: %+v %v", sources, err)
+	}
+}

@@ -26,6 +26,10 @@ import (
 //	  variant       = "default"
 //	  instance_type = "container"
 //	  mirror        = "http://…"          # only when the recipe names none
+//	  suite "bookworm-security" {         # the tool's other suites, then
+//	    url        = "http://…"
+//	    components = "main"
+//	  }
 //	  input "files/x.conf" {
 //	    step   = "file \"/etc/x.conf\""
 //	    digest = "sha256:…"
@@ -46,6 +50,10 @@ var (
 	validArch    = regexp.MustCompile(`^[a-z0-9-]+$`)
 	validDigest  = regexp.MustCompile(`^sha256:[0-9a-f]{32,64}$`)
 	validText    = regexp.MustCompile(`^[^\x00-\x1f\x7f]*$`)
+	// A suite ("bookworm-security", "buster/updates") and its
+	// components, as a sources.list line names them.
+	validSuite      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~/-]*$`)
+	validComponents = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+/-]*( [A-Za-z0-9][A-Za-z0-9._+/-]*)*$`)
 )
 
 // Encode renders f as a lock file, Header first.
@@ -62,6 +70,12 @@ func Encode(f *File) []byte {
 		bb.SetAttributeValue("instance_type", cty.StringVal(b.InstanceType))
 		if b.Mirror != "" {
 			bb.SetAttributeValue("mirror", cty.StringVal(b.Mirror))
+		}
+		for _, src := range b.Suites {
+			bb.AppendNewline()
+			sb := bb.AppendNewBlock("suite", []string{src.Suite}).Body()
+			sb.SetAttributeValue("url", cty.StringVal(src.URL))
+			sb.SetAttributeValue("components", cty.StringVal(strings.Join(src.Components, " ")))
 		}
 		for _, in := range b.Inputs {
 			bb.AppendNewline()
@@ -217,6 +231,20 @@ func parseBuild(b *hclsyntax.Block) (Block, error) {
 			}
 			seenInput[id] = c.TypeRange.Start.Line
 			blk.Inputs = append(blk.Inputs, Input{Path: c.Labels[0], Step: a["step"], Digest: a["digest"]})
+		case c.Type == "suite" && len(c.Labels) == 1:
+			a, err := stringAttrs(c.Body, map[string]*regexp.Regexp{"url": validText, "components": validComponents}, "url", "components")
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			switch {
+			case !validSuite.MatchString(c.Labels[0]):
+				errs = append(errs, at(c.LabelRanges[0], "suite %q is not a suite name", c.Labels[0]))
+			case !validMirror(a["url"]):
+				errs = append(errs, at(c.Body.Attributes["url"].Expr.Range(), "url %q is not an http, https or file URL", a["url"]))
+			default:
+				blk.Suites = append(blk.Suites, SuiteSource{URL: a["url"], Suite: c.Labels[0], Components: strings.Fields(a["components"])})
+			}
 		case c.Type == "package" && len(c.Labels) == 1:
 			a, err := stringAttrs(c.Body, map[string]*regexp.Regexp{"version": validVersion, "architecture": validArch, "source": validName}, "version", "architecture")
 			if err != nil {
@@ -236,7 +264,7 @@ func parseBuild(b *hclsyntax.Block) (Block, error) {
 			seen[p.id()] = c.TypeRange.Start.Line
 			blk.Packages = append(blk.Packages, p)
 		default:
-			errs = append(errs, at(c.TypeRange, "unexpected block %s with %d labels: a build block holds input \"PATH\" and package \"NAME\" blocks", c.Type, len(c.Labels)))
+			errs = append(errs, at(c.TypeRange, "unexpected block %s with %d labels: a build block holds suite \"SUITE\", input \"PATH\" and package \"NAME\" blocks", c.Type, len(c.Labels)))
 		}
 	}
 	return blk, errors.Join(errs...)

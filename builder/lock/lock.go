@@ -57,9 +57,21 @@ type Block struct {
 	// Mirror is the archive the bootstrap used when the recipe names
 	// none (the tool's own default, as the stage's apt sources name it):
 	// --locked checks the archive there.
-	Mirror   string
+	Mirror string
+	// Suites are the stage's other sources of the bootstrap's suite
+	// (SUITE-updates, SUITE-security) when the recipe names no mirror:
+	// mmdebstrap adds them by itself for a stable release, and its
+	// packages come from them too. --locked checks them with the
+	// archive's keyring.
+	Suites   []SuiteSource
 	Inputs   []Input
 	Packages []Package
+}
+
+// SuiteSource is one "deb URL SUITE COMPONENTS" line of the stage.
+type SuiteSource struct {
+	URL, Suite string
+	Components []string
 }
 
 // Input is one host or downloaded file the build reads, by the digest

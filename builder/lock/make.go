@@ -66,7 +66,7 @@ func Make(ctx context.Context, req MakeRequest, sink events.Sink) (b Block, err 
 		return Block{}, fmt.Errorf("locking: %w", err)
 	}
 	if bs := req.Plan.Bootstrap(); bs != nil && bs.ArchiveMirror() == "" && (bs.Backend == "debootstrap" || bs.Backend == "mmdebstrap") {
-		if b.Mirror, err = stageMirror(rootfs, bs); err != nil {
+		if b.Mirror, b.Suites, err = stageMirror(rootfs, bs); err != nil {
 			return Block{}, err
 		}
 	}
@@ -75,22 +75,30 @@ func Make(ctx context.Context, req MakeRequest, sink events.Sink) (b Block, err 
 
 // stageMirror is the mirror the bootstrap tool chose by itself, as the
 // sources.list it wrote names it for the suite: build --locked checks
-// that archive.
-func stageMirror(rootfs string, bs *bootstrap.Config) (mirror string, err error) {
+// that archive. suites are the other lines of the same suite's family
+// (SUITE-updates, SUITE-security), which mmdebstrap adds for a stable
+// release and installs from.
+func stageMirror(rootfs string, bs *bootstrap.Config) (mirror string, suites []SuiteSource, err error) {
 	r, err := os.OpenRoot(rootfs)
 	if err != nil {
-		return "", fmt.Errorf("reading the stage's apt sources: %w", err)
+		return "", nil, fmt.Errorf("reading the stage's apt sources: %w", err)
 	}
 	defer r.Close()
 	f, err := r.OpenFile("etc/apt/sources.list", os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return "", fmt.Errorf("reading the stage's apt sources: %w", err)
+		return "", nil, fmt.Errorf("reading the stage's apt sources: %w", err)
 	}
 	defer f.Close()
 	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
-		return "", fmt.Errorf("reading the stage's apt sources: /etc/apt/sources.list is not a regular file")
+		return "", nil, fmt.Errorf("reading the stage's apt sources: /etc/apt/sources.list is not a regular file")
 	}
-	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
+	return parseStageSources(io.LimitReader(f, 1<<20), bs.Suite)
+}
+
+// parseStageSources reads one-line sources: the first "deb" line of
+// suite is the mirror; the other deb lines of suite's family follow.
+func parseStageSources(r io.Reader, suite string) (mirror string, suites []SuiteSource, err error) {
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		// "deb [options] URL SUITE …": the options are the tool's, not
@@ -102,12 +110,24 @@ func stageMirror(rootfs string, bs *bootstrap.Config) (mirror string, err error)
 			}
 			fields = append([]string{"deb"}, fields[end+2:]...)
 		}
-		if len(fields) >= 3 && fields[0] == "deb" && fields[2] == bs.Suite && validMirror(fields[1]) {
-			return fields[1], nil
+		if len(fields) < 3 || fields[0] != "deb" || !validMirror(fields[1]) {
+			continue
+		}
+		url, s, components := fields[1], fields[2], fields[3:]
+		switch {
+		case s == suite && mirror == "":
+			mirror = url
+		case strings.HasPrefix(s, suite+"-") || strings.HasPrefix(s, suite+"/"):
+			if validSuite.MatchString(s) && len(components) > 0 && validComponents.MatchString(strings.Join(components, " ")) {
+				suites = append(suites, SuiteSource{URL: url, Suite: s, Components: components})
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("reading the stage's apt sources: %w", err)
+		return "", nil, fmt.Errorf("reading the stage's apt sources: %w", err)
 	}
-	return "", fmt.Errorf("the stage's /etc/apt/sources.list names no deb source for %s: set the bootstrap block's mirror", bs.Suite)
+	if mirror == "" {
+		return "", nil, fmt.Errorf("the stage's /etc/apt/sources.list names no deb source for %s: set the bootstrap block's mirror", suite)
+	}
+	return mirror, suites, nil
 }
