@@ -5,6 +5,11 @@ import (
 	"strings"
 )
 
+// maxLicenseNames bounds the distinct License names of one copyright
+// file that are converted (tens of microseconds each); Debian's largest
+// files name a few hundred.
+const maxLicenseNames = 4096
+
 // CopyrightLicense returns the licence expression (SPDX) a Debian
 // copyright file declares, or "" when the file is not machine-readable
 // (no Format field naming the copyright-format 1.0 specification, as
@@ -13,22 +18,45 @@ import (
 // The expression is every distinct License field of the header and the
 // Files paragraphs, joined with AND: the package as a whole is under all
 // of them. Standalone License paragraphs only give a licence's text, and
-// are skipped.
+// are skipped. A file naming more than maxLicenseNames licence names, or
+// so many licences that the expression would be longer than
+// MaxExpression, also gives "": the file is the image's, and neither
+// its size nor its number of paragraphs may make the build slow or fail
+// (an SBOM that says NOASSERTION is still a valid one).
 func CopyrightLicense(text string) string {
-	paras := deb822(text)
-	if len(paras) == 0 || !strings.Contains(paras[0]["format"], "copyright-format/1.0") {
-		return ""
-	}
+	seen := map[string]bool{}
 	var exprs []string
-	for i, p := range paras {
+	size, machineReadable, tooMany := 0, false, false
+	deb822(text, func(i int, p map[string]string) bool {
+		if i == 0 {
+			machineReadable = strings.Contains(p["format"], "copyright-format/1.0")
+			if !machineReadable {
+				return false
+			}
+		}
 		name, ok := p["license"]
-		if _, files := p["files"]; !ok || name == "" || (i > 0 && !files) {
-			continue
+		if _, files := p["files"]; !ok || name == "" || (i > 0 && !files) || seen[name] {
+			return true
+		}
+		// Each distinct name is converted once: a file repeating one
+		// licence in every paragraph costs one conversion.
+		if seen[name] = true; len(seen) > maxLicenseNames {
+			tooMany = true
+			return false
 		}
 		expr := Expression(name)
-		if !slices.Contains(exprs, expr) {
-			exprs = append(exprs, expr)
+		if slices.Contains(exprs, expr) {
+			return true
 		}
+		if size += len(expr) + len(" AND ()"); size > MaxExpression {
+			tooMany = true
+			return false
+		}
+		exprs = append(exprs, expr)
+		return true
+	})
+	if !machineReadable || tooMany {
+		return ""
 	}
 	slices.Sort(exprs)
 	switch len(exprs) {
@@ -54,18 +82,32 @@ func parenthesize(e string) string {
 }
 
 // deb822 splits a control-format text into paragraphs of lower-cased
-// field names and the first line of their values.
+// field names and the first line of their values, and calls para with
+// each one's index as it completes, until para returns false: one
+// paragraph at a time, however many the file has.
 // Lines starting with "#" are comments. Malformed lines are skipped:
 // the file is the image's, and only a best reading is wanted.
-func deb822(text string) []map[string]string {
-	var paras []map[string]string
+func deb822(text string, para func(i int, fields map[string]string) bool) {
 	var cur map[string]string
-	last := ""
-	for _, line := range strings.Split(text, "\n") {
+	n, last := 0, ""
+	flush := func() bool {
+		if cur == nil {
+			return true
+		}
+		more := para(n, cur)
+		cur, last = nil, ""
+		n++
+		return more
+	}
+	for len(text) > 0 {
+		line, rest, _ := strings.Cut(text, "\n")
+		text = rest
 		line = strings.TrimRight(line, "\r")
 		switch {
 		case strings.TrimSpace(line) == "":
-			cur, last = nil, ""
+			if !flush() {
+				return
+			}
 		case strings.HasPrefix(line, "#"):
 		case line[0] == ' ' || line[0] == '\t':
 			// Continuation lines (a licence's text, a long file list)
@@ -81,11 +123,10 @@ func deb822(text string) []map[string]string {
 			}
 			if cur == nil {
 				cur = map[string]string{}
-				paras = append(paras, cur)
 			}
 			last = strings.ToLower(strings.TrimSpace(name))
 			cur[last] = strings.TrimSpace(value)
 		}
 	}
-	return paras
+	flush()
 }

@@ -47,8 +47,8 @@ const (
 // through builder/confined, so a symlink in the image resolves inside
 // it (an absolute one too, as dpkg's doc links may be), and only
 // regular files are read: a FIFO cannot hang the build. A missing file,
-// or one that is not a regular file, is not an error: the SBOM then
-// says less.
+// one that is not a regular file, or one larger than any real one is
+// not an error: the SBOM then says less.
 func ReadFacts(root string, pkgs []image.Package) (_ Facts, err error) {
 	r, err := confined.OpenRoot(root)
 	if err != nil {
@@ -109,7 +109,9 @@ func readRegular(r *confined.Root, name string, limit int64) ([]byte, error) {
 		return nil, fs.ErrNotExist
 	}
 	if st.Size > limit {
-		return nil, fmt.Errorf("/%s in the image is larger than %d bytes", name, limit)
+		// Larger than any real one: read as missing too, so that an
+		// image's file cannot fail the build, or make it hold the file.
+		return nil, fs.ErrNotExist
 	}
 	return r.ReadFile(name)
 }

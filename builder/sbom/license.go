@@ -192,10 +192,16 @@ func LicenseRef(name string) string {
 // and the operators.
 var exprRe = regexp.MustCompile(`^[A-Za-z0-9.+() -]+$`)
 
-// checkExpression refuses a stored expression Expression could not
-// have produced.
+// MaxExpression bounds a package's licence expression in bytes: room for
+// some two thousand licences, more than any Debian package's copyright
+// file names. CopyrightLicense gives no expression rather than a longer
+// one, and Facts.Check refuses a longer one from the cache.
+const MaxExpression = 64 << 10
+
+// checkExpression refuses a stored expression CopyrightLicense could
+// not have produced.
 func checkExpression(expr string) error {
-	if len(expr) > 4096 || !exprRe.MatchString(expr) {
+	if len(expr) > MaxExpression || !exprRe.MatchString(expr) {
 		return fmt.Errorf("%q is not a licence expression builder writes", expr)
 	}
 	if ok, bad := spdxexp.ValidateLicenses([]string{expr}); !ok {

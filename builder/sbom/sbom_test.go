@@ -202,7 +202,7 @@ func TestSPDX(t *testing.T) {
 		t.Errorf("%d packages, want the image, its 2 files and 8 installed packages", len(doc.Packages))
 	}
 	for _, want := range []string{
-		`"referenceLocator": "pkg:deb/debian/openssh-server@1%3A9.2p1-2%2Bdeb12u3?arch=amd64"`,
+		`"referenceLocator": "pkg:deb/debian/openssh-server@1:9.2p1-2%2Bdeb12u3?arch=amd64"`,
 		`"sourceInfo": "built package from: gcc-12 12.2.0-14"`,
 		`"SPDXID": "SPDXRef-Package-deb-libstdc-2B-2B6-amd64"`,
 		`"created": "2026-01-01T00:00:00Z"`,

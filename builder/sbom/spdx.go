@@ -239,13 +239,16 @@ func PURL(distro string, p image.Package) string {
 	return "pkg:deb/" + purlEscape(distro) + "/" + purlEscape(p.Name) + "@" + purlEscape(p.Version) + "?arch=" + purlEscape(p.Architecture)
 }
 
-// purlEscape percent-encodes everything but letters, digits and
-// ".-_~": a version's epoch colon and "+" too, as purl parsers expect.
+// purlEscape percent-encodes everything but letters, digits, ".-_~"
+// and ":", as the purl specification's canonical form does: "+" is
+// %2B, a version's epoch colon stays a colon (the specification says a
+// colon is never encoded), so the purl is the string other tools write
+// and match (pkg:deb/debian/openssh-server@1:9.2p1-2%2Bdeb12u3).
 func purlEscape(s string) string {
 	var b strings.Builder
 	for _, c := range []byte(s) {
 		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte(".-_~", c) >= 0:
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte(".-_~:", c) >= 0:
 			b.WriteByte(c)
 		default:
 			fmt.Fprintf(&b, "%%%02X", c)
