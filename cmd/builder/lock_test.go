@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/deliver"
@@ -212,8 +216,17 @@ func TestLockedBuildCompares(t *testing.T) {
 		t.Fatalf("lock: exit %d\n%s%s", status, stdout, stderr)
 	}
 	lockFile := filepath.Join(tmp, "fake.lock.hcl")
-	if data, err := os.ReadFile(lockFile); err != nil || !strings.Contains(string(data), `input "x.conf" {`) {
-		t.Fatalf("the lock file (%v):\n%s", err, data)
+	first, err := os.ReadFile(lockFile)
+	if err != nil || !strings.Contains(string(first), `input "x.conf" {`) {
+		t.Fatalf("the lock file (%v):\n%s", err, first)
+	}
+	// Locking again (from the cache) writes the same bytes: a lock
+	// file diffs only when the build changed.
+	if _, stderr, status := builderExec(t, nil, "lock", recipePath, "--cache-dir", cacheDir); status != 0 {
+		t.Fatalf("lock again: exit %d\n%s", status, stderr)
+	}
+	if again, _ := os.ReadFile(lockFile); !bytes.Equal(again, first) {
+		t.Errorf("a second lock differs:\n%s\nfirst:\n%s", again, first)
 	}
 
 	out := filepath.Join(tmp, "out")
@@ -236,5 +249,66 @@ func TestLockedBuildCompares(t *testing.T) {
 		if e.Type == events.StepStart {
 			t.Errorf("build --locked with a changed input ran %s", e.Step.Header())
 		}
+	}
+}
+
+// TestLockInterrupt sends builder lock SIGINT, as Ctrl-C does, while its
+// stage runs a step: it exits 130 and leaves nothing beside the lock
+// file's place (no work directory, no temporary file, no lock file),
+// nothing mounted, no process; an existing lock file stays as it was.
+func TestLockInterrupt(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	tmp := t.TempDir()
+	data, err := os.ReadFile("testdata/rootfs/sleepy.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipePath := filepath.Join(tmp, "sleepy.hcl")
+	if err := os.WriteFile(recipePath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lockFile := filepath.Join(tmp, "sleepy.lock.hcl")
+	const old = "# an older lock\n"
+	if err := os.WriteFile(lockFile, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(builderBinary(t), "lock", recipePath, "--no-cache")
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var rootfs string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if dirs, _ := filepath.Glob(filepath.Join(tmp, ".builder-lock-*", "rootfs")); len(dirs) == 1 && len(processesRootedIn(dirs[0])) > 0 {
+			rootfs = dirs[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the run step never started:\n%s", out.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != exitInterrupted {
+		t.Errorf("exit = %v, want status %d:\n%s", err, exitInterrupted, out.String())
+	}
+	if left := processesRootedIn(rootfs); len(left) > 0 {
+		t.Errorf("processes left in the rootfs: %v", left)
+	}
+	assertNothingMounted(t, tmp)
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		if e.Name() != "sleepy.hcl" && e.Name() != "sleepy.lock.hcl" {
+			t.Errorf("the interrupted lock left %s", e.Name())
+		}
+	}
+	if data, _ := os.ReadFile(lockFile); string(data) != old {
+		t.Errorf("the interrupted lock changed the lock file: %q", data)
 	}
 }
