@@ -108,6 +108,17 @@ func Accounted(changes []Change, trees ...*treediff.Tree) func(path string) bool
 		return i > 0 && owners[name[:i]]
 	}
 	paths := map[string]bool{"/var/lib/dpkg/status": true, "/var/lib/dpkg/status-old": true}
+	// Only a path one of the trees holds can differ: the others a list
+	// names are not kept, so that a hostile list of millions of paths
+	// costs no more memory than the trees already hold.
+	keep := func(p string) {
+		for _, t := range trees {
+			if _, ok := t.Nodes[p]; ok {
+				paths[p] = true
+				return
+			}
+		}
+	}
 	for _, t := range trees {
 		for listPath, content := range t.Files {
 			if !IsDpkgList(listPath) || !record(listPath) {
@@ -120,9 +131,9 @@ func Accounted(changes []Change, trees ...*treediff.Tree) func(path string) bool
 				if !strings.HasPrefix(line, "/") {
 					continue
 				}
-				paths[path.Clean(line)] = true
+				keep(path.Clean(line))
 				for _, other := range trees {
-					paths[resolveDirs(other.Nodes, line)] = true
+					keep(resolveDirs(other.Nodes, line))
 				}
 			}
 		}

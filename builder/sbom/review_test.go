@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/sbom"
+	"github.com/builder-images/builder/builder/treediff"
 	"github.com/builder-images/builder/internal/sbomtest"
 )
 
@@ -111,4 +113,32 @@ func TestHugeCopyright(t *testing.T) {
 	if facts.Licenses["openssh-server"] == "" {
 		t.Error("the other packages lost their licences")
 	}
+}
+
+// TestAccountedHostileList: a changed package's dpkg list naming a
+// million paths the trees do not hold leaves nothing behind: what
+// Accounted keeps is bounded by the trees, not by the lists.
+func TestAccountedHostileList(t *testing.T) {
+	var list strings.Builder
+	for i := range 1_000_000 {
+		fmt.Fprintf(&list, "/nowhere/%d\n", i)
+	}
+	list.WriteString("/usr/bin/foo\n")
+	nodes := map[string]*treediff.Node{"/": {}, "/usr": {}, "/usr/bin": {}, "/usr/bin/foo": {}, "/etc": {}, "/etc/build-time": {}}
+	a := &treediff.Tree{Nodes: nodes, Files: map[string][]byte{"/var/lib/dpkg/info/foo.list": []byte(list.String())}}
+	b := &treediff.Tree{Nodes: nodes}
+	list.Reset()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	accounted := sbom.Accounted([]sbom.Change{{Kind: sbom.PackageUpgraded, Name: "foo", Architecture: "amd64", From: "1", To: "2"}}, a, b)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if !accounted("/usr/bin/foo") || accounted("/etc/build-time") || !accounted("/var/lib/dpkg/info/foo.list") {
+		t.Error("the paths accounted for are not foo's")
+	}
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 16<<20 {
+		t.Errorf("Accounted holds %d MiB for a list of paths the trees do not hold", grew>>20)
+	}
+	runtime.KeepAlive(accounted)
 }
