@@ -102,7 +102,10 @@ func (d debootstrapBackend) pinsFile(env Env, b *Config) (string, error) {
 func withPinHooks(argv []string, pins string) []string {
 	hooks := []string{
 		"--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\"",
-		"--setup-hook=copy-in " + pins + " /etc/apt/preferences.d",
+		// mmdebstrap splits a special hook's arguments as a shell does
+		// (Text::ParseWords): a work directory with a space or a quote
+		// in its path stays one argument.
+		"--setup-hook=copy-in " + hookQuote(pins) + " /etc/apt/preferences.d",
 		"--customize-hook=rm -f \"$1/etc/apt/preferences.d/" + pinsName + "\"",
 	}
 	return slices.Insert(slices.Clone(argv), 1, hooks...)
@@ -125,4 +128,9 @@ func writeSnapshotSources(dir string, b *Config) error {
 // snapshot.
 func SnapshotSources(b *Config) string {
 	return fmt.Sprintf("deb [check-valid-until=no] %s %s %s\n", b.ArchiveMirror(), b.Suite, strings.Join(b.ArchiveComponents(), " "))
+}
+
+// hookQuote single-quotes s for mmdebstrap's hook parser.
+func hookQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

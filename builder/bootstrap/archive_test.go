@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,7 +81,7 @@ func TestMmdebstrapPins(t *testing.T) {
 	}
 	argv := withPinHooks([]string{"mmdebstrap", "--arch=amd64", "bookworm", "/r"}, path)
 	got := strings.Join(argv, "\x00")
-	for _, want := range []string{"mmdebstrap\x00--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\"\x00--setup-hook=copy-in " + path + " /etc/apt/preferences.d\x00",
+	for _, want := range []string{"mmdebstrap\x00--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\"\x00--setup-hook=copy-in '" + path + "' /etc/apt/preferences.d\x00",
 		"--customize-hook=rm -f \"$1/etc/apt/preferences.d/zz-builder-lock.pref\"\x00--arch=amd64\x00bookworm\x00/r"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("argv %q lacks %q", argv, want)
@@ -88,5 +89,26 @@ func TestMmdebstrapPins(t *testing.T) {
 	}
 	if _, err := (debootstrapBackend{tool: "mmdebstrap"}).pinsFile(env, &Config{Pins: []string{"a=1\nPackage: b"}}); err == nil {
 		t.Error("a pin with a newline was written")
+	}
+}
+
+// TestPinHookQuoted: the copy-in hook's path stays one argument as
+// mmdebstrap's parser (perl's Text::ParseWords::shellwords) splits it,
+// for a work directory with spaces, quotes or a backslash in its path.
+func TestPinHookQuoted(t *testing.T) {
+	testenv.Command(t, "perl", "perl")
+	path := "/srv/my builds/it's \\ \"here\"/.builder-pins-1/zz-builder-lock.pref"
+	var hook string
+	for _, a := range withPinHooks([]string{"mmdebstrap"}, path) {
+		if h, ok := strings.CutPrefix(a, "--setup-hook=copy-in"); ok {
+			hook = "copy-in" + h
+		}
+	}
+	out, err := exec.Command("perl", "-MText::ParseWords", "-e", `print join("\0", shellwords($ARGV[0]))`, hook).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Split(string(out), "\x00"); len(got) != 3 || got[1] != path || got[2] != "/etc/apt/preferences.d" {
+		t.Errorf("mmdebstrap reads the hook %q as %q", hook, got)
 	}
 }
