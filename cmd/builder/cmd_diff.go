@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -50,7 +51,8 @@ differ, 2 trouble (a usage error, an unreadable image).`,
 				err = d.Write(a.stdout, maxPaths)
 			}
 			if err != nil {
-				return err
+				// Not 1: that would say the images differ.
+				return &exitError{code: exitUsage, err: fmt.Errorf("printing the comparison: %w", err)}
 			}
 			if !d.Same() {
 				return &exitError{code: exitDiffers, silent: true}

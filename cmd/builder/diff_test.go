@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,5 +54,29 @@ func TestDiffCommand(t *testing.T) {
 	}
 	if _, _, status := builderExec(t, nil, "diff", a); status != 2 {
 		t.Errorf("one argument: exit %d", status)
+	}
+}
+
+// TestDiffCommandWriteFails: a comparison diff cannot print is trouble
+// (2), not "the images differ" (1) nor "the same" (0).
+func TestDiffCommandWriteFails(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	sbomtest.WriteImage(t, a, []image.Package{{Name: "foo", Version: "1.0", Architecture: "amd64"}}, map[string]string{"etc/motd": "hello"})
+	sbomtest.WriteImage(t, b, []image.Package{{Name: "foo", Version: "1.1", Architecture: "amd64"}}, map[string]string{"etc/motd": "bye"})
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	for _, args := range [][]string{{"diff", a, b}, {"diff", a, a}, {"diff", "--json", a, b}} {
+		cmd := exec.Command(builderBinary(t), args...)
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = full, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "printing the comparison") {
+			t.Errorf("builder %s > /dev/full: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
 	}
 }
