@@ -55,10 +55,11 @@ type Entry struct {
 // Report is the difference between two trees.
 type Report struct {
 	// A and B name the trees compared.
-	A, B string
+	A string `json:"a"`
+	B string `json:"b"`
 	// Entries are the paths that differ, in tree order (a directory
 	// right before its contents).
-	Entries []Entry
+	Entries []Entry `json:"entries"`
 }
 
 // Same reports whether the trees are the same.
@@ -153,7 +154,7 @@ func diffNodes(a, b *Node) (what, details []string) {
 		add(WhatOwner, "%d:%d → %d:%d", a.UID, a.GID, b.UID, b.GID)
 	}
 	if !a.MTime.Equal(b.MTime) {
-		add(WhatMTime, "%s → %s", a.MTime.Format(time.RFC3339), b.MTime.Format(time.RFC3339))
+		add(WhatMTime, "%s → %s", a.MTime.Format(time.RFC3339Nano), b.MTime.Format(time.RFC3339Nano))
 	}
 	if !maps.Equal(a.Xattrs, b.Xattrs) {
 		add(WhatXattr, "%s", xattrSummary(a.Xattrs, b.Xattrs))

@@ -37,7 +37,9 @@ type Node struct {
 	// UID and GID are numeric: an image's owners are its own ids.
 	UID int `json:"uid"`
 	GID int `json:"gid"`
-	// MTime is in whole seconds, all an image keeps.
+	// MTime is as the archive stores it: whole seconds in what builder
+	// writes (tar and squashfs alike), but another tool's PAX archive
+	// may hold fractions, which extraction restores, so they count.
 	MTime time.Time `json:"mtime"`
 	// Size and SHA256 are a regular file's contents.
 	Size   int64  `json:"size,omitempty"`
@@ -134,7 +136,7 @@ func (t *Tree) read(ctx context.Context, r io.Reader, opts Options) error {
 		if !ok {
 			continue
 		}
-		n := &Node{Path: p, Mode: h.Mode & 0o7777, UID: h.Uid, GID: h.Gid, MTime: time.Unix(h.ModTime.Unix(), 0).UTC(), Xattrs: xattrs(h)}
+		n := &Node{Path: p, Mode: h.Mode & 0o7777, UID: h.Uid, GID: h.Gid, MTime: h.ModTime.UTC(), Xattrs: xattrs(h)}
 		switch h.Typeflag {
 		case tar.TypeReg, tar.TypeGNUSparse:
 			n.Type = TypeFile
@@ -142,7 +144,7 @@ func (t *Tree) read(ctx context.Context, r io.Reader, opts Options) error {
 			if opts.Capture != nil && opts.Capture(p) {
 				keep = &capture{left: maxCapture - captured}
 			}
-			sum, size, err := hashContent(tr, keep)
+			sum, size, err := hashContent(ctxReader{ctx, tr}, keep)
 			if errors.Is(err, errCaptureFull) {
 				return fmt.Errorf("%s: the files to capture exceed %d bytes", displayPath(p), maxCapture)
 			}
@@ -258,6 +260,22 @@ func (c *capture) Write(p []byte) (int, error) {
 	}
 	c.left -= int64(len(p))
 	return c.buf.Write(p)
+}
+
+// ctxReader ends a read when ctx ends. Contents are the one read that
+// may take long: a sparse entry of a few hundred bytes may claim a
+// petabyte of zeros, which are hashed one by one, so Ctrl-C (or the
+// other tree failing) must be able to stop it mid-file.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // hashContent hashes a file's contents, and keeps them in keep when set.
