@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -122,14 +123,7 @@ func (a *app) runRepro(ctx context.Context, opts *reproOptions, recipePath strin
 	if err != nil {
 		return fmt.Errorf("finding builder's own binary: %w", err)
 	}
-	// Two thread counts that differ on any machine: the compressors'
-	// and mksquashfs's bytes must not depend on them. The work
-	// directories differ in depth too, so that a build path leaking
-	// into the image shows.
-	builds := []reproBuild{
-		{Dir: filepath.Join(root, "build-1"), WorkDir: filepath.Join(root, "work-1"), Threads: 1},
-		{Dir: filepath.Join(root, "build-2"), WorkDir: filepath.Join(root, "work-2", "deeper"), Threads: max(4, runtime.NumCPU())},
-	}
+	root, builds := newReproBuilds(root)
 	res := reproResult{Recipe: recipePath, SourceDateEpoch: epoch.Unix(), Builds: builds, Kept: opts.keep}
 	defer func() {
 		if !opts.keep {
@@ -175,6 +169,22 @@ func (a *app) runRepro(ctx context.Context, opts *reproOptions, recipePath strin
 	return nil
 }
 
+// newReproBuilds lays the two builds out below root, which it returns
+// cleaned: removeReproDir climbs from each work directory up to root by
+// string, so "./out" or "out//x" must be spelled as filepath.Join
+// spells the paths below it.
+func newReproBuilds(root string) (string, []reproBuild) {
+	root = filepath.Clean(root)
+	// Two thread counts that differ on any machine: the compressors'
+	// and mksquashfs's bytes must not depend on them. The work
+	// directories differ in depth too, so that a build path leaking
+	// into the image shows.
+	return root, []reproBuild{
+		{Dir: filepath.Join(root, "build-1"), WorkDir: filepath.Join(root, "work-1"), Threads: 1},
+		{Dir: filepath.Join(root, "build-2"), WorkDir: filepath.Join(root, "work-2", "deeper"), Threads: max(4, runtime.NumCPU())},
+	}
+}
+
 // runReproBuild runs one `builder build` as its own process: a build from
 // scratch, with nothing of the other's (memory, caches, GOMAXPROCS).
 func (a *app) runReproBuild(ctx context.Context, exe string, opts *reproOptions, recipePath string, b reproBuild, epoch time.Time, log io.Writer) error {
@@ -207,6 +217,14 @@ func (a *app) runReproBuild(ctx context.Context, exe string, opts *reproOptions,
 	// directory up.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = time.Minute
+	// Killed (kill -9, where Cancel never runs), repro takes its build
+	// along: SIGTERM, on which the build cleans up as on Ctrl-C, rather
+	// than leave it building into a directory nobody will look at. The
+	// signal comes when the thread that started the build ends, so this
+	// goroutine keeps its thread until the build is gone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ctx.Err() == nil {

@@ -170,4 +170,9 @@ func TestReproFailingBuild(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s is left (%v)", dir, err)
 	}
+	// --json prints nothing then (the README says so): no comparison.
+	stdout, stderr, code = repro(t, nil, "cmd/builder/testdata/rootfs/fails.hcl", "--output", dir, "--json")
+	if code != exitFailure || stdout != "" || !strings.Contains(stderr, "builder: build 1 of 2: ") {
+		t.Errorf("--json: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
 }
