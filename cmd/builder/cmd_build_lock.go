@@ -105,10 +105,14 @@ func checkArchive(ctx context.Context, plans []*recipe.Plan, blocks map[*recipe.
 		archs := b.Architectures()
 		id := strings.Join(archs, ",") + "\n" + strings.Join(lines, "\n")
 		avail, ok := fetched[id]
-		if !ok && len(sources) == 0 {
-			// No Debian archive (busybox, a tarball): a locked package
-			// can only be missing.
-			avail, ok = map[string]bool{}, true
+		if len(sources) == 0 {
+			// No Debian archive (busybox, a tarball, a directory): a
+			// locked package cannot be checked, nor installed again.
+			if len(b.Packages) > 0 {
+				errs = append(errs, fmt.Errorf("%w\n(the build has no Debian archive builder knows of, from a debootstrap or mmdebstrap bootstrap or a repository block, to install them from)",
+					&lock.MissingError{Key: b.Key, Missing: b.Packages}))
+			}
+			continue
 		}
 		if !ok {
 			fmt.Fprintf(log, "==> checking the archive for the %d locked versions of %s\n", len(b.Packages), b.Key)

@@ -238,6 +238,18 @@ func TestLockedBuildCompares(t *testing.T) {
 		t.Errorf("the failed locked build's image is not kept for inspection: %v", err)
 	}
 
+	// A build without a Debian archive builder knows (busybox here, a
+	// tarball or a directory): the locked packages cannot be found, so
+	// --locked fails before building, naming them.
+	withFake := filepath.Join(tmp, "fake-1.lock.hcl")
+	if _, stderr, status := builderExec(t, nil, "lock", recipePath, "--var", "fake=1.0", "--lock", withFake, "--cache-dir", cacheDir); status != 0 {
+		t.Fatalf("lock with fake=1.0: exit %d\n%s", status, stderr)
+	}
+	_, stderr, status = builderExec(t, nil, "build", recipePath, "--locked", "--lock", withFake, "--var", "fake=1.0", "-o", filepath.Join(tmp, "out1"), "--cache-dir", cacheDir)
+	if status != 1 || !strings.Contains(stderr, "locked package version(s) of amd64 default container:\n  fake=1.0 (amd64)") || !strings.Contains(stderr, "no Debian archive builder knows of") {
+		t.Errorf("build --locked without an archive: exit %d, want 1 naming fake=1.0:\n%s", status, stderr)
+	}
+
 	if err := os.WriteFile(filepath.Join(tmp, "x.conf"), []byte("two\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
