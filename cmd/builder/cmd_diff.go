@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,9 @@ Exit status, as diff(1): 0 the same image (one fingerprint), 1 the images
 differ, 2 trouble (a usage error, an unreadable image).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if maxPaths < 0 {
+				return usageError{errors.New("--max-paths must not be negative")}
+			}
 			d, err := sbom.DiffImages(cmd.Context(), args[0], args[1], !packagesOnly)
 			if err != nil {
 				if cmd.Context().Err() != nil {

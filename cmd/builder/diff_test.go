@@ -55,6 +55,10 @@ func TestDiffCommand(t *testing.T) {
 	if _, _, status := builderExec(t, nil, "diff", a); status != 2 {
 		t.Errorf("one argument: exit %d", status)
 	}
+	// As builder repro: a negative --max-paths is a usage error, not "all".
+	if stdout, stderr, status := builderExec(t, nil, "diff", a, b, "--max-paths", "-1"); status != 2 || stdout != "" || !strings.Contains(stderr, "--max-paths") {
+		t.Errorf("--max-paths -1: exit %d\n%s%s", status, stdout, stderr)
+	}
 }
 
 // TestDiffCommandWriteFails: a comparison diff cannot print is trouble
