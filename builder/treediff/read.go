@@ -76,11 +76,25 @@ type Options struct {
 	// MaxCapture bounds the bytes captured; past it Read fails rather
 	// than hold an image in memory. 0 means DefaultMaxCapture.
 	MaxCapture int64
+	// MaxMetadata bounds the nodes' memory (see DefaultMaxMetadata);
+	// past it Read fails. 0 means DefaultMaxMetadata.
+	MaxMetadata int64
 }
 
 // DefaultMaxCapture is Options.MaxCapture's default: a Debian image's
 // dpkg lists and status take a few MiB.
 const DefaultMaxCapture = 256 << 20
+
+// MaxMetadata bounds the memory a tree's nodes take, as Read counts it:
+// NodeOverhead bytes per node plus its path, link targets and xattrs.
+// Contents are hashed as they stream by, but every node stays in
+// memory, and tar headers compress well: a hostile archive of a few MiB
+// may hold a million paths, or a MiB of xattrs on each of thousands.
+// A Debian image (some 40,000 paths) counts well under 100 MiB.
+const (
+	DefaultMaxMetadata = 1 << 30
+	NodeOverhead       = 256
+)
 
 // Read reads every node of s, hashing each regular file.
 func Read(ctx context.Context, s Source, opts Options) (_ *Tree, err error) {
@@ -110,7 +124,11 @@ func (t *Tree) read(ctx context.Context, r io.Reader, opts Options) error {
 	if maxCapture <= 0 {
 		maxCapture = DefaultMaxCapture
 	}
-	var captured int64
+	maxMetadata := opts.MaxMetadata
+	if maxMetadata <= 0 {
+		maxMetadata = DefaultMaxMetadata
+	}
+	var captured, metadata int64
 	tr := tar.NewReader(r)
 	// archiveNames maps an archive name to its node's path, for hard
 	// links, which name their target as the archive does.
@@ -190,6 +208,9 @@ func (t *Tree) read(ctx context.Context, r io.Reader, opts Options) error {
 		default:
 			return fmt.Errorf("%s: tar entry type %q is not a file an image holds", displayPath(p), h.Typeflag)
 		}
+		if metadata += nodeCost(h); metadata > maxMetadata {
+			return fmt.Errorf("%s: the tree's paths, links and xattrs exceed %d bytes (%d bytes counted per path)", displayPath(p), maxMetadata, NodeOverhead)
+		}
 		archiveNames[archiveKey(h.Name)] = p
 		t.Nodes[p] = n
 	}
@@ -236,6 +257,18 @@ func xattrs(h *tar.Header) map[string]string {
 		}
 	}
 	return x
+}
+
+// nodeCost is what a node read from h holds in memory, near enough: its
+// name twice (the node and archiveNames), its link and its xattrs.
+func nodeCost(h *tar.Header) int64 {
+	n := int64(NodeOverhead + 2*len(h.Name) + len(h.Linkname))
+	for k, v := range h.PAXRecords {
+		if strings.HasPrefix(k, "SCHILY.xattr.") {
+			n += int64(len(k) + len(v))
+		}
+	}
+	return n
 }
 
 // archiveKey is an archive name as a hard link may spell it: "./a",

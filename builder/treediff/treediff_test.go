@@ -696,3 +696,29 @@ func ustarBlock(name string, typeflag byte, size int64) []byte {
 func padBlock(data []byte) []byte {
 	return append(data, make([]byte, (512-len(data)%512)%512)...)
 }
+
+// Tar headers compress well: a small hostile archive may hold xattrs
+// or paths by the GiB. What the nodes keep in memory is bounded.
+func TestMetadataBounded(t *testing.T) {
+	var members []member
+	for i := range 8 {
+		m := file(fmt.Sprintf("f%d", i), "")
+		m.h.PAXRecords = map[string]string{"SCHILY.xattr.user.big": strings.Repeat("x", 64<<10)}
+		members = append(members, m)
+	}
+	p := writeTar(t, t.TempDir(), "a.tar.gz", "gzip", members...)
+	if st, _ := os.Stat(p); st.Size() > 8<<10 {
+		t.Fatalf("the archive is %d bytes", st.Size())
+	}
+	s, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(context.Background(), s, Options{MaxMetadata: 256 << 10}); err == nil || !strings.Contains(err.Error(), "/f3: the tree's paths, links and xattrs exceed 262144 bytes") {
+		t.Errorf("Read past MaxMetadata: %v", err)
+	}
+	tr, err := Read(context.Background(), s, Options{})
+	if err != nil || len(tr.Nodes) != 8 {
+		t.Errorf("Read within the default: %v", err)
+	}
+}
