@@ -27,7 +27,7 @@ const (
 type Node struct {
 	// Path is absolute within the tree, slash-separated: "/" is the
 	// root, "/etc/hostname" a file below it. It is the archive's name
-	// with "./" and slashes at either end removed, never cleaned
+	// without empty or "." components (see nodePath), never cleaned
 	// further: a hostile "a/../b" stays itself, not "/b".
 	Path string `json:"path"`
 	// Type is one of the Type constants.
@@ -217,31 +217,27 @@ func (t *Tree) read(ctx context.Context, r io.Reader, opts Options) error {
 }
 
 // nodePath turns an archive name into a node's path, or reports false
-// for an entry outside prefix. Only the spellings tar writers differ by
-// are removed ("./", a leading or trailing slash): anything else in a
-// name stays, so it shows as the archive holds it.
+// for an entry outside prefix. Empty and "." components go, as
+// extraction ignores them: "./etc//passwd" and "etc/passwd" are one
+// file, and were they two nodes, an archive holding both spellings
+// would compare the same as one holding them in the other order, which
+// extracts the other contents. ".." stays: tar refuses such a name
+// rather than resolve it, so "a/../b" is never "/b", and shows as the
+// archive holds it.
 func nodePath(name, prefix string) (string, bool) {
-	for {
-		switch {
-		case strings.HasPrefix(name, "./"):
-			name = name[2:]
-		case strings.HasPrefix(name, "/"):
-			name = name[1:]
-		default:
-			name = strings.TrimRight(name, "/")
-			if name == "." {
-				name = ""
-			}
-			if prefix != "" {
-				dir := strings.TrimSuffix(prefix, "/")
-				if name != dir && !strings.HasPrefix(name, prefix) {
-					return "", false
-				}
-				name = strings.TrimPrefix(strings.TrimPrefix(name, dir), "/")
-			}
-			return "/" + name, true
+	parts := make([]string, 0, strings.Count(name, "/")+1)
+	for part := range strings.SplitSeq(name, "/") {
+		if part != "" && part != "." {
+			parts = append(parts, part)
 		}
 	}
+	if prefix != "" {
+		if len(parts) == 0 || parts[0] != strings.Trim(prefix, "/") {
+			return "", false
+		}
+		parts = parts[1:]
+	}
+	return "/" + strings.Join(parts, "/"), true
 }
 
 // xattrs reads the SCHILY.xattr.* records, the ones builder, GNU tar and

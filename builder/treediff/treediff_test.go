@@ -722,3 +722,15 @@ func TestMetadataBounded(t *testing.T) {
 		t.Errorf("Read within the default: %v", err)
 	}
 }
+
+// One file spelled twice ("etc/passwd", "./etc//passwd"): extraction
+// leaves the later entry's contents, so two archives holding both
+// spellings in opposite orders differ.
+func TestOneFileSpelledTwice(t *testing.T) {
+	tmp := t.TempDir()
+	a := writeTar(t, tmp, "a.tar", "none", dir("etc/"), file("etc/passwd", "root:x:0:0\n"), file("./etc//passwd", "evil::0:0\n"))
+	b := writeTar(t, tmp, "b.tar", "none", dir("etc/"), file("./etc//passwd", "evil::0:0\n"), file("etc/passwd", "root:x:0:0\n"))
+	if got, want := summary(compare(t, a, b)), []string{"changed /etc/passwd content"}; !slices.Equal(got, want) {
+		t.Errorf("report %v, want %v", got, want)
+	}
+}
