@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/internal/s3test"
+	"github.com/minio/minio-go/v7"
 )
 
 func s3Tree(t *testing.T, srv *s3test.Server, prefix string) *Tree {
@@ -104,5 +106,44 @@ func TestS3PublishAndLock(t *testing.T) {
 	}
 	if got := listed(t, tr); !slices.Equal(got, []string{"busybox:r1:default:x86_64:20260101_0000", "busybox:r2:default:x86_64:20260101_0000", "busybox:r3:default:x86_64:20260101_0000"}) {
 		t.Fatalf("after remove: %v", got)
+	}
+}
+
+// An index replaced while it is read (the lock, renewed by its holder
+// while another publisher reads it) is read again, not reported as a
+// failed precondition: minio reads with If-Match on the ETag it saw.
+func TestS3ReadIndexWhileReplaced(t *testing.T) {
+	srv := s3test.Start(t)
+	ctx := t.Context()
+	st := s3Tree(t, srv, "race").Store.(*S3Store)
+	if err := st.WriteIndex(ctx, "x.json", []byte("0"), ""); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			body := bytes.Repeat([]byte{byte('a' + i%26)}, 64<<10)
+			if _, err := st.client.PutObject(ctx, st.bucket, st.key("x.json"), bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for range 300 {
+		data, _, err := st.ReadIndex(ctx, "x.json")
+		if err != nil {
+			t.Fatalf("reading an index being replaced: %v", err)
+		}
+		if len(data) > 1 && !bytes.Equal(data, bytes.Repeat(data[:1], len(data))) {
+			t.Fatalf("read a mix of two versions")
+		}
 	}
 }

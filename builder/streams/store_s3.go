@@ -157,7 +157,10 @@ func (s *S3Store) s3Error(op, name string, err error) error {
 // isPreconditionFailed reports a conditional request that lost: 412, or
 // 409 ConditionalRequestConflict when two conditional writes race.
 func isPreconditionFailed(err error) bool {
-	resp := minio.ToErrorResponse(err)
+	var resp minio.ErrorResponse
+	if !errors.As(err, &resp) {
+		return false
+	}
 	return resp.StatusCode == http.StatusPreconditionFailed || resp.Code == "PreconditionFailed" ||
 		resp.Code == "ConditionalRequestConflict"
 }
@@ -184,18 +187,17 @@ func (s *S3Store) Open(ctx context.Context, name string) (io.ReadCloser, error) 
 }
 
 // ReadIndex returns the object's ETag as its tag; the ETag and the bytes
-// come from the same response.
+// come from one GET. (minio's Object would Stat first and make its reads
+// conditional on that ETag: an index replaced between the two, such as
+// the lock renewed by its holder while another publisher reads it, then
+// failed with 412.)
 func (s *S3Store) ReadIndex(ctx context.Context, name string) (_ []byte, _ string, err error) {
-	obj, err := s.Open(ctx, name)
-	if err != nil {
-		return nil, "", err
-	}
-	defer func() { err = errors.Join(err, obj.Close()) }()
-	info, err := obj.(*minio.Object).Stat()
+	body, info, _, err := (&minio.Core{Client: s.client}).GetObject(ctx, s.bucket, s.key(name), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, "", s.s3Error("reading", name, err)
 	}
-	data, err := io.ReadAll(obj)
+	defer func() { err = errors.Join(err, body.Close()) }()
+	data, err := io.ReadAll(body)
 	if err != nil {
 		return nil, "", s.s3Error("reading", name, err)
 	}
