@@ -18,7 +18,8 @@ var debianCacheState struct {
 // debianCache is a stage cache (--cache-dir) for the tests that build
 // recipes/debian.hcl, private to this test run: each such build took
 // 2 to 6 minutes of the suite's 30, most of it the same debootstrap and
-// the same packages step. The first build runs them; the others
+// the same packages step. The first build (TestEndToEndDebian's, whose
+// file sorts first) runs them; the others
 // restore them from its snapshots, as a user's second build does
 // (`==> cache: bootstrap hit`), and run only their own steps on top:
 // the cloud variant its cloud-init step, the vm output its kernel and

@@ -44,7 +44,10 @@ func TestEndToEndDebian(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "out")
-	cacheDir := filepath.Join(t.TempDir(), "cache")
+	// The Debian tests' shared cache: this is the run's first Debian
+	// build (its steps must run, checked below), and TestImageTestDebian's
+	// default build is this one again, then served from these stages.
+	cacheDir := debianCache(t)
 	suffix := uniqueSuffix()
 	alias := "builder-e2e-debian-" + suffix
 	first := daemons[0]
