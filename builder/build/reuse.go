@@ -81,10 +81,11 @@ func lookupPackReuse(c *cache.Cache, policy cache.Policy, plan *recipe.Plan, epo
 	}
 	newest := entries[len(entries)-1].Created
 	e, ok := c.LookupPack(pr.key)
-	if !ok || e.Created.Before(newest) || e.SBOM == nil {
+	if !ok || e.Created.Before(newest) || !e.SBOM.Current() {
 		// Packed before the snapshots were rebuilt (--no-cache, the
 		// TTL): the rootfs it holds is not theirs. Or kept by a builder
-		// that wrote no SBOM: the rootfs must be read for one.
+		// that wrote no SBOM, or read its facts another way: the rootfs
+		// must be read for them.
 		return pr, nil
 	}
 	pr.hit = &output.ReusedRootfs{Path: c.PackFile(pr.key, e), Info: e.File, Packages: e.Packages, Disk: e.Disk, Facts: e.SBOM,

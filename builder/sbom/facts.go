@@ -19,12 +19,25 @@ import (
 // file in the cache (cache.PackEntry), which is not trusted: Check
 // refuses what ReadFacts could not have produced.
 type Facts struct {
-	Distro Distro `json:"distro"`
+	// Version is FactsVersion when ReadFacts made them: the stage
+	// cache keeps Facts beside a packed rootfs, and Facts read by an
+	// older way of reading (another version, or none) must not give a
+	// reused build another SBOM than a fresh build writes.
+	Version int    `json:"version,omitempty"`
+	Distro  Distro `json:"distro"`
 	// Licenses are the declared licence expressions (SPDX) by package
 	// name; a package without one has no machine-readable copyright
 	// file, and the SBOM says NOASSERTION.
 	Licenses map[string]string `json:"licenses,omitempty"`
 }
+
+// FactsVersion changes whenever ReadFacts, or what it calls
+// (CopyrightLicense, parseOSRelease), would read another Facts from the
+// same rootfs: cached Facts of another version are not reused.
+const FactsVersion = 1
+
+// Current reports whether f was read the way ReadFacts reads now.
+func (f *Facts) Current() bool { return f != nil && f.Version == FactsVersion }
 
 // Distro is what /etc/os-release says of the image's distribution.
 type Distro struct {
@@ -59,7 +72,7 @@ func ReadFacts(root string, pkgs []image.Package) (_ Facts, err error) {
 			err = errors.Join(err, fmt.Errorf("closing %s: %w", root, cerr))
 		}
 	}()
-	var f Facts
+	f := Facts{Version: FactsVersion}
 	for _, name := range []string{"etc/os-release", "usr/lib/os-release"} {
 		data, err := readRegular(r, name, maxOSRelease)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -168,7 +168,8 @@ func imageOf(t *testing.T, root string) (image.ImageJSON, sbom.Facts) {
 func TestReadFacts(t *testing.T) {
 	_, facts := imageOf(t, rootfs(t))
 	want := sbom.Facts{
-		Distro: sbom.Distro{ID: "debian", VersionID: "12", Name: "Debian GNU/Linux 12 (bookworm)"},
+		Version: sbom.FactsVersion,
+		Distro:  sbom.Distro{ID: "debian", VersionID: "12", Name: "Debian GNU/Linux 12 (bookworm)"},
 		Licenses: map[string]string{
 			"libc6":          "GPL-2.0-or-later AND LGPL-2.1-or-later AND LicenseRef-public-domain",
 			"libstdc++6":     "GPL-2.0-or-later AND LGPL-2.1-or-later AND LicenseRef-public-domain",
@@ -182,6 +183,21 @@ func TestReadFacts(t *testing.T) {
 	}
 	if err := facts.Check(); err != nil {
 		t.Error(err)
+	}
+	// Facts the cache kept from an older way of reading them (no
+	// version, or another) are not reused: the rootfs is read again.
+	if !facts.Current() {
+		t.Error("facts ReadFacts just read are not current")
+	}
+	var old sbom.Facts
+	if err := json.Unmarshal([]byte(`{"distro":{"id":"debian"}}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	older := facts
+	older.Version = sbom.FactsVersion - 1
+	var none *sbom.Facts
+	if old.Current() || older.Current() || none.Current() {
+		t.Error("facts of no version, another version, or none count as current")
 	}
 }
 
