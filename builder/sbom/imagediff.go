@@ -76,7 +76,7 @@ func DiffImages(ctx context.Context, a, b string, rootfs bool) (ImageDiff, error
 		d.RootfsNote = "not compared: " + err.Error()
 		return d, nil
 	}
-	ta, tb, err := readBoth(ctx, sa, sb)
+	ta, tb, err := treediff.ReadBoth(ctx, sa, sb, treediff.Options{Capture: IsDpkgList})
 	if err != nil {
 		return ImageDiff{}, err
 	}
@@ -91,38 +91,6 @@ func DiffImages(ctx context.Context, a, b string, rootfs bool) (ImageDiff, error
 		d.Rootfs.Beyond = append(d.Rootfs.Beyond, e)
 	}
 	return d, nil
-}
-
-// readBoth reads two trees at once, keeping dpkg's file lists; the
-// first failure cancels the other read and is the one reported.
-func readBoth(ctx context.Context, a, b treediff.Source) (*treediff.Tree, *treediff.Tree, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	opts := treediff.Options{Capture: IsDpkgList}
-	type result struct {
-		t   *treediff.Tree
-		err error
-	}
-	bc := make(chan result, 1)
-	go func() {
-		t, err := treediff.Read(ctx, b, opts)
-		if err != nil {
-			cancel()
-		}
-		bc <- result{t, err}
-	}()
-	ta, errA := treediff.Read(ctx, a, opts)
-	if errA != nil {
-		cancel()
-	}
-	rb := <-bc
-	switch {
-	case errA != nil && (rb.err == nil || !errors.Is(errA, context.Canceled)):
-		return nil, nil, errA
-	case rb.err != nil:
-		return nil, nil, rb.err
-	}
-	return ta, rb.t, nil
 }
 
 // Write prints the comparison for people: the fingerprints, each

@@ -67,6 +67,17 @@ func (r Report) Same() bool { return len(r.Entries) == 0 }
 
 // Compare reads a and b, at once, and compares them.
 func Compare(ctx context.Context, a, b Source) (Report, error) {
+	ta, tb, err := ReadBoth(ctx, a, b, Options{})
+	if err != nil {
+		return Report{}, err
+	}
+	return CompareTrees(ta, tb), nil
+}
+
+// ReadBoth reads two trees at once, with the same options. The first to
+// fail cancels the other, and its error is the one reported, not the
+// cancellation it caused.
+func ReadBoth(ctx context.Context, a, b Source, opts Options) (*Tree, *Tree, error) {
 	type result struct {
 		t   *Tree
 		err error
@@ -75,26 +86,24 @@ func Compare(ctx context.Context, a, b Source) (Report, error) {
 	defer cancel()
 	bc := make(chan result, 1)
 	go func() {
-		t, err := Read(ctx, b, Options{})
+		t, err := Read(ctx, b, opts)
 		if err != nil {
 			cancel() // no point reading a without b
 		}
 		bc <- result{t, err}
 	}()
-	ta, errA := Read(ctx, a, Options{})
+	ta, errA := Read(ctx, a, opts)
 	if errA != nil {
 		cancel()
 	}
 	rb := <-bc
-	if errA != nil || rb.err != nil {
-		// The first to fail cancelled the other: report that first
-		// failure, not the cancellation it caused.
-		if errA != nil && (rb.err == nil || !errors.Is(errA, context.Canceled)) {
-			return Report{}, errA
-		}
-		return Report{}, rb.err
+	switch {
+	case errA != nil && (rb.err == nil || !errors.Is(errA, context.Canceled)):
+		return nil, nil, errA
+	case rb.err != nil:
+		return nil, nil, rb.err
 	}
-	return CompareTrees(ta, rb.t), nil
+	return ta, rb.t, nil
 }
 
 // CompareTrees compares two trees read.
