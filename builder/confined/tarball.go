@@ -162,7 +162,27 @@ func ExtractArchiveFile(ctx context.Context, f *os.File, root string, maxSize in
 // size costs the archive nothing. maxSize <= 0 means the default,
 // DefaultMaxExtract. ctx is checked between entries and while a file is
 // written.
-func ExtractTar(ctx context.Context, r io.Reader, root string, maxSize int64) (err error) {
+func ExtractTar(ctx context.Context, r io.Reader, root string, maxSize int64) error {
+	return extractTar(ctx, r, "", root, maxSize)
+}
+
+// ExtractTarBelow is ExtractTar keeping only the entries below the
+// directory prefix ("rootfs"), re-rooted at root: a unified image's root
+// filesystem without the metadata.yaml and templates/ beside it. Entries
+// elsewhere are skipped; a hard link below prefix to an entry outside it
+// is refused, since that entry is not extracted. Names are checked
+// before the prefix is stripped, so "rootfs/../etc" is refused as a
+// climbing name rather than read as "etc".
+func ExtractTarBelow(ctx context.Context, r io.Reader, prefix, root string, maxSize int64) error {
+	parts, err := splitPath(prefix)
+	if err != nil || len(parts) == 0 {
+		return fmt.Errorf("extracting below %q: not a directory name inside the archive", prefix)
+	}
+	return extractTar(ctx, r, strings.Join(parts, "/"), root, maxSize)
+}
+
+// extractTar is ExtractTar of the entries below prefix, all when it is "".
+func extractTar(ctx context.Context, r io.Reader, prefix, root string, maxSize int64) (err error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxExtract
 	}
@@ -187,18 +207,66 @@ func ExtractTar(ctx context.Context, r io.Reader, root string, maxSize int64) (e
 		if err != nil && !(errors.Is(err, tar.ErrInsecurePath) && hdr != nil) {
 			return fmt.Errorf("reading the archive: %w", err)
 		}
+		name := hdr.Name
+		if prefix != "" {
+			if hdr, err = rebase(hdr, prefix); err != nil {
+				return fmt.Errorf("extracting %q: %w", name, err)
+			}
+			if hdr == nil {
+				continue
+			}
+		}
 		if expanded, err = expand(expanded, hdr, maxSize); err != nil {
-			return fmt.Errorf("extracting %q: %w", hdr.Name, err)
+			return fmt.Errorf("extracting %q: %w", name, err)
 		}
 		n, err := tarNode(hdr, ctxReader{ctx, tr})
 		if err == nil && n != nil {
 			err = w.create(n)
 		}
 		if err != nil {
-			return fmt.Errorf("extracting %q: %w", hdr.Name, err)
+			return fmt.Errorf("extracting %q: %w", name, err)
 		}
 	}
 	return w.finish()
+}
+
+// rebase returns hdr re-rooted below prefix (clean, relative), a copy
+// with the prefix stripped from its name and a hard link's target; nil
+// for an entry outside prefix, which is skipped.
+func rebase(hdr *tar.Header, prefix string) (*tar.Header, error) {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return hdr, nil
+	}
+	name, err := entryName(hdr.Name)
+	if err != nil {
+		return nil, err
+	}
+	rel, ok := below(name, prefix)
+	if !ok {
+		return nil, nil
+	}
+	h := *hdr
+	h.Name = rel
+	if h.Typeflag == tar.TypeLink {
+		target, err := entryName(h.Linkname)
+		if err != nil {
+			return nil, fmt.Errorf("hard link target: %w", err)
+		}
+		if h.Linkname, ok = below(target, prefix); !ok {
+			return nil, fmt.Errorf("hard link target %q is outside %s/, which is all that is extracted", hdr.Linkname, prefix)
+		}
+	}
+	return &h, nil
+}
+
+// below returns name (clean, relative) relative to the directory prefix:
+// "." for prefix itself, false for a name outside it.
+func below(name, prefix string) (string, bool) {
+	if name == prefix {
+		return ".", true
+	}
+	rest, ok := strings.CutPrefix(name, prefix+"/")
+	return rest, ok
 }
 
 // DefaultMaxExtract is what an archive may expand to unless a recipe's
