@@ -98,7 +98,7 @@ const (
 
 // Read reads every node of s, hashing each regular file.
 func Read(ctx context.Context, s Source, opts Options) (_ *Tree, err error) {
-	r, err := s.stream(ctx)
+	r, err := s.Stream(ctx)
 	if err != nil {
 		return nil, err
 	}

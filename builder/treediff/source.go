@@ -145,9 +145,12 @@ func openFile(path string) (Source, error) {
 	return Source{Path: path, Kind: KindArchive}, nil
 }
 
-// stream opens the source as one tar stream. Closing it stops whatever
-// produces it and reports how that ended.
-func (s Source) stream(ctx context.Context) (io.ReadCloser, error) {
+// Stream opens the source as one tar stream (a squashfs as sqfs2tar
+// writes it, an archive decompressed), for a reader other than Read:
+// the image bootstrap extracts a base image's root filesystem from it.
+// Closing it stops whatever produces it; read to the end first, Close
+// reports how the producer ended. Prefix is the reader's to apply.
+func (s Source) Stream(ctx context.Context) (io.ReadCloser, error) {
 	switch s.Kind {
 	case KindDirectory:
 		return dirStream(ctx, s.Path), nil
