@@ -1,0 +1,195 @@
+package streams
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/builder-images/builder/builder/image"
+)
+
+// The client side of a tree: finding the container image an alias or a
+// fingerprint names on a simplestreams server, as LXD and Incus do when
+// they copy from an image-server remote. The image bootstrap uses it to
+// start a build from an existing image; the server may be builder serve
+// (signed or not) or any LXD/Incus image server.
+
+// ParseIndex reads a server's streams/v1/index.json.
+func ParseIndex(data []byte, where string) (*Index, error) {
+	var idx Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", where, err)
+	}
+	return &idx, nil
+}
+
+// ProductPaths are the index's products files with images to download,
+// in a stable order ("images" first, as LXD reads it).
+func (idx *Index) ProductPaths() []string {
+	keys := make([]string, 0, len(idx.Index))
+	for k, e := range idx.Index {
+		if e.DataType == "image-downloads" && e.Path != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		switch {
+		case a == b:
+			return 0
+		case a == "images":
+			return -1
+		case b == "images":
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	var paths []string
+	for _, k := range keys {
+		if p := idx.Index[k].Path; !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	return paths
+}
+
+// ParseProducts reads a products file (streams/v1/images.json) a server
+// sent.
+func ParseProducts(data []byte, where string) (*Products, error) {
+	return parseProducts(data, where)
+}
+
+// Query names a container image on a server.
+type Query struct {
+	// Alias is one of a product's aliases ("debian/12"); the newest
+	// version holding a container image is taken.
+	Alias string
+	// Fingerprint is an image's full fingerprint, looked for in every
+	// version when Alias is empty.
+	Fingerprint string
+	// Arch is the architecture the image must have.
+	Arch image.Architecture
+	// Variant settles an alias that products of several variants carry.
+	Variant string
+}
+
+// String names the query in messages.
+func (q Query) String() string {
+	if q.Alias != "" {
+		return fmt.Sprintf("alias %q for %s", q.Alias, q.Arch.LXD)
+	}
+	return fmt.Sprintf("fingerprint %s", q.Fingerprint)
+}
+
+// Found is a container image of a server's tree.
+type Found struct {
+	// Product is the product's key (os:release:variant:arch), Version
+	// its serial.
+	Product, Version string
+	// Fingerprint is the image's fingerprint as the tree states it: the
+	// metadata item's combined hash of a split image, the unified
+	// file's sha256.
+	Fingerprint string
+	// Meta is a split image's metadata file, or a unified image's one
+	// file; Rootfs is a split image's squashfs (preferred) or root
+	// tarball, nil for a unified image.
+	Meta, Rootfs *Item
+	// Aliases are the product's, Properties os, release and variant.
+	Aliases    []string
+	Properties map[string]string
+}
+
+// Find returns the container image q names: by alias, the newest version
+// of the product carrying it for q's architecture (of q's variant when
+// products of several variants carry it); by fingerprint, the version
+// whose container image has it, which must be of q's architecture.
+func (p *Products) Find(q Query) (Found, error) {
+	var matches []Found
+	for _, key := range slices.Sorted(maps.Keys(p.Products)) {
+		prod := p.Products[key]
+		arch, err := image.LookupArchitecture(prod.Arch)
+		if err != nil {
+			continue // an architecture builder does not build for
+		}
+		if q.Alias != "" && (arch.LXD != q.Arch.LXD || !slices.Contains(splitAliases(prod.Aliases), q.Alias)) {
+			continue
+		}
+		for _, serial := range prod.serials() {
+			vi, ok := prod.Versions[serial].image(image.InstanceContainer)
+			if !ok {
+				continue
+			}
+			f := found(key, serial, prod, prod.Versions[serial], vi)
+			if q.Alias == "" && f.Fingerprint != q.Fingerprint {
+				continue
+			}
+			if q.Alias == "" && arch.LXD != q.Arch.LXD {
+				return Found{}, fmt.Errorf("image %s (%s version %s) is for %s, not for %s, the recipe's architecture", q.Fingerprint, key, serial, arch.LXD, q.Arch.LXD)
+			}
+			matches = append(matches, f)
+			break
+		}
+	}
+	if len(matches) > 1 && q.Variant != "" {
+		var same []Found
+		for _, f := range matches {
+			if variantOf(f) == q.Variant {
+				same = append(same, f)
+			}
+		}
+		if len(same) > 0 {
+			matches = same
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return Found{}, fmt.Errorf("no container image with %s", q)
+	case 1:
+		return matches[0], nil
+	}
+	keys := make([]string, len(matches))
+	for i, f := range matches {
+		keys[i] = f.Product
+	}
+	return Found{}, fmt.Errorf("%s names several products: %s; give the image's fingerprint, or a variant the alias settles on", q, strings.Join(keys, ", "))
+}
+
+// found describes the image vi of a product's version.
+// A split image's fingerprint is the metadata item's combined hash, as
+// clients read it, else builder's record of it.
+func found(key, serial string, prod *Product, v *Version, vi versionImage) Found {
+	f := Found{Product: key, Version: serial, Fingerprint: vi.fingerprint(), Meta: vi.meta, Rootfs: vi.data,
+		Aliases: splitAliases(prod.Aliases), Properties: map[string]string{}}
+	if meta := v.Items[FtypeLXDMeta]; vi.data != nil && meta != nil {
+		if fp := clientFingerprint(meta, vi.data.Ftype); fp != "" {
+			f.Fingerprint = fp
+		}
+	}
+	for k, v := range map[string]string{"os": prod.OS, "release": prod.Release, "variant": prod.Variant} {
+		if v != "" {
+			f.Properties[k] = v
+		}
+	}
+	return f
+}
+
+// variantOf is the product's variant; none means "default", as LXD's
+// image servers spell it.
+func variantOf(f Found) string {
+	if v := f.Properties["variant"]; v != "" {
+		return v
+	}
+	return "default"
+}
+
+// splitAliases reads a product's comma-separated aliases.
+func splitAliases(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,110 @@
+package streams
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/builder-images/builder/builder/image"
+)
+
+// serverProducts is a products file as LXD's image servers write it
+// (Debian spellings of architectures, aliases with and without the
+// variant, newer VM-only versions) beside builder's (a unified version,
+// an alias two variants share).
+const serverProducts = `{"content_id": "images", "datatype": "image-downloads", "format": "products:1.0", "products": {
+ "debian:bookworm:amd64:default": {"arch": "amd64", "os": "Debian", "release": "bookworm", "variant": "default",
+  "aliases": "debian/bookworm/default,debian/bookworm,debian/12/default,debian/12",
+  "versions": {
+   "20250101_05:24": {"items": {
+     "lxd.tar.xz": {"ftype": "lxd.tar.xz", "path": "images/debian/old/lxd.tar.xz", "sha256": "m1", "size": 1,
+       "combined_squashfs_sha256": "fp-old-sq", "combined_rootxz_sha256": "fp-old-xz"},
+     "squashfs": {"ftype": "squashfs", "path": "images/debian/old/rootfs.squashfs", "sha256": "s1", "size": 2},
+     "root.tar.xz": {"ftype": "root.tar.xz", "path": "images/debian/old/rootfs.tar.xz", "sha256": "r1", "size": 3}}},
+   "20250102_05:24": {"items": {
+     "lxd.tar.xz": {"ftype": "lxd.tar.xz", "path": "images/debian/new/lxd.tar.xz", "sha256": "m2", "size": 1,
+       "combined_rootxz_sha256": "fp-new-xz", "combined_disk-kvm-img_sha256": "fp-new-vm"},
+     "root.tar.xz": {"ftype": "root.tar.xz", "path": "images/debian/new/rootfs.tar.xz", "sha256": "r2", "size": 3},
+     "disk-kvm.img": {"ftype": "disk-kvm.img", "path": "images/debian/new/disk.qcow2", "sha256": "d2", "size": 4}}},
+   "20250103_05:24": {"items": {
+     "lxd.tar.xz": {"ftype": "lxd.tar.xz", "path": "images/debian/vm/lxd.tar.xz", "sha256": "m3", "size": 1,
+       "combined_disk-kvm-img_sha256": "fp-vm-only"},
+     "disk-kvm.img": {"ftype": "disk-kvm.img", "path": "images/debian/vm/disk.qcow2", "sha256": "d3", "size": 4}}}}},
+ "debian:bookworm:arm64:default": {"arch": "arm64", "os": "Debian", "release": "bookworm", "variant": "default",
+  "aliases": "debian/bookworm/default,debian/bookworm,debian/12/default,debian/12",
+  "versions": {"20250101_05:24": {"items": {
+     "lxd.tar.xz": {"ftype": "lxd.tar.xz", "path": "images/arm/lxd.tar.xz", "sha256": "m4", "size": 1, "combined_squashfs_sha256": "fp-arm"},
+     "squashfs": {"ftype": "squashfs", "path": "images/arm/rootfs.squashfs", "sha256": "s4", "size": 2}}}}},
+ "mine:1:x86_64:default": {"arch": "x86_64", "os": "mine", "release": "1", "variant": "default", "aliases": "mine/1/default,mine",
+  "versions": {"20250101_0000": {"items": {
+     "lxd_combined.tar.gz": {"ftype": "lxd_combined.tar.gz", "path": "images/u.tar.gz", "sha256": "fp-unified", "size": 5}}}}},
+ "mine:1:x86_64:cloud": {"arch": "x86_64", "os": "mine", "release": "1", "variant": "cloud", "aliases": "mine/1/cloud,mine",
+  "versions": {"20250101_0000": {"items": {
+     "lxd_combined.tar.gz": {"ftype": "lxd_combined.tar.gz", "path": "images/c.tar.gz", "sha256": "fp-cloud", "size": 5}}}}}
+}}`
+
+func TestFind(t *testing.T) {
+	p, err := ParseProducts([]byte(serverProducts), "images.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	amd64, _ := image.LookupArchitecture("amd64")
+	arm64, _ := image.LookupArchitecture("arm64")
+	for _, tt := range []struct {
+		name                        string
+		q                           Query
+		product, version, fp, files string
+	}{
+		// The newest version with a container image; the VM-only one
+		// after it is not one.
+		{"alias", Query{Alias: "debian/12", Arch: amd64}, "debian:bookworm:amd64:default", "20250102_05:24", "fp-new-xz", "images/debian/new/lxd.tar.xz images/debian/new/rootfs.tar.xz"},
+		{"alias for another architecture", Query{Alias: "debian/12", Arch: arm64}, "debian:bookworm:arm64:default", "20250101_05:24", "fp-arm", "images/arm/lxd.tar.xz images/arm/rootfs.squashfs"},
+		// An older version by fingerprint; squashfs preferred to tar.
+		{"fingerprint", Query{Fingerprint: "fp-old-sq", Arch: amd64}, "debian:bookworm:amd64:default", "20250101_05:24", "fp-old-sq", "images/debian/old/lxd.tar.xz images/debian/old/rootfs.squashfs"},
+		{"unified", Query{Alias: "mine/1/default", Arch: amd64}, "mine:1:x86_64:default", "20250101_0000", "fp-unified", "images/u.tar.gz"},
+		{"alias of two variants, settled by the variant", Query{Alias: "mine", Arch: amd64, Variant: "cloud"}, "mine:1:x86_64:cloud", "20250101_0000", "fp-cloud", "images/c.tar.gz"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := p.Find(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := f.Meta.Path
+			if f.Rootfs != nil {
+				files += " " + f.Rootfs.Path
+			}
+			if f.Product != tt.product || f.Version != tt.version || f.Fingerprint != tt.fp || files != tt.files {
+				t.Errorf("Find = %s %s %s %s, want %s %s %s %s", f.Product, f.Version, f.Fingerprint, files, tt.product, tt.version, tt.fp, tt.files)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name string
+		q    Query
+		want string
+	}{
+		{"unknown alias", Query{Alias: "debian/13", Arch: amd64}, `no container image with alias "debian/13" for x86_64`},
+		{"a VM image's fingerprint", Query{Fingerprint: "fp-vm-only", Arch: amd64}, "no container image with fingerprint fp-vm-only"},
+		{"fingerprint of another architecture", Query{Fingerprint: "fp-arm", Arch: amd64}, "is for aarch64, not for x86_64"},
+		{"alias of two variants, neither the recipe's", Query{Alias: "mine", Arch: amd64, Variant: "minimal"}, "mine:1:x86_64:cloud, mine:1:x86_64:default"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := p.Find(tt.q); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Find = %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestProductPaths(t *testing.T) {
+	idx, err := ParseIndex([]byte(`{"format": "index:1.0", "index": {
+	  "zz": {"datatype": "image-downloads", "path": "streams/v1/zz.json"},
+	  "images": {"datatype": "image-downloads", "path": "streams/v1/images.json"},
+	  "aa": {"datatype": "image-ids", "path": "streams/v1/ids.json"},
+	  "dup": {"datatype": "image-downloads", "path": "streams/v1/images.json"}}}`), "index.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(idx.ProductPaths(), " "); got != "streams/v1/images.json streams/v1/zz.json" {
+		t.Errorf("ProductPaths = %s", got)
+	}
+}
