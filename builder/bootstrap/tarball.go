@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/builder-images/builder/builder/confined"
@@ -30,7 +31,7 @@ func (tarballBackend) HostInputs(cfg *Config) []string { return localPath(cfg.So
 func (tarballBackend) Bootstrap(ctx context.Context, env Env, b *Config, dir string) error {
 	path := b.Source
 	if strings.HasPrefix(b.Source, "https://") {
-		downloaded, err := download(ctx, env.HTTP, b.Source, b.SHA256, env.WorkDir)
+		downloaded, err := download(ctx, env.HTTP, fetchSpec{URL: b.Source, SHA256: b.SHA256, Size: -1}, env.WorkDir)
 		if err != nil {
 			return err
 		}
@@ -47,12 +48,18 @@ func (tarballBackend) Bootstrap(ctx context.Context, env Env, b *Config, dir str
 	return nil
 }
 
-// ChecksumError is a download or file whose sha256 is not the recipe's.
+// ChecksumError is a download or file whose sha256 is not the recipe's,
+// or not the one the server stated.
 type ChecksumError struct {
 	Source, Want, Got string
+	// By says who stated Want: "" is the recipe.
+	By string
 }
 
 func (e *ChecksumError) Error() string {
+	if e.By != "" {
+		return fmt.Sprintf("%s has sha256 %s, but %s states %s", e.Source, e.Got, e.By, e.Want)
+	}
 	return fmt.Sprintf("%s has sha256 %s, but the recipe expects %s", e.Source, e.Got, e.Want)
 }
 
@@ -72,12 +79,25 @@ func checkFileSHA256(path, want string) error {
 	return nil
 }
 
-// download fetches url into a temporary file in workDir, hashing on the
-// way; a file whose hash differs is removed and reported.
-func download(ctx context.Context, client *http.Client, url, want, workDir string) (_ string, err error) {
+// fetchSpec is a file to download and what it must be.
+type fetchSpec struct {
+	URL, SHA256 string
+	// Size is the size the file must have; -1 for any.
+	Size int64
+	// By says who stated SHA256 and Size: "" is the recipe.
+	By string
+	// Tee, when set, is given the bytes too (a fingerprint computed
+	// over several files).
+	Tee io.Writer
+}
+
+// download fetches f.URL into a temporary file in workDir, hashing on
+// the way; a file whose hash or size differs is removed and reported.
+func download(ctx context.Context, client *http.Client, f fetchSpec, workDir string) (_ string, err error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
+	url := f.URL
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", fmt.Errorf("downloading %s: %w", url, err)
@@ -90,22 +110,39 @@ func download(ctx context.Context, client *http.Client, url, want, workDir strin
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("downloading %s: %s", url, resp.Status)
 	}
-	f, err := os.CreateTemp(workDir, ".builder-download-*")
+	out, err := os.CreateTemp(workDir, ".builder-download-*")
 	if err != nil {
 		return "", fmt.Errorf("downloading %s: %w", url, err)
 	}
 	defer func() {
 		if err != nil {
-			os.Remove(f.Name())
+			os.Remove(out.Name())
 		}
 	}()
 	h := sha256.New()
-	_, copyErr := io.Copy(io.MultiWriter(f, h), resp.Body)
-	if err := errors.Join(copyErr, f.Close()); err != nil {
+	w := io.MultiWriter(out, h)
+	if f.Tee != nil {
+		w = io.MultiWriter(out, h, f.Tee)
+	}
+	body := io.Reader(resp.Body)
+	if f.Size >= 0 {
+		// One byte more than stated shows a longer file without
+		// reading all of it.
+		body = io.LimitReader(body, f.Size+1)
+	}
+	n, copyErr := io.Copy(w, body)
+	if err := errors.Join(copyErr, out.Close()); err != nil {
 		return "", fmt.Errorf("downloading %s: %w", url, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return "", &ChecksumError{Source: url, Want: want, Got: got}
+	if f.Size >= 0 && n != f.Size {
+		got := strconv.FormatInt(n, 10)
+		if n > f.Size {
+			got = "more than " + strconv.FormatInt(f.Size, 10)
+		}
+		return "", fmt.Errorf("downloading %s: it is %s bytes, but %s states %d", url, got, f.By, f.Size)
 	}
-	return f.Name(), nil
+	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
+		return "", &ChecksumError{Source: url, Want: f.SHA256, Got: got, By: f.By}
+	}
+	return out.Name(), nil
 }

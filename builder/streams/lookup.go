@@ -1,7 +1,9 @@
 package streams
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -60,6 +62,9 @@ func ParseProducts(data []byte, where string) (*Products, error) {
 	return parseProducts(data, where)
 }
 
+// ErrNoImage is a query that names no container image of a tree.
+var ErrNoImage = errors.New("no container image")
+
 // Query names a container image on a server.
 type Query struct {
 	// Alias is one of a product's aliases ("debian/12"); the newest
@@ -70,12 +75,17 @@ type Query struct {
 	Fingerprint string
 	// Arch is the architecture the image must have.
 	Arch image.Architecture
-	// Variant settles an alias that products of several variants carry.
+	// Variant, when set, is the variant an alias's product must have;
+	// unset, an alias that products of several variants carry is
+	// settled on "default".
 	Variant string
 }
 
 // String names the query in messages.
 func (q Query) String() string {
+	if q.Alias != "" && q.Variant != "" {
+		return fmt.Sprintf("alias %q for %s, variant %q", q.Alias, q.Arch.LXD, q.Variant)
+	}
 	if q.Alias != "" {
 		return fmt.Sprintf("alias %q for %s", q.Alias, q.Arch.LXD)
 	}
@@ -101,9 +111,9 @@ type Found struct {
 }
 
 // Find returns the container image q names: by alias, the newest version
-// of the product carrying it for q's architecture (of q's variant when
-// products of several variants carry it); by fingerprint, the version
-// whose container image has it, which must be of q's architecture.
+// of the product carrying it for q's architecture and variant; by
+// fingerprint, the version whose container image has it, which must be
+// of q's architecture. It wraps ErrNoImage when there is none.
 func (p *Products) Find(q Query) (Found, error) {
 	var matches []Found
 	for _, key := range slices.Sorted(maps.Keys(p.Products)) {
@@ -131,20 +141,16 @@ func (p *Products) Find(q Query) (Found, error) {
 			break
 		}
 	}
-	if len(matches) > 1 && q.Variant != "" {
-		var same []Found
-		for _, f := range matches {
-			if variantOf(f) == q.Variant {
-				same = append(same, f)
-			}
-		}
-		if len(same) > 0 {
+	if q.Alias != "" && (q.Variant != "" || len(matches) > 1) {
+		variant := cmp.Or(q.Variant, "default")
+		same := slices.DeleteFunc(slices.Clone(matches), func(f Found) bool { return variantOf(f) != variant })
+		if q.Variant != "" || len(same) > 0 {
 			matches = same
 		}
 	}
 	switch len(matches) {
 	case 0:
-		return Found{}, fmt.Errorf("no container image with %s", q)
+		return Found{}, fmt.Errorf("%w with %s", ErrNoImage, q)
 	case 1:
 		return matches[0], nil
 	}
@@ -152,7 +158,7 @@ func (p *Products) Find(q Query) (Found, error) {
 	for i, f := range matches {
 		keys[i] = f.Product
 	}
-	return Found{}, fmt.Errorf("%s names several products: %s; give the image's fingerprint, or a variant the alias settles on", q, strings.Join(keys, ", "))
+	return Found{}, fmt.Errorf("%s names several products: %s; give the image's fingerprint, or the variant", q, strings.Join(keys, ", "))
 }
 
 // found describes the image vi of a product's version.

@@ -47,6 +47,13 @@ func TestFind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	twice, err := ParseProducts([]byte(serverProducts), "images.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prod := range twice.Products {
+		prod.Aliases, prod.Variant = "twice", ""
+	}
 	amd64, _ := image.LookupArchitecture("amd64")
 	arm64, _ := image.LookupArchitecture("arm64")
 	for _, tt := range []struct {
@@ -62,6 +69,8 @@ func TestFind(t *testing.T) {
 		{"fingerprint", Query{Fingerprint: "fp-old-sq", Arch: amd64}, "debian:bookworm:amd64:default", "20250101_05:24", "fp-old-sq", "images/debian/old/lxd.tar.xz images/debian/old/rootfs.squashfs"},
 		{"unified", Query{Alias: "mine/1/default", Arch: amd64}, "mine:1:x86_64:default", "20250101_0000", "fp-unified", "images/u.tar.gz"},
 		{"alias of two variants, settled by the variant", Query{Alias: "mine", Arch: amd64, Variant: "cloud"}, "mine:1:x86_64:cloud", "20250101_0000", "fp-cloud", "images/c.tar.gz"},
+		{"alias of two variants, settled on default", Query{Alias: "mine", Arch: amd64}, "mine:1:x86_64:default", "20250101_0000", "fp-unified", "images/u.tar.gz"},
+		{"a variant does not matter to a fingerprint", Query{Fingerprint: "fp-cloud", Arch: amd64, Variant: "default"}, "mine:1:x86_64:cloud", "20250101_0000", "fp-cloud", "images/c.tar.gz"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, err := p.Find(tt.q)
@@ -85,10 +94,15 @@ func TestFind(t *testing.T) {
 		{"unknown alias", Query{Alias: "debian/13", Arch: amd64}, `no container image with alias "debian/13" for x86_64`},
 		{"a VM image's fingerprint", Query{Fingerprint: "fp-vm-only", Arch: amd64}, "no container image with fingerprint fp-vm-only"},
 		{"fingerprint of another architecture", Query{Fingerprint: "fp-arm", Arch: amd64}, "is for aarch64, not for x86_64"},
-		{"alias of two variants, neither the recipe's", Query{Alias: "mine", Arch: amd64, Variant: "minimal"}, "mine:1:x86_64:cloud, mine:1:x86_64:default"},
+		{"alias of another variant", Query{Alias: "mine/1/cloud", Arch: amd64, Variant: "default"}, `no container image with alias "mine/1/cloud" for x86_64, variant "default"`},
+		{"alias of two products of one variant", Query{Alias: "twice", Arch: amd64}, "names several products: debian:bookworm:amd64:default, mine:1:x86_64:cloud, mine:1:x86_64:default"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := p.Find(tt.q); err == nil || !strings.Contains(err.Error(), tt.want) {
+			products := p
+			if tt.q.Alias == "twice" {
+				products = twice
+			}
+			if _, err := products.Find(tt.q); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Find = %v, want an error saying %q", err, tt.want)
 			}
 		})
