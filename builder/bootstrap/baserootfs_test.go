@@ -47,18 +47,15 @@ func TestExtractBaseRootfs(t *testing.T) {
 	ctx := context.Background()
 	files := t.TempDir()
 	want := map[string]string{"etc/os-release": "ID=base\n", "bin/sh": "#!\n"}
-	split := baseFiles{
-		Metadata: writeTemp(t, files, "lxd.tar.gz", gzipTar(t, map[string]string{"metadata.yaml": "architecture: x86_64\n"})),
-		Rootfs:   writeTemp(t, files, "rootfs.tar.gz", gzipTar(t, want)),
-	}
-	unified := baseFiles{Metadata: writeTemp(t, files, "unified.tar.gz", gzipTar(t, map[string]string{
+	split := writeTemp(t, files, "rootfs.tar.gz", gzipTar(t, want))
+	unified := writeTemp(t, files, "unified.tar.gz", gzipTar(t, map[string]string{
 		"metadata.yaml": "architecture: x86_64\n", "templates/hostname.tpl": "x\n",
 		"rootfs/etc/os-release": want["etc/os-release"], "rootfs/bin/sh": want["bin/sh"],
-	}))}
-	for name, f := range map[string]baseFiles{"split tarball": split, "unified": unified} {
+	}))
+	for name, f := range map[string]string{"split tarball": split, "unified": unified} {
 		t.Run(name, func(t *testing.T) {
 			root := t.TempDir()
-			if err := extractBaseRootfs(ctx, f, root, 0); err != nil {
+			if err := extractBaseRootfs(ctx, f, f == unified, root, 0); err != nil {
 				t.Fatal(err)
 			}
 			if got := readTree(t, root); !equalMaps(got, want) {
@@ -81,14 +78,14 @@ func TestExtractBaseRootfs(t *testing.T) {
 			t.Fatalf("mksquashfs: %v\n%s", err, out)
 		}
 		root := t.TempDir()
-		if err := extractBaseRootfs(ctx, baseFiles{Metadata: split.Metadata, Rootfs: sq}, root, 0); err != nil {
+		if err := extractBaseRootfs(ctx, sq, false, root, 0); err != nil {
 			t.Fatal(err)
 		}
 		if got := readTree(t, root); !equalMaps(got, want) {
 			t.Errorf("extracted %q, want %q", got, want)
 		}
 		// Past the bound, sqfs2tar is stopped and the error says so.
-		err := extractBaseRootfs(ctx, baseFiles{Metadata: split.Metadata, Rootfs: sq}, t.TempDir(), 1024)
+		err := extractBaseRootfs(ctx, sq, false, t.TempDir(), 1024)
 		if err == nil || !strings.Contains(err.Error(), "tarball_size") || !strings.Contains(err.Error(), sq) {
 			t.Errorf("a squashfs past the bound: %v", err)
 		}
@@ -101,17 +98,17 @@ func TestExtractBaseRootfs(t *testing.T) {
 func TestExtractBaseRootfsRefuses(t *testing.T) {
 	ctx := context.Background()
 	files := t.TempDir()
-	meta := writeTemp(t, files, "lxd.tar.gz", gzipTar(t, map[string]string{"metadata.yaml": "x\n"}))
 	for _, tt := range []struct {
-		name  string
-		files baseFiles
-		want  []string
+		name    string
+		path    string
+		unified bool
+		want    []string
 	}{
-		{"climbing rootfs tarball", baseFiles{Metadata: meta, Rootfs: writeTemp(t, files, "evil.tar.gz", gzipTar(t, map[string]string{"../evil": "x"}))},
+		{"climbing rootfs tarball", writeTemp(t, files, "evil.tar.gz", gzipTar(t, map[string]string{"../evil": "x"})), false,
 			[]string{"evil.tar.gz", `extracting "../evil"`}},
-		{"climbing unified entry", baseFiles{Metadata: writeTemp(t, files, "evil-unified.tar.gz", gzipTar(t, map[string]string{"rootfs/../../evil": "x"}))},
+		{"climbing unified entry", writeTemp(t, files, "evil-unified.tar.gz", gzipTar(t, map[string]string{"rootfs/../../evil": "x"})), true,
 			[]string{"evil-unified.tar.gz", `extracting "rootfs/../../evil"`}},
-		{"not an archive", baseFiles{Metadata: meta, Rootfs: writeTemp(t, files, "rootfs.img", []byte("neither squashfs nor tar"))},
+		{"not an archive", writeTemp(t, files, "rootfs.img", []byte("neither squashfs nor tar")), false,
 			[]string{"rootfs.img", "unknown archive format"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,7 +117,7 @@ func TestExtractBaseRootfsRefuses(t *testing.T) {
 			if err := os.Mkdir(root, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			err := extractBaseRootfs(ctx, tt.files, root, 0)
+			err := extractBaseRootfs(ctx, tt.path, tt.unified, root, 0)
 			for _, w := range tt.want {
 				if err == nil || !strings.Contains(err.Error(), w) {
 					t.Fatalf("extractBaseRootfs = %v, want it to say %q", err, w)

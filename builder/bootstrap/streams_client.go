@@ -218,6 +218,24 @@ func itemPaths(items []*streams.Item) string {
 	return strings.Join(names, " + ")
 }
 
+// baseFiles are a base image's files as downloaded and checked.
+type baseFiles struct {
+	// Metadata is a split image's metadata tarball, or a unified image's
+	// one tarball.
+	Metadata string
+	// Rootfs is a split image's root filesystem; "" for a unified image.
+	Rootfs string
+}
+
+// rootfs is the file holding the root filesystem, and whether it is a
+// unified tarball (see extractBaseRootfs).
+func (f baseFiles) rootfs() (path string, unified bool) {
+	if f.Rootfs == "" {
+		return f.Metadata, true
+	}
+	return f.Rootfs, false
+}
+
 // remove deletes the downloaded files.
 func (f baseFiles) remove() error {
 	var errs []error

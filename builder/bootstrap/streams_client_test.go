@@ -114,7 +114,8 @@ func TestStreamsClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	if err := extractBaseRootfs(ctx, files, root, 0); err != nil {
+	path, unified := files.rootfs()
+	if err := extractBaseRootfs(ctx, path, unified, root, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := readTree(t, root); got["etc/os-release"] != "ID=base\n" || len(got) != 1 {
