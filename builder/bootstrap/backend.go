@@ -102,6 +102,10 @@ type Env struct {
 	ScriptsDir string
 	// MaxExtract bounds what a tarball may expand to (see ExtractTar).
 	MaxExtract int64
+	// LookupEnv reads builder's environment (daemon sockets, client
+	// configuration, credentials), as os.LookupEnv does; nil reads
+	// nothing.
+	LookupEnv func(string) (string, bool)
 }
 
 // backends are in the order builder doctor and the README list their
@@ -112,6 +116,7 @@ var backends = []Backend{
 	tarballBackend{},
 	directoryBackend{},
 	busyboxBackend{},
+	imageBackend{},
 }
 
 // Backends lists every backend, in the order their tools are reported.

@@ -38,6 +38,28 @@ type Config struct {
 	// busybox: the static binary to install.
 	Binary string `json:"binary,omitempty"`
 
+	// image: the daemon ("lxd", "incus") or remote (an https URL or a
+	// remote of the client configuration) to export the base from, or
+	// the simplestreams server to download it from; the alias naming
+	// it and the fingerprint pinning it (either or both).
+	Daemon      string `json:"daemon,omitempty"`
+	Remote      string `json:"remote,omitempty"`
+	Server      string `json:"server,omitempty"`
+	Alias       string `json:"alias,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// BaseTemplates and BaseProperties are "keep" (empty) or "drop":
+	// what becomes of the base's metadata (see recipe.Plan.ApplyBase);
+	// DropTemplates and DropProperties drop some of it by path or key.
+	BaseTemplates  string   `json:"templates,omitempty"`
+	BaseProperties string   `json:"properties,omitempty"`
+	DropTemplates  []string `json:"drop_templates,omitempty"`
+	DropProperties []string `json:"drop_properties,omitempty"`
+
+	// Base is what the block's source resolved to (see Resolve), set
+	// in builder's process before cache keys are computed; nil before
+	// and for backends that start from nothing.
+	Base *Base `json:"base,omitempty"`
+
 	// Pins are "name=version" pins of build --locked (see
 	// packages.AptPreferences), which mmdebstrap's apt follows. They
 	// are not among Fields, so not in the cache key: a locked build
@@ -72,7 +94,35 @@ func (c *Config) Fields() step.Fields {
 		WithSet("keyring_fingerprints", step.Texts(c.KeyringFingerprints)).
 		WithSet("source", step.Text(c.Source)).
 		WithSet("sha256", step.Text(c.SHA256)).
-		WithSet("binary", step.Text(c.Binary))
+		WithSet("binary", step.Text(c.Binary)).
+		WithSet("daemon", step.Text(c.Daemon)).
+		WithSet("remote", step.Text(c.Remote)).
+		WithSet("server", step.Text(c.Server)).
+		WithSet("alias", step.Text(c.nameUnlessResolved(c.Alias))).
+		WithSet("fingerprint", step.Text(c.nameUnlessResolved(c.Fingerprint))).
+		WithSet("templates", step.Text(c.BaseTemplates)).
+		WithSet("properties", step.Text(c.BaseProperties)).
+		WithSet("drop_templates", step.Texts(c.DropTemplates)).
+		WithSet("drop_properties", step.Texts(c.DropProperties)).
+		WithSet("base", step.Text(c.baseFingerprint()))
+}
+
+// nameUnlessResolved is v while the block's base is unresolved: once it
+// is, the base's fingerprint stands for the names, so the stage cache
+// keys on what the alias or tag meant at build time, and an alias moved
+// to another image misses it.
+func (c *Config) nameUnlessResolved(v string) string {
+	if c.Base != nil {
+		return ""
+	}
+	return v
+}
+
+func (c *Config) baseFingerprint() string {
+	if c.Base == nil {
+		return ""
+	}
+	return c.Base.Fingerprint
 }
 
 // HostInputs are the host files the backend reads (Backend.HostInputs).
@@ -103,7 +153,8 @@ func (c *Config) Tools() []string {
 
 // Summary: "suite=bookworm variant=minbase …".
 func (c *Config) Summary(masked step.Fields) string {
-	return keyValues(masked, "suite", "variant", "mirror", "snapshot", "source", "sha256", "binary", "include", "exclude")
+	return keyValues(masked, "suite", "variant", "mirror", "snapshot", "source", "sha256", "binary", "include", "exclude",
+		"daemon", "remote", "server", "alias", "fingerprint", "base")
 }
 
 // Runtime is what a bootstrap step needs of the stage besides

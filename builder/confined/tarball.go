@@ -79,29 +79,50 @@ func OpenArchive(path string) (io.ReadCloser, error) {
 // openArchive is OpenArchive on an open file, which closing the stream
 // closes.
 func openArchive(f *os.File, path string) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(f, 64*1024)
+	a, err := decompress(f, path)
+	if err != nil {
+		return nil, errors.Join(err, f.Close())
+	}
+	a.closers = append([]func() error{f.Close}, a.closers...)
+	return a, nil
+}
+
+// Decompress returns the tar stream of r, a tar archive plain or
+// compressed with gzip, xz, zstd or bzip2 (detected by magic bytes);
+// name names it in errors. Closing the stream closes the decompressor,
+// not r.
+func Decompress(r io.Reader, name string) (io.ReadCloser, error) {
+	a, err := decompress(r, name)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func decompress(r io.Reader, path string) (*archive, error) {
+	br := bufio.NewReaderSize(r, 64*1024)
 	head, err := br.Peek(512)
 	if err != nil && err != io.EOF {
-		return nil, errors.Join(fmt.Errorf("reading archive %s: %w", path, err), f.Close())
+		return nil, fmt.Errorf("reading archive %s: %w", path, err)
 	}
-	a := &archive{closers: []func() error{f.Close}}
+	a := &archive{}
 	switch format := detectFormat(head); format {
 	case formatGzip:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("reading gzip archive %s: %w", path, err), f.Close())
+			return nil, fmt.Errorf("reading gzip archive %s: %w", path, err)
 		}
 		a.Reader, a.closers = zr, append(a.closers, zr.Close)
 	case formatXz:
 		xr, err := xz.NewReader(br)
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("reading xz archive %s: %w", path, err), f.Close())
+			return nil, fmt.Errorf("reading xz archive %s: %w", path, err)
 		}
 		a.Reader = xr
 	case formatZstd:
 		zr, err := zstd.NewReader(br)
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("reading zstd archive %s: %w", path, err), f.Close())
+			return nil, fmt.Errorf("reading zstd archive %s: %w", path, err)
 		}
 		a.Reader, a.closers = zr, append(a.closers, func() error { zr.Close(); return nil })
 	case formatBzip2:
@@ -113,7 +134,7 @@ func openArchive(f *os.File, path string) (io.ReadCloser, error) {
 		if len(head) > 0 {
 			what = fmt.Sprintf("it starts with % x", head[:min(8, len(head))])
 		}
-		return nil, errors.Join(fmt.Errorf("%s: unknown archive format: not a tar archive, nor one compressed with gzip, xz, zstd or bzip2 (%s)", path, what), f.Close())
+		return nil, fmt.Errorf("%s: unknown archive format: not a tar archive, nor one compressed with gzip, xz, zstd or bzip2 (%s)", path, what)
 	}
 	return a, nil
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/builder-images/builder/builder/image"
@@ -127,67 +125,13 @@ func (d *Daemon) aliasesFor(j image.ImageJSON) []string {
 // Connect reaches the daemon the settings name, the remote or the first
 // local socket that answers, and checks it trusts us.
 func (d *Daemon) Connect(ctx context.Context) (*lxd.Client, error) {
-	lookup := d.LookupEnv
-	if lookup == nil {
-		lookup = func(string) (string, bool) { return "", false }
+	c, err := lxd.Dial(ctx, lxd.DialOptions{Daemon: d.Daemon, Remote: d.Remote, ClientCert: d.ClientCert, ClientKey: d.ClientKey,
+		ServerCert: d.ServerCert, Project: d.Project, LookupEnv: d.LookupEnv})
+	var settings *lxd.SettingsError
+	if errors.As(err, &settings) {
+		return nil, &SettingsError{settings.Err}
 	}
-	if d.Remote != "" {
-		return d.connectRemote(ctx, lookup)
-	}
-	if d.ClientCert != "" || d.ClientKey != "" || d.ServerCert != "" {
-		return nil, &SettingsError{errors.New("--client-cert, --client-key and --server-cert go with --remote")}
-	}
-	sockets, _ := lxd.Finder{LookupEnv: lookup}.FindAll(ctx)
-	var tried []string
-	for _, s := range sockets {
-		if d.Daemon != "" && string(s.Daemon) != d.Daemon {
-			continue
-		}
-		if !s.Connectable {
-			reason := "does not exist"
-			if s.DialErr != nil {
-				reason = s.DialErr.Error()
-			}
-			tried = append(tried, fmt.Sprintf("%s socket %s (%s): %s", s.Daemon, s.Path, s.From, reason))
-			continue
-		}
-		client := lxd.NewUnixClient(s)
-		if d.Project != "" {
-			client.Project = d.Project
-		}
-		if _, err := client.Connect(ctx); err != nil {
-			return nil, err
-		}
-		return client, nil
-	}
-	return nil, fmt.Errorf("no LXD or Incus daemon answers on this machine; start one (ci/start-lxd.sh does it for the tests) or use --remote:\n  %s", strings.Join(tried, "\n  "))
-}
-
-// connectRemote reaches Remote over HTTPS, with the certificates the
-// settings or the client configuration name.
-func (d *Daemon) connectRemote(ctx context.Context, lookup func(string) (string, bool)) (*lxd.Client, error) {
-	daemon := lxd.Daemon(d.Daemon)
-	if daemon == "" {
-		daemon = lxd.LXD
-	}
-	home, _ := lookup("HOME")
-	if home == "" {
-		home, _ = os.UserHomeDir()
-	}
-	ropts, err := lxd.ResolveRemote(d.Remote, lxd.ClientConfigDir(daemon, lookup, home), lxd.RemoteOptions{
-		ClientCert: d.ClientCert, ClientKey: d.ClientKey, ServerCert: d.ServerCert, Project: d.Project,
-	})
-	if err != nil {
-		return nil, &SettingsError{err}
-	}
-	client, err := lxd.NewRemoteClient(ropts)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := client.Connect(ctx); err != nil {
-		return nil, err
-	}
-	return client, nil
+	return c, err
 }
 
 func totalSize(j image.ImageJSON) int64 {

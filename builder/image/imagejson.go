@@ -55,6 +55,26 @@ type ImageJSON struct {
 	// Tests are the recipe's test blocks that run on this image's
 	// instance type, in recipe order; `builder test` runs them.
 	Tests []Test `json:"tests,omitempty"`
+	// Base is the existing image the build started from (bootstrap
+	// "image" or "oci"); nil for an image bootstrapped from scratch.
+	// BaseFingerprint is Base.Fingerprint, where users query it. Both
+	// are outside Files: they describe the image, and an image without
+	// a base keeps the fingerprint and image.json it had.
+	Base            *Base  `json:"base,omitempty"`
+	BaseFingerprint string `json:"base_fingerprint,omitempty"`
+}
+
+// Base is image.json's record of the image a build started from.
+type Base struct {
+	// Kind is "image" (LXD/Incus) or "oci".
+	Kind string `json:"kind"`
+	// Source is the daemon, remote, server, registry repository or
+	// layout directory it came from.
+	Source string `json:"source"`
+	// Reference is the alias or tag the recipe named, if any.
+	Reference string `json:"reference,omitempty"`
+	// Fingerprint is the LXD fingerprint or the OCI manifest digest.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // FileInfo is one file of an output directory.
@@ -186,6 +206,9 @@ func (j ImageJSON) Check() error {
 		}
 	}
 	if err := checkTests(j.Tests); err != nil {
+		errs = append(errs, err)
+	}
+	if err := j.checkBase(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -325,4 +348,27 @@ func WriteSHA256SUMS(dir string, files []FileInfo) error {
 
 func isSHA256(s string) bool {
 	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
+}
+
+// checkBase keeps base and base_fingerprint consistent: both or
+// neither, the same fingerprint, of a known kind.
+func (j ImageJSON) checkBase() error {
+	b := j.Base
+	switch {
+	case b == nil && j.BaseFingerprint != "":
+		return fmt.Errorf("base_fingerprint %s without a base", j.BaseFingerprint)
+	case b == nil:
+		return nil
+	case b.Fingerprint != j.BaseFingerprint:
+		return fmt.Errorf("base_fingerprint %q is not the base's fingerprint %q", j.BaseFingerprint, b.Fingerprint)
+	case b.Kind == "image" && !isSHA256(b.Fingerprint):
+		return fmt.Errorf("base: fingerprint %q is not 64 lowercase hex digits", b.Fingerprint)
+	case b.Kind == "oci" && !(strings.HasPrefix(b.Fingerprint, "sha256:") && isSHA256(strings.TrimPrefix(b.Fingerprint, "sha256:"))):
+		return fmt.Errorf("base: digest %q is not sha256: and 64 lowercase hex digits", b.Fingerprint)
+	case b.Kind != "image" && b.Kind != "oci":
+		return fmt.Errorf("base: unknown kind %q", b.Kind)
+	case b.Source == "":
+		return errors.New("base: no source")
+	}
+	return nil
 }

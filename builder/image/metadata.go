@@ -147,6 +147,17 @@ func (s Spec) CheckTemplates() error {
 
 // properties derives the image properties, the recipe's winning.
 func (s Spec) properties(created time.Time) map[string]string {
+	props := s.DerivedProperties(created)
+	for k, v := range s.Properties {
+		props[k] = v
+	}
+	return props
+}
+
+// DerivedProperties are the properties builder derives from the spec's
+// fields, those with a value only; the recipe's Properties override
+// them.
+func (s Spec) DerivedProperties(created time.Time) map[string]string {
 	serial := s.Serial
 	if serial == "" {
 		serial = Serial(created)
@@ -164,9 +175,6 @@ func (s Spec) properties(created time.Time) map[string]string {
 		if v != "" {
 			props[k] = v
 		}
-	}
-	for k, v := range s.Properties {
-		props[k] = v
 	}
 	return props
 }

@@ -136,6 +136,9 @@ func PackImage(ctx context.Context, opts PackOptions) (_ Packed, err error) {
 		Properties: md.Properties, Aliases: plan.Image.Aliases, Created: time.Unix(md.CreationDate, 0).UTC(),
 		Files: files, Disk: written.Disk, Packages: pkgs,
 	}
+	if b := plan.Bootstrap(); b != nil && b.Base != nil {
+		j.Base, j.BaseFingerprint = b.Base.Record(), b.Base.Fingerprint
+	}
 	// Each output records the tests for its own instance type: an
 	// output directory is tested alone.
 	j.Tests = plan.ImageTests(j.InstanceType())

@@ -40,6 +40,11 @@ var stepBlocks = map[string][]string{
 	"tarball":   {block(`bootstrap "tarball"`, `source = "root.tar"`, `sha256 = "`+strings.Repeat("0", 64)+`"`)},
 	"directory": {block(`bootstrap "directory"`, `source = "tree"`)},
 	"busybox":   {block(`bootstrap "busybox"`, `binary = "data.txt"`)},
+	"image": {
+		block(`bootstrap "image"`, `daemon = "lxd"`, `remote = "https://127.0.0.1:8443"`, `alias = "base"`, `fingerprint = "`+strings.Repeat("0", 64)+`"`,
+			`templates = "keep"`, `properties = "keep"`, `drop_templates = ["/etc/hostname"]`, `drop_properties = ["description"]`),
+		block(`bootstrap "image"`, `enabled = false`, `server = "https://127.0.0.1/streams"`, `variant = "default"`, `alias = "base"`),
+	},
 }
 
 func block(header string, attrs ...string) string {

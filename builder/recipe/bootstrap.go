@@ -55,7 +55,10 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*bootstrap.Config, *attrDec
 	bs.KeyringFingerprints = d.strList("keyring_fingerprints", nil)
 	bs.Keyring = s.bootstrapKeyring(d, bs)
 	bs.Binary = s.hostPath(d, "binary", bs.Binary)
-	if bs.Variant != "" && !slices.Contains(variants, bs.Variant) {
+	if backend == "image" {
+		s.imageBootstrap(b, d, bs)
+	}
+	if bs.Variant != "" && len(variants) > 0 && !slices.Contains(variants, bs.Variant) {
 		d.errorf("variant", "Unknown bootstrap variant", "%s has no variant %q%s. Variants: %s.", backend, bs.Variant, suggest(bs.Variant, variants), strings.Join(variants, ", "))
 	}
 	if bs.Mirror != "" {

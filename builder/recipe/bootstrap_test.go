@@ -59,48 +59,77 @@ func TestBackendAttributesDecode(t *testing.T) {
 		"include": `["curl"]`, "exclude": `["nano"]`, "extra_args": `["--verbose"]`,
 		"sha256": `"` + strings.Repeat("ab", 32) + `"`, "binary": strconv.Quote(file),
 	}
+	// exclusive are attributes that exclude each other: each group is
+	// decoded in a block of its own with the backend's other attributes.
+	exclusive := map[string][][]string{"image": {{"daemon", "remote"}, {"server", "variant"}}}
+	samples["daemon"], samples["remote"], samples["server"] = `"lxd"`, `"https://127.0.0.1:8443"`, `"https://127.0.0.1/streams"`
+	samples["alias"], samples["fingerprint"] = `"base"`, `"`+strings.Repeat("cd", 32)+`"`
+	samples["templates"], samples["properties"] = `"keep"`, `"drop"`
+	samples["drop_templates"], samples["drop_properties"] = `["/etc/hostname"]`, `["description"]`
 	for _, backend := range bootstrap.Backends() {
 		if !slices.Equal(BackendAttributes(backend.Name())[1:], stripRequired(backend.Attributes())) {
 			t.Errorf("%s: the schema has %v, the backend declares %v", backend.Name(), BackendAttributes(backend.Name()), backend.Attributes())
 		}
-		var body strings.Builder
-		for _, attr := range stripRequired(backend.Attributes()) {
-			if !slices.Contains(Attributes("bootstrap"), attr) {
-				t.Errorf("%s: %s is not a bootstrap attribute of the schema", backend.Name(), attr)
-			}
-			value, ok := samples[attr]
-			switch {
-			case attr == "variant":
-				value, ok = strconv.Quote(backend.Variants()[0]), true
-			case attr == "source" && backend.Name() == "directory":
-				value, ok = strconv.Quote(dir), true
-			case attr == "source":
-				value, ok = strconv.Quote(file), true
-			}
-			if !ok {
-				t.Errorf("%s: no sample value for %s", backend.Name(), attr)
-				continue
-			}
-			fmt.Fprintf(&body, "  %s = %s\n", attr, value)
+		groups := exclusive[backend.Name()]
+		if groups == nil {
+			groups = [][]string{nil}
 		}
-		src := fmt.Sprintf("image {\n  distribution = \"debian\"\n  release = \"bookworm\"\n}\nbootstrap %q {\n%s}\n", backend.Name(), body.String())
-		path := filepath.Join(t.TempDir(), "r.hcl")
-		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		plan := mustLoad(t, path, Options{})
-		raw, err := json.Marshal(plan.Bootstrap())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var fields map[string]any
-		if err := json.Unmarshal(raw, &fields); err != nil {
-			t.Fatal(err)
-		}
-		for _, attr := range stripRequired(backend.Attributes()) {
-			if _, ok := fields[attr]; !ok {
-				t.Errorf("%s: %s = %s did not reach the Config: %s", backend.Name(), attr, samples[attr], raw)
+		for _, group := range groups {
+			var attrs []string
+			for _, attr := range stripRequired(backend.Attributes()) {
+				inOther := slices.ContainsFunc(groups, func(g []string) bool { return slices.Contains(g, attr) }) && !slices.Contains(group, attr)
+				if !inOther {
+					attrs = append(attrs, attr)
+				}
 			}
+			checkAttributesDecode(t, backend, attrs, samples, dir, file)
+		}
+	}
+}
+
+// checkAttributesDecode decodes a block of backend with attrs set to
+// their samples and checks each reaches the Config.
+func checkAttributesDecode(t *testing.T, backend bootstrap.Backend, attrs []string, samples map[string]string, dir, file string) {
+	t.Helper()
+	var body strings.Builder
+	for _, attr := range attrs {
+		if !slices.Contains(Attributes("bootstrap"), attr) {
+			t.Errorf("%s: %s is not a bootstrap attribute of the schema", backend.Name(), attr)
+		}
+		value, ok := samples[attr]
+		switch {
+		case attr == "variant" && len(backend.Variants()) == 0:
+			value, ok = `"default"`, true
+		case attr == "variant":
+			value, ok = strconv.Quote(backend.Variants()[0]), true
+		case attr == "source" && backend.Name() == "directory":
+			value, ok = strconv.Quote(dir), true
+		case attr == "source":
+			value, ok = strconv.Quote(file), true
+		}
+		if !ok {
+			t.Errorf("%s: no sample value for %s", backend.Name(), attr)
+			continue
+		}
+		fmt.Fprintf(&body, "  %s = %s\n", attr, value)
+	}
+	src := fmt.Sprintf("image {\n  distribution = \"debian\"\n  release = \"bookworm\"\n}\nbootstrap %q {\n%s}\n", backend.Name(), body.String())
+	path := filepath.Join(t.TempDir(), "r.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := mustLoad(t, path, Options{})
+	raw, err := json.Marshal(plan.Bootstrap())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, attr := range attrs {
+		if _, ok := fields[attr]; !ok {
+			t.Errorf("%s: %s = %s did not reach the Config: %s", backend.Name(), attr, samples[attr], raw)
 		}
 	}
 }

@@ -94,7 +94,11 @@ func (r *stepRuntime) BootstrapEnv() (bootstrap.Env, error) {
 		workDir = filepath.Dir(s.Dir)
 	}
 	return bootstrap.Env{Arch: s.Plan.Image.Architecture, Runner: r.runner, HTTP: s.HTTP, WorkDir: workDir, Tmpfs: s.Plan.Limits.TmpfsSizes(),
-		Distribution: s.Plan.Image.Distribution, MaxExtract: s.Plan.Limits.Tarball}, nil
+		Distribution: s.Plan.Image.Distribution, MaxExtract: s.Plan.Limits.Tarball,
+		LookupEnv: func(name string) (string, bool) {
+			v := lookupEnv(s.Environ, name)
+			return v, v != ""
+		}}, nil
 }
 
 var _ bootstrap.Runtime = (*stepRuntime)(nil)

@@ -155,6 +155,9 @@ func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath strin
 	if err != nil {
 		return err
 	}
+	if err := a.resolveBases(ctx, sel, opts.locked, rep.logOut); err != nil {
+		return err
+	}
 	bl, err := a.readBuildLock(ctx, opts.locked, opts.lockFile, recipePath, sel, rep.logOut)
 	if err != nil {
 		return err

@@ -83,6 +83,9 @@ func (a *app) runLock(ctx context.Context, opts *lockOptions, recipePath string)
 	}
 	rep := a.newReporter(reportMode{})
 	defer rep.close()
+	if err := a.resolveBases(ctx, sel, false, rep.logOut); err != nil {
+		return err
+	}
 	for _, plan := range sel.plans {
 		b, err := lock.Make(ctx, lock.MakeRequest{Plan: plan, WorkDir: filepath.Dir(path), Cache: opts.cache,
 			Environ: a.environ, Log: rep.logOut, Stderr: a.stderr}, rep)

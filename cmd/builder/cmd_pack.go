@@ -200,6 +200,12 @@ func (a *app) runPack(ctx context.Context, opts *packCmdOptions, rootfsDir strin
 	if st, err := os.Stat(rootfsDir); err != nil || !st.IsDir() {
 		return usageError{fmt.Errorf("%s is not a directory", rootfsDir)}
 	}
+	// The base's templates and properties go into the image, and
+	// image.json records the base: the one the alias names now, which
+	// the rootfs was built from if built just before.
+	if err := a.resolveBases(ctx, sel, false, a.stderr); err != nil {
+		return err
+	}
 	popts, err := opts.packOptions(a, sel.plans[0], rootfsDir)
 	if err != nil {
 		return err

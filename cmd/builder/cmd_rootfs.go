@@ -70,6 +70,10 @@ func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, di
 		plan = sel.plans[0]
 	}
 	rep := a.newReporter(reportMode{})
+	if err := a.resolveBases(ctx, sel, false, rep.logOut); err != nil {
+		rep.close()
+		return err
+	}
 	abs, err := build.Rootfs(ctx, build.RootfsRequest{Plan: plan, Dir: dir, Keep: opts.keepOnError, Cache: opts.cache,
 		Environ: a.environ, Log: rep.logOut, Stderr: a.stderr}, rep)
 	if err != nil {
