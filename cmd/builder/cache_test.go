@@ -37,7 +37,12 @@ func cachedBuild(t *testing.T, cacheDir, out string, args ...string) cachedRun {
 // tryCachedBuild is cachedBuild for goroutines, which must not call
 // t.Fatal: it returns what went wrong instead.
 func tryCachedBuild(bin, cacheDir, out string, args ...string) (cachedRun, error) {
-	args = append([]string{"build", "cmd/builder/testdata/rootfs/cached.hcl", "-o", out, "--json", "--cache-dir", cacheDir}, args...)
+	return tryCachedBuildOf(bin, "cmd/builder/testdata/rootfs/cached.hcl", cacheDir, out, args...)
+}
+
+// tryCachedBuildOf is tryCachedBuild on another recipe.
+func tryCachedBuildOf(bin, recipePath, cacheDir, out string, args ...string) (cachedRun, error) {
+	args = append([]string{"build", recipePath, "-o", out, "--json", "--cache-dir", cacheDir}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")

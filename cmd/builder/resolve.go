@@ -2,65 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 
-	"github.com/builder-images/builder/builder/bootstrap"
-	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
-// resolveBases is the resolve phase of every command that builds or
-// keys a plan (build, rootfs, lock, pack; repro through its builds):
-// a bootstrap block that starts from an existing image (bootstrap.Resolver)
-// is asked what its alias or tag names now, before any lock is read or
-// cache key computed, so that the stage cache keys on the base's
-// fingerprint and every plan of the selection builds on the same base.
-// The base's templates and properties are merged into each plan
-// (recipe.Plan.ApplyBase), what the merge overrode said on log.
+// resolveBases resolves the bases of the selection's plans (see
+// build.ResolveBases), the first plan's included when --only left it
+// out: its image name names the output.
 func (a *app) resolveBases(ctx context.Context, sel selection, locked bool, log io.Writer) error {
-	plans := sel.plans
-	if len(plans) == 0 || plans[0] != sel.first {
-		plans = append([]*recipe.Plan{sel.first}, plans...)
-	}
-	// The instance types' plans share their bootstrap block: resolve it
-	// once, so a base moved in between cannot split them.
-	resolved := map[string]*bootstrap.Base{}
-	applied := map[*recipe.Plan]bool{}
-	for _, plan := range plans {
-		cfg := plan.Bootstrap()
-		if cfg == nil || applied[plan] {
-			continue
-		}
-		applied[plan] = true
-		base := cfg.Base
-		if base == nil {
-			key, err := json.Marshal(struct {
-				Cfg  *bootstrap.Config
-				Arch image.Architecture
-			}{cfg, plan.Image.Architecture})
-			if err != nil {
-				return fmt.Errorf("resolving the base image: %w", err)
-			}
-			var ok bool
-			if base, ok = resolved[string(key)]; !ok {
-				env := bootstrap.ResolveEnv{Arch: plan.Image.Architecture, LookupEnv: environLookup(a.environ), Locked: locked, Log: log}
-				if base, err = bootstrap.Resolve(ctx, env, cfg); err != nil {
-					return err
-				}
-				resolved[string(key)] = base
-			}
-		}
-		if base == nil {
-			continue
-		}
-		// A plan copied from another (pack's) shares its steps: the
-		// block may hold the base already.
-		cfg.Base = base
-		for _, note := range plan.ApplyBase(base) {
-			fmt.Fprintf(log, "    %s\n", note)
-		}
-	}
-	return nil
+	plans := append([]*recipe.Plan{sel.first}, sel.plans...)
+	return build.ResolveBases(ctx, plans, build.ResolveOptions{LookupEnv: environLookup(a.environ), Locked: locked, Log: log})
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"archive/tar"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/builder-images/builder/builder/confined"
+	"github.com/builder-images/builder/builder/events"
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/internal/testenv"
+)
+
+// baseVariant edits recipes/busybox.hcl into a base image for
+// bootstrap "image": split with a tar rootfs, with properties and a
+// template of its own to keep or drop, and motd saying which one it is.
+func baseVariant(motd string) func(string) string {
+	return func(src string) string {
+		src = strings.Replace(src, `expiry       = "7d"`, `expiry       = "7d"
+  properties = { "base.keep" = "kept", "base.drop" = "dropped" }`, 1)
+		src = strings.Replace(src, "Built by builder from recipes/busybox.hcl.", motd, 1)
+		src = strings.Replace(src, `output {
+  type        = "unified"
+  compression = "gzip"
+}`, `output {
+  type          = "split"
+  compression   = "zstd"
+  rootfs        = "tar"
+}`, 1)
+		return src + `
+template "/etc/base-note" {
+  content = "base {{ container.name }}\n"
+}
+`
+	}
+}
+
+// derivedRecipe builds on the image alias names on daemon d, dropping
+// the base's /etc/hosts template and replacing its /etc/hostname one.
+func derivedRecipe(daemon, alias, pin string) string {
+	pinLine := ""
+	if pin != "" {
+		pinLine = "  fingerprint = \"" + pin + "\"\n"
+	}
+	return `image {
+  name         = "derived"
+  distribution = "busybox"
+  release      = "derived"
+  architecture = "amd64"
+}
+
+bootstrap "image" {
+  daemon          = "` + daemon + `"
+  alias           = "` + alias + `"
+` + pinLine + `  drop_templates  = ["/etc/hosts"]
+  drop_properties = ["base.drop"]
+}
+
+file "/etc/derived" {
+  content = "on top\n"
+}
+
+run "mark" {
+  stage  = "post-files"
+  script = "#!/bin/sh\nset -eu\ntest -x /bin/busybox\ncat /etc/motd > /etc/base-motd\necho derived > /etc/builder-recipe\n"
+}
+
+template "/etc/hostname" {
+  content = "derived-{{ container.name }}\n"
+}
+
+output {
+  type          = "split"
+  compression   = "zstd"
+  rootfs        = "tar"
+}
+`
+}
+
+// TestImageBootstrapFromDaemon builds busybox bases, imports them into
+// each daemon and builds a recipe on top with bootstrap "image": the
+// image records its base, the base's templates and properties are kept,
+// replaced and dropped as declared, a second build reuses the stage
+// cache while an alias moved to another base does not, and a pin the
+// alias no longer names fails before anything is downloaded.
+func TestImageBootstrapFromDaemon(t *testing.T) {
+	requireRoot(t)
+	requireBusybox(t)
+	daemons := testenv.Daemons(t)
+	first, _ := busyboxVariant(t, "base-one", baseVariant("base one"))
+	second, _ := busyboxVariant(t, "base-two", baseVariant("base two"))
+	fp1, fp2 := readImageJSON(t, first).Fingerprint, readImageJSON(t, second).Fingerprint
+	suffix := uniqueSuffix()
+	for _, d := range daemons {
+		t.Run(d.Name, func(t *testing.T) {
+			tmp := t.TempDir()
+			alias := "builder-test-base-" + suffix
+			importJSON(t, append([]string{first, "--alias", alias}, d.Args()...)...)
+			deleteImageLaterOn(t, d, fp1)
+			recipePath := filepath.Join(tmp, "derived.hcl")
+			writeFile(t, recipePath, derivedRecipe(d.Name, alias, ""))
+			cacheDir := filepath.Join(tmp, "cache")
+
+			out := filepath.Join(tmp, "out1")
+			cold := cachedBuildOf(t, recipePath, cacheDir, out)
+			checkDerived(t, out, d.Name, alias, fp1, "base one")
+			if cold.status("bootstrap") == events.CacheHit {
+				t.Errorf("the first build hit the cache: %v", cold.cache)
+			}
+
+			warm := cachedBuildOf(t, recipePath, cacheDir, filepath.Join(tmp, "out2"))
+			if warm.status("files") != events.CacheHit || len(warm.ran) != 0 {
+				t.Errorf("the second build: cache %v, ran %v; want every stage from the cache", warm.cache, warm.ran)
+			}
+
+			// The alias moves to another image: the build follows it
+			// and misses the cache.
+			importJSON(t, append([]string{second, "--alias", alias}, d.Args()...)...)
+			deleteImageLaterOn(t, d, fp2)
+			moved := cachedBuildOf(t, recipePath, cacheDir, filepath.Join(tmp, "out3"))
+			if moved.status("bootstrap") == events.CacheHit || len(moved.cached) != 0 {
+				t.Errorf("after the alias moved: cache %v, cached steps %v; want a fresh build", moved.cache, moved.cached)
+			}
+			checkDerived(t, filepath.Join(tmp, "out3"), d.Name, alias, fp2, "base two")
+
+			// A pin the alias no longer names fails before anything is
+			// downloaded, and leaves nothing behind.
+			writeFile(t, recipePath, derivedRecipe(d.Name, alias, fp1))
+			work := filepath.Join(tmp, "work")
+			pinned := filepath.Join(tmp, "pinned")
+			_, stderr, status := builderExec(t, nil, "build", recipePath, "-o", pinned, "--work-dir", work, "--cache-dir", cacheDir)
+			if status == 0 || !strings.Contains(stderr, "but the recipe pins "+fp1) || !strings.Contains(stderr, fp2) {
+				t.Errorf("a stale pin: exit %d\n%s", status, stderr)
+			}
+			for _, dir := range []string{pinned, work} {
+				if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 || err != nil && !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the failed build left %s: %v %v", dir, entries, err)
+				}
+			}
+		})
+	}
+}
+
+// cachedBuildOf is cachedBuild on another recipe.
+func cachedBuildOf(t *testing.T, recipePath, cacheDir, out string) cachedRun {
+	t.Helper()
+	r, err := tryCachedBuildOf(builderBinary(t), recipePath, cacheDir, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// checkDerived checks a build on a base: image.json's base, the base's
+// files with the recipe's on top, and the metadata the recipe merged.
+func checkDerived(t *testing.T, out, daemon, alias, baseFP, motd string) {
+	t.Helper()
+	j, err := image.ReadImageJSON(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := image.Base{Kind: "image", Source: daemon, Reference: alias, Fingerprint: baseFP}
+	if j.Base == nil || *j.Base != want || j.BaseFingerprint != baseFP {
+		t.Errorf("image.json base %+v, base_fingerprint %s; want %+v", j.Base, j.BaseFingerprint, want)
+	}
+	if j.Properties["base.keep"] != "kept" || j.Properties["base.drop"] != "" || j.Properties["release"] != "derived" ||
+		j.Properties["description"] == "BusyBox (static) amd64" {
+		t.Errorf("properties: %v; want base.keep kept, base.drop dropped, release and description the recipe's", j.Properties)
+	}
+	md, templates := readMetadataOf(t, filepath.Join(out, j.Files[0].Name))
+	var paths []string
+	for p := range md.Templates {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	if !slices.Equal(paths, []string{"/etc/base-note", "/etc/hostname"}) {
+		t.Errorf("templates for %v; want the base's /etc/base-note kept, /etc/hosts dropped, /etc/hostname the recipe's", paths)
+	}
+	if got := templates[md.Templates["/etc/hostname"].Template]; !strings.HasPrefix(got, "derived-") {
+		t.Errorf("the /etc/hostname template is %q; want the recipe's", got)
+	}
+	if got := templates[md.Templates["/etc/base-note"].Template]; got != "base {{ container.name }}\n" {
+		t.Errorf("the /etc/base-note template is %q; want the base's", got)
+	}
+	files := readTarFiles(t, filepath.Join(out, j.Files[1].Name), "etc/derived", "etc/base-motd", "etc/builder-recipe")
+	if files["etc/derived"] != "on top\n" || files["etc/base-motd"] != motd+"\n" || files["etc/builder-recipe"] != "derived\n" {
+		t.Errorf("the rootfs holds %q; want the base's motd (%q) and the recipe's files", files, motd)
+	}
+}
+
+// readMetadataOf reads metadata.yaml and the templates of a metadata
+// tarball.
+func readMetadataOf(t *testing.T, path string) (image.Metadata, map[string]string) {
+	t.Helper()
+	var md image.Metadata
+	templates := map[string]string{}
+	for name, content := range readTarFiles(t, path) {
+		switch {
+		case name == "metadata.yaml":
+			if err := yaml.Unmarshal([]byte(content), &md); err != nil {
+				t.Fatal(err)
+			}
+		case strings.HasPrefix(name, "templates/"):
+			templates[strings.TrimPrefix(name, "templates/")] = content
+		}
+	}
+	return md, templates
+}
+
+// readTarFiles reads the regular files of a (compressed) tar archive:
+// those named, or all of them when none is.
+func readTarFiles(t *testing.T, path string, names ...string) map[string]string {
+	t.Helper()
+	a, err := confined.OpenArchive(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	files := map[string]string{}
+	tr := tar.NewReader(a)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if h.Typeflag != tar.TypeReg || len(names) > 0 && !slices.Contains(names, name) {
+			continue
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = string(data)
+	}
+}
