@@ -25,7 +25,9 @@ func (imageBackend) Attributes() []string {
 // "cloud").
 func (imageBackend) Variants() []string { return nil }
 
-func (imageBackend) Tools() []Tool { return streamsTools() }
+// Tools: sqfs2tar reads a squashfs rootfs, whichever source the base
+// comes from; which the base has is known only once it is resolved.
+func (imageBackend) Tools() []Tool { return append([]Tool{sqfs2tarTool}, streamsTools()...) }
 
 // HostInputs are none: the base is pinned by its fingerprint, which the
 // block's Fields hold once resolved.

@@ -158,6 +158,12 @@ func TestImageJSONCheck(t *testing.T) {
 		{"sbom with a path", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, SBOM: &image.Document{Name: "../sbom.json", SHA256: fp}}, "not a bare file name"},
 		{"sbom without a sha256", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, SBOM: &image.Document{Name: image.SBOMName}}, "sha256"},
 		{"disk record with a bad GUID", image.ImageJSON{Fingerprint: fp, Type: image.TypeVM, Architecture: "x86_64", Files: vmFiles, Disk: &badGUID}, "root_uuid"},
+		{"valid image base", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, Base: &image.Base{Kind: "image", Source: "lxd", Reference: "debian/12", Fingerprint: fp}, BaseFingerprint: fp}, ""},
+		{"valid oci base", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, Base: &image.Base{Kind: "oci", Source: "127.0.0.1:5000/busybox", Fingerprint: "sha256:" + fp}, BaseFingerprint: "sha256:" + fp}, ""},
+		{"base_fingerprint without a base", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, BaseFingerprint: fp}, "without a base"},
+		{"base_fingerprint not the base's", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, Base: &image.Base{Kind: "image", Source: "lxd", Fingerprint: fp}}, "is not the base's fingerprint"},
+		{"oci base without its algorithm", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, Base: &image.Base{Kind: "oci", Source: "r", Fingerprint: fp}, BaseFingerprint: fp}, "is not sha256:"},
+		{"base of no known kind", image.ImageJSON{Fingerprint: fp, Type: "split", Architecture: "x86_64", Files: files, Base: &image.Base{Kind: "docker", Source: "r", Fingerprint: fp}, BaseFingerprint: fp}, "unknown kind"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,21 +19,20 @@ import (
 )
 
 // baseVariant edits recipes/busybox.hcl into a base image for
-// bootstrap "image": split with a tar rootfs, with properties and a
-// template of its own to keep or drop, and motd saying which one it is.
-func baseVariant(motd string) func(string) string {
+// bootstrap "image", with properties and a template of its own to keep
+// or drop, motd saying which one it is, and output as its output block
+// (the recipe's own, unified, when empty).
+func baseVariant(motd, output string) func(string) string {
 	return func(src string) string {
 		src = strings.Replace(src, `expiry       = "7d"`, `expiry       = "7d"
   properties = { "base.keep" = "kept", "base.drop" = "dropped" }`, 1)
 		src = strings.Replace(src, "Built by builder from recipes/busybox.hcl.", motd, 1)
-		src = strings.Replace(src, `output {
+		if output != "" {
+			src = strings.Replace(src, `output {
   type        = "unified"
   compression = "gzip"
-}`, `output {
-  type          = "split"
-  compression   = "zstd"
-  rootfs        = "tar"
-}`, 1)
+}`, output, 1)
+		}
 		return src + `
 template "/etc/base-note" {
   content = "base {{ container.name }}\n"
@@ -94,8 +93,12 @@ func TestImageBootstrapFromDaemon(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
 	daemons := testenv.Daemons(t)
-	first, _ := busyboxVariant(t, "base-one", baseVariant("base one"))
-	second, _ := busyboxVariant(t, "base-two", baseVariant("base two"))
+	// The bases come in each form a daemon exports: split with a tar
+	// rootfs, split with squashfs, unified.
+	first, _ := busyboxVariant(t, "base-one", baseVariant("base one", "output {\n  type = \"split\"\n  rootfs = \"tar\"\n}"))
+	second, _ := busyboxVariant(t, "base-two", baseVariant("base two", "output {\n  type = \"split\"\n  rootfs = \"squashfs\"\n}"))
+	third, _ := busyboxVariant(t, "base-three", baseVariant("base three", ""))
+	fp3 := readImageJSON(t, third).Fingerprint
 	fp1, fp2 := readImageJSON(t, first).Fingerprint, readImageJSON(t, second).Fingerprint
 	suffix := uniqueSuffix()
 	for _, d := range daemons {
@@ -130,13 +133,21 @@ func TestImageBootstrapFromDaemon(t *testing.T) {
 			}
 			checkDerived(t, filepath.Join(tmp, "out3"), d.Name, alias, fp2, "base two")
 
+			importJSON(t, append([]string{third, "--alias", alias}, d.Args()...)...)
+			deleteImageLaterOn(t, d, fp3)
+			unified := cachedBuildOf(t, recipePath, cacheDir, filepath.Join(tmp, "out4"))
+			if len(unified.cached) != 0 {
+				t.Errorf("on the unified base: cached steps %v; want a fresh build", unified.cached)
+			}
+			checkDerived(t, filepath.Join(tmp, "out4"), d.Name, alias, fp3, "base three")
+
 			// A pin the alias no longer names fails before anything is
 			// downloaded, and leaves nothing behind.
 			writeFile(t, recipePath, derivedRecipe(d.Name, alias, fp1))
 			work := filepath.Join(tmp, "work")
 			pinned := filepath.Join(tmp, "pinned")
 			_, stderr, status := builderExec(t, nil, "build", recipePath, "-o", pinned, "--work-dir", work, "--cache-dir", cacheDir)
-			if status == 0 || !strings.Contains(stderr, "but the recipe pins "+fp1) || !strings.Contains(stderr, fp2) {
+			if status == 0 || !strings.Contains(stderr, "but the recipe pins "+fp1) || !strings.Contains(stderr, fp3) {
 				t.Errorf("a stale pin: exit %d\n%s", status, stderr)
 			}
 			for _, dir := range []string{pinned, work} {
