@@ -57,6 +57,12 @@ func (imageBackend) Resolve(ctx context.Context, env ResolveEnv, cfg *Config) (*
 	if err != nil {
 		return nil, err
 	}
+	if env.Locked && cfg.Fingerprint == "" {
+		// A locked build installs what the lock says on top of the base:
+		// a base that can move under it is no lock.
+		return nil, fmt.Errorf("build --locked needs the base image pinned: add fingerprint = %q to the image block (what %s on %s names now)",
+			base.Fingerprint, cfg.Alias, base.Source)
+	}
 	if cfg.Fingerprint != "" && base.Fingerprint != cfg.Fingerprint {
 		name := cfg.Alias
 		if name == "" {

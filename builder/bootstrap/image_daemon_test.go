@@ -152,6 +152,14 @@ func TestImageResolveFromDaemon(t *testing.T) {
 		t.Errorf("the resolved block's fields %s key on the alias, not the fingerprint", fields)
 	}
 
+	if _, err := Resolve(context.Background(), ResolveEnv{Arch: amd64, LookupEnv: f.lookup, Locked: true}, &Config{Backend: "image", Alias: "base"}); err == nil ||
+		!strings.Contains(err.Error(), `add fingerprint = "`+f.fingerprint+`"`) {
+		t.Errorf("an unpinned alias under --locked: %v", err)
+	}
+	if _, err := Resolve(context.Background(), ResolveEnv{Arch: amd64, LookupEnv: f.lookup, Locked: true}, &Config{Backend: "image", Alias: "base", Fingerprint: f.fingerprint}); err != nil {
+		t.Errorf("a pinned alias under --locked: %v", err)
+	}
+
 	before := len(f.seen())
 	pin := strings.Repeat("0", 64)
 	_, err = Resolve(context.Background(), env, &Config{Backend: "image", Alias: "base", Fingerprint: pin})

@@ -89,10 +89,20 @@ func needsVM(n HostNeeds) bool { return n.VM }
 // backends' own, then ownTools, then what the backends need only for a
 // foreign architecture.
 func hostToolTable() []HostTool {
+	own := slices.Clone(ownTools)
 	var native, foreign []HostTool
 	for _, b := range bootstrap.Backends() {
 		for _, t := range b.Tools() {
 			ht := HostTool{Name: t.Name, Package: t.Package, For: t.For, Foreign: t.Foreign, needed: stepNeeds(t)}
+			if i := slices.IndexFunc(own, func(o HostTool) bool { return o.Name == t.Name }); i >= 0 {
+				// A tool builder's other commands run too (sqfs2tar):
+				// one row, which builds need when the backend does.
+				own[i].For, own[i].NoBuild, own[i].needed = ht.For+"; "+own[i].For, false, ht.needed
+				continue
+			}
+			if slices.ContainsFunc(native, func(o HostTool) bool { return o.Name == t.Name }) {
+				continue
+			}
 			if t.Foreign {
 				foreign = append(foreign, ht)
 			} else {
@@ -100,7 +110,7 @@ func hostToolTable() []HostTool {
 			}
 		}
 	}
-	return slices.Concat(native, ownTools, foreign)
+	return slices.Concat(native, own, foreign)
 }
 
 // stepNeeds says when a recipe needs a backend's tool: one of its steps
