@@ -241,6 +241,10 @@ type treeWriter struct {
 	// dirs are the directories created, whose mtimes are set last
 	// because creating their entries changes them.
 	dirs []node
+	// replaceDirs lets a non-directory replace a directory with its
+	// contents, as a later image layer replaces an earlier one's
+	// (tar, and so an archive, replaces only empty ones).
+	replaceDirs bool
 }
 
 func (w *treeWriter) create(n *node) error {
@@ -254,7 +258,13 @@ func (w *treeWriter) create(n *node) error {
 	if base == "." && (typ != unix.S_IFDIR || n.hardlink != "") {
 		return errors.New("the root can only be a directory")
 	}
-	exists, err := clearFor(dfd, base, typ == unix.S_IFDIR && n.hardlink == "")
+	wantDir := typ == unix.S_IFDIR && n.hardlink == ""
+	if w.replaceDirs && !wantDir && base != "." {
+		if err := removeDirAt(dir, base, "/"+n.name); err != nil {
+			return err
+		}
+	}
+	exists, err := clearFor(dfd, base, wantDir)
 	if err != nil {
 		return err
 	}

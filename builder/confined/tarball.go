@@ -213,15 +213,26 @@ func extractTar(ctx context.Context, r io.Reader, prefix, root string, maxSize i
 	}
 	defer closeInto(rt, &err)
 	w := &treeWriter{root: rt, owners: os.Geteuid() == 0, holes: newHoleWriter()}
-	tr := tar.NewReader(r)
 	var expanded int64
+	if err := extractEntries(ctx, r, w, &expanded, maxSize, prefix, nil); err != nil {
+		return err
+	}
+	return w.finish()
+}
+
+// extractEntries creates a tar stream's entries below prefix (all when
+// it is "") with w, adding what they expand to to *expanded, up to
+// maxSize. A layer (an OCI image layer, see Layers) takes its whiteout
+// entries instead, and learns what the stream created.
+func extractEntries(ctx context.Context, r io.Reader, w *treeWriter, expanded *int64, maxSize int64, prefix string, layer *layerState) error {
+	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("extraction stopped: %w", err)
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		// With GODEBUG=tarinsecurepath=0 the reader flags bad names
 		// itself; tarNode refuses them with the entry's name either way.
@@ -237,8 +248,17 @@ func extractTar(ctx context.Context, r io.Reader, prefix, root string, maxSize i
 				continue
 			}
 		}
-		if expanded, err = expand(expanded, hdr, maxSize); err != nil {
+		if *expanded, err = expand(*expanded, hdr, maxSize); err != nil {
 			return fmt.Errorf("extracting %q: %w", name, err)
+		}
+		if layer != nil {
+			handled, err := layer.whiteout(w, hdr)
+			if err != nil {
+				return fmt.Errorf("extracting %q: %w", name, err)
+			}
+			if handled {
+				continue
+			}
 		}
 		n, err := tarNode(hdr, ctxReader{ctx, tr})
 		if err == nil && n != nil {
@@ -247,8 +267,10 @@ func extractTar(ctx context.Context, r io.Reader, prefix, root string, maxSize i
 		if err != nil {
 			return fmt.Errorf("extracting %q: %w", name, err)
 		}
+		if layer != nil && n != nil {
+			layer.added[n.name] = true
+		}
 	}
-	return w.finish()
 }
 
 // rebase returns hdr re-rooted below prefix (clean, relative), a copy
