@@ -117,6 +117,7 @@ var backends = []Backend{
 	directoryBackend{},
 	busyboxBackend{},
 	imageBackend{},
+	ociBackend{},
 }
 
 // Backends lists every backend, in the order their tools are reported.

@@ -37,6 +37,13 @@ type Config struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// busybox: the static binary to install.
 	Binary string `json:"binary,omitempty"`
+	// oci: Image is a registry reference (HOST/NAME:TAG or
+	// HOST/NAME@sha256:…), or with Layout the ref.name of one of the
+	// layout's images; Digest pins the manifest; Layout is an OCI image
+	// layout directory, resolved against the recipe's directory.
+	Image  string `json:"image,omitempty"`
+	Digest string `json:"digest,omitempty"`
+	Layout string `json:"layout,omitempty"`
 
 	// image: the daemon ("lxd", "incus") or remote (an https URL or a
 	// remote of the client configuration) to export the base from, or
@@ -104,13 +111,16 @@ func (c *Config) Fields() step.Fields {
 		WithSet("properties", step.Text(c.BaseProperties)).
 		WithSet("drop_templates", step.Texts(c.DropTemplates)).
 		WithSet("drop_properties", step.Texts(c.DropProperties)).
+		WithSet("image", step.Text(c.nameUnlessResolved(c.Image))).
+		WithSet("digest", step.Text(c.nameUnlessResolved(c.Digest))).
+		WithSet("layout", step.Text(c.nameUnlessResolved(c.Layout))).
 		WithSet("base", step.Text(c.baseFingerprint()))
 }
 
 // nameUnlessResolved is v while the block's base is unresolved: once it
-// is, the base's fingerprint stands for the names, so the stage cache
-// keys on what the alias or tag meant at build time, and an alias moved
-// to another image misses it.
+// is, the base's fingerprint (an OCI manifest digest) stands for the
+// names, so the stage cache keys on what the alias or tag meant at build
+// time, and an alias or tag moved to another image misses it.
 func (c *Config) nameUnlessResolved(v string) string {
 	if c.Base != nil {
 		return ""
@@ -154,7 +164,7 @@ func (c *Config) Tools() []string {
 // Summary: "suite=bookworm variant=minbase …".
 func (c *Config) Summary(masked step.Fields) string {
 	return keyValues(masked, "suite", "variant", "mirror", "snapshot", "source", "sha256", "binary", "include", "exclude",
-		"daemon", "remote", "server", "alias", "fingerprint", "base")
+		"daemon", "remote", "server", "alias", "fingerprint", "image", "digest", "layout", "base")
 }
 
 // Runtime is what a bootstrap step needs of the stage besides

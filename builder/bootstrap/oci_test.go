@@ -1,0 +1,232 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/internal/ocitest"
+)
+
+func TestParseImageReference(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("a", 64)
+	for ref, ok := range map[string]bool{
+		"127.0.0.1:5000/test/busybox:v1":  true,
+		"localhost:5000/busybox@" + digest: true,
+		"registry.example/team/app:1.2":    true,
+		"localhost/app:1":                  true,
+		"busybox:1":                        false, // a default registry would complete it
+		"team/app:1":                       false,
+		"127.0.0.1:5000/busybox":           false, // no tag: strict validation
+		"127.0.0.1:5000/busybox@sha256:ab": false,
+		"127.0.0.1:5000/Busybox:v1":        false,
+	} {
+		_, err := ParseImageReference(ref)
+		if (err == nil) != ok {
+			t.Errorf("%s: %v, want ok=%v", ref, err, ok)
+		}
+	}
+}
+
+// ociEnv is a bootstrap environment for arch with a work directory.
+func ociEnv(t *testing.T, arch string, client *http.Client) Env {
+	t.Helper()
+	a, err := image.LookupArchitecture(arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Env{Arch: a, HTTP: client, WorkDir: t.TempDir()}
+}
+
+func resolveFor(t *testing.T, env Env, b *Config, getenv func(string) string) (*ociResolved, error) {
+	t.Helper()
+	src, ref, err := openOCISource(context.Background(), env, b, "", getenv)
+	if err != nil {
+		return nil, err
+	}
+	return resolveOCI(context.Background(), src, ref, b, env.Arch)
+}
+
+func bootstrapFor(t *testing.T, env Env, b *Config, getenv func(string) string) (string, error) {
+	t.Helper()
+	src, ref, err := openOCISource(context.Background(), env, b, "", getenv)
+	if err != nil {
+		return "", err
+	}
+	r, err := resolveOCI(context.Background(), src, ref, b, env.Arch)
+	if err != nil {
+		return "", err
+	}
+	dir := t.TempDir()
+	return dir, bootstrapOCI(context.Background(), env, src, b, r.digest, dir)
+}
+
+func noEnv(string) string { return "" }
+
+// twoLayers is a small image whose second layer whites out a file and
+// makes a directory opaque.
+func twoLayers(t *testing.T, arch, variant string) v1.Image {
+	return ocitest.Image(t, arch, variant,
+		ocitest.Layer(t, ocitest.Dir("etc/"), ocitest.File("etc/doomed", "d"), ocitest.File("etc/arch", arch),
+			ocitest.Dir("opt/"), ocitest.Dir("opt/old/"), ocitest.File("opt/old/a", "a")),
+		ocitest.Layer(t, ocitest.Whiteout("etc/doomed"), ocitest.Dir("opt/old/"), ocitest.Opaque("opt/old"),
+			ocitest.File("opt/old/new", "n")),
+	)
+}
+
+func checkTwoLayers(t *testing.T, dir, arch string) {
+	t.Helper()
+	if b, err := os.ReadFile(filepath.Join(dir, "etc/arch")); err != nil || string(b) != arch {
+		t.Errorf("/etc/arch: %q, %v; want %q", b, err, arch)
+	}
+	for name, want := range map[string]bool{"etc/doomed": false, "opt/old/a": false, "opt/old/new": true} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("/%s exists: %v, want %v", name, err == nil, want)
+		}
+	}
+}
+
+// TestOCIRegistry runs against a real docker-registry on loopback, over
+// HTTPS with a test CA, behind a password.
+func TestOCIRegistry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a registry")
+	}
+	reg := ocitest.StartRegistry(t, ocitest.Options{Password: "s3cret-pass"})
+	amd, arm := twoLayers(t, "amd64", ""), twoLayers(t, "arm64", "v8")
+	idx := ocitest.Index(t, amd, arm)
+	ref := reg.PushIndex(t, "test/base:v1", idx)
+	creds := func(k string) string {
+		return map[string]string{RegistryUsernameVar: reg.Username, RegistryPasswordVar: reg.Password}[k]
+	}
+
+	env := ociEnv(t, "amd64", reg.Client)
+	r, err := resolveFor(t, env, &Config{Image: ref}, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.digest.String() != ocitest.Digest(t, amd) || r.top.String() != ocitest.Digest(t, idx) || r.reference != "v1" || r.source != reg.Host+"/test/base" {
+		t.Errorf("resolved %+v; want the amd64 manifest %s of index %s", r, ocitest.Digest(t, amd), ocitest.Digest(t, idx))
+	}
+	dir, err := bootstrapFor(t, env, &Config{Image: ref, Digest: ocitest.Digest(t, idx)}, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTwoLayers(t, dir, "amd64")
+
+	armEnv := ociEnv(t, "arm64", reg.Client)
+	if dir, err = bootstrapFor(t, armEnv, &Config{Image: reg.Host + "/test/base@" + ocitest.Digest(t, idx), Digest: ocitest.Digest(t, arm)}, creds); err != nil {
+		t.Fatal(err)
+	}
+	checkTwoLayers(t, dir, "arm64")
+
+	if _, err := resolveFor(t, env, &Config{Image: ref}, noEnv); err == nil || !strings.Contains(err.Error(), "UNAUTHORIZED") {
+		t.Errorf("without credentials: %v", err)
+	}
+
+	// A wrong pin fails before any layer is downloaded.
+	wrong := "sha256:" + strings.Repeat("0", 64)
+	_, err = bootstrapFor(t, env, &Config{Image: ref, Digest: wrong}, creds)
+	var pin *PinError
+	if !errors.As(err, &pin) || !strings.Contains(err.Error(), wrong) || !strings.Contains(err.Error(), ocitest.Digest(t, amd)) {
+		t.Errorf("wrong pin: %v", err)
+	}
+	if entries, _ := os.ReadDir(env.WorkDir); len(entries) != 0 {
+		t.Errorf("a wrong pin left %d files in the work directory", len(entries))
+	}
+
+	// No image of the recipe's architecture; an image of another.
+	_, err = resolveFor(t, ociEnv(t, "armhf", reg.Client), &Config{Image: ref}, creds)
+	if err == nil || !strings.Contains(err.Error(), "no image for linux/arm/v7") || !strings.Contains(err.Error(), "linux/arm64/v8") {
+		t.Errorf("armhf from an amd64+arm64 index: %v", err)
+	}
+	armOnly := reg.Push(t, "test/base:arm", arm)
+	_, err = resolveFor(t, env, &Config{Image: armOnly}, creds)
+	if err == nil || !strings.Contains(err.Error(), "is an image for linux/arm64/v8, but the recipe builds amd64") {
+		t.Errorf("an arm64 image for an amd64 recipe: %v", err)
+	}
+}
+
+// TestOCIHTTPSOnly: a registry on loopback is never spoken to in plain
+// HTTP, which go-containerregistry would fall back to.
+func TestOCIHTTPSOnly(t *testing.T) {
+	var asked bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { asked = true }))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, err := resolveFor(t, ociEnv(t, "amd64", nil), &Config{Image: host + "/test/base:v1"}, noEnv)
+	if err == nil || asked {
+		t.Errorf("a plain HTTP registry was asked (%v): %v", asked, err)
+	}
+}
+
+func TestOCILayout(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	img := twoLayers(t, "amd64", "")
+	ocitest.WriteLayout(t, dir, "v1", img)
+	env := ociEnv(t, "amd64", nil)
+	root, err := bootstrapFor(t, env, &Config{Layout: dir, Image: "v1"}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTwoLayers(t, root, "amd64")
+	// The layout's only image needs no name.
+	if r, err := resolveFor(t, env, &Config{Layout: dir}, noEnv); err != nil || r.digest.String() != ocitest.Digest(t, img) {
+		t.Errorf("the only image: %v, %v", r, err)
+	}
+	if _, err := resolveFor(t, env, &Config{Layout: dir, Image: "v2"}, noEnv); err == nil || !strings.Contains(err.Error(), `no image "v2"`) {
+		t.Errorf("a missing ref.name: %v", err)
+	}
+
+	// A tampered layer fails on its digest, before it is applied.
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := layers[1].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := ocitest.BlobPath(dir, second)
+	b, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 0xff
+	if err := os.WriteFile(blob, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err = bootstrapFor(t, env, &Config{Layout: dir, Image: "v1"}, noEnv)
+	var digestErr *LayerDigestError
+	if !errors.As(err, &digestErr) || !strings.Contains(err.Error(), "layer 2 of 2 ("+second.String()+")") {
+		t.Errorf("a tampered layer: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "opt/old/a")); err != nil {
+		t.Errorf("the tampered layer was applied: %v", err)
+	}
+	if entries, _ := os.ReadDir(env.WorkDir); len(entries) != 0 {
+		t.Errorf("the tampered layer's download is left in the work directory")
+	}
+}
+
+func TestOCIHostileLayer(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	ocitest.WriteLayout(t, dir, "evil", ocitest.Image(t, "amd64", "",
+		ocitest.Layer(t, ocitest.File("etc/ok", "ok")),
+		ocitest.Layer(t, ocitest.File("../escaped", "x"))))
+	_, err := bootstrapFor(t, ociEnv(t, "amd64", nil), &Config{Layout: dir}, noEnv)
+	if err == nil || !strings.Contains(err.Error(), `"../escaped"`) || !strings.Contains(err.Error(), "layer 2 of 2") {
+		t.Errorf("a layer with ../: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escaped")); err == nil {
+		t.Error("the hostile entry was written outside")
+	}
+}
