@@ -19,7 +19,7 @@ import (
 func TestParseImageReference(t *testing.T) {
 	digest := "sha256:" + strings.Repeat("a", 64)
 	for ref, ok := range map[string]bool{
-		"127.0.0.1:5000/test/busybox:v1":  true,
+		"127.0.0.1:5000/test/busybox:v1":   true,
 		"localhost:5000/busybox@" + digest: true,
 		"registry.example/team/app:1.2":    true,
 		"localhost/app:1":                  true,
