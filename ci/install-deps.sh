@@ -10,6 +10,7 @@ qemu-user-static binfmt-support arch-test squashfs-tools squashfs-tools-ng bzip2
 dnsmasq-base iptables
 bubblewrap time
 fdisk e2fsprogs dosfstools mtools qemu-utils qemu-system-x86 ovmf gdisk rsync
+docker-registry
 gpg gpg-agent gpgv"
 
 # Incus, the second daemon the import and test suites run against, is not
@@ -88,6 +89,16 @@ if [ -n "$missing$missing_bpo" ]; then
 	apt-get update
 	# shellcheck disable=SC2086 # the lists are split on purpose
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing $missing_bpo
+	# docker-registry is for the tests, which start their own on
+	# loopback: the service its package enables (on :5000, every
+	# address) is not wanted on a build host.
+	case " $missing " in
+	*" docker-registry "*)
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now docker-registry.service || echo "install-deps: could not stop the docker-registry service" >&2
+		fi
+		;;
+	esac
 fi
 
 # Without systemd as PID 1 nothing mounts binfmt_misc or loads the

@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -337,4 +338,27 @@ func (ociBackend) Bootstrap(ctx context.Context, env Env, b *Config, dir string)
 		return err
 	}
 	return bootstrapOCI(ctx, env, src, b, r.digest, dir)
+}
+
+// CheckLockable refuses, for build --locked, a block whose base can move
+// under it: an oci image named by a tag without a digest pin.
+func (c *Config) CheckLockable() error {
+	if c == nil || c.Backend != "oci" || c.Digest != "" {
+		return nil
+	}
+	if c.Layout == "" && isDigestRef(c.Image) {
+		return nil
+	}
+	what := "the image " + strconv.Quote(c.Image)
+	if c.Layout != "" {
+		what = "the image of the OCI layout " + c.Layout
+	}
+	return fmt.Errorf("%s is not pinned: a tag can move, so a locked build needs digest = \"sha256:…\" in its oci block (a build without --locked records the digest it resolved in image.json's base)", what)
+}
+
+// isDigestRef says whether ref names its manifest by digest.
+func isDigestRef(ref string) bool {
+	r, err := ParseImageReference(ref)
+	_, ok := r.(name.Digest)
+	return err == nil && ok
 }

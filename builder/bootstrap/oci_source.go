@@ -52,28 +52,28 @@ type registrySource struct {
 // explicit registry host ("127.0.0.1:5000/name:tag", "host/name@sha256:…"),
 // never a name a default registry would complete.
 func ParseImageReference(s string) (name.Reference, error) {
-	ref, err := name.ParseReference(s, name.StrictValidation)
-	if err != nil {
-		return nil, err
-	}
 	first, _, ok := strings.Cut(s, "/")
 	if !ok || !strings.ContainsAny(first, ".:") && first != "localhost" {
-		return nil, fmt.Errorf("%q names no registry: write it as HOST[:PORT]/NAME:TAG or HOST[:PORT]/NAME@sha256:…", s)
+		return nil, fmt.Errorf("%q names no registry: write it as HOST[:PORT]/NAME:TAG or HOST[:PORT]/NAME@sha256:DIGEST", s)
+	}
+	ref, err := name.ParseReference(s, name.StrictValidation)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an image reference HOST[:PORT]/NAME:TAG or HOST[:PORT]/NAME@sha256:DIGEST (%w)", s, err)
 	}
 	if d, ok := ref.(name.Digest); ok {
-		if _, err := parseDigest(d.DigestStr()); err != nil {
+		if _, err := ParseDigest(d.DigestStr()); err != nil {
 			return nil, err
 		}
 	}
 	return ref, nil
 }
 
-// parseDigest checks a manifest digest: sha256 and 64 hex digits, as the
+// ParseDigest checks a manifest digest: sha256 and 64 hex digits, as the
 // digests builder checks are.
-func parseDigest(s string) (v1.Hash, error) {
+func ParseDigest(s string) (v1.Hash, error) {
 	h, err := v1.NewHash(s)
 	if err != nil || h.Algorithm != "sha256" {
-		return v1.Hash{}, fmt.Errorf("%q is not a digest of the form sha256:<64 hex digits>", s)
+		return v1.Hash{}, fmt.Errorf("%q is not sha256:<64 hex digits>", s)
 	}
 	return h, nil
 }

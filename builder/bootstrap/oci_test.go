@@ -230,3 +230,25 @@ func TestOCIHostileLayer(t *testing.T) {
 		t.Error("the hostile entry was written outside")
 	}
 }
+
+func TestOCICheckLockable(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("0", 64)
+	for _, tc := range []struct {
+		cfg Config
+		ok  bool
+	}{
+		{Config{Backend: "oci", Image: "127.0.0.1:5000/base:v1"}, false},
+		{Config{Backend: "oci", Image: "127.0.0.1:5000/base:v1", Digest: digest}, true},
+		{Config{Backend: "oci", Image: "127.0.0.1:5000/base@" + digest}, true},
+		{Config{Backend: "oci", Layout: "/srv/layout"}, false},
+		{Config{Backend: "oci", Layout: "/srv/layout", Digest: digest}, true},
+		{Config{Backend: "tarball", Source: "root.tar"}, true},
+	} {
+		if err := tc.cfg.CheckLockable(); (err == nil) != tc.ok {
+			t.Errorf("%+v: %v, want ok=%v", tc.cfg, err, tc.ok)
+		}
+	}
+	if err := (*Config)(nil).CheckLockable(); err != nil {
+		t.Errorf("no bootstrap: %v", err)
+	}
+}

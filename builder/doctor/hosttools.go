@@ -49,7 +49,7 @@ var ownTools = []HostTool{
 	{Name: "sqfs2tar", Package: "squashfs-tools-ng", For: "builder repro and builder diff, on a split image with a squashfs rootfs", NoBuild: true,
 		needed: func(HostNeeds) bool { return false }},
 	// Go's TLS client and debootstrap's wget both read Debian's bundle.
-	{Name: "/etc/ssl/certs/ca-certificates.crt", Package: "ca-certificates", For: "a download over https: a tarball, a keyring or a mirror",
+	{Name: "/etc/ssl/certs/ca-certificates.crt", Package: "ca-certificates", For: "a download over https: a tarball, a keyring, a mirror or an OCI registry",
 		needed: func(n HostNeeds) bool { return n.HTTPS }},
 	// build --locked checks the archive has every locked version with
 	// the host's apt-get, before anything is built (builder/lock).
@@ -67,6 +67,11 @@ var ownTools = []HostTool{
 	{Name: "qemu-system-x86_64", Package: "qemu-system-x86", For: "the VM boot test only (make test)", TestOnly: true,
 		needed: func(HostNeeds) bool { return false }},
 	{Name: "/usr/share/OVMF/OVMF_CODE_4M.fd", Package: "ovmf", For: "the VM boot test only (make test): UEFI firmware, with secure boot", TestOnly: true,
+		needed: func(HostNeeds) bool { return false }},
+	// The oci bootstrap's tests push to and pull from a real registry
+	// on loopback (internal/ocitest); builds speak to registries
+	// themselves.
+	{Name: "docker-registry", Package: "docker-registry", For: "the OCI registry tests only (make test)", TestOnly: true,
 		needed: func(HostNeeds) bool { return false }},
 	// Signing a tree (builder/sign): gpg signs, and its agent holds
 	// the secret key while it does.
@@ -199,6 +204,9 @@ func NeedsOf(plan *recipe.Plan, hostGOARCH string) HostNeeds {
 				n.HTTPS = true
 			}
 		}
+		// An OCI image not from a layout comes from a registry, over
+		// HTTPS.
+		n.HTTPS = n.HTTPS || b.Backend == "oci" && b.Layout == ""
 	}
 	return n
 }

@@ -45,6 +45,7 @@ var stepBlocks = map[string][]string{
 			`templates = "keep"`, `properties = "keep"`, `drop_templates = ["/etc/hostname"]`, `drop_properties = ["description"]`),
 		block(`bootstrap "image"`, `enabled = false`, `server = "https://127.0.0.1/streams"`, `variant = "default"`, `alias = "base"`),
 	},
+	"oci": {block(`bootstrap "oci"`, `image = "v1"`, `digest = "sha256:`+strings.Repeat("0", 64)+`"`, `layout = "layout"`)},
 }
 
 func block(header string, attrs ...string) string {
@@ -67,6 +68,9 @@ func TestActionFieldsCoverAttributes(t *testing.T) {
 		}
 	}
 	if err := os.Mkdir(filepath.Join(dir, "tree"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(ociLayoutDir(t), filepath.Join(dir, "layout")); err != nil {
 		t.Fatal(err)
 	}
 	image := "image {\n  distribution = \"debian\"\n  release = \"bookworm\"\n}\n"

@@ -46,6 +46,9 @@ func (s *stepDecoder) bootstrap(b *hclsyntax.Block) (*bootstrap.Config, *attrDec
 		Binary:     d.str("binary", ""),
 	}
 	refuseOptionLike(d, backend, bs)
+	if backend == "oci" {
+		s.ociBlock(b, d, bs)
+	}
 	switch {
 	case backend == "busybox" && bs.Binary == "":
 		bs.Binary = bootstrap.DefaultBusybox

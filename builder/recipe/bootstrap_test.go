@@ -58,6 +58,7 @@ func TestBackendAttributesDecode(t *testing.T) {
 		"keyring_fingerprints": `["0123456789ABCDEF0123456789ABCDEF01234567"]`, "components": `["main"]`,
 		"include": `["curl"]`, "exclude": `["nano"]`, "extra_args": `["--verbose"]`,
 		"sha256": `"` + strings.Repeat("ab", 32) + `"`, "binary": strconv.Quote(file),
+		"image": `"127.0.0.1:5000/base:1"`, "digest": `"sha256:` + strings.Repeat("ab", 32) + `"`, "layout": strconv.Quote(ociLayoutDir(t)),
 	}
 	// exclusive are attributes that exclude each other: each group is
 	// decoded in a block of its own with the backend's other attributes.
@@ -168,6 +169,51 @@ func TestSnapshotChecked(t *testing.T) {
 				t.Errorf("%s: the archive is %s", tc.attrs, got)
 			}
 		case !strings.Contains(fmt.Sprint(diags), tc.want):
+			t.Errorf("%s: %v, want %q", tc.attrs, diags, tc.want)
+		}
+	}
+}
+
+// ociLayoutDir is a directory that looks like an OCI image layout.
+func ociLayoutDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range map[string]string{"oci-layout": `{"imageLayoutVersion":"1.0.0"}`, "index.json": `{"schemaVersion":2,"manifests":[]}`} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestOCIBlockChecked: an oci block names a registry image or a layout,
+// its reference names a registry (never one a default would complete),
+// and its digest is a sha256 one.
+func TestOCIBlockChecked(t *testing.T) {
+	dir := t.TempDir()
+	layout := ociLayoutDir(t)
+	digest := `"sha256:` + strings.Repeat("0", 64) + `"`
+	for _, tc := range []struct{ attrs, want string }{
+		{``, "Missing image"},
+		{`image = "busybox:1"`, `"busybox:1" names no registry`},
+		{`image = "127.0.0.1:5000/Upper:1"`, "is not an image reference"},
+		{`image = "127.0.0.1:5000/base@sha256:00"`, "is not an image reference"},
+		{`image = "127.0.0.1:5000/base:1"` + "\n" + `digest = "md5:00"`, "Invalid digest"},
+		{`layout = "` + dir + `"`, "is not an OCI image layout: its oci-layout cannot be read"},
+		{`image = "127.0.0.1:5000/base:1"` + "\n" + `digest = ` + digest, ""},
+		{`image = "127.0.0.1:5000/base@sha256:` + strings.Repeat("0", 64) + `"`, ""},
+		{`layout = "` + layout + `"` + "\n" + `image = "v1"`, ""},
+	} {
+		src := "image {\n  distribution = \"busybox\"\n  release = \"oci\"\n}\nbootstrap \"oci\" {\n" + tc.attrs + "\n}\n"
+		path := filepath.Join(dir, "r.hcl")
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, diags := NewLoader().Load(path, Options{HostArch: "amd64"})
+		switch {
+		case tc.want == "" && diags.HasErrors():
+			t.Errorf("%s: %v", tc.attrs, diags)
+		case tc.want != "" && !strings.Contains(fmt.Sprint(diags), tc.want):
 			t.Errorf("%s: %v, want %q", tc.attrs, diags, tc.want)
 		}
 	}
