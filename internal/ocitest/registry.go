@@ -75,7 +75,9 @@ func StartRegistry(t *testing.T, o Options) *Registry {
 	}
 	config := fmt.Sprintf(`version: 0.1
 log:
-  level: warn
+  level: error
+  accesslog:
+    disabled: true
 storage:
   filesystem:
     rootdirectory: %s

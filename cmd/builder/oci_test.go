@@ -1,0 +1,230 @@
+package main
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/builder-images/builder/internal/ocitest"
+)
+
+// ociBase is the busybox tree as a two-layer OCI image: the tree (with
+// /etc/doomed and /opt/old/{a,sub/b} added), then a layer that whites
+// out /etc/doomed and makes /opt/old opaque, with one new file in it.
+func ociBase(t *testing.T, bin string) v1.Image {
+	t.Helper()
+	tree := busyboxTree(t, bin, filepath.Join(t.TempDir(), "tree"))
+	for name, content := range map[string]string{"etc/doomed": "d", "opt/old/a": "a", "opt/old/sub/b": "b"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(tree, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(tree, name), content)
+	}
+	return ocitest.Image(t, "amd64", "", ocitest.DirLayer(t, tree),
+		ocitest.Layer(t, ocitest.Whiteout("etc/doomed"), ocitest.Dir("opt/old/"), ocitest.Opaque("opt/old"), ocitest.File("opt/old/new", "n")))
+}
+
+// checkOCIRootfs checks a tree built on ociBase: the layers' whiteouts
+// applied, the recipe's run step run by the image's own shell.
+func checkOCIRootfs(t *testing.T, exists func(string) bool, read func(string) string) {
+	t.Helper()
+	for name, want := range map[string]bool{"bin/busybox": true, "etc/doomed": false, "opt/old/a": false, "opt/old/sub": false, "opt/old/new": true} {
+		if got := exists(name); got != want {
+			t.Errorf("/%s exists: %v, want %v", name, got, want)
+		}
+	}
+	if got := read("etc/origin"); got != "tree\n" {
+		t.Errorf("/etc/origin, from the first layer: %q", got)
+	}
+}
+
+// TestOCIBootstrap builds on an image it pushes to a real registry
+// (Debian's docker-registry, on loopback, over HTTPS with a test CA and
+// a password) and writes as an OCI layout: recipes/oci.hcl end to end,
+// and the failures: a tampered layer, a layer climbing out with "../",
+// another architecture, a wrong pin, a tag under --locked.
+func TestOCIBootstrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds images and starts a registry")
+	}
+	requireRoot(t)
+	requireBusybox(t)
+	bin := builderBinary(t)
+	tmp := t.TempDir()
+	img := ociBase(t, bin)
+	digest := ocitest.Digest(t, img)
+	reg := ocitest.StartRegistry(t, ocitest.Options{Password: "oci-test-password"})
+	ref := reg.Push(t, "test/busybox:v1", img)
+	env := []string{"SSL_CERT_FILE=" + reg.CAFile, "BUILDER_REGISTRY_USERNAME=" + reg.Username, "BUILDER_REGISTRY_PASSWORD=" + reg.Password}
+
+	t.Run("recipe", func(t *testing.T) {
+		out := filepath.Join(tmp, "out")
+		stdout, stderr, status := builderExec(t, env, "build", "recipes/oci.hcl", "--var", "image="+ref, "-o", out)
+		if status != 0 {
+			t.Fatalf("builder build recipes/oci.hcl: exit %d\n%s%s", status, stdout, stderr)
+		}
+		if strings.Contains(stdout+stderr, reg.Password) {
+			t.Error("the registry password was printed")
+		}
+		files := unifiedRootfs(t, out)
+		checkOCIRootfs(t, func(n string) bool { _, ok := files[n]; return ok }, func(n string) string { return files[n] })
+		if files["etc/builder-recipe"] != "oci\n" || !strings.Contains(files["etc/motd"], "recipes/oci.hcl") {
+			t.Errorf("the recipe's steps: builder-recipe %q, motd %q", files["etc/builder-recipe"], files["etc/motd"])
+		}
+		checkImageJSONBase(t, out, reg.Host+"/test/busybox", "v1", digest)
+	})
+
+	t.Run("layout", func(t *testing.T) {
+		layout := filepath.Join(tmp, "layout")
+		ocitest.WriteLayout(t, layout, "v1", img)
+		dir := filepath.Join(tmp, "from-layout")
+		stdout, stderr, status := builderExec(t, nil, "rootfs", "cmd/builder/testdata/oci/oci.hcl", "--var", "layout="+layout, "--var", "image=v1", "--var", "digest="+digest, dir)
+		if status != 0 {
+			t.Fatalf("builder rootfs from a layout: exit %d\n%s%s", status, stdout, stderr)
+		}
+		checkOCIRootfs(t, func(n string) bool { _, err := os.Lstat(filepath.Join(dir, n)); return err == nil },
+			func(n string) string { b, _ := os.ReadFile(filepath.Join(dir, n)); return string(b) })
+		if b, _ := os.ReadFile(filepath.Join(dir, "etc/checked")); string(b) != "on-top\n" {
+			t.Errorf("the run step on top of the layers: /etc/checked = %q", b)
+		}
+
+		// A tampered layer fails on its digest, and nothing is left.
+		layers, err := img.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := layers[1].Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob := ocitest.BlobPath(layout, second)
+		b, err := os.ReadFile(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0xff
+		writeFile(t, blob, string(b))
+		dir = filepath.Join(tmp, "tampered")
+		_, stderr, status = builderExec(t, nil, "rootfs", "cmd/builder/testdata/oci/oci.hcl", "--var", "layout="+layout, dir)
+		if status == 0 || !strings.Contains(stderr, "layer 2 of 2 ("+second.String()+")") || !strings.Contains(stderr, "nothing of it was applied") {
+			t.Errorf("a tampered layer: exit %d\n%s", status, stderr)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the failed build left %s: %v", dir, err)
+		}
+	})
+
+	t.Run("hostile layer", func(t *testing.T) {
+		evil := ocitest.Image(t, "amd64", "", ocitest.Layer(t, ocitest.File("etc/ok", "ok")),
+			ocitest.Layer(t, ocitest.Dir("etc/"), ocitest.File("etc/../../escaped", "x")))
+		evilRef := reg.Push(t, "test/evil:v1", evil)
+		dir := filepath.Join(tmp, "hostile", "rootfs")
+		_, stderr, status := builderExec(t, env, "rootfs", "cmd/builder/testdata/oci/oci.hcl", "--var", "image="+evilRef, dir)
+		if status == 0 || !strings.Contains(stderr, `"etc/../../escaped"`) {
+			t.Errorf("a layer with ../: exit %d\n%s", status, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(tmp, "hostile", "escaped")); err == nil {
+			t.Error("the hostile entry was written outside the rootfs")
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			args []string
+			want string
+		}{
+			{"architecture", []string{"--var", "image=" + ref, "--var", "architecture=arm64"}, "is an image for linux/amd64, but the recipe builds arm64"},
+			{"pin", []string{"--var", "image=" + ref, "--var", "digest=sha256:" + strings.Repeat("0", 64)}, "is now " + digest + ", but the recipe pins digest sha256:" + strings.Repeat("0", 64)},
+			{"credentials", []string{"--var", "image=" + ref}, "UNAUTHORIZED"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := env
+				if tc.name == "credentials" {
+					e = env[:1]
+				}
+				dir := filepath.Join(tmp, "refused-"+tc.name)
+				_, stderr, status := builderExec(t, e, append(append([]string{"rootfs", "cmd/builder/testdata/oci/oci.hcl"}, tc.args...), dir)...)
+				if status == 0 || !strings.Contains(stderr, tc.want) {
+					t.Errorf("exit %d, want an error saying %q:\n%s", status, tc.want, stderr)
+				}
+			})
+		}
+		_, stderr, status := builderExec(t, env, "build", "--locked", "recipes/oci.hcl", "--var", "image="+ref, "-o", filepath.Join(tmp, "locked"))
+		if status == 0 || !strings.Contains(stderr, "is not pinned") {
+			t.Errorf("a tag without digest under --locked: exit %d\n%s", status, stderr)
+		}
+	})
+}
+
+// unifiedRootfs reads the regular files (contents) and other entries
+// ("") of the rootfs/ of the unified gzip image in out.
+func unifiedRootfs(t *testing.T, out string) map[string]string {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(out, "*.tar.gz"))
+	if len(matches) != 1 {
+		t.Fatalf("want one unified image in %s, found %v", out, matches)
+	}
+	f, err := os.Open(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, ok := strings.CutPrefix(strings.TrimPrefix(hdr.Name, "./"), "rootfs/")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSuffix(name, "/")
+		files[name] = ""
+		if hdr.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[name] = string(b)
+		}
+	}
+}
+
+// checkImageJSONBase checks image.json records the OCI base.
+func checkImageJSONBase(t *testing.T, out, source, reference, digest string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "image.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ij struct {
+		Base struct {
+			Kind, Source, Reference, Fingerprint string
+		} `json:"base"`
+		BaseFingerprint string `json:"base_fingerprint"`
+	}
+	if err := json.Unmarshal(b, &ij); err != nil {
+		t.Fatal(err)
+	}
+	if ij.Base.Kind != "oci" || ij.Base.Source != source || ij.Base.Reference != reference || ij.Base.Fingerprint != digest || ij.BaseFingerprint != digest {
+		t.Errorf("image.json's base: %+v, base_fingerprint %q; want oci %s:%s %s", ij.Base, ij.BaseFingerprint, source, reference, digest)
+	}
+}
