@@ -187,23 +187,7 @@ func TestOCILayout(t *testing.T) {
 	}
 
 	// A tampered layer fails on its digest, before it is applied.
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := layers[1].Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	blob := ocitest.BlobPath(dir, second)
-	b, err := os.ReadFile(blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)-1] ^= 0xff
-	if err := os.WriteFile(blob, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	second := ocitest.TamperLayer(t, dir, img, 1)
 	root, err = bootstrapFor(t, env, &Config{Layout: dir, Image: "v1"}, noEnv)
 	var digestErr *LayerDigestError
 	if !errors.As(err, &digestErr) || !strings.Contains(err.Error(), "layer 2 of 2 ("+second.String()+")") {

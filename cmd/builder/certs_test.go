@@ -2,37 +2,19 @@ package main
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"testing"
-	"time"
+
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 // testCert makes a key and a certificate for tmpl, signed by parent with
-// parentKey, or self-signed when parent is nil; validity is an hour back
-// to a day ahead.
+// parentKey, or self-signed when parent is nil (testenv.Cert).
 func testCert(t *testing.T, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
+	return testenv.Cert(t, tmpl, parent, parentKey)
 }
 
 // writePEM writes a certificate and, when keyPath is set, its key.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -97,21 +96,7 @@ func TestOCIBootstrap(t *testing.T) {
 		}
 
 		// A tampered layer fails on its digest, and nothing is left.
-		layers, err := img.Layers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		second, err := layers[1].Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		blob := ocitest.BlobPath(layout, second)
-		b, err := os.ReadFile(blob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[len(b)/2] ^= 0xff
-		writeFile(t, blob, string(b))
+		second := ocitest.TamperLayer(t, layout, img, 1)
 		dir = filepath.Join(tmp, "tampered")
 		_, stderr, status = builderExec(t, nil, "rootfs", "cmd/builder/testdata/oci/oci.hcl", "--var", "layout="+layout, dir)
 		if status == 0 || !strings.Contains(stderr, "layer 2 of 2 ("+second.String()+")") || !strings.Contains(stderr, "nothing of it was applied") {
@@ -173,39 +158,23 @@ func unifiedRootfs(t *testing.T, out string) map[string]string {
 	if len(matches) != 1 {
 		t.Fatalf("want one unified image in %s, found %v", out, matches)
 	}
-	f, err := os.Open(matches[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	files := map[string]string{}
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		name, ok := strings.CutPrefix(strings.TrimPrefix(hdr.Name, "./"), "rootfs/")
+	eachGzipTarEntry(t, matches[0], func(h *tar.Header, r io.Reader) {
+		name, ok := strings.CutPrefix(strings.TrimPrefix(h.Name, "./"), "rootfs/")
 		if !ok {
-			continue
+			return
 		}
 		name = strings.TrimSuffix(name, "/")
 		files[name] = ""
-		if hdr.Typeflag == tar.TypeReg {
-			b, err := io.ReadAll(tr)
+		if h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(r)
 			if err != nil {
 				t.Fatal(err)
 			}
 			files[name] = string(b)
 		}
-	}
+	})
+	return files
 }
 
 // checkImageJSONBase checks image.json records the OCI base.

@@ -66,6 +66,22 @@ func TestBuildUnifiedVM(t *testing.T) {
 // bytes of its rootfs.img.
 func unifiedEntries(t *testing.T, path string) (names []string, disk []byte) {
 	t.Helper()
+	eachGzipTarEntry(t, path, func(h *tar.Header, r io.Reader) {
+		names = append(names, h.Name)
+		if h.Name == "rootfs.img" {
+			disk = make([]byte, 4)
+			if _, err := io.ReadFull(r, disk); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	return names, disk
+}
+
+// eachGzipTarEntry calls fn on each entry of the gzip tarball at path,
+// with a reader of its contents.
+func eachGzipTarEntry(t *testing.T, path string, fn func(*tar.Header, io.Reader)) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -79,17 +95,11 @@ func unifiedEntries(t *testing.T, path string) (names []string, disk []byte) {
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return names, disk
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		names = append(names, h.Name)
-		if h.Name == "rootfs.img" {
-			disk = make([]byte, 4)
-			if _, err := io.ReadFull(tr, disk); err != nil {
-				t.Fatal(err)
-			}
-		}
+		fn(h, tr)
 	}
 }

@@ -233,7 +233,26 @@ func WriteLayout(t testing.TB, dir, refName string, img v1.Image) {
 	}
 }
 
-// BlobPath is where a layout at dir keeps the blob of digest.
-func BlobPath(dir string, digest v1.Hash) string {
-	return filepath.Join(dir, "blobs", digest.Algorithm, digest.Hex)
+// TamperLayer flips a byte of img's layer i in the layout at dir, and
+// returns the digest the layer no longer has.
+func TamperLayer(t testing.TB, dir string, img v1.Image, i int) v1.Hash {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, err := layers[i].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(dir, "blobs", digest.Algorithm, digest.Hex)
+	b, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(blob, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return digest
 }
