@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -62,7 +63,7 @@ type ociResolved struct {
 
 // openOCISource is the block's source: the layout, or the registry of
 // its image reference. ref overrides the block's image for a registry.
-func openOCISource(ctx context.Context, env Env, b *Config, ref string, getenv func(string) string) (ociSource, name.Reference, error) {
+func openOCISource(ctx context.Context, client *http.Client, b *Config, ref string, getenv func(string) string) (ociSource, name.Reference, error) {
 	if b.Layout != "" {
 		src, err := newLayoutSource(b.Layout, b.Image)
 		return src, nil, err
@@ -74,7 +75,7 @@ func openOCISource(ctx context.Context, env Env, b *Config, ref string, getenv f
 	if err != nil {
 		return nil, nil, err
 	}
-	return newRegistrySource(ctx, r, env.HTTP, getenv), r, nil
+	return newRegistrySource(ctx, r, client, getenv), r, nil
 }
 
 // resolveOCI resolves the block's image on src for arch, and checks its
@@ -115,7 +116,11 @@ func resolveOCI(ctx context.Context, src ociSource, ref name.Reference, b *Confi
 	}
 	r.digest = desc.Digest
 	if b.Digest != "" && b.Digest != r.digest.String() && b.Digest != r.top.String() {
-		return nil, &PinError{Image: r.name(), Want: b.Digest, Got: r.digest.String(), Top: r.top.String()}
+		got := r.digest.String()
+		if r.top != r.digest {
+			got += " (in index " + r.top.String() + ")"
+		}
+		return nil, &PinError{What: "digest", Name: nameOr(r.reference, "the image"), Source: r.source, Want: b.Digest, Got: got}
 	}
 	if d, ok := ref.(name.Digest); ok && d.DigestStr() != r.digest.String() && d.DigestStr() != r.top.String() {
 		return nil, fmt.Errorf("%s answered %s for %s", src, r.top, d)
@@ -135,19 +140,6 @@ func (r *ociResolved) name() string {
 		return r.source + ":" + r.reference
 	}
 	return r.source
-}
-
-// PinError is an image whose manifest digest is not the recipe's pin.
-type PinError struct {
-	Image, Want, Got, Top string
-}
-
-func (e *PinError) Error() string {
-	got := e.Got
-	if e.Top != e.Got {
-		got += " (in index " + e.Top + ")"
-	}
-	return fmt.Sprintf("%s is now %s, but the recipe pins digest %s; nothing was downloaded", e.Image, got, e.Want)
 }
 
 // maxManifest bounds a manifest, index or config read into memory.
@@ -328,25 +320,60 @@ func closeErr(c io.Closer, err *error) {
 	}
 }
 
-func (ociBackend) Bootstrap(ctx context.Context, env Env, b *Config, dir string) error {
-	src, ref, err := openOCISource(ctx, env, b, "", os.Getenv)
+// Resolve asks the block's registry or layout what its image names now
+// (resolveOCI); under build --locked a tag must be pinned by a digest.
+func (ociBackend) Resolve(ctx context.Context, env ResolveEnv, b *Config) (*Base, error) {
+	if env.Locked {
+		if err := checkLockable(b); err != nil {
+			return nil, err
+		}
+	}
+	src, ref, err := openOCISource(ctx, env.HTTP, b, "", lookupFunc(env.LookupEnv))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r, err := resolveOCI(ctx, src, ref, b, env.Arch)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return bootstrapOCI(ctx, env, src, b, r.digest, dir)
+	if env.Log != nil {
+		fmt.Fprintf(env.Log, "==> base image %s: %s (%d layers)\n", r.name(), r.digest, len(r.manifest.Layers))
+	}
+	return &Base{Kind: BaseOCI, Source: r.source, Reference: r.reference, Fingerprint: r.digest.String()}, nil
 }
 
-// CheckLockable refuses, for build --locked, a block whose base can move
-// under it: an oci image named by a tag without a digest pin.
-func (c *Config) CheckLockable() error {
-	if c == nil || c.Backend != "oci" || c.Digest != "" {
-		return nil
+// Bootstrap applies the layers of the manifest the block resolved to,
+// fetched again by its digest: a tag moved since is not followed.
+func (ociBackend) Bootstrap(ctx context.Context, env Env, b *Config, dir string) error {
+	if b.Base == nil {
+		return errors.New("the oci image was not resolved before the build")
 	}
-	if c.Layout == "" && isDigestRef(c.Image) {
+	digest, err := ParseDigest(b.Base.Fingerprint)
+	if err != nil {
+		return err
+	}
+	src, _, err := openOCISource(ctx, env.HTTP, b, b.Base.Source+"@"+digest.String(), os.Getenv)
+	if err != nil {
+		return err
+	}
+	return bootstrapOCI(ctx, env, src, b, digest, dir)
+}
+
+// lookupFunc is os.Getenv's shape of a LookupEnv; nil reads nothing.
+func lookupFunc(lookup func(string) (string, bool)) func(string) string {
+	return func(k string) string {
+		if lookup == nil {
+			return ""
+		}
+		v, _ := lookup(k)
+		return v
+	}
+}
+
+// checkLockable refuses, for build --locked, a block whose base can move
+// under it: an oci image named by a tag without a digest pin.
+func checkLockable(c *Config) error {
+	if c.Digest != "" || c.Layout == "" && isDigestRef(c.Image) {
 		return nil
 	}
 	what := "the image " + strconv.Quote(c.Image)

@@ -46,30 +46,33 @@ func ociEnv(t *testing.T, arch string, client *http.Client) Env {
 	return Env{Arch: a, HTTP: client, WorkDir: t.TempDir()}
 }
 
-func resolveFor(t *testing.T, env Env, b *Config, getenv func(string) string) (*ociResolved, error) {
+func resolveFor(t *testing.T, env Env, b *Config, lookup func(string) (string, bool)) (*ociResolved, error) {
 	t.Helper()
-	src, ref, err := openOCISource(context.Background(), env, b, "", getenv)
+	src, ref, err := openOCISource(context.Background(), env.HTTP, b, "", lookupFunc(lookup))
 	if err != nil {
 		return nil, err
 	}
 	return resolveOCI(context.Background(), src, ref, b, env.Arch)
 }
 
-func bootstrapFor(t *testing.T, env Env, b *Config, getenv func(string) string) (string, error) {
+// bootstrapFor resolves b and bootstraps it into a new directory, as a
+// build does: the stage's credentials are the process's environment.
+func bootstrapFor(t *testing.T, env Env, b *Config, lookup func(string) (string, bool)) (string, error) {
 	t.Helper()
-	src, ref, err := openOCISource(context.Background(), env, b, "", getenv)
+	ctx := context.Background()
+	base, err := ociBackend{}.Resolve(ctx, ResolveEnv{Arch: env.Arch, HTTP: env.HTTP, LookupEnv: lookup}, b)
 	if err != nil {
 		return "", err
 	}
-	r, err := resolveOCI(context.Background(), src, ref, b, env.Arch)
-	if err != nil {
-		return "", err
+	if base.Kind != BaseOCI || base.Fingerprint == "" {
+		t.Errorf("resolved %+v", base)
 	}
+	b.Base = base
 	dir := t.TempDir()
-	return dir, bootstrapOCI(context.Background(), env, src, b, r.digest, dir)
+	return dir, ociBackend{}.Bootstrap(ctx, env, b, dir)
 }
 
-func noEnv(string) string { return "" }
+func noEnv(string) (string, bool) { return "", false }
 
 // twoLayers is a small image whose second layer whites out a file and
 // makes a directory opaque.
@@ -104,9 +107,13 @@ func TestOCIRegistry(t *testing.T) {
 	amd, arm := twoLayers(t, "amd64", ""), twoLayers(t, "arm64", "v8")
 	idx := ocitest.Index(t, amd, arm)
 	ref := reg.PushIndex(t, "test/base:v1", idx)
-	creds := func(k string) string {
-		return map[string]string{RegistryUsernameVar: reg.Username, RegistryPasswordVar: reg.Password}[k]
+	creds := func(k string) (string, bool) {
+		v, ok := map[string]string{RegistryUsernameVar: reg.Username, RegistryPasswordVar: reg.Password}[k]
+		return v, ok
 	}
+	// The stage, which downloads the layers, reads its environment.
+	t.Setenv(RegistryUsernameVar, reg.Username)
+	t.Setenv(RegistryPasswordVar, reg.Password)
 
 	env := ociEnv(t, "amd64", reg.Client)
 	r, err := resolveFor(t, env, &Config{Image: ref}, creds)
@@ -226,13 +233,14 @@ func TestOCICheckLockable(t *testing.T) {
 		{Config{Backend: "oci", Image: "127.0.0.1:5000/base@" + digest}, true},
 		{Config{Backend: "oci", Layout: "/srv/layout"}, false},
 		{Config{Backend: "oci", Layout: "/srv/layout", Digest: digest}, true},
-		{Config{Backend: "tarball", Source: "root.tar"}, true},
 	} {
-		if err := tc.cfg.CheckLockable(); (err == nil) != tc.ok {
+		if err := checkLockable(&tc.cfg); (err == nil) != tc.ok {
 			t.Errorf("%+v: %v, want ok=%v", tc.cfg, err, tc.ok)
 		}
 	}
-	if err := (*Config)(nil).CheckLockable(); err != nil {
-		t.Errorf("no bootstrap: %v", err)
+	// Resolving under --locked refuses before asking anything.
+	_, err := ociBackend{}.Resolve(context.Background(), ResolveEnv{Locked: true}, &Config{Backend: "oci", Image: "127.0.0.1:1/base:v1"})
+	if err == nil || !strings.Contains(err.Error(), "is not pinned") {
+		t.Errorf("a tag under --locked: %v", err)
 	}
 }

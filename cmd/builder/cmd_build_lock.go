@@ -31,15 +31,6 @@ type buildLock struct {
 // every locked version; the plans are then pinned to them. Without, a
 // missing lock is no lock, and one that does not parse is a warning.
 func (a *app) readBuildLock(ctx context.Context, locked bool, flag, recipePath string, sel selection, log io.Writer) (*buildLock, error) {
-	if locked {
-		// A base named by what can move is no locked build, whatever
-		// the lock file says: checked before it is even read.
-		for _, plan := range sel.plans {
-			if err := plan.Bootstrap().CheckLockable(); err != nil {
-				return nil, fmt.Errorf("--locked: %w", err)
-			}
-		}
-	}
 	path := lockPath(flag, recipePath)
 	file, err := lock.Read(path)
 	switch {

@@ -107,6 +107,37 @@ func TestOCIBootstrap(t *testing.T) {
 		}
 	})
 
+	// The stage cache keys on the digest: a tag unchanged is a hit, one
+	// moved to another image a miss.
+	t.Run("cache", func(t *testing.T) {
+		moving := reg.Push(t, "test/moving:v1", img)
+		cache := filepath.Join(tmp, "cache")
+		run := func(dir string) string {
+			t.Helper()
+			stdout, stderr, status := builderExec(t, env, "rootfs", "cmd/builder/testdata/oci/oci.hcl", "--var", "image="+moving, dir, "--cache-dir", cache)
+			if status != 0 {
+				t.Fatalf("rootfs: exit %d\n%s%s", status, stdout, stderr)
+			}
+			return stdout
+		}
+		run(filepath.Join(tmp, "cached-a"))
+		if out := run(filepath.Join(tmp, "cached-b")); !strings.Contains(out, "cache: bootstrap hit") {
+			t.Errorf("the same tag and image again:\n%s", out)
+		}
+		layers, err := img.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.Push(t, "test/moving:v1", ocitest.Image(t, "amd64", "", append(layers, ocitest.Layer(t, ocitest.File("etc/moved", "m")))...))
+		dir := filepath.Join(tmp, "cached-c")
+		if out := run(dir); !strings.Contains(out, "cache: bootstrap miss") {
+			t.Errorf("the tag moved to another image:\n%s", out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "etc/moved")); err != nil {
+			t.Errorf("the moved tag's image was not built: %v", err)
+		}
+	})
+
 	t.Run("hostile layer", func(t *testing.T) {
 		evil := ocitest.Image(t, "amd64", "", ocitest.Layer(t, ocitest.File("etc/ok", "ok")),
 			ocitest.Layer(t, ocitest.Dir("etc/"), ocitest.File("etc/../../escaped", "x")))
@@ -128,7 +159,7 @@ func TestOCIBootstrap(t *testing.T) {
 			want string
 		}{
 			{"architecture", []string{"--var", "image=" + ref, "--var", "architecture=arm64"}, "is an image for linux/amd64, but the recipe builds arm64"},
-			{"pin", []string{"--var", "image=" + ref, "--var", "digest=sha256:" + strings.Repeat("0", 64)}, "is now " + digest + ", but the recipe pins digest sha256:" + strings.Repeat("0", 64)},
+			{"pin", []string{"--var", "image=" + ref, "--var", "digest=sha256:" + strings.Repeat("0", 64)}, "v1 on " + reg.Host + "/test/busybox is digest " + digest + ", but the recipe pins sha256:" + strings.Repeat("0", 64)},
 			{"credentials", []string{"--var", "image=" + ref}, "UNAUTHORIZED"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
