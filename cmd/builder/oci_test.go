@@ -174,10 +174,25 @@ func TestOCIBootstrap(t *testing.T) {
 				}
 			})
 		}
-		_, stderr, status := builderExec(t, env, "build", "--locked", "recipes/oci.hcl", "--var", "image="+ref, "-o", filepath.Join(tmp, "locked"))
+	})
+
+	// Under --locked a tag needs its digest; pinned, the recipe locks and
+	// builds locked.
+	t.Run("locked", func(t *testing.T) {
+		lockFile := filepath.Join(tmp, "oci.lock.hcl")
+		_, stderr, status := builderExec(t, env, "build", "--locked", "recipes/oci.hcl", "--var", "image="+ref, "--lock", lockFile, "-o", filepath.Join(tmp, "locked"))
 		if status == 0 || !strings.Contains(stderr, "is not pinned") {
 			t.Errorf("a tag without digest under --locked: exit %d\n%s", status, stderr)
 		}
+		pinned := []string{"recipes/oci.hcl", "--var", "image=" + ref, "--var", "digest=" + digest, "--lock", lockFile}
+		if stdout, stderr, status := builderExec(t, env, append([]string{"lock", "--no-cache"}, pinned...)...); status != 0 {
+			t.Fatalf("builder lock: exit %d\n%s%s", status, stdout, stderr)
+		}
+		out := filepath.Join(tmp, "locked")
+		if stdout, stderr, status := builderExec(t, env, append(append([]string{"build", "--locked"}, pinned...), "-o", out)...); status != 0 {
+			t.Fatalf("builder build --locked with a digest: exit %d\n%s%s", status, stdout, stderr)
+		}
+		checkImageJSONBase(t, out, reg.Host+"/test/busybox", "v1", digest)
 	})
 }
 
