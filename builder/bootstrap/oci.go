@@ -128,7 +128,7 @@ func resolveOCI(ctx context.Context, src ociSource, ref name.Reference, b *Confi
 	if r.manifest, err = v1.ParseManifest(bytes.NewReader(raw)); err != nil {
 		return nil, fmt.Errorf("%s: manifest %s: %w", src, r.digest, err)
 	}
-	if err := checkOCIConfig(ctx, src, r, want, arch); err != nil {
+	if _, err := checkOCIConfig(ctx, src, r, want, arch); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -181,32 +181,36 @@ func checkDigest(b []byte, h v1.Hash) error {
 }
 
 // checkOCIConfig reads the manifest's config, verified against its
-// digest, and checks it is a Linux image of the recipe's architecture.
-func checkOCIConfig(ctx context.Context, src ociSource, r *ociResolved, want ociPlatform, arch image.Architecture) error {
+// digest, and checks it is a Linux image of the recipe's architecture
+// whose rootfs lists a diff_id for each of the manifest's layers.
+func checkOCIConfig(ctx context.Context, src ociSource, r *ociResolved, want ociPlatform, arch image.Architecture) (*v1.ConfigFile, error) {
 	cd := r.manifest.Config
 	if cd.Size > maxManifest {
-		return fmt.Errorf("%s: config %s is larger than %d bytes", src, cd.Digest, maxManifest)
+		return nil, fmt.Errorf("%s: config %s is larger than %d bytes", src, cd.Digest, maxManifest)
 	}
 	rc, err := src.blob(ctx, cd.Digest)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := io.ReadAll(io.LimitReader(rc, maxManifest+1))
 	if err = errors.Join(err, rc.Close()); err != nil {
-		return fmt.Errorf("%s: config %s: %w", src, cd.Digest, err)
+		return nil, fmt.Errorf("%s: config %s: %w", src, cd.Digest, err)
 	}
 	if err := checkDigest(raw, cd.Digest); err != nil {
-		return fmt.Errorf("%s: config %w", src, err)
+		return nil, fmt.Errorf("%s: config %w", src, err)
 	}
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
 	if err != nil {
-		return fmt.Errorf("%s: config %s: %w", src, cd.Digest, err)
+		return nil, fmt.Errorf("%s: config %s: %w", src, cd.Digest, err)
 	}
 	if !want.matches(v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}) {
-		return fmt.Errorf("%s (%s) is an image for %s, but the recipe builds %s (%s)",
+		return nil, fmt.Errorf("%s (%s) is an image for %s, but the recipe builds %s (%s)",
 			r.name(), r.digest, platformString(cfg.OS, cfg.Architecture, cfg.Variant), arch.Distribution, want)
 	}
-	return nil
+	if len(cfg.RootFS.DiffIDs) != len(r.manifest.Layers) {
+		return nil, fmt.Errorf("%s (%s): its config lists %d layers, its manifest %d", r.name(), r.digest, len(cfg.RootFS.DiffIDs), len(r.manifest.Layers))
+	}
+	return cfg, nil
 }
 
 // bootstrapOCI applies the layers of the manifest digest names, on src,
@@ -224,7 +228,8 @@ func bootstrapOCI(ctx context.Context, env Env, src ociSource, b *Config, digest
 	if r.manifest, err = v1.ParseManifest(bytes.NewReader(raw)); err != nil {
 		return fmt.Errorf("%s: manifest %s: %w", src, digest, err)
 	}
-	if err := checkOCIConfig(ctx, src, r, ociPlatformOf(env.Arch), env.Arch); err != nil {
+	cfg, err := checkOCIConfig(ctx, src, r, ociPlatformOf(env.Arch), env.Arch)
+	if err != nil {
 		return err
 	}
 	layers, err := confined.OpenLayers(dir, env.MaxExtract)
@@ -242,7 +247,7 @@ func bootstrapOCI(ctx context.Context, env Env, src ociSource, b *Config, digest
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", r.name(), what, err)
 		}
-		err = layers.ApplyFile(ctx, f)
+		err = layers.ApplyFile(ctx, f, cfg.RootFS.DiffIDs[i].String())
 		if rerr := os.Remove(f.Name()); rerr != nil && err == nil {
 			err = rerr
 		}

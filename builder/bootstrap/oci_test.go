@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/internal/ocitest"
@@ -205,6 +206,32 @@ func TestOCILayout(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(env.WorkDir); len(entries) != 0 {
 		t.Errorf("the tampered layer's download is left in the work directory")
+	}
+}
+
+// TestOCIDiffIDs: a layer whose tar stream is not the one its image's
+// config states fails, and so does a config listing other layers.
+func TestOCIDiffIDs(t *testing.T) {
+	img := twoLayers(t, "amd64", "")
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, diffIDs := range map[string][]v1.Hash{
+		"the image's config says sha256:" + strings.Repeat("0", 64): {cfg.RootFS.DiffIDs[0], {Algorithm: "sha256", Hex: strings.Repeat("0", 64)}},
+		"its config lists 1 layers, its manifest 2":                 cfg.RootFS.DiffIDs[:1],
+	} {
+		c := cfg.DeepCopy()
+		c.RootFS.DiffIDs = diffIDs
+		lying, err := mutate.ConfigFile(img, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "layout")
+		ocitest.WriteLayout(t, dir, "v1", lying)
+		if _, err := bootstrapFor(t, ociEnv(t, "amd64", nil), &Config{Layout: dir}, noEnv); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 

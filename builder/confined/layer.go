@@ -7,6 +7,8 @@ package confined
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -61,15 +63,39 @@ func (l *Layers) Close() error { return l.root.Close() }
 // ApplyFile applies the layer in f, a tar stream plain or compressed
 // (gzip and zstd are the spec's; xz and bzip2 are detected as for an
 // archive), which the caller opened and checked against its digest: what
-// is applied is what was checked. It closes f.
-func (l *Layers) ApplyFile(ctx context.Context, f *os.File) (err error) {
+// is applied is what was checked. diffID, when set, is the sha256 the
+// image's config states for the uncompressed stream ("sha256:…"), which
+// is checked once the layer is applied: a layer whose tar stream is not
+// the one its image describes fails the build. It closes f.
+func (l *Layers) ApplyFile(ctx context.Context, f *os.File, diffID string) (err error) {
 	a, err := openArchive(f, f.Name())
 	if err != nil {
 		return err
 	}
 	defer closeInto(a, &err)
-	return l.Apply(ctx, a)
+	h := sha256.New()
+	if err := l.Apply(ctx, io.TeeReader(a, h)); err != nil {
+		return err
+	}
+	// The tar reader stops at the end-of-archive blocks; the diff_id
+	// covers the padding after them too, which tar writers keep small
+	// (GNU tar fills a 10 KiB record).
+	n, err := io.Copy(h, io.LimitReader(a, maxLayerTrailer+1))
+	if err != nil {
+		return fmt.Errorf("reading the layer's end: %w", err)
+	}
+	if n > maxLayerTrailer {
+		return fmt.Errorf("the layer has more than %s after its end of archive", FormatSize(maxLayerTrailer))
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); diffID != "" && got != diffID {
+		return fmt.Errorf("the layer's tar stream has digest %s, but the image's config says %s", got, diffID)
+	}
+	return nil
 }
+
+// maxLayerTrailer bounds what a layer may hold after its end-of-archive
+// blocks, read only for its diff_id.
+const maxLayerTrailer = 1 << 20
 
 // Apply applies one layer's uncompressed tar stream. Every entry is
 // checked as ExtractTar checks an archive's, and refused with its name

@@ -3,6 +3,8 @@ package confined
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,7 +159,8 @@ func TestLayersSizeBound(t *testing.T) {
 func TestLayersApplyFile(t *testing.T) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(makeTar(t, dir("etc/"), file("etc/zipped", "z"))); err != nil {
+	plain := makeTar(t, dir("etc/"), file("etc/zipped", "z"))
+	if _, err := zw.Write(plain); err != nil {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
@@ -177,11 +180,33 @@ func TestLayersApplyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.ApplyFile(context.Background(), f); err != nil {
+	diffID := sha256.Sum256(plain)
+	if err := l.ApplyFile(context.Background(), f, "sha256:"+hex.EncodeToString(diffID[:])); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(root, "etc/zipped")); err != nil || string(b) != "z" {
 		t.Errorf("/etc/zipped: %q, %v", b, err)
+	}
+
+	// A layer whose tar stream is not the config's fails; so does one
+	// with more than a record's padding after its end.
+	f, err = os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := "sha256:" + strings.Repeat("0", 64)
+	if err := l.ApplyFile(context.Background(), f, wrong); err == nil || !strings.Contains(err.Error(), "the image's config says "+wrong) {
+		t.Errorf("a wrong diff_id: %v", err)
+	}
+	trailing := filepath.Join(t.TempDir(), "trailing")
+	if err := os.WriteFile(trailing, append(plain, make([]byte, maxLayerTrailer+512)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = os.Open(trailing); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ApplyFile(context.Background(), f, ""); err == nil || !strings.Contains(err.Error(), "after its end of archive") {
+		t.Errorf("a layer with 1 MiB after its end: %v", err)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -127,17 +127,25 @@ func DirLayer(t testing.TB, dir string) v1.Layer {
 	return gzipLayer(t, buf.Bytes())
 }
 
-func gzipLayer(t testing.TB, tarball []byte) v1.Layer {
+// gzipLayer is the layer of a tar stream, gzip-compressed; its diff_id
+// is the stream's digest.
+func gzipLayer(t testing.TB, stream []byte) v1.Layer {
 	t.Helper()
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	if _, err := zw.Write(tarball); err != nil {
+	if _, err := zw.Write(stream); err != nil {
 		t.Fatal(err)
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return static.NewLayer(gz.Bytes(), types.OCILayer)
+	b := gz.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
+		tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // Image is an OCI image of layers for linux/arch[/variant].
