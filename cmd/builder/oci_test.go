@@ -138,6 +138,23 @@ func TestOCIBootstrap(t *testing.T) {
 		}
 	})
 
+	// One reference, two architectures: each build takes its manifest
+	// from the index.
+	t.Run("index", func(t *testing.T) {
+		arm := ocitest.Image(t, "arm64", "v8", ocitest.Layer(t, ocitest.Dir("etc/"), ocitest.File("etc/arch", "arm64\n")))
+		multi := reg.PushIndex(t, "test/multi:v1", ocitest.Index(t, img, arm))
+		for arch, want := range map[string]string{"amd64": "etc/origin", "arm64": "etc/arch"} {
+			dir := filepath.Join(tmp, "index-"+arch)
+			_, stderr, status := builderExec(t, env, "rootfs", "cmd/builder/testdata/oci/matrix.hcl", "--var", "image="+multi, "--var", "architecture="+arch, dir)
+			if status != 0 {
+				t.Fatalf("%s from an index: exit %d\n%s", arch, status, stderr)
+			}
+			if _, err := os.Stat(filepath.Join(dir, want)); err != nil {
+				t.Errorf("%s: not the %s image's tree: %v", arch, arch, err)
+			}
+		}
+	})
+
 	t.Run("hostile layer", func(t *testing.T) {
 		evil := ocitest.Image(t, "amd64", "", ocitest.Layer(t, ocitest.File("etc/ok", "ok")),
 			ocitest.Layer(t, ocitest.Dir("etc/"), ocitest.File("etc/../../escaped", "x")))
@@ -241,5 +258,27 @@ func checkImageJSONBase(t *testing.T, out, source, reference, digest string) {
 	}
 	if ij.Base.Kind != "oci" || ij.Base.Source != source || ij.Base.Reference != reference || ij.Base.Fingerprint != digest || ij.BaseFingerprint != digest {
 		t.Errorf("image.json's base: %+v, base_fingerprint %q; want oci %s:%s %s", ij.Base, ij.BaseFingerprint, source, reference, digest)
+	}
+}
+
+// TestOCIMatrix: builder matrix lists an oci recipe's jobs without
+// asking any registry (resolving is the build's).
+func TestOCIMatrix(t *testing.T) {
+	out, errOut, code := runCLI(t, "", nil, "matrix", "testdata/oci/matrix.hcl", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var m struct {
+		Include []matrixJob `json:"include"`
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var got []string
+	for _, j := range m.Include {
+		got = append(got, j.Image+"/"+j.LXDArchitecture)
+	}
+	if want := "oci-amd64/x86_64 oci-arm64/aarch64"; strings.Join(got, " ") != want {
+		t.Errorf("jobs %s, want %s", strings.Join(got, " "), want)
 	}
 }
