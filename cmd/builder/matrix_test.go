@@ -10,10 +10,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// TestMatrixCommand: the debian recipe's jobs as a GitHub Actions
-// matrix, as text and as a GitLab child pipeline; --job picks one.
-func TestMatrixCommand(t *testing.T) {
-	out, errOut, code := runCLI(t, "", nil, "matrix", "../../recipes/debian.hcl", "--json")
+// matrixJobs are the jobs builder matrix --json lists for recipes.
+func matrixJobs(t *testing.T, recipes ...string) []matrixJob {
+	t.Helper()
+	out, errOut, code := runCLI(t, "", nil, append([]string{"matrix", "--json"}, recipes...)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -23,8 +23,14 @@ func TestMatrixCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	return m.Include
+}
+
+// TestMatrixCommand: the debian recipe's jobs as a GitHub Actions
+// matrix, as text and as a GitLab child pipeline; --job picks one.
+func TestMatrixCommand(t *testing.T) {
 	var got []string
-	for _, j := range m.Include {
+	for _, j := range matrixJobs(t, "../../recipes/debian.hcl") {
 		got = append(got, j.Name+"/"+j.Architecture+"/"+j.LXDArchitecture+"/"+j.Variables["variant"]+"/"+j.Image)
 	}
 	want := "debian-amd64-default/amd64/x86_64/default/debian-bookworm-amd64-default " +
@@ -35,7 +41,7 @@ func TestMatrixCommand(t *testing.T) {
 		t.Errorf("jobs:\n%s\nwant:\n%s", strings.Join(got, " "), want)
 	}
 
-	out, _, code = runCLI(t, "", nil, "matrix", "../../recipes/debian.hcl", "../../recipes/busybox.hcl", "--format", "gitlab")
+	out, errOut, code := runCLI(t, "", nil, "matrix", "../../recipes/debian.hcl", "../../recipes/busybox.hcl", "--format", "gitlab")
 	for _, want := range []string{"build debian-arm64-cloud:", "extends: .builder-build", "BUILDER_JOB: busybox", "local: ci/gitlab/build-job.yml"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("gitlab pipeline lacks %q:\n%s", want, out)

@@ -264,18 +264,8 @@ func checkImageJSONBase(t *testing.T, out, source, reference, digest string) {
 // TestOCIMatrix: builder matrix lists an oci recipe's jobs without
 // asking any registry (resolving is the build's).
 func TestOCIMatrix(t *testing.T) {
-	out, errOut, code := runCLI(t, "", nil, "matrix", "testdata/oci/matrix.hcl", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	var m struct {
-		Include []matrixJob `json:"include"`
-	}
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
 	var got []string
-	for _, j := range m.Include {
+	for _, j := range matrixJobs(t, "testdata/oci/matrix.hcl") {
 		got = append(got, j.Image+"/"+j.LXDArchitecture)
 	}
 	if want := "oci-amd64/x86_64 oci-arm64/aarch64"; strings.Join(got, " ") != want {
