@@ -41,12 +41,16 @@ template "/etc/base-note" {
 	}
 }
 
-// derivedRecipe builds on the image alias names on daemon d, dropping
-// the base's /etc/hosts template and replacing its /etc/hostname one.
-func derivedRecipe(daemon, alias, pin string) string {
+// derivedRecipe builds on the image alias names on daemon (or on its
+// remote, when set), dropping the base's /etc/hosts template and
+// replacing its /etc/hostname one.
+func derivedRecipe(daemon, remote, alias, pin string) string {
 	pinLine := ""
 	if pin != "" {
 		pinLine = "  fingerprint = \"" + pin + "\"\n"
+	}
+	if remote != "" {
+		pinLine += "  remote = \"" + remote + "\"\n"
 	}
 	return `image {
   name         = "derived"
@@ -87,8 +91,9 @@ output {
 // each daemon and builds a recipe on top with bootstrap "image": the
 // image records its base, the base's templates and properties are kept,
 // replaced and dropped as declared, a second build reuses the stage
-// cache while an alias moved to another base does not, and a pin the
-// alias no longer names fails before anything is downloaded.
+// cache while an alias moved to another base does not, a pin the alias
+// no longer names fails before anything is downloaded, and the image is
+// taken over HTTPS from a remote of the client configuration too.
 func TestImageBootstrapFromDaemon(t *testing.T) {
 	requireRoot(t)
 	requireBusybox(t)
@@ -108,7 +113,7 @@ func TestImageBootstrapFromDaemon(t *testing.T) {
 			importJSON(t, append([]string{first, "--alias", alias}, d.Args()...)...)
 			deleteImageLaterOn(t, d, fp1)
 			recipePath := filepath.Join(tmp, "derived.hcl")
-			writeFile(t, recipePath, derivedRecipe(d.Name, alias, ""))
+			writeFile(t, recipePath, derivedRecipe(d.Name, "", alias, ""))
 			cacheDir := filepath.Join(tmp, "cache")
 
 			out := filepath.Join(tmp, "out1")
@@ -143,7 +148,7 @@ func TestImageBootstrapFromDaemon(t *testing.T) {
 
 			// A pin the alias no longer names fails before anything is
 			// downloaded, and leaves nothing behind.
-			writeFile(t, recipePath, derivedRecipe(d.Name, alias, fp1))
+			writeFile(t, recipePath, derivedRecipe(d.Name, "", alias, fp1))
 			work := filepath.Join(tmp, "work")
 			pinned := filepath.Join(tmp, "pinned")
 			_, stderr, status := builderExec(t, nil, "build", recipePath, "-o", pinned, "--work-dir", work, "--cache-dir", cacheDir)
@@ -155,6 +160,15 @@ func TestImageBootstrapFromDaemon(t *testing.T) {
 					t.Errorf("the failed build left %s: %v %v", dir, entries, err)
 				}
 			}
+
+			// Over HTTPS, from a remote of the client configuration.
+			_, conf := trustedRemote(t, d)
+			writeFile(t, recipePath, derivedRecipe(d.Name, "buildertest", alias, fp3))
+			remote := filepath.Join(tmp, "remote")
+			if _, stderr, status := builderExec(t, []string{confVar(d) + "=" + conf}, "build", recipePath, "-o", remote, "--cache-dir", cacheDir); status != 0 {
+				t.Fatalf("building on a remote's image: exit %d\n%s", status, stderr)
+			}
+			checkDerived(t, remote, "buildertest", alias, fp3, "base three")
 		})
 	}
 }
@@ -169,15 +183,15 @@ func cachedBuildOf(t *testing.T, recipePath, cacheDir, out string) cachedRun {
 	return r
 }
 
-// checkDerived checks a build on a base: image.json's base, the base's
+// checkDerived checks a build on a base from source: image.json's base, the base's
 // files with the recipe's on top, and the metadata the recipe merged.
-func checkDerived(t *testing.T, out, daemon, alias, baseFP, motd string) {
+func checkDerived(t *testing.T, out, source, alias, baseFP, motd string) {
 	t.Helper()
 	j, err := image.ReadImageJSON(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := image.Base{Kind: "image", Source: daemon, Reference: alias, Fingerprint: baseFP}
+	want := image.Base{Kind: "image", Source: source, Reference: alias, Fingerprint: baseFP}
 	if j.Base == nil || *j.Base != want || j.BaseFingerprint != baseFP {
 		t.Errorf("image.json base %+v, base_fingerprint %s; want %+v", j.Base, j.BaseFingerprint, want)
 	}

@@ -96,19 +96,8 @@ func testImportRemote(t *testing.T, d testenv.Daemon, out string) {
 	fp := readImageJSON(t, out).Fingerprint
 	deleteImageLaterOn(t, d, fp)
 
-	addr := listenOnLoopback(t, d)
-	url := "https://" + addr
-	conf := filepath.Join(t.TempDir(), d.CLI)
-	certFP := writeClientCert(t, conf)
+	url, conf := trustedRemote(t, d)
 	suffix := uniqueSuffix()
-	trustAdd := "add"
-	if d.Name == "incus" {
-		// Incus's "trust add" makes a join token; a certificate file
-		// is "add-certificate".
-		trustAdd = "add-certificate"
-	}
-	cli(t, d, "config", "trust", trustAdd, filepath.Join(conf, "client.crt"), "--name", "builder-test-"+suffix)
-	cliLater(t, d, "config", "trust", "remove", certFP)
 	env := []string{confVar(d) + "=" + conf}
 	daemonArgs := d.Args()
 	run := func(env []string, args ...string) (string, string, int) {
@@ -144,8 +133,32 @@ func testImportRemote(t *testing.T, d testenv.Daemon, out string) {
 	}
 
 	// A remote by name: its address from config.yml, its certificate from
-	// servercerts/, as 'lxc remote add' (or 'incus remote add') leaves
-	// them.
+	// servercerts/ (see trustedRemote).
+	stdout, stderr, status = run(env, "import", out, "--json", "--remote", "buildertest", "--alias", alias)
+	if status != 0 || !strings.Contains(stdout, `"uploaded": false`) || !strings.Contains(stdout, `"unchanged"`) {
+		t.Errorf("import to a named remote: exit %d\n%s\n%s", status, stdout, stderr)
+	}
+}
+
+// trustedRemote makes d listen on a loopback port for the test's
+// duration and writes a client configuration directory whose client
+// certificate d trusts and whose remote "buildertest" names d, with its
+// server certificate pinned, as 'lxc remote add' (or 'incus remote add')
+// leaves them. It returns d's URL and the directory, for LXD_CONF or
+// INCUS_CONF.
+func trustedRemote(t *testing.T, d testenv.Daemon) (url, conf string) {
+	t.Helper()
+	url = "https://" + listenOnLoopback(t, d)
+	conf = filepath.Join(t.TempDir(), d.CLI)
+	certFP := writeClientCert(t, conf)
+	trustAdd := "add"
+	if d.Name == "incus" {
+		// Incus's "trust add" makes a join token; a certificate file
+		// is "add-certificate".
+		trustAdd = "add-certificate"
+	}
+	cli(t, d, "config", "trust", trustAdd, filepath.Join(conf, "client.crt"), "--name", "builder-test-"+uniqueSuffix())
+	cliLater(t, d, "config", "trust", "remove", certFP)
 	config := fmt.Sprintf("remotes:\n  buildertest:\n    addr: %s\n    protocol: %s\n    auth_type: tls\n", url, d.Name)
 	if err := os.WriteFile(filepath.Join(conf, "config.yml"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -160,8 +173,5 @@ func testImportRemote(t *testing.T, d testenv.Daemon, out string) {
 	if err := os.WriteFile(filepath.Join(conf, "servercerts", "buildertest.crt"), pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, status = run(env, "import", out, "--json", "--remote", "buildertest", "--alias", alias)
-	if status != 0 || !strings.Contains(stdout, `"uploaded": false`) || !strings.Contains(stdout, `"unchanged"`) {
-		t.Errorf("import to a named remote: exit %d\n%s\n%s", status, stdout, stderr)
-	}
+	return url, conf
 }
