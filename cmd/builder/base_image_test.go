@@ -123,6 +123,14 @@ func TestImageBootstrapFromDaemon(t *testing.T) {
 				t.Errorf("the first build hit the cache: %v", cold.cache)
 			}
 
+			// The shipped recipe, pinned to the base.
+			shipped := filepath.Join(tmp, "shipped")
+			if _, stderr, status := builderExec(t, nil, "build", "recipes/busybox-image.hcl", "-o", shipped, "--cache-dir", cacheDir,
+				"--var", "daemon="+d.Name, "--var", "alias="+alias, "--var", "fingerprint="+fp1); status != 0 {
+				t.Fatalf("building recipes/busybox-image.hcl: exit %d\n%s", status, stderr)
+			}
+			checkShipped(t, shipped, fp1)
+
 			warm := cachedBuildOf(t, recipePath, cacheDir, filepath.Join(tmp, "out2"))
 			if warm.status("files") != events.CacheHit || len(warm.ran) != 0 {
 				t.Errorf("the second build: cache %v, ran %v; want every stage from the cache", warm.cache, warm.ran)
@@ -217,6 +225,27 @@ func checkDerived(t *testing.T, out, source, alias, baseFP, motd string) {
 	files := readTarFiles(t, filepath.Join(out, j.Files[1].Name), "etc/derived", "etc/base-motd", "etc/builder-recipe")
 	if files["etc/derived"] != "on top\n" || files["etc/base-motd"] != motd+"\n" || files["etc/builder-recipe"] != "derived\n" {
 		t.Errorf("the rootfs holds %q; want the base's motd (%q) and the recipe's files", files, motd)
+	}
+}
+
+// checkShipped checks recipes/busybox-image.hcl's image: unified, on
+// the base, with the base's files and templates and the recipe's motd.
+func checkShipped(t *testing.T, out, baseFP string) {
+	t.Helper()
+	j, err := image.ReadImageJSON(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.BaseFingerprint != baseFP || !j.Unified() {
+		t.Errorf("image.json: base %s, %d files; want base %s, unified", j.BaseFingerprint, len(j.Files), baseFP)
+	}
+	md, _ := readMetadataOf(t, filepath.Join(out, j.Files[0].Name))
+	if _, ok := md.Templates["/etc/hostname"]; !ok {
+		t.Errorf("the base's /etc/hostname template is gone: %v", md.Templates)
+	}
+	files := readTarFiles(t, filepath.Join(out, j.Files[0].Name), "rootfs/etc/motd", "rootfs/etc/init.d/rcS")
+	if files["rootfs/etc/motd"] != "Customised by builder from recipes/busybox-image.hcl.\n" || files["rootfs/etc/init.d/rcS"] == "" {
+		t.Errorf("the rootfs holds %q; want the recipe's motd and the base's rcS", files)
 	}
 }
 

@@ -75,7 +75,7 @@ func golden(t *testing.T, name, got string) {
 
 func TestValidateShippedRecipes(t *testing.T) {
 	repoRoot(t)
-	for _, r := range []string{"recipes/debian.hcl", "recipes/ubuntu.hcl", "recipes/busybox.hcl", "recipes/oci.hcl"} {
+	for _, r := range []string{"recipes/debian.hcl", "recipes/ubuntu.hcl", "recipes/busybox.hcl", "recipes/oci.hcl", "recipes/busybox-image.hcl"} {
 		for _, vars := range [][]string{nil, {"--var", "architecture=arm64"}} {
 			args := append([]string{"validate", r}, vars...)
 			stdout, stderr, code := runCLI(t, "", nil, args...)
