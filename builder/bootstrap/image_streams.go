@@ -1,21 +1,146 @@
 package bootstrap
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+
+	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/streams"
 )
 
 // streamsSource is bootstrap "image"'s simplestreams source (server =
-// "https://…"): helper B of issue 18 replaces this file with the client.
+// "https://…"): builder serve's trees, signed or not, and LXD's and
+// Incus's image servers (streams_client.go reads them). Resolve finds
+// the image the alias names for the recipe's architecture and variant
+// (the block's variant, "default" unless set) and reads its metadata;
+// the bootstrap finds the same image again by its fingerprint, downloads
+// it, checks it and unpacks its root filesystem.
 type streamsSource struct{}
 
-func (streamsSource) resolve(context.Context, ResolveEnv, *Config) (*Base, error) {
-	return nil, errors.New("simplestreams servers are not supported yet")
+// maxBaseMetadataFile bounds a split image's metadata tarball, which
+// resolving reads into memory: a few kilobytes as LXD's servers and
+// builder write them.
+const maxBaseMetadataFile = 64 << 20
+
+func (streamsSource) resolve(ctx context.Context, env ResolveEnv, cfg *Config) (*Base, error) {
+	c, err := newStreamsClient(env.HTTP, cfg.Server)
+	if err != nil {
+		return nil, err
+	}
+	q := streams.Query{Alias: cfg.Alias, Fingerprint: cfg.Fingerprint, Arch: env.Arch}
+	if q.Alias != "" {
+		q.Fingerprint, q.Variant = "", cmp.Or(cfg.Variant, "default")
+	}
+	f, err := c.find(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Fingerprint != "" && f.Fingerprint != cfg.Fingerprint {
+		// Before anything of the image is read.
+		return nil, &PinError{What: "fingerprint", Name: cfg.Alias, Source: cfg.Server, Want: cfg.Fingerprint, Got: f.Fingerprint}
+	}
+	md, err := c.metadata(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if env.Log != nil {
+		fmt.Fprintf(env.Log, "==> base image %s on %s: %s version %s, %s (%d templates, %d properties)\n",
+			nameOr(cfg.Alias, image.Short(f.Fingerprint)), cfg.Server, f.Product, f.Version, f.Fingerprint, len(md.Templates), len(md.Properties))
+	}
+	return &Base{Kind: BaseImage, Source: cfg.Server, Reference: cfg.Alias, Fingerprint: f.Fingerprint,
+		Properties: md.Properties, Templates: md.Templates}, nil
 }
 
-func (streamsSource) fetch(context.Context, Env, *Config, string) error {
-	return errors.New("simplestreams servers are not supported yet")
+// metadata reads the image's metadata.yaml and templates: a split
+// image's metadata file whole (checked against its sha256), a unified
+// image's tarball up to its rootfs/ entries only. The bootstrap reads
+// them again from the checked files (sameMetadata).
+func (c *streamsClient) metadata(ctx context.Context, f streams.Found) (baseMetadata, error) {
+	if f.Rootfs == nil {
+		u, err := c.fileURL(f.Meta.Path)
+		if err != nil {
+			return baseMetadata{}, err
+		}
+		body, err := c.open(ctx, u)
+		if err != nil {
+			return baseMetadata{}, err
+		}
+		md, err := readBaseMetadata(body, u)
+		return md, errors.Join(err, body.Close())
+	}
+	data, err := c.get(ctx, f.Meta.Path, maxBaseMetadataFile)
+	if err != nil {
+		return baseMetadata{}, err
+	}
+	u, _ := c.fileURL(f.Meta.Path)
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != f.Meta.SHA256 {
+		return baseMetadata{}, &ChecksumError{Source: u, Want: f.Meta.SHA256, Got: got, By: c.by()}
+	}
+	return readBaseMetadata(bytes.NewReader(data), u)
 }
 
-// streamsTools are the host tools the simplestreams source runs.
-func streamsTools() []Tool { return nil }
+// fetch downloads the resolved image (found again by its fingerprint,
+// wherever the alias points by now) into the work directory, checks
+// every file and the fingerprint, checks the metadata is what the
+// recipe was given, and only then unpacks the root filesystem.
+func (streamsSource) fetch(ctx context.Context, env Env, cfg *Config, dir string) (err error) {
+	c, err := newStreamsClient(env.HTTP, cfg.Server)
+	if err != nil {
+		return err
+	}
+	f, err := c.find(ctx, streams.Query{Fingerprint: cfg.Base.Fingerprint, Arch: env.Arch})
+	if err != nil {
+		return err
+	}
+	files, err := c.download(ctx, f, env.WorkDir, env.MaxExtract)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, files.remove()) }()
+	if err := sameMetadata(files.Metadata, cfg.Base); err != nil {
+		return err
+	}
+	path, unified := files.rootfs()
+	return extractBaseRootfs(ctx, path, unified, dir, env.MaxExtract)
+}
+
+// sameMetadata checks that the metadata a checked file holds is what
+// resolving read, unchecked, and gave the recipe: a server that sent
+// other metadata then fails the build rather than lend its templates
+// to an image whose base_fingerprint names another.
+func sameMetadata(path string, base *Base) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("reading the base image's metadata: %w", err)
+	}
+	defer file.Close()
+	md, err := readBaseMetadata(file, path)
+	if err != nil {
+		return err
+	}
+	got, err := json.Marshal(Base{Properties: md.Properties, Templates: md.Templates})
+	if err != nil {
+		return err
+	}
+	// As the plan carried it to this process: empty is left out.
+	want, err := json.Marshal(Base{Properties: base.Properties, Templates: base.Templates})
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("the metadata of image %s differs from what the server sent when the build resolved it: nothing was unpacked", base.Fingerprint)
+	}
+	return nil
+}
+
+// streamsTools are the host tools bootstrap "image" runs: sqfs2tar, for
+// a base whose root filesystem is a squashfs.
+func streamsTools() []Tool { return []Tool{sqfs2tarTool} }

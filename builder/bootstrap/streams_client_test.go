@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/builder-images/builder/builder/image"
@@ -26,7 +28,30 @@ type fakeTree struct {
 	products           *streams.Products
 	srv                *httptest.Server
 	metaPath, dataPath string
+	// requests are the paths asked for, in order.
+	mu       sync.Mutex
+	requests []string
 }
+
+// asked says whether the tree path p was requested.
+func (ft *fakeTree) asked(p string) bool {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return slices.Contains(ft.requests, "/"+p)
+}
+
+// baseMetadataYAML is the fake base's metadata: a property and a
+// template the recipe is offered.
+const baseMetadataYAML = `architecture: x86_64
+creation_date: 1700000000
+properties:
+  os: Debian
+  description: the base
+templates:
+  /etc/hostname:
+    when: [create, copy]
+    template: hostname.tpl
+`
 
 func sha(b ...[]byte) string {
 	h := sha256.New()
@@ -39,7 +64,7 @@ func sha(b ...[]byte) string {
 func newFakeTree(t *testing.T) *fakeTree {
 	t.Helper()
 	ft := &fakeTree{dir: t.TempDir(),
-		meta:     gzipTar(t, map[string]string{"metadata.yaml": "architecture: x86_64\n"}),
+		meta:     gzipTar(t, map[string]string{"metadata.yaml": baseMetadataYAML, "templates/hostname.tpl": "{{ container.name }}\n"}),
 		rootfs:   gzipTar(t, map[string]string{"etc/os-release": "ID=base\n"}),
 		metaPath: "images/debian/bookworm/amd64/default/20250101_05:24/lxd.tar.xz",
 		dataPath: "images/debian/bookworm/amd64/default/20250101_05:24/root.tar.xz",
@@ -52,7 +77,13 @@ func newFakeTree(t *testing.T) *fakeTree {
 				"root.tar.xz": {Ftype: "root.tar.xz", Path: ft.dataPath, SHA256: sha(ft.rootfs), Size: int64(len(ft.rootfs))},
 			}}}},
 	}}
-	ft.srv = httptest.NewTLSServer(http.FileServer(http.Dir(ft.dir)))
+	files := http.FileServer(http.Dir(ft.dir))
+	ft.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ft.mu.Lock()
+		ft.requests = append(ft.requests, r.URL.Path)
+		ft.mu.Unlock()
+		files.ServeHTTP(w, r)
+	}))
 	t.Cleanup(ft.srv.Close)
 	ft.write(t)
 	return ft

@@ -1,0 +1,101 @@
+package bootstrap
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// resolveOn resolves cfg against the fake tree as the resolve phase
+// does, and returns the block as the plan carries it to the stage.
+func resolveOn(t *testing.T, ft *fakeTree, cfg *Config) (*Config, error) {
+	t.Helper()
+	cfg.Backend, cfg.Server = "image", ft.srv.URL+"/"
+	if _, err := Resolve(context.Background(), ResolveEnv{Arch: amd64, HTTP: ft.srv.Client()}, cfg); err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var carried Config
+	if err := json.Unmarshal(data, &carried); err != nil {
+		t.Fatal(err)
+	}
+	return &carried, nil
+}
+
+// TestStreamsSource resolves an alias to the image's fingerprint and
+// metadata, then bootstraps from the resolved image: the rootfs is
+// unpacked and the downloads are gone.
+func TestStreamsSource(t *testing.T) {
+	ft := newFakeTree(t)
+	cfg, err := resolveOn(t, ft, &Config{Alias: "debian/12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Base
+	if b.Kind != BaseImage || b.Source != ft.srv.URL+"/" || b.Reference != "debian/12" || b.Fingerprint != ft.fingerprint {
+		t.Errorf("base %+v", b)
+	}
+	if b.Properties["os"] != "Debian" || len(b.Templates) != 1 || b.Templates[0].Path != "/etc/hostname" || b.Templates[0].Content != "{{ container.name }}\n" {
+		t.Errorf("base metadata %+v %+v", b.Properties, b.Templates)
+	}
+	if ft.asked(ft.dataPath) {
+		t.Error("resolving downloaded the rootfs")
+	}
+	work, dir := t.TempDir(), t.TempDir()
+	env := Env{Arch: amd64, HTTP: ft.srv.Client(), WorkDir: work}
+	if err := (imageBackend{}).Bootstrap(context.Background(), env, cfg, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTree(t, dir); got["etc/os-release"] != "ID=base\n" {
+		t.Errorf("unpacked %q", got)
+	}
+	assertEmpty(t, work)
+}
+
+// TestStreamsSourcePinned: a pinned fingerprint the alias does not name
+// fails before any of the image is read; one it names resolves.
+func TestStreamsSourcePinned(t *testing.T) {
+	ft := newFakeTree(t)
+	wrong := strings.Repeat("0", 64)
+	_, err := resolveOn(t, ft, &Config{Alias: "debian/12", Fingerprint: wrong})
+	var pin *PinError
+	if !errors.As(err, &pin) || pin.Got != ft.fingerprint || pin.Want != wrong {
+		t.Fatalf("a wrong pin: %v", err)
+	}
+	if ft.asked(ft.metaPath) || ft.asked(ft.dataPath) {
+		t.Errorf("a wrong pin read the image: %q", ft.requests)
+	}
+	if _, err := resolveOn(t, ft, &Config{Alias: "debian/12", Fingerprint: ft.fingerprint}); err != nil {
+		t.Errorf("the right pin: %v", err)
+	}
+	cfg, err := resolveOn(t, ft, &Config{Fingerprint: ft.fingerprint})
+	if err != nil || cfg.Base.Reference != "" {
+		t.Errorf("by fingerprint alone: %+v, %v", cfg, err)
+	}
+	if _, err := resolveOn(t, ft, &Config{Alias: "debian/12", Variant: "cloud"}); err == nil || !strings.Contains(err.Error(), `variant "cloud"`) {
+		t.Errorf("another variant: %v", err)
+	}
+}
+
+// TestStreamsSourceMetadataChanged: the metadata the recipe was given at
+// resolve time must be the checked image's, or nothing is unpacked.
+func TestStreamsSourceMetadataChanged(t *testing.T) {
+	ft := newFakeTree(t)
+	cfg, err := resolveOn(t, ft, &Config{Alias: "debian/12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Base.Templates[0].Content = "something else\n"
+	work, dir := t.TempDir(), t.TempDir()
+	err = (imageBackend{}).Bootstrap(context.Background(), Env{Arch: amd64, HTTP: ft.srv.Client(), WorkDir: work}, cfg, dir)
+	if err == nil || !strings.Contains(err.Error(), "differs from what the server sent") {
+		t.Fatalf("Bootstrap = %v", err)
+	}
+	assertEmpty(t, work)
+	assertEmpty(t, dir)
+}
