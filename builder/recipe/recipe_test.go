@@ -204,6 +204,19 @@ func TestShippedRecipesValidate(t *testing.T) {
 	if b := plan.Bootstrap(); b == nil || b.Backend != "busybox" || b.Binary != bootstrap.DefaultBusybox {
 		t.Errorf("busybox bootstrap = %+v", b)
 	}
+	// No public server in the shipped recipe: builder serve's default
+	// address until the user names one.
+	plan = mustLoad(t, "../../recipes/debian-image.hcl", Options{})
+	if b := plan.Bootstrap(); b == nil || b.Backend != "image" || b.Server != "https://127.0.0.1:8443/" || b.Alias != "debian/12" || b.Fingerprint != "" {
+		t.Errorf("debian-image bootstrap = %+v", b)
+	}
+	if !hasEnabledPackage(plan, "jq") {
+		t.Error("debian-image installs no package")
+	}
+	plan = mustLoad(t, "../../recipes/debian-image.hcl", Options{Vars: []string{"server=https://127.0.0.1:9443/tree/", "fingerprint=" + strings.Repeat("a", 64)}})
+	if b := plan.Bootstrap(); b.Server != "https://127.0.0.1:9443/tree/" || b.Fingerprint != strings.Repeat("a", 64) {
+		t.Errorf("debian-image bootstrap with variables = %+v", b)
+	}
 }
 
 func hasEnabledPackage(p *Plan, name string) bool {
