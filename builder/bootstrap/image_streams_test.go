@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/builder-images/builder/builder/streams"
 )
 
 // resolveOn resolves cfg against the fake tree as the resolve phase
@@ -98,4 +100,33 @@ func TestStreamsSourceMetadataChanged(t *testing.T) {
 	}
 	assertEmpty(t, work)
 	assertEmpty(t, dir)
+}
+
+// TestStreamsSourceUnified resolves and bootstraps a unified image, named
+// by its fingerprint alone: its metadata is read from the tarball, its
+// rootfs/ unpacked re-rooted.
+func TestStreamsSourceUnified(t *testing.T) {
+	ft := newFakeTree(t)
+	unified := gzipTar(t, map[string]string{"metadata.yaml": baseMetadataYAML, "templates/hostname.tpl": "{{ container.name }}\n",
+		"rootfs/etc/os-release": "ID=unified\n"})
+	const p = "images/unified.tar.gz"
+	ft.put(t, p, unified)
+	v := ft.products.Products["debian:bookworm:amd64:default"].Versions["20250101_05:24"]
+	v.Items = map[string]*streams.Item{"lxd_combined.tar.gz": {Ftype: "lxd_combined.tar.gz", Path: p, SHA256: sha(unified), Size: int64(len(unified))}}
+	ft.write(t)
+	cfg, err := resolveOn(t, ft, &Config{Fingerprint: sha(unified)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Base.Templates) != 1 || cfg.Base.Properties["description"] != "the base" {
+		t.Errorf("base metadata %+v", cfg.Base)
+	}
+	work, dir := t.TempDir(), t.TempDir()
+	if err := (imageBackend{}).Bootstrap(context.Background(), Env{Arch: amd64, HTTP: ft.srv.Client(), WorkDir: work}, cfg, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTree(t, dir); len(got) != 1 || got["etc/os-release"] != "ID=unified\n" {
+		t.Errorf("unpacked %q", got)
+	}
+	assertEmpty(t, work)
 }
