@@ -86,6 +86,7 @@ func TestEndToEndDebian(t *testing.T) {
 		})
 	}
 	t.Run("lock", func(t *testing.T) { lockDebian(t, cacheDir, filepath.Join(out, "container")) })
+	t.Run("image", func(t *testing.T) { customiseDebianImage(t, cacheDir, filepath.Join(out, "container"), first, suffix) })
 }
 
 // bootDebianContainer checks the imported image on d: its properties,
