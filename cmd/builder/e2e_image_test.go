@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -35,9 +36,7 @@ func customiseDebianImage(t *testing.T, cacheDir, container string, d testenv.Da
 	t.Logf("recipes/debian-image.hcl built and imported in %s", time.Since(start).Round(time.Second))
 	j := readImageJSON(t, out)
 	deleteImageLaterOn(t, d, j.Fingerprint)
-	if rec, fp := baseOf(t, out); fp != base.Fingerprint || rec["source"] != server || rec["reference"] != "debian/bookworm/default" {
-		t.Errorf("image.json base %v, base_fingerprint %s; want %s from %s", rec, fp, base.Fingerprint, server)
-	}
+	checkBase(t, out, image.Base{Kind: "image", Source: server, Reference: "debian/bookworm/default", Fingerprint: base.Fingerprint})
 	// The image block's properties win over the base's; the base's own
 	// stay.
 	if j.Properties["description"] != "Debian bookworm amd64, customised from debian/bookworm/default" || j.Properties["os"] != "debian" {

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"archive/tar"
-	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/builder-images/builder/builder/confined"
+	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -44,42 +40,16 @@ run "on-the-base" {
 	return path
 }
 
-// baseOf reads image.json's record of the base.
-func baseOf(t *testing.T, dir string) (base map[string]string, baseFingerprint string) {
+// checkBase checks image.json's record of the base in the output
+// directory out.
+func checkBase(t *testing.T, out string, want image.Base) {
 	t.Helper()
-	var j struct {
-		Base            map[string]string `json:"base"`
-		BaseFingerprint string            `json:"base_fingerprint"`
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "image.json"))
+	j, err := image.ReadImageJSON(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(data, &j); err != nil {
-		t.Fatal(err)
-	}
-	return j.Base, j.BaseFingerprint
-}
-
-// tarNames lists the entries of a (compressed) tarball.
-func tarNames(t *testing.T, path string) map[string]bool {
-	t.Helper()
-	a, err := confined.OpenArchive(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	names := map[string]bool{}
-	tr := tar.NewReader(a)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return names
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		names[strings.TrimPrefix(strings.TrimSuffix(h.Name, "/"), "./")] = true
+	if j.Base == nil || *j.Base != want || j.BaseFingerprint != want.Fingerprint {
+		t.Errorf("image.json base %+v, base_fingerprint %s; want %+v", j.Base, j.BaseFingerprint, want)
 	}
 }
 
@@ -119,15 +89,10 @@ func TestImageFromSimplestreams(t *testing.T) {
 			if stderr, status := build(t, streamsChildRecipe(t, server, tt.attrs), out); status != 0 {
 				t.Fatalf("build: exit %d\n%s", status, stderr)
 			}
-			base, fp := baseOf(t, out)
-			if fp != tt.fingerprint || base["fingerprint"] != fp || base["kind"] != "image" || base["source"] != server || base["reference"] != tt.reference {
-				t.Errorf("image.json base %v, base_fingerprint %s; want %s from %s", base, fp, tt.fingerprint, server)
-			}
-			names := tarNames(t, filepath.Join(out, "rootfs.tar.gz"))
-			for _, n := range []string{"bin/busybox", "etc/motd", "etc/child", "etc/child-run"} {
-				if !names[n] {
-					t.Errorf("the image lacks /%s", n)
-				}
+			checkBase(t, out, image.Base{Kind: "image", Source: server, Reference: tt.reference, Fingerprint: tt.fingerprint})
+			files := readTarFiles(t, filepath.Join(out, "rootfs.tar.gz"), "bin/busybox", "etc/motd", "etc/child", "etc/child-run")
+			if len(files) != 4 || files["etc/child-run"] != "ran\n" {
+				t.Errorf("the image holds %d of the base's and the recipe's files; /etc/child-run %q", len(files), files["etc/child-run"])
 			}
 		})
 	}
@@ -194,18 +159,8 @@ bootstrap "image" {
   alias  = "debian/${var.release}"
 }
 `)
-	out, errOut, code := runCLI(t, "", nil, "matrix", path, "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	var m struct {
-		Include []matrixJob `json:"include"`
-	}
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
 	var got []string
-	for _, j := range m.Include {
+	for _, j := range matrixJobs(t, path) {
 		got = append(got, j.Name+"/"+j.Image)
 	}
 	if want := "matrix-11/custom-11 matrix-12/custom-12"; strings.Join(got, " ") != want {
