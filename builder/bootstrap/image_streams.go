@@ -141,6 +141,6 @@ func sameMetadata(path string, base *Base) error {
 	return nil
 }
 
-// streamsTools are the host tools bootstrap "image" runs: sqfs2tar, for
-// a base whose root filesystem is a squashfs.
-func streamsTools() []Tool { return []Tool{sqfs2tarTool} }
+// streamsTools are the host tools the simplestreams source runs besides
+// the backend's sqfs2tar: none, it speaks HTTPS itself.
+func streamsTools() []Tool { return nil }
