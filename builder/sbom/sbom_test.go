@@ -239,6 +239,16 @@ func TestSPDX(t *testing.T) {
 	if err != nil || sbom.Namespace(j.Fingerprint) == sbom.Namespace(strings.Repeat("ab", 32)) || bytes.Equal(other, data) {
 		t.Errorf("another image has the same namespace (%v)", err)
 	}
+	// The image a build started from is named.
+	j.Base = &image.Base{Kind: "image", Source: "lxd", Reference: "debian/12", Fingerprint: strings.Repeat("ef", 32)}
+	j.BaseFingerprint = j.Base.Fingerprint
+	based, err := sbom.SPDX(j, facts)
+	if err != nil || !strings.Contains(string(based), "built on base image "+j.BaseFingerprint+" from lxd (debian/12)") {
+		t.Errorf("the base is not named (%v)", err)
+	}
+	if _, err := sbomtest.CheckSPDX(based, j); err != nil {
+		t.Error(err)
+	}
 	// Packages missing from the document, or one too many, are seen.
 	j.Packages = j.Packages[1:]
 	if _, err := sbomtest.CheckSPDX(data, j); err == nil || !strings.Contains(err.Error(), "extra [escaper=1.0 (all)]") {

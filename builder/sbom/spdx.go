@@ -145,6 +145,14 @@ func build(j image.ImageJSON, f Facts) (*Document, error) {
 		LicenseConcluded: noAssertion, LicenseDeclared: noAssertion, CopyrightText: noAssertion,
 		Summary: j.Properties["description"], PrimaryPurpose: purpose,
 		Comment: fmt.Sprintf("LXD fingerprint %s; architecture %s; image type %s", j.Fingerprint, j.Architecture, j.Type)}
+	if b := j.Base; b != nil {
+		// The image a build started from (bootstrap "image" or
+		// "oci"): its packages are among the image's own below.
+		img.Comment += fmt.Sprintf("; built on base %s %s from %s", b.Kind, b.Fingerprint, b.Source)
+		if b.Reference != "" {
+			img.Comment += " (" + b.Reference + ")"
+		}
+	}
 	if j.Unified() {
 		img.Checksums = []Checksum{{Algorithm: "SHA256", Value: j.Fingerprint}}
 	}

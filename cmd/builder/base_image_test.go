@@ -207,6 +207,9 @@ func checkDerived(t *testing.T, out, source, alias, baseFP, motd string) {
 		j.Properties["description"] == "BusyBox (static) amd64" {
 		t.Errorf("properties: %v; want base.keep kept, base.drop dropped, release and description the recipe's", j.Properties)
 	}
+	if sbom, err := os.ReadFile(filepath.Join(out, image.SBOMName)); err != nil || !strings.Contains(string(sbom), "built on base image "+baseFP+" from "+source) {
+		t.Errorf("the SBOM does not name the base (%v)", err)
+	}
 	md, templates := readMetadataOf(t, filepath.Join(out, j.Files[0].Name))
 	var paths []string
 	for p := range md.Templates {
