@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/builder-images/builder/builder/image"
+	"github.com/builder-images/builder/builder/sign/signtest"
 	"github.com/builder-images/builder/internal/testenv"
 )
 
@@ -54,7 +55,7 @@ func checkBase(t *testing.T, out string, want image.Base) {
 }
 
 // TestImageFromSimplestreams publishes busybox, split with a squashfs
-// rootfs and unified, into a tree served by builder serve over HTTPS
+// rootfs and unified, into a signed tree served by builder serve over HTTPS
 // with a test CA (trusted through SSL_CERT_FILE), then builds on top of
 // it: by alias (the split image, the newest), by fingerprint alone (the
 // unified one), with a wrong pin (refused before anything of the image
@@ -68,7 +69,10 @@ func TestImageFromSimplestreams(t *testing.T) {
 	tmp := t.TempDir()
 	split, unified := buildPair(t, tmp)
 	tree := filepath.Join(tmp, "tree")
-	runBuilder(t, nil, "publish", tree, split, unified)
+	// Signed, as a tree published for others is: builder reads its
+	// index.json and images.json as an unsigned tree's.
+	k := signtest.NewKey(t, "streams", "")
+	runBuilder(t, nil, "publish", tree, split, unified, "--sign-key", k.SecretFile)
 	caFile, cert, key := testCA(t, tmp)
 	server := startServe(t, tree, cert, key) + "/"
 	env := []string{"SSL_CERT_FILE=" + caFile}
