@@ -32,10 +32,6 @@ type baseMetadata struct {
 	Templates    []BaseTemplate
 }
 
-// errRootfsReached ends reading a unified tarball at its rootfs, once
-// the metadata is read.
-var errRootfsReached = errors.New("rootfs reached")
-
 // readBaseMetadata reads metadata.yaml and the templates it names from
 // r, a metadata tarball in any compression tar takes, or a unified
 // image, of which it reads up to the rootfs/ entries once metadata.yaml
