@@ -99,7 +99,8 @@ func nameOr(name, fallback string) string {
 
 // fetch exports the resolved image into the work directory, checks its
 // files hash to its fingerprint (metadata then rootfs, or the unified
-// file), and only then unpacks the rootfs.
+// file) and hold the metadata the recipe was given, and only then
+// unpacks the rootfs.
 func (s daemonSource) fetch(ctx context.Context, env Env, cfg *Config, dir string) (err error) {
 	c, err := s.dial(ctx, cfg, env.LookupEnv)
 	if err != nil {
@@ -112,7 +113,7 @@ func (s daemonSource) fetch(ctx context.Context, env Env, cfg *Config, dir strin
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
 	h := sha256.New()
-	var rootfs string
+	var metadata, rootfs string
 	unified := false
 	budget := env.MaxExtract
 	err = c.ExportImage(ctx, fp, func(part lxd.ExportPart) error {
@@ -126,7 +127,9 @@ func (s daemonSource) fetch(ctx context.Context, env Env, cfg *Config, dir strin
 			return err
 		}
 		budget -= n
-		if name != "metadata" {
+		if name == "metadata" {
+			metadata = path
+		} else {
 			rootfs, unified = path, name == "unified"
 		}
 		return nil
@@ -139,6 +142,14 @@ func (s daemonSource) fetch(ctx context.Context, env Env, cfg *Config, dir strin
 	}
 	if rootfs == "" {
 		return fmt.Errorf("the export of image %s from %s has no rootfs", fp, daemonWhere(cfg, c))
+	}
+	// Resolving read the metadata from an export nothing checked: what
+	// the recipe was given must be what the checked one holds.
+	if metadata == "" {
+		metadata = rootfs
+	}
+	if err := sameMetadata(metadata, cfg.Base); err != nil {
+		return err
 	}
 	if err := extractBaseRootfs(ctx, rootfs, unified, dir, env.MaxExtract); err != nil {
 		return fmt.Errorf("unpacking image %s: %w", image.Short(fp), err)

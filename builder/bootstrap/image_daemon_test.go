@@ -64,6 +64,9 @@ type fakeImageDaemon struct {
 	mu               sync.Mutex
 	paths            []string
 	lookup           func(string) (string, bool)
+	// resolveMetadata, when set, is the metadata of the first export
+	// (the one resolving reads the start of) instead of metadata.
+	resolveMetadata []byte
 }
 
 func newFakeImageDaemon(t *testing.T, rootfs []byte) *fakeImageDaemon {
@@ -113,12 +116,18 @@ func (f *fakeImageDaemon) serve(w http.ResponseWriter, r *http.Request) {
 	case "/1.0/images/" + f.fingerprint:
 		sync200(map[string]any{"fingerprint": f.fingerprint, "architecture": f.arch, "type": f.typ})
 	case "/1.0/images/" + f.fingerprint + "/export":
+		metadata := f.metadata
+		f.mu.Lock()
+		if f.resolveMetadata != nil {
+			metadata, f.resolveMetadata = f.resolveMetadata, nil
+		}
+		f.mu.Unlock()
 		mw := multipart.NewWriter(w)
 		w.Header().Set("Content-Type", mw.FormDataContentType())
 		for _, p := range []struct {
 			name string
 			data []byte
-		}{{"metadata", f.metadata}, {"rootfs", f.rootfs}} {
+		}{{"metadata", metadata}, {"rootfs", f.rootfs}} {
 			pw, _ := mw.CreateFormFile(p.name, p.name+".tar.gz")
 			_, _ = pw.Write(p.data)
 		}
@@ -211,6 +220,34 @@ func TestImageFetchFromDaemon(t *testing.T) {
 	err := backend.Bootstrap(context.Background(), benv, cfg, root)
 	if err == nil || !strings.Contains(err.Error(), "not to its fingerprint: nothing was unpacked") {
 		t.Errorf("a tampered rootfs: %v", err)
+	}
+	for _, dir := range []string{root, work} {
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("%s holds %v after the failure", dir, entries)
+		}
+	}
+}
+
+// TestImageFetchFromDaemonChecksMetadata: resolving reads the start of
+// an export, which nothing checks; the metadata the recipe was given
+// must be what the export checked against the fingerprint holds, or a
+// daemon could lend its own templates and properties to an image whose
+// base_fingerprint names another, pinned or not.
+func TestImageFetchFromDaemonChecksMetadata(t *testing.T) {
+	f := newFakeImageDaemon(t, tarGz(t, [2]string{"etc/motd", "hello\n"}))
+	f.resolveMetadata = tarGz(t, [2]string{"metadata.yaml", testMetadataYAML}, [2]string{"templates/hostname.tpl", "{{ 'hostile' }}\n"})
+	cfg := &Config{Backend: "image", Alias: "base", Fingerprint: f.fingerprint}
+	if _, err := Resolve(context.Background(), ResolveEnv{Arch: amd64, LookupEnv: f.lookup}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Base.Templates[0].Content != "{{ 'hostile' }}\n" {
+		t.Fatalf("the fake daemon's first export was not the one resolving read: %+v", cfg.Base.Templates)
+	}
+	work, root := t.TempDir(), t.TempDir()
+	backend, _ := Lookup("image")
+	err := backend.Bootstrap(context.Background(), Env{Arch: amd64, WorkDir: work, LookupEnv: f.lookup}, cfg, root)
+	if err == nil || !strings.Contains(err.Error(), "differs from what") {
+		t.Errorf("metadata other than the checked export's: %v", err)
 	}
 	for _, dir := range []string{root, work} {
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
