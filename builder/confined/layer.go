@@ -101,7 +101,9 @@ const maxLayerTrailer = 1 << 20
 // checked as ExtractTar checks an archive's, and refused with its name
 // when it would leave the root; besides:
 //   - DIR/.wh.NAME removes DIR/NAME and everything below it, unless this
-//     layer created it (a whiteout hides the layers below only);
+//     layer created it; what this layer put below it stays, wherever the
+//     whiteout comes in the stream (a whiteout hides the layers below
+//     only);
 //   - DIR/.wh..wh..opq removes what the layers below put in DIR, keeping
 //     what this layer put there; other .wh..wh. names (aufs metadata)
 //     are skipped;
@@ -111,7 +113,7 @@ const maxLayerTrailer = 1 << 20
 // on the way resolve inside the image, as every write's do.
 func (l *Layers) Apply(ctx context.Context, r io.Reader) error {
 	w := &treeWriter{root: l.root, owners: os.Geteuid() == 0, holes: newHoleWriter(), replaceDirs: true}
-	layer := &layerState{added: map[string]bool{}}
+	layer := &layerState{added: map[string]bool{}, holding: map[string]bool{}}
 	if err := extractEntries(ctx, r, w, &l.expanded, l.maxSize, "", layer); err != nil {
 		return err
 	}
@@ -119,10 +121,27 @@ func (l *Layers) Apply(ctx context.Context, r io.Reader) error {
 }
 
 // layerState is what one layer's application knows: the names it
-// created, which its own whiteouts leave alone.
+// created, which its own whiteouts leave alone, and the directories
+// holding them, which its whiteouts prune rather than remove.
 type layerState struct {
 	added map[string]bool
+	// holding are the directories on the way to an added name ("a"
+	// and "a/b" for "a/b/c"), whether the layer has an entry for them
+	// or not: a whiteout of one removes only what the layers below put
+	// there.
+	holding map[string]bool
 }
+
+// add records name as created by this layer.
+func (ls *layerState) add(name string) {
+	ls.added[name] = true
+	for d := path.Dir(name); d != "." && !ls.holding[d]; d = path.Dir(d) {
+		ls.holding[d] = true
+	}
+}
+
+// mine says whether name is, or holds, something this layer created.
+func (ls *layerState) mine(name string) bool { return ls.added[name] || ls.holding[name] }
 
 // whiteout takes hdr when it is a whiteout entry, applying it; handled
 // is false for every other entry.
@@ -145,10 +164,21 @@ func (ls *layerState) whiteout(w *treeWriter, hdr *tar.Header) (handled bool, er
 		return true, fmt.Errorf("a whiteout for %q names no entry", target)
 	}
 	victim := path.Join(dir, target)
+	if ls.holding[victim] && isDir(w.root, victim) {
+		// Entries of this layer are below it: they stay, the
+		// layers below' go.
+		return true, ls.opaque(w.root, victim)
+	}
 	if ls.added[victim] {
 		return true, nil
 	}
 	return true, ls.remove(w.root, dir, victim)
+}
+
+// isDir says whether name is a directory, not following it.
+func isDir(r *Root, name string) bool {
+	st, err := r.Lstat(name)
+	return err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
 // remove deletes victim, of the layers below, keeping its directory's
@@ -202,7 +232,8 @@ func (ls *layerState) opaque(r *Root, dir string) error {
 }
 
 // prune removes the entries of the open directory d (dir in the image)
-// that this layer did not create, and prunes the directories it did.
+// that this layer did not create, and prunes the directories it created
+// or holding what it created.
 func (ls *layerState) prune(d *os.File, dir string) error {
 	names, err := d.Readdirnames(-1)
 	if err != nil {
@@ -210,7 +241,7 @@ func (ls *layerState) prune(d *os.File, dir string) error {
 	}
 	for _, n := range names {
 		p := path.Join(dir, n)
-		if !ls.added[p] {
+		if !ls.mine(p) {
 			if err := removeAt(d, n, "/"+p); err != nil {
 				return err
 			}

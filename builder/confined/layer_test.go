@@ -225,3 +225,30 @@ func TestLayersHardlinkAcrossLayers(t *testing.T) {
 		t.Errorf("b is not a hard link of a: %v", err)
 	}
 }
+
+// TestLayersWhiteoutKeepsOwnEntriesBelow: a whiteout or opaque marker
+// hides the layers below only (image-spec layer.md), so what its own
+// layer put below the directory it names stays, also when the layer has
+// no entry for the directories on the way and the marker comes last.
+func TestLayersWhiteoutKeepsOwnEntriesBelow(t *testing.T) {
+	base := makeTar(t,
+		dir("opt/"), dir("opt/app/"), file("opt/app/old", "o"),
+		dir("usr/"), dir("usr/lib/"), file("usr/lib/lower", "l"), dir("usr/lib/x/"), file("usr/lib/x/lower", "l"),
+	)
+	top := makeTar(t,
+		file("opt/app/bin/tool", "t"), file("opt/.wh.app", ""),
+		file("usr/lib/x/mine", "m"), file("usr/lib/.wh..wh..opq", ""),
+	)
+	root, err := applyLayers(t, 0, base, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{
+		"opt/app/bin/tool": true, "opt/app/old": false,
+		"usr/lib/x/mine": true, "usr/lib/lower": false, "usr/lib/x/lower": false,
+	} {
+		if got := exists(root, name); got != want {
+			t.Errorf("/%s exists: %v, want %v", name, got, want)
+		}
+	}
+}

@@ -268,7 +268,7 @@ func extractEntries(ctx context.Context, r io.Reader, w *treeWriter, expanded *i
 			return fmt.Errorf("extracting %q: %w", name, err)
 		}
 		if layer != nil && n != nil {
-			layer.added[n.name] = true
+			layer.add(n.name)
 		}
 	}
 }
