@@ -121,11 +121,13 @@ func TestExtractTarBelowPrefix(t *testing.T) {
 	}
 }
 
-// TestExtractTarBelowSize: only what is extracted counts toward the
-// bound, so a large metadata part beside a small root does not fail it.
+// TestExtractTarBelowSize: what is extracted counts toward the bound
+// apart from what is skipped, so a metadata part beside a root that
+// together pass it does not fail it.
 func TestExtractTarBelowSize(t *testing.T) {
 	big := strings.Repeat("x", 64<<10)
-	entries := []entry{file("templates/big.tpl", big), dir("rootfs/"), file("rootfs/small", "y")}
+	part := strings.Repeat("x", 12<<10)
+	entries := []entry{file("templates/big.tpl", part), dir("rootfs/"), file("rootfs/part", part)}
 	if err := ExtractTarBelow(context.Background(), bytes.NewReader(makeTar(t, entries...)), "rootfs", t.TempDir(), 16<<10); err != nil {
 		t.Errorf("the skipped metadata counted: %v", err)
 	}
@@ -133,5 +135,18 @@ func TestExtractTarBelowSize(t *testing.T) {
 	err := ExtractTarBelow(context.Background(), bytes.NewReader(makeTar(t, entries...)), "rootfs", t.TempDir(), 16<<10)
 	if err == nil || !strings.Contains(err.Error(), `extracting "rootfs/big"`) {
 		t.Errorf("ExtractTarBelow past the bound = %v", err)
+	}
+}
+
+// TestExtractTarBelowSkippedBounded: what is skipped outside the prefix
+// is read and thrown away, and bounded as well (by the same size, apart
+// from what is extracted): a few kilobytes of xz can hold terabytes of
+// zeros beside a small rootfs/.
+func TestExtractTarBelowSkippedBounded(t *testing.T) {
+	big := strings.Repeat("\x00", 64<<10)
+	entries := []entry{file("templates/a.tpl", big), dir("rootfs/"), file("rootfs/small", "y")}
+	err := ExtractTarBelow(context.Background(), bytes.NewReader(makeTar(t, entries...)), "rootfs", t.TempDir(), 16<<10)
+	if err == nil || !strings.Contains(err.Error(), `"templates/a.tpl"`) || !strings.Contains(err.Error(), "tarball_size") {
+		t.Errorf("64 KiB skipped past a 16 KiB bound: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package confined
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -249,6 +250,22 @@ func TestLayersWhiteoutKeepsOwnEntriesBelow(t *testing.T) {
 	} {
 		if got := exists(root, name); got != want {
 			t.Errorf("/%s exists: %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestLayersSkippedEntriesBounded: the bytes of an entry that is read
+// but not created (aufs metadata, a whiteout, of any type that carries
+// data) count toward the bound, or a small compressed layer could make
+// the build read terabytes of zeros it throws away.
+func TestLayersSkippedEntriesBounded(t *testing.T) {
+	big := strings.Repeat("\x00", 64<<10)
+	for _, name := range []string{".wh..wh.aufs", "etc/.wh.gone"} {
+		e := file(name, big)
+		e.hdr.Typeflag, e.hdr.Size = tar.TypeCont, int64(len(big))
+		_, err := applyLayers(t, 16<<10, makeTar(t, e))
+		if err == nil || !strings.Contains(err.Error(), `"`+name+`"`) || !strings.Contains(err.Error(), "tarball_size") {
+			t.Errorf("%s of type %q with 64 KiB past a 16 KiB bound: %v", name, tar.TypeCont, err)
 		}
 	}
 }

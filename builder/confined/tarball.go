@@ -226,6 +226,7 @@ func extractTar(ctx context.Context, r io.Reader, prefix, root string, maxSize i
 // entries instead, and learns what the stream created.
 func extractEntries(ctx context.Context, r io.Reader, w *treeWriter, expanded *int64, maxSize int64, prefix string, layer *layerState) error {
 	tr := tar.NewReader(r)
+	var skipped int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("extraction stopped: %w", err)
@@ -241,12 +242,19 @@ func extractEntries(ctx context.Context, r io.Reader, w *treeWriter, expanded *i
 		}
 		name := hdr.Name
 		if prefix != "" {
-			if hdr, err = rebase(hdr, prefix); err != nil {
+			h, err := rebase(hdr, prefix)
+			if err != nil {
 				return fmt.Errorf("extracting %q: %w", name, err)
 			}
-			if hdr == nil {
+			if h == nil {
+				// Skipped, but read: bounded apart from what is
+				// extracted, by the same size.
+				if skipped, err = expand(skipped, hdr, maxSize); err != nil {
+					return fmt.Errorf("skipping %q: %w", name, err)
+				}
 				continue
 			}
+			hdr = h
 		}
 		if *expanded, err = expand(*expanded, hdr, maxSize); err != nil {
 			return fmt.Errorf("extracting %q: %w", name, err)
@@ -339,7 +347,7 @@ const entryOverhead = 512
 // refuses it when that passes maxSize.
 func expand(expanded int64, hdr *tar.Header, maxSize int64) (int64, error) {
 	var file int64
-	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeGNUSparse {
+	if carriesData(hdr.Typeflag) {
 		file = max(hdr.Size, 0)
 	}
 	if size := file + entryOverhead; size > maxSize-expanded {
@@ -351,6 +359,19 @@ func expand(expanded int64, hdr *tar.Header, maxSize int64) (int64, error) {
 			FormatSize(maxSize), what, approxSize(expanded), FormatSize(DefaultMaxExtract))
 	}
 	return expanded + file + entryOverhead, nil
+}
+
+// carriesData says whether the tar reader reads an entry of this type's
+// size in data: a regular file's, and every type's but those whose
+// headers are all there is (archive/tar's isHeaderOnlyType). An entry
+// that is read but not created (a whiteout, aufs metadata, an unknown
+// type a layer skips) costs the read all the same.
+func carriesData(typ byte) bool {
+	switch typ {
+	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+		return false
+	}
+	return true
 }
 
 // approxSize writes n bytes for people: "1.0 GiB", "86.2 KiB".
