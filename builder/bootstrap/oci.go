@@ -107,7 +107,7 @@ func resolveOCI(ctx context.Context, src ociSource, ref name.Reference, b *Confi
 		if err != nil {
 			return nil, fmt.Errorf("%s: index %s: %w", src, desc.Digest, err)
 		}
-		if desc, err = want.choose(idx.Manifests, src, arch); err != nil {
+		if desc, err = want.choose(idx.Manifests, b.Digest, src, arch); err != nil {
 			return nil, err
 		}
 		if raw, mt, err = verifiedManifest(ctx, src, desc); err != nil {

@@ -14,8 +14,9 @@ import (
 // config.md) of a recipe's architecture.
 type ociPlatform struct {
 	arch string
-	// variants are those an image of the architecture may state; an
-	// image that states none is taken too.
+	// variants are those an image of the architecture may state, in
+	// the order an index's are preferred; an image that states none is
+	// taken too, after them.
 	variants []string
 }
 
@@ -54,17 +55,29 @@ func (p ociPlatform) matches(q v1.Platform) bool {
 	return q.OS == "linux" && q.Architecture == p.arch && (q.Variant == "" || slices.Contains(p.variants, q.Variant))
 }
 
-// choose picks the manifest for p from an index's entries: exactly one
-// must match.
-func (p ociPlatform) choose(entries []v1.Descriptor, src ociSource, arch image.Architecture) (v1.Descriptor, error) {
+// choose picks the manifest for p from an index's entries: of those
+// that match, the one of the variant p prefers (its variants in order,
+// then none stated), which must be alone unless pin (the recipe's
+// digest) names one of them.
+func (p ociPlatform) choose(entries []v1.Descriptor, pin string, src ociSource, arch image.Architecture) (v1.Descriptor, error) {
 	var found []v1.Descriptor
 	var offered []string
+	best := len(p.variants) + 1
 	for _, d := range entries {
 		if d.Platform == nil {
 			continue
 		}
 		offered = append(offered, platformString(d.Platform.OS, d.Platform.Architecture, d.Platform.Variant))
-		if p.matches(*d.Platform) {
+		if !p.matches(*d.Platform) {
+			continue
+		}
+		if pin != "" && d.Digest.String() == pin {
+			return d, nil
+		}
+		switch rank := p.rank(d.Platform.Variant); {
+		case rank < best:
+			best, found = rank, []v1.Descriptor{d}
+		case rank == best:
 			found = append(found, d)
 		}
 	}
@@ -75,8 +88,22 @@ func (p ociPlatform) choose(entries []v1.Descriptor, src ociSource, arch image.A
 		return v1.Descriptor{}, fmt.Errorf("%s has no image for %s (the recipe's %s); its index offers %s",
 			src, p, arch.Distribution, orNone(offered))
 	default:
-		return v1.Descriptor{}, fmt.Errorf("%s has %d images for %s in its index; pin one with digest", src, len(found), p)
+		digests := make([]string, len(found))
+		for i, d := range found {
+			digests[i] = d.Digest.String()
+		}
+		return v1.Descriptor{}, fmt.Errorf("%s has %d images for %s in its index (%s); pin one with digest",
+			src, len(found), platformString("linux", p.arch, found[0].Platform.Variant), strings.Join(digests, ", "))
 	}
+}
+
+// rank orders the variants of p's images: those p lists in its order,
+// then an image that states none.
+func (p ociPlatform) rank(variant string) int {
+	if i := slices.Index(p.variants, variant); i >= 0 {
+		return i
+	}
+	return len(p.variants)
 }
 
 func platformString(os, arch, variant string) string {

@@ -271,3 +271,32 @@ func TestOCICheckLockable(t *testing.T) {
 		t.Errorf("a tag under --locked: %v", err)
 	}
 }
+
+// TestOCIPlatformChoice: an index offering several variants of an
+// architecture (as busybox's lists linux/arm/v5, v6 and v7) gives each
+// recipe architecture its own: Debian's armel is ARMv5, armhf ARMv7,
+// and a stated variant wins over none. Two images for the same platform
+// need a pin, which then picks one.
+func TestOCIPlatformChoice(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	img := func(arch, variant string) v1.Image {
+		return ocitest.Image(t, arch, variant, ocitest.Layer(t, ocitest.File("etc/platform", arch+"/"+variant)))
+	}
+	v5, v6, v7, arm64, arm64v8 := img("arm", "v5"), img("arm", "v6"), img("arm", "v7"), img("arm64", ""), img("arm64", "v8")
+	amd1, amd2 := img("amd64", ""), ocitest.Image(t, "amd64", "", ocitest.Layer(t, ocitest.File("etc/other", "x")))
+	ocitest.WriteLayoutIndex(t, dir, "all", ocitest.Index(t, v6, v7, v5, arm64, arm64v8, amd1, amd2))
+	for arch, want := range map[string]v1.Image{"armel": v5, "armhf": v7, "arm64": arm64v8} {
+		r, err := resolveFor(t, ociEnv(t, arch, nil), &Config{Layout: dir, Image: "all"}, noEnv)
+		if err != nil || r.digest.String() != ocitest.Digest(t, want) {
+			t.Errorf("%s: %v, %v; want %s", arch, r, err, ocitest.Digest(t, want))
+		}
+	}
+	env := ociEnv(t, "amd64", nil)
+	if _, err := resolveFor(t, env, &Config{Layout: dir, Image: "all"}, noEnv); err == nil || !strings.Contains(err.Error(), "has 2 images for linux/amd64") {
+		t.Errorf("two amd64 images, no pin: %v", err)
+	}
+	r, err := resolveFor(t, env, &Config{Layout: dir, Image: "all", Digest: ocitest.Digest(t, amd2)}, noEnv)
+	if err != nil || r.digest.String() != ocitest.Digest(t, amd2) {
+		t.Errorf("two amd64 images, the second pinned: %v, %v", r, err)
+	}
+}

@@ -241,6 +241,19 @@ func WriteLayout(t testing.TB, dir, refName string, img v1.Image) {
 	}
 }
 
+// WriteLayoutIndex writes idx into a new OCI image layout at dir, under
+// the ref.name annotation refName.
+func WriteLayoutIndex(t testing.TB, dir, refName string, idx v1.ImageIndex) {
+	t.Helper()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": refName})); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TamperLayer flips a byte of img's layer i in the layout at dir, and
 // returns the digest the layer no longer has.
 func TamperLayer(t testing.TB, dir string, img v1.Image, i int) v1.Hash {
