@@ -136,6 +136,12 @@ func TestImageBootstrapFromDaemon(t *testing.T) {
 				t.Errorf("the second build: cache %v, ran %v; want every stage from the cache", warm.cache, warm.ran)
 			}
 
+			// builder rootfs now, builder pack after the alias moved.
+			rootfsDir := filepath.Join(tmp, "rootfs")
+			if _, stderr, status := builderExec(t, nil, "rootfs", recipePath, rootfsDir, "--cache-dir", cacheDir); status != 0 {
+				t.Fatalf("builder rootfs: exit %d\n%s", status, stderr)
+			}
+
 			// The alias moves to another image: the build follows it
 			// and misses the cache.
 			importJSON(t, append([]string{second, "--alias", alias}, d.Args()...)...)
@@ -145,6 +151,21 @@ func TestImageBootstrapFromDaemon(t *testing.T) {
 				t.Errorf("after the alias moved: cache %v, cached steps %v; want a fresh build", moved.cache, moved.cached)
 			}
 			checkDerived(t, filepath.Join(tmp, "out3"), d.Name, alias, fp2, "base two")
+
+			// pack records the base the rootfs was built on, with its
+			// metadata, not the one the alias names by then; a recipe
+			// pinned to another base is refused.
+			packed := filepath.Join(tmp, "packed")
+			if _, stderr, status := builderExec(t, nil, "pack", rootfsDir, "--recipe", recipePath, "-o", packed); status != 0 {
+				t.Fatalf("builder pack: exit %d\n%s", status, stderr)
+			}
+			checkDerived(t, packed, d.Name, alias, fp1, "base one")
+			pinnedRecipe := filepath.Join(tmp, "pinned.hcl")
+			writeFile(t, pinnedRecipe, derivedRecipe(d.Name, "", alias, fp2))
+			if _, stderr, status := builderExec(t, nil, "pack", rootfsDir, "--recipe", pinnedRecipe, "-o", filepath.Join(tmp, "packed2")); status == 0 ||
+				!strings.Contains(stderr, "is fingerprint "+fp1+", but the recipe pins "+fp2) {
+				t.Errorf("packing a rootfs built on another base than the pin: exit %d\n%s", status, stderr)
+			}
 
 			importJSON(t, append([]string{third, "--alias", alias}, d.Args()...)...)
 			deleteImageLaterOn(t, d, fp3)

@@ -201,8 +201,11 @@ func (a *app) runPack(ctx context.Context, opts *packCmdOptions, rootfsDir strin
 		return usageError{fmt.Errorf("%s is not a directory", rootfsDir)}
 	}
 	// The base's templates and properties go into the image, and
-	// image.json records the base: the one the alias names now, which
-	// the rootfs was built from if built just before.
+	// image.json records the base: the one builder rootfs recorded it
+	// built this rootfs on, else the one the alias names now.
+	if err := build.UseBaseRecord(rootfsDir, append([]*recipe.Plan{sel.first}, sel.plans...), a.stderr); err != nil {
+		return usageError{err}
+	}
 	if err := a.resolveBases(ctx, sel, false, a.stderr); err != nil {
 		return err
 	}

@@ -33,6 +33,10 @@ The build runs in its own mount and PID namespaces: every mount it makes
 and every process it starts end with it, even when builder is killed.
 On failure DIR is removed, unless --keep-on-error keeps it for inspection.
 
+A recipe that starts from an existing image (bootstrap "image" or "oci")
+has the base it was built on recorded beside DIR, in DIR.builder-base.json,
+which 'builder pack DIR' packs the image on.
+
 Like build, it starts from the longest cached prefix of the build and
 keeps snapshots for the next one (--cache-dir, --no-cache, --cache-ttl).
 
@@ -74,10 +78,18 @@ func (a *app) runRootfs(ctx context.Context, opts *rootfsOptions, recipePath, di
 		rep.close()
 		return err
 	}
+	// The base the rootfs is built on is recorded beside it for pack
+	// (see build.WriteBaseRecord); an earlier rootfs's record goes first.
+	if err := build.RemoveBaseRecord(dir); err != nil {
+		rep.close()
+		return err
+	}
 	abs, err := build.Rootfs(ctx, build.RootfsRequest{Plan: plan, Dir: dir, Keep: opts.keepOnError, Cache: opts.cache,
 		Environ: a.environ, Log: rep.logOut, Stderr: a.stderr}, rep)
 	if err != nil {
 		err = a.buildFailure(ctx, err, rep)
+	} else {
+		err = build.WriteBaseRecord(abs, plan)
 	}
 	rep.close()
 	if err != nil {
