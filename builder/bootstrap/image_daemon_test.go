@@ -278,3 +278,25 @@ func TestReadBaseMetadata(t *testing.T) {
 		t.Errorf("an oversized template: %v", err)
 	}
 }
+
+// TestReadBaseMetadataBounded: what a hostile source's metadata makes
+// builder hold is bounded by the names of the template files too, and
+// by their number, not only by their contents.
+func TestReadBaseMetadataBounded(t *testing.T) {
+	md := [2]string{"metadata.yaml", testMetadataYAML}
+	tpl := [2]string{"templates/hostname.tpl", "x\n"}
+	long := []([2]string){md, tpl}
+	for i := 0; i < 40; i++ {
+		long = append(long, [2]string{fmt.Sprintf("templates/%d%s", i, strings.Repeat("n", 512<<10)), ""})
+	}
+	if _, err := readBaseMetadata(bytes.NewReader(tarGz(t, long...)), "long names"); err == nil || !strings.Contains(err.Error(), "exceed") {
+		t.Errorf("40 names of 512 KiB under templates/: %v", err)
+	}
+	many := []([2]string){md, tpl}
+	for i := 0; i < maxBaseTemplateFiles+1; i++ {
+		many = append(many, [2]string{fmt.Sprintf("templates/%d.tpl", i), ""})
+	}
+	if _, err := readBaseMetadata(bytes.NewReader(tarGz(t, many...)), "many"); err == nil || !strings.Contains(err.Error(), "files under templates/") {
+		t.Errorf("%d template files: %v", len(many), err)
+	}
+}

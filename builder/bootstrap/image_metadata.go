@@ -21,7 +21,10 @@ import (
 // metadata.yaml, and templates are small text files.
 const (
 	maxBaseTemplate  = 1 << 20
-	maxBaseTemplates = 16 << 20
+	maxBaseTemplates = 16 << 20 // names and contents of templates/
+	// maxBaseTemplateFiles bounds the files under templates/: an image
+	// has a few, and each costs builder memory beside its bytes.
+	maxBaseTemplateFiles = 1024
 )
 
 // baseMetadata is what a base image's metadata tarball (or the start of
@@ -77,10 +80,14 @@ func readBaseMetadata(r io.Reader, name string) (baseMetadata, error) {
 			if err != nil {
 				return baseMetadata{}, fmt.Errorf("reading the metadata of %s: %w", name, err)
 			}
-			if total += len(data); total > maxBaseTemplates {
+			file := strings.TrimPrefix(entry, "templates/")
+			if _, ok := files[file]; !ok && len(files) == maxBaseTemplateFiles {
+				return baseMetadata{}, fmt.Errorf("reading the metadata of %s: it has more than %d files under templates/", name, maxBaseTemplateFiles)
+			}
+			if total += len(file) + len(data); total > maxBaseTemplates {
 				return baseMetadata{}, fmt.Errorf("reading the metadata of %s: its templates exceed %s", name, confined.FormatSize(maxBaseTemplates))
 			}
-			files[strings.TrimPrefix(entry, "templates/")] = string(data)
+			files[file] = string(data)
 		case strings.HasPrefix(entry, "rootfs/") && md != nil && allTemplates(md, files):
 			return metadataOf(md, files, name)
 		}
