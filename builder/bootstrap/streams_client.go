@@ -190,9 +190,9 @@ func (c *streamsClient) download(ctx context.Context, f streams.Found, workDir s
 		}
 		size := it.Size
 		if size <= 0 {
-			size = -1 // stated by no one
+			size = -1 // stated by no one: maxSize bounds it
 		}
-		p, err := download(ctx, c.http, fetchSpec{URL: u, SHA256: it.SHA256, Size: size, By: c.by(), Tee: combined}, workDir)
+		p, err := download(ctx, c.http, fetchSpec{URL: u, SHA256: it.SHA256, Size: size, Max: maxSize, By: c.by(), Tee: combined}, workDir)
 		if err != nil {
 			return baseFiles{}, err
 		}

@@ -31,7 +31,7 @@ func (tarballBackend) HostInputs(cfg *Config) []string { return localPath(cfg.So
 func (tarballBackend) Bootstrap(ctx context.Context, env Env, b *Config, dir string) error {
 	path := b.Source
 	if strings.HasPrefix(b.Source, "https://") {
-		downloaded, err := download(ctx, env.HTTP, fetchSpec{URL: b.Source, SHA256: b.SHA256, Size: -1}, env.WorkDir)
+		downloaded, err := download(ctx, env.HTTP, fetchSpec{URL: b.Source, SHA256: b.SHA256, Size: -1, Max: env.MaxExtract}, env.WorkDir)
 		if err != nil {
 			return err
 		}
@@ -84,6 +84,10 @@ type fetchSpec struct {
 	URL, SHA256 string
 	// Size is the size the file must have; -1 for any.
 	Size int64
+	// Max bounds a file of any size (limits { tarball_size }): the
+	// download stops past it, since its hash is checked only at the
+	// end; <= 0 means confined.DefaultMaxExtract.
+	Max int64
 	// By says who stated SHA256 and Size: "" is the recipe.
 	By string
 	// Tee, when set, is given the bytes too (a fingerprint computed
@@ -92,7 +96,8 @@ type fetchSpec struct {
 }
 
 // download fetches f.URL into a temporary file in workDir, hashing on
-// the way; a file whose hash or size differs is removed and reported.
+// the way, up to f.Size or f.Max; a file whose hash or size differs, or
+// that passes f.Max, is removed and reported.
 func download(ctx context.Context, client *http.Client, f fetchSpec, workDir string) (_ string, err error) {
 	if client == nil {
 		client = http.DefaultClient
@@ -124,15 +129,21 @@ func download(ctx context.Context, client *http.Client, f fetchSpec, workDir str
 	if f.Tee != nil {
 		w = io.MultiWriter(out, h, f.Tee)
 	}
-	body := io.Reader(resp.Body)
-	if f.Size >= 0 {
-		// One byte more than stated shows a longer file without
-		// reading all of it.
-		body = io.LimitReader(body, f.Size+1)
+	limit := f.Size
+	if limit < 0 {
+		limit = f.Max
+		if limit <= 0 {
+			limit = confined.DefaultMaxExtract
+		}
 	}
-	n, copyErr := io.Copy(w, body)
+	// One byte more than stated (or allowed) shows a longer file
+	// without reading all of it.
+	n, copyErr := io.Copy(w, io.LimitReader(resp.Body, limit+1))
 	if err := errors.Join(copyErr, out.Close()); err != nil {
 		return "", fmt.Errorf("downloading %s: %w", url, err)
+	}
+	if f.Size < 0 && n > limit {
+		return "", fmt.Errorf("downloading %s: it is larger than limits { tarball_size } allows (%s)", url, confined.FormatSize(limit))
 	}
 	if f.Size >= 0 && n != f.Size {
 		got := strconv.FormatInt(n, 10)

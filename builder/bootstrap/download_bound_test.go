@@ -1,0 +1,83 @@
+package bootstrap
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/builder-images/builder/builder/streams"
+)
+
+// endlessServer serves meta at /meta and, at /big, more zeros than any
+// test reads (64MiB): what a hostile server sends for a file whose size
+// it does not state. sent counts the bytes /big wrote.
+func endlessServer(t *testing.T, meta []byte) (srv *httptest.Server, sent *atomic.Int64) {
+	t.Helper()
+	sent = new(atomic.Int64)
+	chunk := make([]byte, 64<<10)
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/meta":
+			_, _ = w.Write(meta)
+		case "/big":
+			for range 1024 {
+				n, err := w.Write(chunk)
+				sent.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, sent
+}
+
+// TestStreamsDownloadUnstatedSize: a file whose size the index leaves
+// out (or states as 0) is still bounded by limits { tarball_size }:
+// the download stops past it, naming the file, and leaves nothing,
+// rather than filling the work directory with whatever the server sends
+// before the hash is checked.
+func TestStreamsDownloadUnstatedSize(t *testing.T) {
+	meta := gzipTar(t, map[string]string{"metadata.yaml": baseMetadataYAML})
+	srv, sent := endlessServer(t, meta)
+	c, err := newStreamsClient(srv.Client(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := streams.Found{Product: "p", Version: "v", Fingerprint: strings.Repeat("a", 64),
+		Meta:   &streams.Item{Path: "meta", SHA256: sha(meta), Size: int64(len(meta))},
+		Rootfs: &streams.Item{Path: "big", SHA256: strings.Repeat("b", 64)}}
+	work := t.TempDir()
+	const limit = 1 << 20
+	_, err = c.download(context.Background(), f, work, limit)
+	if err == nil || !strings.Contains(err.Error(), "big") || !strings.Contains(err.Error(), "limits { tarball_size }") {
+		t.Errorf("download = %v, want the limit named", err)
+	}
+	if n := sent.Load(); n > 16<<20 {
+		t.Errorf("the server sent %d bytes of a file bounded to %d", n, limit)
+	}
+	assertEmpty(t, work)
+}
+
+// TestTarballDownloadBounded: a tarball bootstrap's https source is
+// bounded by limits { tarball_size } while it downloads, before its
+// sha256 can be checked.
+func TestTarballDownloadBounded(t *testing.T) {
+	srv, sent := endlessServer(t, nil)
+	work := t.TempDir()
+	env := Env{HTTP: srv.Client(), WorkDir: work, MaxExtract: 1 << 20}
+	err := (tarballBackend{}).Bootstrap(context.Background(), env, &Config{Source: srv.URL + "/big", SHA256: strings.Repeat("0", 64)}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "limits { tarball_size }") {
+		t.Errorf("Bootstrap = %v, want the limit named", err)
+	}
+	if n := sent.Load(); n > 16<<20 {
+		t.Errorf("the server sent %d bytes of a file bounded to 1MiB", n)
+	}
+	assertEmpty(t, work)
+}
