@@ -2,7 +2,6 @@ package bootstrap
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,7 +18,8 @@ import (
 // "https://…"): builder serve's trees, signed or not, and LXD's and
 // Incus's image servers (streams_client.go reads them). Resolve finds
 // the image the alias names for the recipe's architecture and variant
-// (the block's variant, "default" unless set) and reads its metadata;
+// (the block's variant; unset, the variant of the one product the alias
+// names, "default" when several carry it) and reads its metadata;
 // the bootstrap finds the same image again by its fingerprint, downloads
 // it, checks it and unpacks its root filesystem.
 type streamsSource struct{}
@@ -36,7 +36,10 @@ func (streamsSource) resolve(ctx context.Context, env ResolveEnv, cfg *Config) (
 	}
 	q := streams.Query{Alias: cfg.Alias, Fingerprint: cfg.Fingerprint, Arch: env.Arch}
 	if q.Alias != "" {
-		q.Fingerprint, q.Variant = "", cmp.Or(cfg.Variant, "default")
+		// Unset, the variant is the one product's the alias names
+		// ("debian/12/cloud" names a cloud image, as for lxc launch),
+		// "default" among several.
+		q.Fingerprint, q.Variant = "", cfg.Variant
 	}
 	f, err := c.find(ctx, q)
 	if err != nil {

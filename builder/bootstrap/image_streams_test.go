@@ -130,3 +130,24 @@ func TestStreamsSourceUnified(t *testing.T) {
 	}
 	assertEmpty(t, work)
 }
+
+// TestStreamsSourceVariantAlias: an alias that names its variant itself
+// ("debian/12/cloud", as `lxc launch images:debian/12/cloud` takes it)
+// resolves without the block repeating the variant; a variant the block
+// sets still has to be the product's.
+func TestStreamsSourceVariantAlias(t *testing.T) {
+	ft := newFakeTree(t)
+	prod := ft.products.Products["debian:bookworm:amd64:default"]
+	prod.Variant, prod.Aliases = "cloud", "debian/bookworm/cloud,debian/12/cloud"
+	ft.write(t)
+	cfg, err := resolveOn(t, ft, &Config{Alias: "debian/12/cloud"})
+	if err != nil {
+		t.Fatalf("an alias naming its variant: %v", err)
+	}
+	if cfg.Base.Fingerprint != ft.fingerprint {
+		t.Errorf("resolved %s, want %s", cfg.Base.Fingerprint, ft.fingerprint)
+	}
+	if _, err := resolveOn(t, ft, &Config{Alias: "debian/12/cloud", Variant: "default"}); err == nil || !strings.Contains(err.Error(), `variant "default"`) {
+		t.Errorf("a variant set to another: %v", err)
+	}
+}
