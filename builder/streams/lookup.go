@@ -122,7 +122,7 @@ func (p *Products) Find(q Query) (Found, error) {
 		if err != nil {
 			continue // an architecture builder does not build for
 		}
-		if q.Alias != "" && (arch.LXD != q.Arch.LXD || !slices.Contains(splitAliases(prod.Aliases), q.Alias)) {
+		if q.Alias != "" && (arch.LXD != q.Arch.LXD || !carries(prod, arch, q.Alias)) {
 			continue
 		}
 		for _, serial := range prod.serials() {
@@ -150,6 +150,11 @@ func (p *Products) Find(q Query) (Found, error) {
 	}
 	switch len(matches) {
 	case 0:
+		if i := strings.LastIndex(q.Alias, "/"); i >= 0 {
+			if a, err := image.LookupArchitecture(q.Alias[i+1:]); err == nil && a.LXD != q.Arch.LXD {
+				return Found{}, fmt.Errorf("%w with %s: %q names architecture %s, but the recipe's is %s", ErrNoImage, q, q.Alias, q.Alias[i+1:], q.Arch.Distribution)
+			}
+		}
 		return Found{}, fmt.Errorf("%w with %s", ErrNoImage, q)
 	case 1:
 		return matches[0], nil
@@ -178,6 +183,23 @@ func found(key, serial string, prod *Product, v *Version, vi versionImage) Found
 		}
 	}
 	return f
+}
+
+// carries says whether the product (of architecture arch) carries
+// alias: one of its aliases, or one followed by "/" and its
+// architecture, in the product's or any spelling LXD accepts, as LXD's
+// and Incus's clients offer them ("debian/12/amd64").
+func carries(prod *Product, arch image.Architecture, alias string) bool {
+	aliases := splitAliases(prod.Aliases)
+	if slices.Contains(aliases, alias) {
+		return true
+	}
+	i := strings.LastIndex(alias, "/")
+	if i < 0 || !slices.Contains(aliases, alias[:i]) {
+		return false
+	}
+	a, err := image.LookupArchitecture(alias[i+1:])
+	return err == nil && a.LXD == arch.LXD
 }
 
 // variantOf is the product's variant; none means "default", as LXD's

@@ -70,6 +70,11 @@ func TestFind(t *testing.T) {
 		{"unified", Query{Alias: "mine/1/default", Arch: amd64}, "mine:1:x86_64:default", "20250101_0000", "fp-unified", "images/u.tar.gz"},
 		{"alias of two variants, settled by the variant", Query{Alias: "mine", Arch: amd64, Variant: "cloud"}, "mine:1:x86_64:cloud", "20250101_0000", "fp-cloud", "images/c.tar.gz"},
 		{"alias of two variants, settled on default", Query{Alias: "mine", Arch: amd64}, "mine:1:x86_64:default", "20250101_0000", "fp-unified", "images/u.tar.gz"},
+		// As LXD's clients add them: an alias followed by the
+		// product's architecture, in its own or LXD's spelling.
+		{"alias with the architecture", Query{Alias: "debian/12/amd64", Arch: amd64}, "debian:bookworm:amd64:default", "20250102_05:24", "fp-new-xz", "images/debian/new/lxd.tar.xz images/debian/new/rootfs.tar.xz"},
+		{"alias with the architecture, LXD's spelling", Query{Alias: "debian/12/x86_64", Arch: amd64}, "debian:bookworm:amd64:default", "20250102_05:24", "fp-new-xz", "images/debian/new/lxd.tar.xz images/debian/new/rootfs.tar.xz"},
+		{"alias with the architecture, another arch", Query{Alias: "debian/12/arm64", Arch: arm64}, "debian:bookworm:arm64:default", "20250101_05:24", "fp-arm", "images/arm/lxd.tar.xz images/arm/rootfs.squashfs"},
 		{"a variant does not matter to a fingerprint", Query{Fingerprint: "fp-cloud", Arch: amd64, Variant: "default"}, "mine:1:x86_64:cloud", "20250101_0000", "fp-cloud", "images/c.tar.gz"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +100,7 @@ func TestFind(t *testing.T) {
 		{"a VM image's fingerprint", Query{Fingerprint: "fp-vm-only", Arch: amd64}, "no container image with fingerprint fp-vm-only"},
 		{"fingerprint of another architecture", Query{Fingerprint: "fp-arm", Arch: amd64}, "is for aarch64, not for x86_64"},
 		{"alias of another variant", Query{Alias: "mine/1/cloud", Arch: amd64, Variant: "default"}, `no container image with alias "mine/1/cloud" for x86_64, variant "default"`},
+		{"alias with another architecture", Query{Alias: "debian/12/arm64", Arch: amd64}, `"debian/12/arm64" names architecture arm64, but the recipe's is amd64`},
 		{"alias of two products of one variant", Query{Alias: "twice", Arch: amd64}, "names several products: debian:bookworm:amd64:default, mine:1:x86_64:cloud, mine:1:x86_64:default"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
