@@ -232,6 +232,9 @@ func bootstrapOCI(ctx context.Context, env Env, src ociSource, b *Config, digest
 	if err != nil {
 		return err
 	}
+	if err := checkLayerSizes(r, env.MaxExtract); err != nil {
+		return err
+	}
 	layers, err := confined.OpenLayers(dir, env.MaxExtract)
 	if err != nil {
 		return err
@@ -254,6 +257,25 @@ func bootstrapOCI(ctx context.Context, env Env, src ociSource, b *Config, digest
 		if err != nil {
 			return fmt.Errorf("%s: applying %s: %w", r.name(), what, err)
 		}
+	}
+	return nil
+}
+
+// checkLayerSizes refuses, before any is downloaded, layers whose sizes
+// as the manifest states them pass max (limits { tarball_size }; <= 0:
+// confined's default) together: a download is never larger than what it
+// unpacks to, and nothing else bounds what a registry sends for a layer.
+func checkLayerSizes(r *ociResolved, max int64) error {
+	if max <= 0 {
+		max = confined.DefaultMaxExtract
+	}
+	var total int64
+	for i, l := range r.manifest.Layers {
+		if l.Size < 0 || l.Size > max-total {
+			return fmt.Errorf("%s: its layers are larger than the limit of %s (limits { tarball_size }) from layer %d of %d (%s, %d bytes) on: nothing was downloaded",
+				r.name(), confined.FormatSize(max), i+1, len(r.manifest.Layers), l.Digest, l.Size)
+		}
+		total += l.Size
 	}
 	return nil
 }

@@ -3,10 +3,13 @@ package bootstrap
 import (
 	"context"
 	"errors"
+	"io"
+	"math/rand"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -298,5 +301,54 @@ func TestOCIPlatformChoice(t *testing.T) {
 	r, err := resolveFor(t, env, &Config{Layout: dir, Image: "all", Digest: ocitest.Digest(t, amd2)}, noEnv)
 	if err != nil || r.digest.String() != ocitest.Digest(t, amd2) {
 		t.Errorf("two amd64 images, the second pinned: %v, %v", r, err)
+	}
+}
+
+// countingSource is a layout that records the blobs read from it.
+type countingSource struct {
+	*layoutSource
+	read []string
+}
+
+func (s *countingSource) blob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
+	s.read = append(s.read, h.String())
+	return s.layoutSource.blob(ctx, h)
+}
+
+// TestOCILayersSizeBound: layers whose sizes, as the manifest states
+// them, pass limits { tarball_size } together are refused before one is
+// downloaded (a download is never larger than what it unpacks to, and a
+// registry decides what a layer's blob holds past its tar stream).
+func TestOCILayersSizeBound(t *testing.T) {
+	noise := make([]byte, 48<<10)
+	rand.New(rand.NewSource(1)).Read(noise)
+	img := ocitest.Image(t, "amd64", "",
+		ocitest.Layer(t, ocitest.File("a", string(noise))), ocitest.Layer(t, ocitest.File("b", string(noise))))
+	dir := filepath.Join(t.TempDir(), "layout")
+	ocitest.WriteLayout(t, dir, "v1", img)
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := ociEnv(t, "amd64", nil)
+	env.MaxExtract = 64 << 10
+	ls, err := newLayoutSource(dir, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &countingSource{layoutSource: ls}
+	digest, err := v1.NewHash(ocitest.Digest(t, img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bootstrapOCI(context.Background(), env, src, &Config{Layout: dir, Image: "v1"}, digest, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "tarball_size") {
+		t.Errorf("two 48 KiB layers past a 64 KiB bound: %v", err)
+	}
+	for _, l := range layers {
+		d, _ := l.Digest()
+		if slices.Contains(src.read, d.String()) {
+			t.Errorf("layer %s was downloaded", d)
+		}
 	}
 }
