@@ -3,6 +3,7 @@ package recipe
 import (
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strconv"
 
@@ -52,12 +53,15 @@ func (p *Plan) withBaseTemplates(base *bootstrap.Base, drop []string) ([]Templat
 	for _, t := range p.Templates {
 		names[t.Name] = true
 	}
+	// The daemon writes a template to its path cleaned: /etc//hosts is
+	// the /etc/hosts a drop list or a recipe template names.
 	var notes []string
 	for _, bt := range base.Templates {
-		if slices.Contains(drop, bt.Path) {
+		target := path.Clean(bt.Path)
+		if slices.ContainsFunc(drop, func(d string) bool { return path.Clean(d) == target }) {
 			continue
 		}
-		if i := slices.IndexFunc(p.Templates, func(t Template) bool { return t.Path == bt.Path }); i >= 0 {
+		if i := slices.IndexFunc(p.Templates, func(t Template) bool { return path.Clean(t.Path) == target }); i >= 0 {
 			notes = append(notes, fmt.Sprintf("the base image's template for %s is replaced by the recipe's %s", bt.Path, p.Templates[i].Describe()))
 			continue
 		}

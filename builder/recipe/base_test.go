@@ -117,3 +117,29 @@ func TestApplyBaseLeavesCopiesAlone(t *testing.T) {
 		t.Errorf("the original changed: templates %v, properties %v", plan.Templates, plan.Image.Properties)
 	}
 }
+
+// TestApplyBaseUncleanPaths: LXD and Incus write a template to its path
+// cleaned (joined to the rootfs), so a base template spelled
+// /etc//hosts or /etc/./hostname is the one drop_templates or a recipe
+// template for /etc/hosts or /etc/hostname means; else both would write
+// the file, the base's last or first as the daemon happens to order them.
+func TestApplyBaseUncleanPaths(t *testing.T) {
+	plan := loadBaseRecipe(t, `bootstrap "image" {
+  alias          = "base"
+  drop_templates = ["/etc/hosts/"]
+}`)
+	base := testBase()
+	base.Templates[0].Path = "/etc/./hostname"
+	base.Templates[1].Path = "/etc//hosts"
+	notes := plan.ApplyBase(base)
+	var paths []string
+	for _, tpl := range plan.Templates {
+		paths = append(paths, tpl.Path)
+	}
+	if !slices.Equal(paths, []string{"/etc/hostname", "/etc/note"}) {
+		t.Errorf("templates for %v; want the recipe's /etc/hostname and the base's /etc/note only", paths)
+	}
+	if joined := strings.Join(notes, "\n"); !strings.Contains(joined, "template for /etc/./hostname is replaced") {
+		t.Errorf("the notes lack the replaced template:\n%s", joined)
+	}
+}
