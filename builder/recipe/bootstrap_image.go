@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -35,6 +36,8 @@ func (s *stepDecoder) imageBootstrap(b *hclsyntax.Block, d *attrDecoder, bs *boo
 		if strings.Contains(bs.Remote, "://") {
 			if msg := checkURL(bs.Remote, "https"); msg != "" {
 				d.errorf("remote", "Invalid remote", "The remote %s Give https://HOST[:PORT] or the name of a remote of the lxc or incus client configuration.", msg)
+			} else if hasUserinfo(bs.Remote) {
+				d.errorf("remote", "Invalid remote", "The remote URL carries credentials, which image.json's base, the SBOM and the build's log would show: an LXD or Incus remote trusts builder by its client certificate (the client configuration's, as for builder import --remote).")
 			}
 		} else if !validRemoteName.MatchString(bs.Remote) {
 			d.errorf("remote", "Invalid remote", "The remote %q is neither an https URL nor the name of a remote of the lxc or incus client configuration.", bs.Remote)
@@ -43,6 +46,8 @@ func (s *stepDecoder) imageBootstrap(b *hclsyntax.Block, d *attrDecoder, bs *boo
 	if bs.Server != "" {
 		if msg := checkURL(bs.Server, "https"); msg != "" {
 			d.errorf("server", "Invalid server", "The simplestreams server %s", msg)
+		} else if hasUserinfo(bs.Server) {
+			d.errorf("server", "Invalid server", "The simplestreams server's URL carries credentials, which image.json's base, the SBOM and the build's log would show: give the URL of a server that serves its tree without them.")
 		}
 		for _, other := range []string{"daemon", "remote"} {
 			if d.has(other) {
@@ -79,4 +84,11 @@ func (s *stepDecoder) imageBootstrap(b *hclsyntax.Block, d *attrDecoder, bs *boo
 			d.elementErrorf("drop_properties", i, "Empty property name", "drop_properties lists the keys of the base image's properties to leave out.")
 		}
 	}
+}
+
+// hasUserinfo says whether a URL names a user (and password) before its
+// host.
+func hasUserinfo(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.User != nil
 }
