@@ -109,7 +109,7 @@ func TestImageBootstrapFromDaemon(t *testing.T) {
 	for _, d := range daemons {
 		t.Run(d.Name, func(t *testing.T) {
 			tmp := t.TempDir()
-			alias := "builder-test-base-" + suffix
+			alias := "builder-test-base/" + suffix // a slash, as debian/12 has
 			importJSON(t, append([]string{first, "--alias", alias}, d.Args()...)...)
 			deleteImageLaterOn(t, d, fp1)
 			recipePath := filepath.Join(tmp, "derived.hcl")
