@@ -146,7 +146,9 @@ func (r *ociResolved) name() string {
 const maxManifest = 8 << 20
 
 // verifiedManifest reads the manifest or index d names and checks it
-// against d's digest; its media type is d's, else its own field's.
+// against d's digest; its media type is its own field's, else what its
+// fields make it (a manifest may leave mediaType out, the bootstrap
+// fetches it by digest alone), else d's.
 func verifiedManifest(ctx context.Context, src ociSource, d v1.Descriptor) ([]byte, types.MediaType, error) {
 	raw, err := src.manifest(ctx, d.Digest)
 	if err != nil {
@@ -160,10 +162,20 @@ func verifiedManifest(ctx context.Context, src ociSource, d v1.Descriptor) ([]by
 	}
 	mt := d.MediaType
 	var fields struct {
-		MediaType types.MediaType `json:"mediaType"`
+		MediaType types.MediaType   `json:"mediaType"`
+		Manifests json.RawMessage   `json:"manifests"`
+		Config    json.RawMessage   `json:"config"`
+		Layers    []json.RawMessage `json:"layers"`
 	}
-	if err := json.Unmarshal(raw, &fields); err == nil && fields.MediaType != "" {
-		mt = fields.MediaType
+	if err := json.Unmarshal(raw, &fields); err == nil {
+		switch {
+		case fields.MediaType != "":
+			mt = fields.MediaType
+		case fields.Manifests != nil && fields.Config == nil:
+			mt = types.OCIImageIndex
+		case fields.Config != nil && fields.Layers != nil && fields.Manifests == nil:
+			mt = types.OCIManifestSchema1
+		}
 	}
 	if !mt.IsImage() && !mt.IsIndex() {
 		return nil, "", fmt.Errorf("%s: %s is a %q, neither an image manifest nor an index", src, d.Digest, mt)

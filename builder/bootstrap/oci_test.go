@@ -2,7 +2,11 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand"
 	"net/http"
@@ -351,4 +355,40 @@ func TestOCILayersSizeBound(t *testing.T) {
 			t.Errorf("layer %s was downloaded", d)
 		}
 	}
+}
+
+// TestOCIManifestWithoutMediaType: an image manifest may leave out its
+// mediaType field (image-spec: it SHOULD be there; older tools omit it),
+// the index that lists it saying what it is. The bootstrap, which
+// fetches it again by digest alone, tells it by its fields.
+func TestOCIManifestWithoutMediaType(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	img := twoLayers(t, "amd64", "")
+	ocitest.WriteLayout(t, dir, "v1", img)
+	raw, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "mediaType")
+	if raw, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if err := os.WriteFile(filepath.Join(dir, "blobs/sha256", hex.EncodeToString(sum[:])), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	index := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}`, digest, len(raw))
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(index), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := bootstrapFor(t, ociEnv(t, "amd64", nil), &Config{Layout: dir, Image: "v1"}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTwoLayers(t, root, "amd64")
 }
