@@ -1,7 +1,10 @@
 package bootstrap
 
 import (
+	"archive/tar"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -80,4 +83,53 @@ func TestTarballDownloadBounded(t *testing.T) {
 		t.Errorf("the server sent %d bytes of a file bounded to 1MiB", n)
 	}
 	assertEmpty(t, work)
+}
+
+// TestStreamsUnifiedMetadataBounded: resolving reads a unified image's
+// tarball from the server only until its metadata, and no further than
+// the size the index states (or, unstated, maxBaseMetadataFile): a
+// server sending rootfs/ entries without end, or a metadata.yaml after
+// more than it stated, fails the resolve instead of holding it for as
+// long as it sends.
+func TestStreamsUnifiedMetadataBounded(t *testing.T) {
+	sent := new(atomic.Int64)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &countingWriter{w: w, n: sent}
+		tw := tar.NewWriter(cw)
+		data := make([]byte, 64<<10)
+		for i := range 1024 {
+			if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("rootfs/f%d", i), Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+				return
+			}
+			if _, err := tw.Write(data); err != nil {
+				return
+			}
+		}
+		_ = tw.Close()
+	}))
+	t.Cleanup(srv.Close)
+	c, err := newStreamsClient(srv.Client(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := streams.Found{Product: "p", Version: "v", Fingerprint: strings.Repeat("a", 64),
+		Meta: &streams.Item{Path: "unified.tar", SHA256: strings.Repeat("a", 64), Size: 1 << 20}}
+	_, err = c.metadata(context.Background(), f)
+	if err == nil || !strings.Contains(err.Error(), "unified.tar") || !strings.Contains(err.Error(), "1MiB") {
+		t.Errorf("metadata = %v, want the stated size named", err)
+	}
+	if n := sent.Load(); n > 16<<20 {
+		t.Errorf("the server sent %d bytes of a file stated as 1MiB", n)
+	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/streams"
 )
@@ -75,7 +77,13 @@ func (c *streamsClient) metadata(ctx context.Context, f streams.Found) (baseMeta
 		if err != nil {
 			return baseMetadata{}, err
 		}
-		md, err := readBaseMetadata(body, u)
+		// The metadata comes first; a server sending more than it
+		// stated, or rootfs/ entries without end, is not read on.
+		limit, by := f.Meta.Size, "the size "+c.by()+" states"
+		if limit <= 0 {
+			limit, by = maxBaseMetadataFile, "what is read for its metadata"
+		}
+		md, err := readBaseMetadata(&boundedBody{r: body, limit: limit, name: u, by: by}, u)
 		return md, errors.Join(err, body.Close())
 	}
 	data, err := c.get(ctx, f.Meta.Path, maxBaseMetadataFile)
@@ -88,6 +96,25 @@ func (c *streamsClient) metadata(ctx context.Context, f streams.Found) (baseMeta
 		return baseMetadata{}, &ChecksumError{Source: u, Want: f.Meta.SHA256, Got: got, By: c.by()}
 	}
 	return readBaseMetadata(bytes.NewReader(data), u)
+}
+
+// boundedBody reads r up to limit bytes, and fails past them, naming
+// the file and by whom the limit is set.
+type boundedBody struct {
+	r        io.Reader
+	n, limit int64
+	name, by string
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if room := b.limit + 1 - b.n; int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := b.r.Read(p)
+	if b.n += int64(n); b.n > b.limit {
+		return 0, fmt.Errorf("%s is larger than %s, %s", b.name, confined.FormatSize(b.limit), b.by)
+	}
+	return n, err
 }
 
 // fetch downloads the resolved image (found again by its fingerprint,
