@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 
 	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/image"
@@ -129,6 +130,14 @@ func (streamsSource) fetch(ctx context.Context, env Env, cfg *Config, dir string
 	f, err := c.find(ctx, streams.Query{Fingerprint: cfg.Base.Fingerprint, Arch: env.Arch})
 	if err != nil {
 		return err
+	}
+	if f.Rootfs != nil && f.Rootfs.Ftype == streams.FtypeSquashfs {
+		// Before a download that could take long: the build would
+		// fail after it.
+		if _, err := exec.LookPath(sqfs2tarTool.Name); err != nil {
+			return fmt.Errorf("image %s has a squashfs root filesystem, which %s reads: it is not installed (apt-get install %s); nothing was downloaded: %w",
+				image.Short(f.Fingerprint), sqfs2tarTool.Name, sqfs2tarTool.Package, err)
+		}
 	}
 	files, err := c.download(ctx, f, env.WorkDir, env.MaxExtract)
 	if err != nil {

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/builder-images/builder/builder/streams"
+	"github.com/builder-images/builder/internal/testenv"
 )
 
 // resolveOn resolves cfg against the fake tree as the resolve phase
@@ -150,4 +154,45 @@ func TestStreamsSourceVariantAlias(t *testing.T) {
 	if _, err := resolveOn(t, ft, &Config{Alias: "debian/12/cloud", Variant: "default"}); err == nil || !strings.Contains(err.Error(), `variant "default"`) {
 		t.Errorf("a variant set to another: %v", err)
 	}
+}
+
+// TestStreamsSourceNoSqfs2tar: a base whose root filesystem is a
+// squashfs needs sqfs2tar; without it the bootstrap says so before it
+// downloads the image, not after.
+func TestStreamsSourceNoSqfs2tar(t *testing.T) {
+	mksquashfs := testenv.Command(t, "mksquashfs", "squashfs-tools")
+	src := t.TempDir()
+	if err := os.Mkdir(filepath.Join(src, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeTemp(t, filepath.Join(src, "etc"), "os-release", []byte("ID=base\n"))
+	sqPath := filepath.Join(t.TempDir(), "rootfs.squashfs")
+	if out, err := exec.Command(mksquashfs, src, sqPath, "-noappend", "-no-progress").CombinedOutput(); err != nil {
+		t.Fatalf("mksquashfs: %v\n%s", err, out)
+	}
+	squashfs, err := os.ReadFile(sqPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := newFakeTree(t)
+	ft.rootfs, ft.fingerprint = squashfs, sha(ft.meta, squashfs)
+	items := ft.products.Products["debian:bookworm:amd64:default"].Versions["20250101_05:24"].Items
+	delete(items, "root.tar.xz")
+	items["squashfs"] = &streams.Item{Ftype: "squashfs", Path: ft.dataPath, SHA256: sha(squashfs), Size: int64(len(squashfs))}
+	items["lxd.tar.xz"].CombinedSquashfsSHA256, items["lxd.tar.xz"].CombinedRootxzSHA256 = ft.fingerprint, ""
+	ft.write(t)
+	cfg, err := resolveOn(t, ft, &Config{Alias: "debian/12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", t.TempDir())
+	work := t.TempDir()
+	err = (imageBackend{}).Bootstrap(context.Background(), Env{Arch: amd64, HTTP: ft.srv.Client(), WorkDir: work}, cfg, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "sqfs2tar") || !strings.Contains(err.Error(), "squashfs-tools-ng") {
+		t.Errorf("Bootstrap without sqfs2tar = %v", err)
+	}
+	if ft.asked(ft.dataPath) {
+		t.Error("the squashfs was downloaded before sqfs2tar was found missing")
+	}
+	assertEmpty(t, work)
 }
