@@ -7,12 +7,14 @@ package bootstrap
 // whichever source it came from.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -171,11 +173,7 @@ func newLayoutSource(dir, refName string) (*layoutSource, error) {
 func (s *layoutSource) String() string { return string(s.path) }
 
 func (s *layoutSource) top(context.Context) (v1.Descriptor, error) {
-	idx, err := s.path.ImageIndex()
-	var m *v1.IndexManifest
-	if err == nil {
-		m, err = idx.IndexManifest()
-	}
+	m, err := s.index()
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("reading %s/index.json: %w", s.path, err)
 	}
@@ -200,10 +198,30 @@ func (s *layoutSource) top(context.Context) (v1.Descriptor, error) {
 	}
 }
 
+// index reads the layout's index.json, up to maxManifest bytes.
+func (s *layoutSource) index() (*v1.IndexManifest, error) {
+	f, err := os.Open(filepath.Join(string(s.path), "index.json"))
+	if err != nil {
+		return nil, err
+	}
+	b, err := readBounded(f, maxManifest, "index.json")
+	if err = errors.Join(err, f.Close()); err != nil {
+		return nil, err
+	}
+	return v1.ParseIndexManifest(bytes.NewReader(b))
+}
+
+// manifest reads the blob h, up to maxManifest bytes: a layout's blob
+// can be any size (or a symlink to /dev/zero), and checkDigest reads
+// what it is given whole.
 func (s *layoutSource) manifest(_ context.Context, h v1.Hash) ([]byte, error) {
-	b, err := s.path.Bytes(h)
+	rc, err := s.path.Blob(h)
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest %s: %w", h, err)
+	}
+	b, err := readBounded(rc, maxManifest, fmt.Sprintf("%s: manifest %s", s.path, h))
+	if err = errors.Join(err, rc.Close()); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

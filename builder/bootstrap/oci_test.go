@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -391,4 +392,34 @@ func TestOCIManifestWithoutMediaType(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTwoLayers(t, root, "amd64")
+}
+
+// TestOCILayoutManifestBounded: a layout's manifest is read up to the
+// bound, not whole into memory first (a blob of 256 MiB, sparse here,
+// or a symlink to /dev/zero).
+func TestOCILayoutManifestBounded(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	ocitest.WriteLayout(t, dir, "v1", twoLayers(t, "amd64", ""))
+	hexDigest := strings.Repeat("ab", 32)
+	f, err := os.Create(filepath.Join(dir, "blobs/sha256", hexDigest))
+	if err == nil {
+		err = errors.Join(f.Truncate(256<<20), f.Close())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}`, hexDigest, 256<<20)
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(index), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = resolveFor(t, ociEnv(t, "amd64", nil), &Config{Layout: dir, Image: "v1"}, noEnv)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("a 256 MiB manifest: %v", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Errorf("reading a 256 MiB manifest allocated %d MiB", got>>20)
+	}
 }
