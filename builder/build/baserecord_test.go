@@ -1,6 +1,7 @@
 package build
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -76,4 +77,38 @@ func TestBaseRecord(t *testing.T) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// TestResolveBasesChecksBaseTemplates: a base template builder would
+// refuse to ship (here a banned include) fails the resolve phase, naming
+// it and drop_templates, before a rootfs is built on the base only for
+// pack to refuse it; dropped, it does not.
+func TestResolveBasesChecksBaseTemplates(t *testing.T) {
+	load := func(block string) *recipe.Plan {
+		path := filepath.Join(t.TempDir(), "r.hcl")
+		src := "image {\n  distribution = \"debian\"\n  release = \"bookworm\"\n  architecture = \"amd64\"\n}\n" + block
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		plan, diags := recipe.NewLoader().Load(path, recipe.Options{HostArch: "amd64"})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return plan
+	}
+	base := &bootstrap.Base{Kind: bootstrap.BaseImage, Source: "lxd", Fingerprint: strings.Repeat("1", 64), Templates: []bootstrap.BaseTemplate{
+		{Path: "/etc/hostname", Name: "hostname.tpl", Content: "{{ container.name }}\n", When: []string{"create"}},
+		{Path: "/etc/secret", Name: "secret.tpl", Content: "{% include \"/etc/shadow\" %}\n", When: []string{"create"}},
+	}}
+	plan := load("bootstrap \"image\" {\n  alias = \"base\"\n}\n")
+	plan.Bootstrap().Base = base
+	err := ResolveBases(context.Background(), []*recipe.Plan{plan}, ResolveOptions{})
+	if err == nil || !strings.Contains(err.Error(), "/etc/secret") || !strings.Contains(err.Error(), "drop_templates") {
+		t.Errorf("a base template with a banned tag: %v", err)
+	}
+	plan = load("bootstrap \"image\" {\n  alias = \"base\"\n  drop_templates = [\"/etc/secret\"]\n}\n")
+	plan.Bootstrap().Base = base
+	if err := ResolveBases(context.Background(), []*recipe.Plan{plan}, ResolveOptions{}); err != nil {
+		t.Errorf("the template dropped: %v", err)
+	}
 }

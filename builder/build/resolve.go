@@ -72,6 +72,9 @@ func ResolveBases(ctx context.Context, plans []*recipe.Plan, opts ResolveOptions
 		for _, note := range plan.ApplyBase(base) {
 			fmt.Fprintf(log, "    %s\n", note)
 		}
+		if err := plan.CheckBaseTemplates(base); err != nil {
+			return fmt.Errorf("the base image's templates: %w", err)
+		}
 	}
 	return nil
 }

@@ -71,12 +71,43 @@ func (p *Plan) withBaseTemplates(base *bootstrap.Base, drop []string) ([]Templat
 		}
 		names[name] = true
 		out = append(out, Template{Template: template.Template{
-			Path: bt.Path, Name: name, Content: bt.Content, Source: "base image " + image.Short(base.Fingerprint),
+			Path: bt.Path, Name: name, Content: bt.Content, Source: baseTemplateSource(base),
 			When: slices.Clone(bt.When), CreateOnly: bt.CreateOnly, Properties: maps.Clone(bt.Properties),
 			UID: bt.UID, GID: bt.GID, Mode: bt.Mode, Enabled: true,
 		}})
 	}
 	return out, notes
+}
+
+// baseTemplateSource is the Source of the templates ApplyBase takes
+// from base, which names it in errors.
+func baseTemplateSource(base *bootstrap.Base) string {
+	return "base image " + image.Short(base.Fingerprint)
+}
+
+// CheckBaseTemplates test-renders the base's templates that ApplyBase
+// kept, as pack does every template (image.Spec.CheckTemplates): a base
+// template builder would refuse to ship fails the build before a rootfs
+// is built on the base, with the way to leave it out.
+func (p *Plan) CheckBaseTemplates(base *bootstrap.Base) error {
+	if base == nil {
+		return nil
+	}
+	spec := p.ImageSpec()
+	var kept []template.Template
+	for _, t := range spec.Templates {
+		if t.Source == baseTemplateSource(base) {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	spec.Templates = kept
+	if err := spec.CheckTemplates(); err != nil {
+		return fmt.Errorf("%w\n(drop_templates = [\"PATH\"] in the bootstrap block leaves a template of the base image out)", err)
+	}
+	return nil
 }
 
 // withBaseProperties is the image block's properties with the base's
