@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -132,4 +133,40 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// TestStreamsIndexManyProducts: an index listing more products files
+// than any image server has is refused before any of them is fetched,
+// rather than fetching (and parsing, up to maxStreamsJSON each) every
+// one it lists.
+func TestStreamsIndexManyProducts(t *testing.T) {
+	entries := map[string]any{}
+	for i := range 5000 {
+		entries[fmt.Sprintf("p%d", i)] = map[string]any{"datatype": "image-downloads", "path": fmt.Sprintf("streams/v1/p%d.json", i)}
+	}
+	index, err := json.Marshal(map[string]any{"format": "index:1.0", "index": entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := new(atomic.Int64)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if r.URL.Path == "/"+streams.IndexPath {
+			_, _ = w.Write(index)
+			return
+		}
+		_, _ = w.Write([]byte(`{"content_id": "images", "datatype": "image-downloads", "format": "products:1.0", "products": {}}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := newStreamsClient(srv.Client(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.find(context.Background(), streams.Query{Alias: "x", Arch: amd64})
+	if err == nil || !strings.Contains(err.Error(), "5000 products files") {
+		t.Errorf("find = %v, want the products files counted", err)
+	}
+	if n := requests.Load(); n > 1 {
+		t.Errorf("%d requests for an index of 5000 products files", n)
+	}
 }

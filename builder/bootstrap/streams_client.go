@@ -28,6 +28,11 @@ import (
 // servers' products file is some megabytes.
 const maxStreamsJSON = 256 << 20
 
+// maxProductsFiles bounds the products files of images an index may
+// list, each read whole: LXD's and Incus's servers and builder's trees
+// have one ("images"), Ubuntu's cloud-image servers a few.
+const maxProductsFiles = 64
+
 // streamsClient reads one simplestreams server.
 type streamsClient struct {
 	http *http.Client
@@ -137,6 +142,9 @@ func (c *streamsClient) find(ctx context.Context, q streams.Query) (streams.Foun
 	paths := idx.ProductPaths()
 	if len(paths) == 0 {
 		return streams.Found{}, fmt.Errorf("%s: %s lists no images", c.server, streams.IndexPath)
+	}
+	if len(paths) > maxProductsFiles {
+		return streams.Found{}, fmt.Errorf("%s: %s lists %d products files of images, more than the %d any image server has", c.server, streams.IndexPath, len(paths), maxProductsFiles)
 	}
 	for _, p := range paths {
 		data, err := c.get(ctx, p, maxStreamsJSON)

@@ -48,8 +48,10 @@ func (idx *Index) ProductPaths() []string {
 		return strings.Compare(a, b)
 	})
 	var paths []string
+	seen := map[string]bool{}
 	for _, k := range keys {
-		if p := idx.Index[k].Path; !slices.Contains(paths, p) {
+		if p := idx.Index[k].Path; !seen[p] {
+			seen[p] = true
 			paths = append(paths, p)
 		}
 	}
