@@ -55,6 +55,10 @@ type registrySource struct {
 // never a name a default registry would complete.
 func ParseImageReference(s string) (name.Reference, error) {
 	first, _, ok := strings.Cut(s, "/")
+	if strings.Contains(first, "@") {
+		// Not repeated: the error goes to the build's log.
+		return nil, fmt.Errorf("reference names credentials (USER:PASSWORD@HOST), which it may not: a reference is recorded in image.json and the build's log; give them in %s and %s instead", RegistryUsernameVar, RegistryPasswordVar)
+	}
 	if !ok || !strings.ContainsAny(first, ".:") && first != "localhost" {
 		return nil, fmt.Errorf("%q names no registry: write it as HOST[:PORT]/NAME:TAG or HOST[:PORT]/NAME@sha256:DIGEST", s)
 	}

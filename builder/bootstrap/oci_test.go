@@ -43,6 +43,14 @@ func TestParseImageReference(t *testing.T) {
 			t.Errorf("%s: %v, want ok=%v", ref, err, ok)
 		}
 	}
+	// Credentials written into the reference are refused without
+	// repeating them: the error goes to the build's log.
+	for _, ref := range []string{"user:s3cret@127.0.0.1:5000/app:1", "s3cret@registry.example/app:1"} {
+		_, err := ParseImageReference(ref)
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), RegistryPasswordVar) {
+			t.Errorf("credentials in the reference: %v", err)
+		}
+	}
 }
 
 // ociEnv is a bootstrap environment for arch with a work directory.
