@@ -24,7 +24,12 @@ import (
 type daemonSource struct{}
 
 func (daemonSource) dial(ctx context.Context, cfg *Config, lookup func(string) (string, bool)) (*lxd.Client, error) {
-	return lxd.Dial(ctx, lxd.DialOptions{Daemon: cfg.Daemon, Remote: cfg.Remote, LookupEnv: lookup})
+	c, err := lxd.Dial(ctx, lxd.DialOptions{Daemon: cfg.Daemon, Remote: cfg.Remote, LookupEnv: lookup})
+	var notDaemon *lxd.NotADaemonError
+	if errors.As(err, &notDaemon) && notDaemon.Protocol == "simplestreams" {
+		return nil, fmt.Errorf("remote %q is a simplestreams image server, not a daemon to export the image from: take its images with server = %q in the bootstrap block", notDaemon.Name, notDaemon.Addr)
+	}
+	return c, err
 }
 
 // where names the daemon in image.json's base: the remote, or which

@@ -300,3 +300,24 @@ func TestReadBaseMetadataBounded(t *testing.T) {
 		t.Errorf("%d template files: %v", len(many), err)
 	}
 }
+
+// TestImageRemoteSimplestreams: remote names a remote of the client
+// configuration that is a simplestreams server (as lxc's own "images"
+// is): the error says to take its images with server, not that images
+// are uploaded only to a daemon.
+func TestImageRemoteSimplestreams(t *testing.T) {
+	conf := t.TempDir()
+	if err := os.WriteFile(filepath.Join(conf, "config.yml"), []byte("remotes:\n  mirror:\n    addr: https://127.0.0.1:1/streams\n    protocol: simplestreams\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(name string) (string, bool) {
+		if name == "LXD_CONF" {
+			return conf, true
+		}
+		return "", false
+	}
+	_, err := Resolve(context.Background(), ResolveEnv{Arch: amd64, LookupEnv: lookup}, &Config{Backend: "image", Remote: "mirror", Alias: "base"})
+	if err == nil || !strings.Contains(err.Error(), `server = "https://127.0.0.1:1/streams"`) || strings.Contains(err.Error(), "uploaded") {
+		t.Errorf("a simplestreams remote: %v", err)
+	}
+}

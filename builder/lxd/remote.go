@@ -117,9 +117,19 @@ func remoteFromConfig(configDir, name string) (addr, project string, err error) 
 		return "", "", fmt.Errorf("remote %q is not in %s", name, path)
 	}
 	if r.Protocol != "" && r.Protocol != "lxd" && r.Protocol != "incus" {
-		return "", "", fmt.Errorf("remote %q speaks %s; images are uploaded only to a daemon (protocol lxd or incus)", name, r.Protocol)
+		return "", "", &NotADaemonError{Name: name, Protocol: r.Protocol, Addr: r.Addr}
 	}
 	return r.Addr, r.Project, nil
+}
+
+// NotADaemonError is a remote of the client configuration that is no
+// LXD or Incus daemon (a simplestreams image server, as lxc's "images").
+type NotADaemonError struct {
+	Name, Protocol, Addr string
+}
+
+func (e *NotADaemonError) Error() string {
+	return fmt.Sprintf("remote %q speaks %s; images are uploaded only to a daemon (protocol lxd or incus)", e.Name, e.Protocol)
 }
 
 // NewRemoteClient returns a client for a daemon's HTTPS API. The Daemon
