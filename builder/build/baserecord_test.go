@@ -112,3 +112,22 @@ func TestResolveBasesChecksBaseTemplates(t *testing.T) {
 		t.Errorf("the template dropped: %v", err)
 	}
 }
+
+// TestResolveBasesNamesTheBlock: a failure to resolve the base names the
+// recipe's bootstrap block by file, line and column.
+func TestResolveBasesNamesTheBlock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.hcl")
+	src := "image {\n  distribution = \"debian\"\n  release = \"bookworm\"\n}\n\nbootstrap \"image\" {\n  alias = \"base\"\n}\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan, diags := recipe.NewLoader().Load(path, recipe.Options{HostArch: "amd64"})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	plan.Bootstrap().Alias = "" // fails before any daemon is asked
+	err := ResolveBases(context.Background(), []*recipe.Plan{plan}, ResolveOptions{})
+	if err == nil || !strings.HasPrefix(err.Error(), path+":6:1: ") {
+		t.Errorf("the error does not start with the block's position %s:6:1: %v", path, err)
+	}
+}

@@ -58,7 +58,7 @@ func ResolveBases(ctx context.Context, plans []*recipe.Plan, opts ResolveOptions
 			if base, ok = resolved[string(key)]; !ok {
 				env := bootstrap.ResolveEnv{Arch: plan.Image.Architecture, LookupEnv: opts.LookupEnv, Locked: opts.Locked, Log: log}
 				if base, err = bootstrap.Resolve(ctx, env, cfg); err != nil {
-					return err
+					return at(plan, cfg, err)
 				}
 				resolved[string(key)] = base
 			}
@@ -73,8 +73,18 @@ func ResolveBases(ctx context.Context, plans []*recipe.Plan, opts ResolveOptions
 			fmt.Fprintf(log, "    %s\n", note)
 		}
 		if err := plan.CheckBaseTemplates(base); err != nil {
-			return fmt.Errorf("the base image's templates: %w", err)
+			return at(plan, cfg, fmt.Errorf("the base image's templates: %w", err))
 		}
 	}
 	return nil
+}
+
+// at prefixes err with the position of the plan's bootstrap block, cfg.
+func at(plan *recipe.Plan, cfg *bootstrap.Config, err error) error {
+	for _, s := range plan.Steps {
+		if s.Action == cfg && s.Range.Filename != "" {
+			return fmt.Errorf("%s:%d:%d: %w", s.Range.Filename, s.Range.Start.Line, s.Range.Start.Column, err)
+		}
+	}
+	return err
 }
