@@ -128,11 +128,12 @@ func (p *Products) Find(q Query) (Found, error) {
 			continue
 		}
 		for _, serial := range prod.serials() {
-			vi, ok := prod.Versions[serial].image(image.InstanceContainer)
+			v := clientVersion(prod.Versions[serial])
+			vi, ok := v.image(image.InstanceContainer)
 			if !ok {
 				continue
 			}
-			f := found(key, serial, prod, prod.Versions[serial], vi)
+			f := found(key, serial, prod, v, vi)
 			if q.Alias == "" && f.Fingerprint != q.Fingerprint {
 				continue
 			}
@@ -166,6 +167,24 @@ func (p *Products) Find(q Query) (Found, error) {
 		keys[i] = f.Product
 	}
 	return Found{}, fmt.Errorf("%s names several products: %s; give the image's fingerprint, or the variant", q, strings.Join(keys, ", "))
+}
+
+// clientVersion is v as a client reads it: a version that Incus's tools
+// wrote has incus.tar.xz and incus_combined.tar.gz items and no lxd.*
+// ones, read as their lxd.* counterparts; a unified item Incus marks as
+// a virtual machine's (combined_type) holds no container image.
+func clientVersion(v *Version) *Version {
+	c := *v
+	c.Items = maps.Clone(v.Items)
+	for lxd, incus := range map[string]string{FtypeLXDMeta: FtypeIncusMeta, FtypeLXDCombined: FtypeIncusCombined} {
+		if c.Items[lxd] == nil && c.Items[incus] != nil {
+			c.Items[lxd] = c.Items[incus]
+		}
+	}
+	if it := c.Items[FtypeLXDCombined]; it != nil && it.CombinedType == "virtual-machine" {
+		delete(c.Items, FtypeLXDCombined)
+	}
+	return &c
 }
 
 // found describes the image vi of a product's version.

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -112,6 +113,43 @@ func TestFind(t *testing.T) {
 				t.Errorf("Find = %v, want an error saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFindIncusTree: a tree that Incus's tools wrote (incus-simplestreams,
+// Incus's image servers) has incus.tar.xz and incus_combined.tar.gz items
+// and no lxd.* ones; its container images are found as an LXD tree's,
+// and a unified item marked as a virtual machine's is not one.
+func TestFindIncusTree(t *testing.T) {
+	p, err := ParseProducts([]byte(`{"content_id": "images", "datatype": "image-downloads", "format": "products:1.0", "products": {
+ "alpine:3.20:default:amd64": {"arch": "amd64", "os": "Alpine", "release": "3.20", "variant": "default", "aliases": "alpine/3.20/default,alpine/3.20",
+  "versions": {"202501010000": {"items": {
+     "incus.tar.xz": {"ftype": "incus.tar.xz", "path": "images/m.incus.tar.xz", "sha256": "m", "size": 1, "combined_squashfs_sha256": "fp-incus-split"},
+     "squashfs": {"ftype": "squashfs", "path": "images/m.squashfs", "sha256": "s", "size": 2}}}}},
+ "alpine:3.20:unified:amd64": {"arch": "amd64", "os": "Alpine", "release": "3.20", "variant": "unified", "aliases": "alpine/3.20/unified",
+  "versions": {"202501010000": {"items": {
+     "incus_combined.tar.gz": {"ftype": "incus_combined.tar.gz", "path": "images/u.incus_combined.tar.gz", "sha256": "fp-incus-unified", "size": 3}}}}},
+ "alpine:3.20:vm:amd64": {"arch": "amd64", "os": "Alpine", "release": "3.20", "variant": "vm", "aliases": "alpine/3.20/vm",
+  "versions": {"202501010000": {"items": {
+     "incus_combined.tar.gz": {"ftype": "incus_combined.tar.gz", "path": "images/v.incus_combined.tar.gz", "sha256": "fp-incus-vm", "size": 3, "combined_type": "virtual-machine"}}}}}
+}}`), "images.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	amd64, _ := image.LookupArchitecture("amd64")
+	f, err := p.Find(Query{Alias: "alpine/3.20", Arch: amd64})
+	if err != nil || f.Fingerprint != "fp-incus-split" || f.Meta.Path != "images/m.incus.tar.xz" || f.Rootfs == nil || f.Rootfs.Path != "images/m.squashfs" {
+		t.Errorf("split: %+v, %v", f, err)
+	}
+	f, err = p.Find(Query{Alias: "alpine/3.20/unified", Arch: amd64})
+	if err != nil || f.Fingerprint != "fp-incus-unified" || f.Meta.Path != "images/u.incus_combined.tar.gz" || f.Rootfs != nil {
+		t.Errorf("unified: %+v, %v", f, err)
+	}
+	if _, err := p.Find(Query{Alias: "alpine/3.20/vm", Arch: amd64}); !errors.Is(err, ErrNoImage) {
+		t.Errorf("a unified virtual-machine image: %v", err)
+	}
+	if _, err := p.Find(Query{Fingerprint: "fp-incus-vm", Arch: amd64}); !errors.Is(err, ErrNoImage) {
+		t.Errorf("a unified virtual-machine image by fingerprint: %v", err)
 	}
 }
 

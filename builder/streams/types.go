@@ -140,6 +140,9 @@ type Item struct {
 	CombinedRootxzSHA256   string `json:"combined_rootxz_sha256,omitempty"`
 	CombinedSquashfsSHA256 string `json:"combined_squashfs_sha256,omitempty"`
 	CombinedDiskKVMSHA256  string `json:"combined_disk-kvm-img_sha256,omitempty"`
+	// CombinedType is Incus's mark on a unified item:
+	// "virtual-machine" for a VM's, which is no container image.
+	CombinedType string `json:"combined_type,omitempty"`
 }
 
 // newProducts returns an empty products file.
