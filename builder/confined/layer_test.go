@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -267,5 +268,26 @@ func TestLayersSkippedEntriesBounded(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `"`+name+`"`) || !strings.Contains(err.Error(), "tarball_size") {
 			t.Errorf("%s of type %q with 64 KiB past a 16 KiB bound: %v", name, tar.TypeCont, err)
 		}
+	}
+}
+
+// TestLayersHeaderBytesBounded: the tar stream's own bytes are bounded
+// too, not only its files': PAX records of up to 1 MiB an entry (a
+// comment, which nothing keeps) cost an entry 512 bytes of the bound,
+// so a small compressed layer could make the build read terabytes.
+func TestLayersHeaderBytesBounded(t *testing.T) {
+	var entries []entry
+	comment := strings.Repeat("c", 512<<10)
+	for i := range 20 {
+		e := file(fmt.Sprintf("f%d", i), "")
+		e.hdr.PAXRecords = map[string]string{"comment": comment}
+		entries = append(entries, e)
+	}
+	_, err := applyLayers(t, 64<<10, makeTar(t, entries...))
+	if err == nil || !strings.Contains(err.Error(), "tarball_size") {
+		t.Errorf("10 MiB of PAX records past a 64 KiB bound: %v", err)
+	}
+	if _, err := applyLayers(t, 64<<10, makeTar(t, entries[:1]...)); err != nil {
+		t.Errorf("one entry with a 512 KiB comment: %v", err)
 	}
 }

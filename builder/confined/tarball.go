@@ -225,7 +225,8 @@ func extractTar(ctx context.Context, r io.Reader, prefix, root string, maxSize i
 // maxSize. A layer (an OCI image layer, see Layers) takes its whiteout
 // entries instead, and learns what the stream created.
 func extractEntries(ctx context.Context, r io.Reader, w *treeWriter, expanded *int64, maxSize int64, prefix string, layer *layerState) error {
-	tr := tar.NewReader(r)
+	allowed := streamAllowance(maxSize)
+	tr := tar.NewReader(&streamBound{r: r, left: allowed, total: allowed})
 	var skipped int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -336,55 +337,6 @@ func FormatSize(n int64) string {
 		}
 	}
 	return strconv.FormatInt(n, 10) + "B"
-}
-
-// entryOverhead is what each entry counts toward an archive's expanded
-// size besides its file's bytes, as tar counts a header: it bounds an
-// archive of millions of empty files, whose every inode costs.
-const entryOverhead = 512
-
-// expand adds hdr's entry to what the archive expanded to so far, and
-// refuses it when that passes maxSize.
-func expand(expanded int64, hdr *tar.Header, maxSize int64) (int64, error) {
-	var file int64
-	if carriesData(hdr.Typeflag) {
-		file = max(hdr.Size, 0)
-	}
-	if size := file + entryOverhead; size > maxSize-expanded {
-		what := "this entry"
-		if file > 0 {
-			what = "a file of " + approxSize(file)
-		}
-		return expanded, fmt.Errorf("the archive expands past %s here, with %s after %s of entries before it; a recipe's limits { tarball_size } sets the bound (%s by default)",
-			FormatSize(maxSize), what, approxSize(expanded), FormatSize(DefaultMaxExtract))
-	}
-	return expanded + file + entryOverhead, nil
-}
-
-// carriesData says whether the tar reader reads an entry of this type's
-// size in data: a regular file's, and every type's but those whose
-// headers are all there is (archive/tar's isHeaderOnlyType). An entry
-// that is read but not created (a whiteout, aufs metadata, an unknown
-// type a layer skips) costs the read all the same.
-func carriesData(typ byte) bool {
-	switch typ {
-	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
-		return false
-	}
-	return true
-}
-
-// approxSize writes n bytes for people: "1.0 GiB", "86.2 KiB".
-func approxSize(n int64) string {
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	if n < 1<<10 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	v, i := float64(n)/(1<<10), 0
-	for v >= 1024 && i < len(units)-1 {
-		v, i = v/1024, i+1
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
 }
 
 // xattrPrefix marks xattrs in PAX records, as GNU tar and star write them.
