@@ -2,9 +2,11 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +81,7 @@ func TestOCIBootstrap(t *testing.T) {
 			t.Errorf("the recipe's steps: builder-recipe %q, motd %q", files["etc/builder-recipe"], files["etc/motd"])
 		}
 		checkImageJSONBase(t, out, reg.Host+"/test/busybox", "v1", digest)
+		checkNoSecret(t, out, reg.Password)
 	})
 
 	t.Run("layout", func(t *testing.T) {
@@ -136,6 +139,9 @@ func TestOCIBootstrap(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "etc/moved")); err != nil {
 			t.Errorf("the moved tag's image was not built: %v", err)
 		}
+		// The cache's keys, inputs and history hold the base, not the
+		// credentials that fetched it.
+		checkNoSecret(t, cache, reg.Password)
 	})
 
 	// One reference, two architectures: each build takes its manifest
@@ -210,6 +216,7 @@ func TestOCIBootstrap(t *testing.T) {
 			t.Fatalf("builder build --locked with a digest: exit %d\n%s%s", status, stdout, stderr)
 		}
 		checkImageJSONBase(t, out, reg.Host+"/test/busybox", "v1", digest)
+		checkNoSecret(t, out, reg.Password)
 	})
 }
 
@@ -270,5 +277,25 @@ func TestOCIMatrix(t *testing.T) {
 	}
 	if want := "oci-amd64/x86_64 oci-arm64/aarch64"; strings.Join(got, " ") != want {
 		t.Errorf("jobs %s, want %s", strings.Join(got, " "), want)
+	}
+}
+
+// checkNoSecret fails t when a file below dir holds secret: the
+// registry password a build was given is in no output, cache entry or
+// record it leaves.
+func checkNoSecret(t *testing.T, dir, secret string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte(secret)) {
+			t.Errorf("%s holds the registry password", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
