@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/builder-images/builder/builder/confined"
 	"github.com/builder-images/builder/builder/treediff"
@@ -40,6 +41,11 @@ func extractBaseRootfs(ctx context.Context, path string, unified bool, root stri
 		err = confined.ExtractTarBelow(ctx, a, unifiedRootfs, root, maxSize)
 		if err = errors.Join(err, a.Close()); err != nil {
 			return fmt.Errorf("unpacking the base image %s: %w", path, err)
+		}
+		// A virtual machine's unified tarball holds rootfs.img: taken
+		// for a container's, it would leave the build nothing to build on.
+		if entries, err := os.ReadDir(root); err != nil || len(entries) == 0 {
+			return errors.Join(fmt.Errorf("unpacking the base image %s: it has no rootfs/ entries, so it holds no container's root filesystem", path), err)
 		}
 		return nil
 	}

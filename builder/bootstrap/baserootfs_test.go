@@ -108,6 +108,10 @@ func TestExtractBaseRootfsRefuses(t *testing.T) {
 			[]string{"evil.tar.gz", `extracting "../evil"`}},
 		{"climbing unified entry", writeTemp(t, files, "evil-unified.tar.gz", gzipTar(t, map[string]string{"rootfs/../../evil": "x"})), true,
 			[]string{"evil-unified.tar.gz", `extracting "rootfs/../../evil"`}},
+		// A virtual machine's unified tarball holds rootfs.img, not
+		// rootfs/: an empty base, were it taken, would build on nothing.
+		{"unified without rootfs/", writeTemp(t, files, "vm-unified.tar.gz", gzipTar(t, map[string]string{"metadata.yaml": "architecture: x86_64\n", "rootfs.img": "QFI\xfb"})), true,
+			[]string{"vm-unified.tar.gz", "no rootfs/ entries"}},
 		{"not an archive", writeTemp(t, files, "rootfs.img", []byte("neither squashfs nor tar")), false,
 			[]string{"rootfs.img", "unknown archive format"}},
 	} {
