@@ -20,8 +20,8 @@ variable "server" {
 
 variable "alias" {
   type        = string
-  default     = "debian/12"
-  description = "The base image's alias on the server"
+  default     = "debian/bookworm/default"
+  description = "The base image's alias on the server: os/release/variant, which builder publish and the public image servers give"
 }
 
 variable "fingerprint" {
