@@ -27,7 +27,11 @@ func (s *stepDecoder) ociBlock(b *hclsyntax.Block, d *attrDecoder, bs *bootstrap
 	case !d.has("image"):
 		s.errorAt(b.DefRange(), "Missing image",
 			`An oci block needs image = "HOST[:PORT]/NAME:TAG" (or NAME@sha256:…) from a registry, or layout = "DIR", an OCI image layout directory.`)
-	case bs.Image != "":
+	case bs.Image == "":
+		if !s.disabled {
+			d.errorf("image", "Missing image", `The image is empty: an oci block needs image = "HOST[:PORT]/NAME:TAG" (or NAME@sha256:…), or layout = "DIR".`)
+		}
+	default:
 		if _, err := bootstrap.ParseImageReference(bs.Image); err != nil {
 			d.errorf("image", "Invalid image reference", "The image %s.", err)
 		}

@@ -195,6 +195,8 @@ func TestOCIBlockChecked(t *testing.T) {
 	digest := `"sha256:` + strings.Repeat("0", 64) + `"`
 	for _, tc := range []struct{ attrs, want string }{
 		{``, "Missing image"},
+		{`image = ""`, "Missing image"},
+		{`image = "user:hunter2@127.0.0.1:5000/base:1"`, "names credentials"},
 		{`image = "busybox:1"`, `"busybox:1" names no registry`},
 		{`image = "127.0.0.1:5000/Upper:1"`, "is not an image reference"},
 		{`image = "127.0.0.1:5000/base@sha256:00"`, "is not an image reference"},
@@ -215,6 +217,8 @@ func TestOCIBlockChecked(t *testing.T) {
 			t.Errorf("%s: %v", tc.attrs, diags)
 		case tc.want != "" && !strings.Contains(fmt.Sprint(diags), tc.want):
 			t.Errorf("%s: %v, want %q", tc.attrs, diags, tc.want)
+		case strings.Contains(fmt.Sprint(diags), "hunter2"):
+			t.Errorf("%s: the diagnostic repeats the password: %v", tc.attrs, diags)
 		}
 	}
 }
