@@ -127,21 +127,23 @@ func (p *Products) Find(q Query) (Found, error) {
 		if q.Alias != "" && (arch.LXD != q.Arch.LXD || !carries(prod, arch, q.Alias)) {
 			continue
 		}
+	versions:
 		for _, serial := range prod.serials() {
 			v := clientVersion(prod.Versions[serial])
-			vi, ok := v.image(image.InstanceContainer)
-			if !ok {
-				continue
+			for i, vi := range containerPairs(v) {
+				if q.Alias != "" && i > 0 {
+					break // an alias names the first, as LXD's sort does
+				}
+				f := found(key, serial, prod, v, vi)
+				if q.Alias == "" && f.Fingerprint != q.Fingerprint {
+					continue
+				}
+				if q.Alias == "" && arch.LXD != q.Arch.LXD {
+					return Found{}, fmt.Errorf("image %s (%s version %s) is for %s, not for %s, the recipe's architecture", q.Fingerprint, key, serial, arch.LXD, q.Arch.LXD)
+				}
+				matches = append(matches, f)
+				break versions
 			}
-			f := found(key, serial, prod, v, vi)
-			if q.Alias == "" && f.Fingerprint != q.Fingerprint {
-				continue
-			}
-			if q.Alias == "" && arch.LXD != q.Arch.LXD {
-				return Found{}, fmt.Errorf("image %s (%s version %s) is for %s, not for %s, the recipe's architecture", q.Fingerprint, key, serial, arch.LXD, q.Arch.LXD)
-			}
-			matches = append(matches, f)
-			break
 		}
 	}
 	if q.Alias != "" && (q.Variant != "" || len(matches) > 1) {
@@ -167,6 +169,26 @@ func (p *Products) Find(q Query) (Found, error) {
 		keys[i] = f.Product
 	}
 	return Found{}, fmt.Errorf("%s names several products: %s; give the image's fingerprint, or the variant", q, strings.Join(keys, ", "))
+}
+
+// containerPairs are the version's container images as LXD lists them:
+// the one image picks (squashfs before root.tar.xz), then, for a split
+// version with both, the metadata with root.tar.xz, an image of its own
+// with its own fingerprint (combined_rootxz_sha256), which a fingerprint
+// may name.
+func containerPairs(v *Version) []versionImage {
+	vi, ok := v.image(image.InstanceContainer)
+	if !ok {
+		return nil
+	}
+	out := []versionImage{vi}
+	meta, tar := v.Items[FtypeLXDMeta], v.Items[FtypeRootTar]
+	if vi.data != nil && meta != nil && tar != nil && vi.data.Path != tar.Path {
+		if fp := clientFingerprint(meta, FtypeRootTar); fp != "" {
+			out = append(out, versionImage{instance: image.InstanceContainer, meta: vi.meta, data: bare(tar), info: &VersionInfo{Fingerprint: fp}})
+		}
+	}
+	return out
 }
 
 // clientVersion is v as a client reads it: a version that Incus's tools

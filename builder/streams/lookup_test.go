@@ -68,6 +68,9 @@ func TestFind(t *testing.T) {
 		{"alias for another architecture", Query{Alias: "debian/12", Arch: arm64}, "debian:bookworm:arm64:default", "20250101_05:24", "fp-arm", "images/arm/lxd.tar.xz images/arm/rootfs.squashfs"},
 		// An older version by fingerprint; squashfs preferred to tar.
 		{"fingerprint", Query{Fingerprint: "fp-old-sq", Arch: amd64}, "debian:bookworm:amd64:default", "20250101_05:24", "fp-old-sq", "images/debian/old/lxd.tar.xz images/debian/old/rootfs.squashfs"},
+		// The other pair of the same version, as LXD lists it: an
+		// image of its own, named by its own fingerprint.
+		{"fingerprint of the root.tar.xz pair", Query{Fingerprint: "fp-old-xz", Arch: amd64}, "debian:bookworm:amd64:default", "20250101_05:24", "fp-old-xz", "images/debian/old/lxd.tar.xz images/debian/old/rootfs.tar.xz"},
 		{"unified", Query{Alias: "mine/1/default", Arch: amd64}, "mine:1:x86_64:default", "20250101_0000", "fp-unified", "images/u.tar.gz"},
 		{"alias of two variants, settled by the variant", Query{Alias: "mine", Arch: amd64, Variant: "cloud"}, "mine:1:x86_64:cloud", "20250101_0000", "fp-cloud", "images/c.tar.gz"},
 		{"alias of two variants, settled on default", Query{Alias: "mine", Arch: amd64}, "mine:1:x86_64:default", "20250101_0000", "fp-unified", "images/u.tar.gz"},
