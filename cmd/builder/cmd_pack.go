@@ -170,7 +170,11 @@ SOURCE_DATE_EPOCH, times clamped: the same tree gives the same
 fingerprint. Reading the rootfs needs root.
 
 Pack makes one image: of a recipe with several output blocks, the one
---only names, into --output/NAME.`,
+--only names, into --output/NAME.
+
+A rootfs built on an existing image (bootstrap "image" or "oci") is
+packed on the base 'builder rootfs' recorded beside it
+(ROOTFS_DIR.builder-base.json), not on what the alias or tag names now.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runPack(cmd.Context(), opts, args[0])
