@@ -2,6 +2,9 @@ package bootstrap
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 
@@ -114,7 +117,8 @@ func (c *Config) Fields() step.Fields {
 		WithSet("image", step.Text(c.nameUnlessResolved(c.Image))).
 		WithSet("digest", step.Text(c.nameUnlessResolved(c.Digest))).
 		WithSet("layout", step.Text(c.nameUnlessResolved(c.Layout))).
-		WithSet("base", step.Text(c.baseFingerprint()))
+		WithSet("base", step.Text(c.baseFingerprint())).
+		WithSet("base_metadata", step.Text(c.baseMetadataDigest()))
 }
 
 // nameUnlessResolved is v while the block's base is unresolved: once it
@@ -126,6 +130,23 @@ func (c *Config) nameUnlessResolved(v string) string {
 		return ""
 	}
 	return v
+}
+
+// baseMetadataDigest is the sha256 of the base's templates and
+// properties as resolving read them, empty when it has none: a cached
+// bootstrap skips the download that checks them against the image's
+// bytes, so the snapshot is keyed on the metadata that was checked, and
+// a source that sends other metadata later misses it.
+func (c *Config) baseMetadataDigest() string {
+	if c.Base == nil || len(c.Base.Properties) == 0 && len(c.Base.Templates) == 0 {
+		return ""
+	}
+	data, err := json.Marshal(Base{Properties: c.Base.Properties, Templates: c.Base.Templates})
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 func (c *Config) baseFingerprint() string {

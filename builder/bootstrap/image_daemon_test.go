@@ -321,3 +321,23 @@ func TestImageRemoteSimplestreams(t *testing.T) {
 		t.Errorf("a simplestreams remote: %v", err)
 	}
 }
+
+// TestImageCacheKeyCoversBaseMetadata: the stage cache keys the
+// bootstrap on the base's metadata as well as its fingerprint. A cached
+// bootstrap skips the download that checks the metadata against the
+// image's bytes, so a source that sends other metadata when resolved
+// again must miss the snapshot made with the checked one.
+func TestImageCacheKeyCoversBaseMetadata(t *testing.T) {
+	fp := strings.Repeat("1", 64)
+	checked := &Config{Backend: "image", Alias: "base", Base: &Base{Kind: BaseImage, Source: "lxd", Fingerprint: fp,
+		Templates: []BaseTemplate{{Path: "/etc/hostname", Name: "hostname.tpl", Content: "{{ container.name }}\n"}}}}
+	forged := &Config{Backend: "image", Alias: "base", Base: &Base{Kind: BaseImage, Source: "lxd", Fingerprint: fp,
+		Templates: []BaseTemplate{{Path: "/etc/hostname", Name: "hostname.tpl", Content: "forged\n"}}}}
+	if fmt.Sprint(checked.Fields()) == fmt.Sprint(forged.Fields()) {
+		t.Errorf("two bases of one fingerprint with other metadata have the same fields: %v", checked.Fields())
+	}
+	oci := &Config{Backend: "oci", Image: "127.0.0.1:1/base:v1", Base: &Base{Kind: BaseOCI, Fingerprint: "sha256:" + fp}}
+	if strings.Contains(fmt.Sprint(oci.Fields()), "base_metadata") {
+		t.Errorf("a base without metadata keys on it: %v", oci.Fields())
+	}
+}
