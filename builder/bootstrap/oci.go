@@ -244,7 +244,7 @@ func bootstrapOCI(ctx context.Context, env Env, src ociSource, b *Config, digest
 	if err != nil {
 		return err
 	}
-	if err := checkLayerSizes(r, env.MaxExtract); err != nil {
+	if err := checkLayers(r, env.MaxExtract); err != nil {
 		return err
 	}
 	layers, err := confined.OpenLayers(dir, env.MaxExtract)
@@ -255,9 +255,6 @@ func bootstrapOCI(ctx context.Context, env Env, src ociSource, b *Config, digest
 	n := len(r.manifest.Layers)
 	for i, l := range r.manifest.Layers {
 		what := fmt.Sprintf("layer %d of %d (%s)", i+1, n, l.Digest)
-		if !slices.Contains(layerTypes, l.MediaType) {
-			return fmt.Errorf("%s: %s has media type %q, which is not a layer builder applies", r.name(), what, l.MediaType)
-		}
 		f, err := fetchLayer(ctx, src, l, env.WorkDir)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", r.name(), what, err)
@@ -273,16 +270,21 @@ func bootstrapOCI(ctx context.Context, env Env, src ociSource, b *Config, digest
 	return nil
 }
 
-// checkLayerSizes refuses, before any is downloaded, layers whose sizes
-// as the manifest states them pass max (limits { tarball_size }; <= 0:
-// confined's default) together: a download is never larger than what it
-// unpacks to, and nothing else bounds what a registry sends for a layer.
-func checkLayerSizes(r *ociResolved, max int64) error {
+// checkLayers refuses, before any is downloaded, a layer of a media type
+// builder does not apply, and layers whose sizes as the manifest states
+// them pass max (limits { tarball_size }; <= 0: confined's default)
+// together: a download is never larger than what it unpacks to, and
+// nothing else bounds what a registry sends for a layer.
+func checkLayers(r *ociResolved, max int64) error {
 	if max <= 0 {
 		max = confined.DefaultMaxExtract
 	}
 	var total int64
 	for i, l := range r.manifest.Layers {
+		if !slices.Contains(layerTypes, l.MediaType) {
+			return fmt.Errorf("%s: layer %d of %d (%s) has media type %q, which is not a layer builder applies: nothing was downloaded",
+				r.name(), i+1, len(r.manifest.Layers), l.Digest, l.MediaType)
+		}
 		if l.Size < 0 || l.Size > max-total {
 			return fmt.Errorf("%s: its layers are larger than the limit of %s (limits { tarball_size }) from layer %d of %d (%s, %d bytes) on: nothing was downloaded",
 				r.name(), confined.FormatSize(max), i+1, len(r.manifest.Layers), l.Digest, l.Size)

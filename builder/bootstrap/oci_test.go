@@ -374,6 +374,18 @@ func TestOCIManifestWithoutMediaType(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "layout")
 	img := twoLayers(t, "amd64", "")
 	ocitest.WriteLayout(t, dir, "v1", img)
+	rewriteManifest(t, dir, img, func(m map[string]any) { delete(m, "mediaType") })
+	root, err := bootstrapFor(t, ociEnv(t, "amd64", nil), &Config{Layout: dir, Image: "v1"}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTwoLayers(t, root, "amd64")
+}
+
+// rewriteManifest changes img's manifest in the layout at dir with edit,
+// and makes index.json list the new one as v1; it returns its digest.
+func rewriteManifest(t *testing.T, dir string, img v1.Image, edit func(map[string]any)) v1.Hash {
+	t.Helper()
 	raw, err := img.RawManifest()
 	if err != nil {
 		t.Fatal(err)
@@ -382,7 +394,7 @@ func TestOCIManifestWithoutMediaType(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	delete(m, "mediaType")
+	edit(m)
 	if raw, err = json.Marshal(m); err != nil {
 		t.Fatal(err)
 	}
@@ -395,11 +407,42 @@ func TestOCIManifestWithoutMediaType(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "index.json"), []byte(index), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	root, err := bootstrapFor(t, ociEnv(t, "amd64", nil), &Config{Layout: dir, Image: "v1"}, noEnv)
+	h, err := v1.NewHash(digest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTwoLayers(t, root, "amd64")
+	return h
+}
+
+// TestOCILayerMediaTypesFirst: a layer builder does not apply (here an
+// encrypted one) fails the build before any layer is downloaded.
+func TestOCILayerMediaTypesFirst(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	img := twoLayers(t, "amd64", "")
+	ocitest.WriteLayout(t, dir, "v1", img)
+	const encrypted = "application/vnd.oci.image.layer.v1.tar+gzip+encrypted"
+	digest := rewriteManifest(t, dir, img, func(m map[string]any) {
+		m["layers"].([]any)[1].(map[string]any)["mediaType"] = encrypted
+	})
+	ls, err := newLayoutSource(dir, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &countingSource{layoutSource: ls}
+	err = bootstrapOCI(context.Background(), ociEnv(t, "amd64", nil), src, &Config{Layout: dir, Image: "v1"}, digest, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "layer 2 of 2") || !strings.Contains(err.Error(), encrypted) {
+		t.Errorf("an encrypted layer: %v", err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		d, _ := l.Digest()
+		if slices.Contains(src.read, d.String()) {
+			t.Errorf("layer %s was downloaded", d)
+		}
+	}
 }
 
 // TestOCILayoutManifestBounded: a layout's manifest is read up to the

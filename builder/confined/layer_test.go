@@ -291,3 +291,25 @@ func TestLayersHeaderBytesBounded(t *testing.T) {
 		t.Errorf("one entry with a 512 KiB comment: %v", err)
 	}
 }
+
+// TestLayersWhiteoutThenReadd: a whiteout before an entry of the same
+// layer for the same name hides the layers below and keeps the entry:
+// the directory the layer re-adds holds only what the layer puts there.
+func TestLayersWhiteoutThenReadd(t *testing.T) {
+	root, err := applyLayers(t, 0,
+		makeTar(t, dir("etc/"), dir("etc/conf.d/"), file("etc/conf.d/old", "o"), file("etc/motd", "lower")),
+		makeTar(t, file("etc/.wh.conf.d", ""), dir("etc/conf.d/"), file("etc/conf.d/new", "n"),
+			file("etc/.wh.motd", ""), file("etc/motd", "upper")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"etc/conf.d/old": false, "etc/conf.d/new": true} {
+		if got := exists(root, name); got != want {
+			t.Errorf("/%s exists: %v, want %v", name, got, want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "etc/motd")); err != nil || string(b) != "upper" {
+		t.Errorf("/etc/motd: %q, %v", b, err)
+	}
+}
