@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/builder-images/builder/builder/image"
 )
@@ -138,6 +139,9 @@ func (p *Products) Find(q Query) (Found, error) {
 				if q.Alias == "" && f.Fingerprint != q.Fingerprint {
 					continue
 				}
+				if err := printable(f); err != nil {
+					return Found{}, err
+				}
 				if q.Alias == "" && arch.LXD != q.Arch.LXD {
 					return Found{}, fmt.Errorf("image %s (%s version %s) is for %s, not for %s, the recipe's architecture", q.Fingerprint, key, serial, arch.LXD, q.Arch.LXD)
 				}
@@ -169,6 +173,22 @@ func (p *Products) Find(q Query) (Found, error) {
 		keys[i] = f.Product
 	}
 	return Found{}, fmt.Errorf("%s names several products: %s; give the image's fingerprint, or the variant", q, strings.Join(keys, ", "))
+}
+
+// printable refuses a found image whose product key, version or file
+// paths hold a control character: builder prints them, and a server
+// must not write terminal escapes through it. Errors quote them.
+func printable(f Found) error {
+	names := map[string]string{"product": f.Product, "version": f.Version, "file": f.Meta.Path}
+	if f.Rootfs != nil {
+		names["root filesystem file"] = f.Rootfs.Path
+	}
+	for _, what := range slices.Sorted(maps.Keys(names)) {
+		if strings.ContainsFunc(names[what], unicode.IsControl) {
+			return fmt.Errorf("the server names a %s %q: a control character in it", what, names[what])
+		}
+	}
+	return nil
 }
 
 // containerPairs are the version's container images as LXD lists them:

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -167,5 +168,35 @@ func TestProductPaths(t *testing.T) {
 	}
 	if got := strings.Join(idx.ProductPaths(), " "); got != "streams/v1/images.json streams/v1/zz.json" {
 		t.Errorf("ProductPaths = %s", got)
+	}
+}
+
+// TestFindControlCharacters: a product key, version or file path with a
+// control character (a terminal escape a server could make builder
+// print) is refused, quoted, instead of found and printed as it is.
+func TestFindControlCharacters(t *testing.T) {
+	amd64, _ := image.LookupArchitecture("amd64")
+	for _, tt := range []struct{ name, key, serial, path string }{
+		{"product key", "evil\x1b]0;pwned\x07", "20250101_0000", "images/u.tar.gz"},
+		{"version", "evil", "20250101\x1b[2J", "images/u.tar.gz"},
+		{"path", "evil", "20250101_0000", "images/\x1b[2Ju.tar.gz"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := json.Marshal(map[string]any{"content_id": "images", "datatype": "image-downloads", "format": "products:1.0", "products": map[string]any{
+				tt.key: map[string]any{"arch": "amd64", "os": "Evil", "release": "1", "variant": "default", "aliases": "evil",
+					"versions": map[string]any{tt.serial: map[string]any{"items": map[string]any{
+						"lxd_combined.tar.gz": map[string]any{"ftype": "lxd_combined.tar.gz", "path": tt.path, "sha256": strings.Repeat("a", 64), "size": 3}}}}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := ParseProducts(data, "images.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := p.Find(Query{Alias: "evil", Arch: amd64})
+			if err == nil || strings.Contains(err.Error(), "\x1b") || !strings.Contains(err.Error(), `\x1b`) {
+				t.Errorf("Find = %+v, %q; want an error quoting the control character", f, err)
+			}
+		})
 	}
 }
