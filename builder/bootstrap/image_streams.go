@@ -48,6 +48,11 @@ func (streamsSource) resolve(ctx context.Context, env ResolveEnv, cfg *Config) (
 	if err != nil {
 		return nil, err
 	}
+	if !isFingerprint(f.Fingerprint) {
+		// Printed, recorded in image.json, keying the cache: before
+		// anything of it is.
+		return nil, fmt.Errorf("%s states the fingerprint %q for %s version %s, which is not 64 hexadecimal digits", c.server, f.Fingerprint, f.Product, f.Version)
+	}
 	if cfg.Fingerprint != "" && f.Fingerprint != cfg.Fingerprint {
 		// Before anything of the image is read.
 		return nil, &PinError{What: "fingerprint", Name: cfg.Alias, Source: cfg.Server, Want: cfg.Fingerprint, Got: f.Fingerprint}
@@ -97,6 +102,20 @@ func (c *streamsClient) metadata(ctx context.Context, f streams.Found) (baseMeta
 		return baseMetadata{}, &ChecksumError{Source: u, Want: f.Meta.SHA256, Got: got, By: c.by()}
 	}
 	return readBaseMetadata(bytes.NewReader(data), u)
+}
+
+// isFingerprint says whether s is an image's full fingerprint: 64
+// lowercase hexadecimal digits, as the recipe's pin must be.
+func isFingerprint(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // boundedBody reads r up to limit bytes, and fails past them, naming

@@ -196,3 +196,21 @@ func TestStreamsSourceNoSqfs2tar(t *testing.T) {
 	}
 	assertEmpty(t, work)
 }
+
+// TestStreamsSourceFingerprintForm: a fingerprint the server states is
+// 64 hex digits, or resolving refuses it, quoted: it is printed, recorded
+// in image.json and keys the cache.
+func TestStreamsSourceFingerprintForm(t *testing.T) {
+	ft := newFakeTree(t)
+	ft.item("lxd.tar.xz").CombinedRootxzSHA256 = "\x1b]0;pwned\x07"
+	ft.write(t)
+	var log strings.Builder
+	cfg := &Config{Backend: "image", Server: ft.srv.URL + "/", Alias: "debian/12"}
+	_, err := Resolve(context.Background(), ResolveEnv{Arch: amd64, HTTP: ft.srv.Client(), Log: &log}, cfg)
+	if err == nil || strings.Contains(err.Error(), "\x1b") || !strings.Contains(err.Error(), `\x1b`) {
+		t.Errorf("Resolve = %q, want the fingerprint refused, quoted", err)
+	}
+	if strings.Contains(log.String(), "\x1b") {
+		t.Errorf("the log holds the server's escape: %q", log.String())
+	}
+}
