@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/builder-images/builder/builder/image"
@@ -130,6 +131,9 @@ func (p *Products) Find(q Query) (Found, error) {
 		}
 	versions:
 		for _, serial := range prod.serials() {
+			if !dated(serial) {
+				continue // as LXD and Incus skip it
+			}
 			v := clientVersion(prod.Versions[serial])
 			for i, vi := range containerPairs(v) {
 				if q.Alias != "" && i > 0 {
@@ -173,6 +177,16 @@ func (p *Products) Find(q Query) (Found, error) {
 		keys[i] = f.Product
 	}
 	return Found{}, fmt.Errorf("%s names several products: %s; give the image's fingerprint, or the variant", q, strings.Join(keys, ", "))
+}
+
+// dated says whether a version key starts with a date (YYYYMMDD), as
+// LXD and Incus require of a serial: others are no image of the product.
+func dated(serial string) bool {
+	if len(serial) < 8 {
+		return false
+	}
+	_, err := time.Parse("20060102", serial[:8])
+	return err == nil
 }
 
 // printable refuses a found image whose product key, version or file

@@ -200,3 +200,24 @@ func TestFindControlCharacters(t *testing.T) {
 		})
 	}
 }
+
+// TestFindSerials: as LXD and Incus, a version whose key does not start
+// with a date (YYYYMMDD) is no image of the product: "latest" does not
+// sort as the newest.
+func TestFindSerials(t *testing.T) {
+	p, err := ParseProducts([]byte(`{"content_id": "images", "datatype": "image-downloads", "format": "products:1.0", "products": {
+ "x:1:amd64:default": {"arch": "amd64", "os": "X", "release": "1", "variant": "default", "aliases": "x",
+  "versions": {
+   "20250101_0000": {"items": {"lxd_combined.tar.gz": {"ftype": "lxd_combined.tar.gz", "path": "images/dated.tar.gz", "sha256": "fp-dated", "size": 3}}},
+   "latest": {"items": {"lxd_combined.tar.gz": {"ftype": "lxd_combined.tar.gz", "path": "images/latest.tar.gz", "sha256": "fp-latest", "size": 3}}}}}}}`), "images.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	amd64, _ := image.LookupArchitecture("amd64")
+	if f, err := p.Find(Query{Alias: "x", Arch: amd64}); err != nil || f.Fingerprint != "fp-dated" || f.Version != "20250101_0000" {
+		t.Errorf("Find = %+v, %v; want the dated version", f, err)
+	}
+	if _, err := p.Find(Query{Fingerprint: "fp-latest", Arch: amd64}); !errors.Is(err, ErrNoImage) {
+		t.Errorf("an undated version by fingerprint: %v", err)
+	}
+}
