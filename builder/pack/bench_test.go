@@ -17,7 +17,7 @@ package pack
 //	command   `builder pack DIR --type unified --compression C` as a
 //	          process (built once with go build): what users see
 //
-// and logs, per algorithm, the median, min and max over the rounds of:
+// and prints, per algorithm, the median, min and max over the rounds of:
 //
 //	wall/C          our in-process wall time ÷ the C pipeline's
 //	cmd-wall/C      the command's wall time ÷ the C pipeline's
@@ -139,7 +139,8 @@ func BenchmarkPack(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.Logf("%s vs %s %v, %d rounds, %d threads, %s:\n%s", tc.compression, tc.tool, tc.args, rounds*b.N, threads, tree, m.Table())
+			// On stdout: the testing package cuts a benchmark's log to 10 lines.
+			fmt.Printf("%s vs %s %v, %d rounds, %d threads, %s:\n%s", tc.compression, tc.tool, tc.args, rounds*b.N, threads, tree, m.Table())
 			m.Report(b)
 		})
 	}
