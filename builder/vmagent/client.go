@@ -40,7 +40,16 @@ type Client struct {
 	again     bool          // a greeting came while it did: it goes round once more
 	err       error         // why reading ended; set before done closes
 	done      chan struct{} // closed when reading ended
+	// closed is set by Close before the connection closes: the agent may
+	// still answer a call that was running (it kills the command when the
+	// host's end closes, and says so), and that answer must not pass for
+	// the command's own.
+	closed bool
 }
+
+// ErrClientClosed is a call's error when Close ended it: whatever the
+// agent answered after that is not the command's result.
+var ErrClientClosed = errors.New("the connection to the agent was closed")
 
 // NewClient starts reading conn's responses; Close ends it.
 func NewClient(conn io.ReadWriteCloser) *Client {
@@ -175,7 +184,12 @@ func (c *Client) resend() {
 }
 
 // Close closes the connection; calls waiting for answers fail.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return c.conn.Close()
+}
 
 // Do sends req (its ID is set here) and waits for its response, ctx's
 // end or the connection's. A positive TimeoutMS is filled in from ctx's
@@ -236,8 +250,11 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 		select {
 		case resp := <-ch:
 			c.mu.Lock()
-			failed := pc.failed
+			failed, closed := pc.failed, c.closed
 			c.mu.Unlock()
+			if closed {
+				return Response{}, fmt.Errorf("agent %s: %w", req.Op, ErrClientClosed)
+			}
 			if failed != "" {
 				return Response{}, fmt.Errorf("agent %s: %s", req.Op, failed)
 			}
