@@ -19,7 +19,7 @@ import (
 
 // FormatVersion is part of every key: a builder whose snapshots or keys
 // change bumps it, and old entries simply stop matching.
-const FormatVersion = "builder-cache-1"
+const FormatVersion = "builder-cache-2"
 
 // The snapshot points: a build's steps fall into three groups, and the
 // rootfs is kept after each. Grouping trades reuse for snapshot cost: a

@@ -66,9 +66,9 @@ func TestPointsPinned(t *testing.T) {
 		got = append(got, p.Name()+":"+p.Key)
 	}
 	want := []string{
-		"bootstrap:a98fbf26df4b91e89785a8bca95b70f3b7b223b66be6469a3febb56c5c1dfa8e",
-		"packages:645dbaf0dd2c46e2b6ae57364cfd4fa9f60b48f802dc18090f3781f5fb4f8fef",
-		"files:50a1a019dd9af619957221293ede08df520376da8495fa90d08c6d0f4fba8366",
+		"bootstrap:531fd69467c3d1690040ad42ff95dc9037fc47e16d07f424f5d54684afedcb85",
+		"packages:e5a315808e9e864e1575d18c1d79f4e622151cb6658f6e07bc41798cba07e7d5",
+		"files:ad29ead15fab42e2c774e949d22097ce59dbaad25aaed7d46568bd22f6998c5b",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("keys:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

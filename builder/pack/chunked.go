@@ -40,10 +40,23 @@ type chunkWriter struct {
 	done  bool           // Close or Abort ran
 	outMu sync.Mutex     // guards outs
 	outs  [][]byte       // output buffers to reuse
+	frame *chunkFraming  // nil: the chunks' outputs alone
+	head  bool           // frame.head was written
+}
+
+// chunkFraming puts the chunks' outputs in a container, as xz's one
+// stream of blocks: head goes before the first chunk's output, note sees
+// every chunk's output and input size in input order (to index them),
+// and tail goes after the last at Close.
+type chunkFraming struct {
+	head []byte
+	note func(out []byte, n int) error
+	tail func() []byte
 }
 
 type chunkJob struct {
 	src, out []byte
+	n        int // len(src)
 	err      error
 	ready    chan struct{}
 }
@@ -52,8 +65,13 @@ type chunkJob struct {
 // sizes new output buffers: big enough for a typical compressed chunk
 // that compressing rarely grows (and so reallocates) one.
 func newChunkWriter(w io.Writer, size, outCap, workers int, compress compressChunk) *chunkWriter {
+	return newFramedChunkWriter(w, size, outCap, workers, compress, nil)
+}
+
+// newFramedChunkWriter is newChunkWriter with the outputs framed by frame.
+func newFramedChunkWriter(w io.Writer, size, outCap, workers int, compress compressChunk, frame *chunkFraming) *chunkWriter {
 	c := &chunkWriter{
-		w: w, size: size, outCap: outCap, compress: compress,
+		w: w, size: size, outCap: outCap, compress: compress, frame: frame,
 		work:  make(chan *chunkJob, workers),
 		order: make(chan *chunkJob, workers),
 		free:  make(chan []byte, workers+2),
@@ -93,6 +111,9 @@ func (c *chunkWriter) writer() {
 			continue // drain after a failure
 		}
 		err := job.err
+		if err == nil && c.frame != nil {
+			err = c.framed(job)
+		}
 		if err == nil {
 			_, err = c.w.Write(job.out)
 		}
@@ -106,6 +127,17 @@ func (c *chunkWriter) writer() {
 		}
 		c.outMu.Unlock()
 	}
+}
+
+// framed writes the frame's head before the first chunk and notes each.
+func (c *chunkWriter) framed(job *chunkJob) error {
+	if !c.head {
+		c.head = true
+		if _, err := c.w.Write(c.frame.head); err != nil {
+			return err
+		}
+	}
+	return c.frame.note(job.out, job.n)
 }
 
 func (c *chunkWriter) outBuf() []byte {
@@ -167,7 +199,7 @@ func (c *chunkWriter) Write(p []byte) (int, error) {
 // submit queues the current chunk; it blocks while workers+1 chunks are
 // already waiting, which is what bounds memory.
 func (c *chunkWriter) submit() {
-	job := &chunkJob{src: c.cur, ready: make(chan struct{})}
+	job := &chunkJob{src: c.cur, n: len(c.cur), ready: make(chan struct{})}
 	c.cur, c.sent = nil, true
 	select {
 	case c.order <- job:
@@ -190,6 +222,12 @@ func (c *chunkWriter) Close() error {
 		c.submit()
 	}
 	c.finish()
+	if err := c.error(); err != nil || c.frame == nil {
+		return err
+	}
+	if _, err := c.w.Write(c.frame.tail()); err != nil {
+		c.fail(err)
+	}
 	return c.error()
 }
 

@@ -1,16 +1,15 @@
 package pack
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"time"
 
+	"github.com/builder-images/builder/builder/pack/xz"
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
-	"github.com/ulikunitz/xz"
-	"github.com/ulikunitz/xz/lzma"
 )
 
 // The compressors, one per Algorithm in the table, chosen by name. Every
@@ -26,9 +25,15 @@ import (
 //     same bytes for 1 to 8 threads and any Write sizes).
 //   - zstd: independent frames of zstdChunk bytes, each made by
 //     EncodeAll, concatenated (zstd -d reads concatenated frames).
-//   - xz: independent xz streams of 3 × the preset's dictionary (what
-//     xz -T uses as its block size), concatenated (xz -d reads
-//     concatenated streams).
+//   - xz: builder's own encoder (package xz): one xz stream, one block
+//     per chunk of 3 × the level's dictionary (what xz -T uses as its
+//     block size), each compressed on its own by one of the workers'
+//     encoders (kept and reused: no allocation per chunk), with both
+//     sizes in the block header as xz -T writes them; the stream header
+//     goes before the first block and the index and footer after the
+//     last (chunkFraming). ulikunitz/xz's writer, used before, was
+//     greedy over a hash chain: +20% over xz -6 on a Debian rootfs,
+//     and its BinaryTree matcher was 10% larger still at 15× the time.
 //   - none: the tar stream itself.
 
 // gzipBlock is pgzip's block size. Changing it changes every gzip image.
@@ -124,72 +129,49 @@ func newZstd(w io.Writer, level, threads int) (io.WriteCloser, error) {
 	return newChunkWriter(w, zstdChunk, zstdChunk+zstdChunk/64+64<<10, threads, compress), nil
 }
 
-// xzDict is the dictionary size of xz's presets 0-9 (xz(1), "Presets").
-func xzDict(level int) int {
-	return [...]int{256 << 10, 1 << 20, 2 << 20, 4 << 20, 4 << 20, 8 << 20, 8 << 20, 16 << 20, 32 << 20, 64 << 20}[level]
-}
-
-// xzChunk is the input size of one xz stream at a level: three
-// dictionaries, at least 1 MiB, as xz -T sizes its blocks. Changing it
-// changes every xz image.
-func xzChunk(level int) int { return max(3*xzDict(level), 1<<20) }
-
-// xzPiece is how much of a chunk is fed to the encoder between checks
-// for an abort.
-const xzPiece = 1 << 20
+// xzChunk is the input size of one xz block at a level.
+func xzChunk(level int) int { return xz.ChunkSize(level) }
 
 func newXz(w io.Writer, level, threads int) (io.WriteCloser, error) {
-	cfg := xz.WriterConfig{
-		// xz's own defaults: lc=3 lp=0 pb=2, CRC64.
-		Properties: &lzma.Properties{LC: 3, LP: 0, PB: 2},
-		DictCap:    xzDict(level),
-		CheckSum:   xz.CRC64,
-		// HashTable4, not BinaryTree: on a /usr sample the binary tree
-		// gave 10% larger output at 15× the time, superlinear in the
-		// input (ulikunitz/xz lists "fix binary tree matcher" as
-		// future work). The encoder is greedy and has no effort
-		// setting, so levels differ by dictionary size only, and its
-		// output is larger than xz -6's: +1% on already-compressed
-		// data, +6-41% per chunk on a Debian rootfs (+20% overall).
-		// Neither dictionary size (8-32 MiB), lc/lp/pb nor the
-		// lookahead buffer moved that by more than 0.1%.
-		Matcher: lzma.HashTable4,
-	}
-	if err := cfg.Verify(); err != nil {
+	if _, err := xz.NewEncoder(level); err != nil {
 		return nil, fmt.Errorf("starting xz: %w", err)
 	}
+	// One encoder per worker at most, made when first needed and
+	// reused for every chunk after: its tables are most of its memory.
+	encoders := make(chan *xz.Encoder, threads)
 	compress := func(dst, src []byte, stop <-chan struct{}) ([]byte, error) {
-		buf := bytes.NewBuffer(dst[:0])
-		zw, err := cfg.NewWriter(buf)
+		var e *xz.Encoder
+		select {
+		case e = <-encoders:
+		default:
+			e, _ = xz.NewEncoder(level) // the level was checked above
+		}
+		out, _, err := e.AppendBlock(dst[:0], src, stop)
+		encoders <- e
+		if errors.Is(err, xz.ErrAborted) {
+			return nil, errAborted
+		}
 		if err != nil {
-			return nil, fmt.Errorf("starting xz: %w", err)
-		}
-		for len(src) > 0 {
-			select {
-			case <-stop:
-				return nil, errAborted
-			default:
-			}
-			n := min(len(src), xzPiece)
-			if _, err := zw.Write(src[:n]); err != nil {
-				return nil, fmt.Errorf("xz: %w", err)
-			}
-			src = src[n:]
-		}
-		// ulikunitz's lzma.Writer2.Close returns nil when its final
-		// Flush fails; only a failing destination makes that happen,
-		// and a bytes.Buffer does not fail.
-		if err := zw.Close(); err != nil {
 			return nil, fmt.Errorf("xz: %w", err)
 		}
-		zw = nil
-		runtime.GC()
-		return buf.Bytes(), nil
+		return out, nil
 	}
-	// xz output buffers start at half a chunk: the per-chunk encoder
-	// already allocates ~5 × the dictionary, and an incompressible chunk
-	// only costs one reallocation.
-	return newChunkWriter(w, xzChunk(level), xzChunk(level)/2, threads, compress), nil
+	var records []xz.Record
+	frame := &chunkFraming{
+		head: xz.StreamHeader(),
+		note: func(out []byte, n int) error {
+			if n == 0 {
+				return nil // the empty input's chunk: no block
+			}
+			r, err := xz.BlockRecord(out)
+			records = append(records, r)
+			return err
+		},
+		tail: func() []byte { return xz.AppendTrailer(nil, records) },
+	}
+	// Output buffers start at half a chunk; an incompressible chunk
+	// costs one reallocation.
+	return newFramedChunkWriter(w, xzChunk(level), xzChunk(level)/2, threads, compress, frame), nil
 }
 
 type nopWriteCloser struct{ io.Writer }

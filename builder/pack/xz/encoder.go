@@ -1,0 +1,88 @@
+package xz
+
+import "fmt"
+
+// MaxLevel is the highest level, as xz's presets go from 0 to 9.
+const MaxLevel = 9
+
+// params are what a level sets.
+type params struct {
+	dictSize int
+	niceLen  int
+	depth    int // candidates a finder looks at per position, 0: its default
+	optimal  bool
+}
+
+// levelParams follows xz's presets: the dictionary sizes exactly, the
+// rest tuned on builder's own measurements (see compressors.go).
+func levelParams(level int) params {
+	dict := DictSize(level)
+	switch level {
+	case 0:
+		return params{dictSize: dict, niceLen: 128, depth: 4}
+	case 1:
+		return params{dictSize: dict, niceLen: 128, depth: 8}
+	case 2:
+		return params{dictSize: dict, niceLen: 273, depth: 24}
+	case 3:
+		return params{dictSize: dict, niceLen: 273, depth: 48}
+	case 4:
+		return params{dictSize: dict, niceLen: 16, depth: 24, optimal: true}
+	case 5:
+		return params{dictSize: dict, niceLen: 32, depth: 32, optimal: true}
+	}
+	return params{dictSize: dict, niceLen: 64, depth: 48, optimal: true}
+}
+
+// DictSize is the dictionary size of a level, xz's for the same preset.
+func DictSize(level int) int {
+	return [...]int{256 << 10, 1 << 20, 2 << 20, 4 << 20, 4 << 20, 8 << 20, 8 << 20, 16 << 20, 32 << 20, 64 << 20}[level]
+}
+
+// ChunkSize is the input of one block at a level: three dictionaries,
+// at least 1 MiB, as xz -T sizes its blocks. Changing it changes every
+// xz file builder writes.
+func ChunkSize(level int) int { return max(3*DictSize(level), 1<<20) }
+
+// Encoder compresses chunks into xz blocks. It keeps its tables from one
+// chunk to the next, so a worker makes one and reuses it; it is not safe
+// for concurrent use.
+type Encoder struct {
+	p     params
+	coder lzmaCoder
+	hc    hc4
+	lazy  lazyParser
+	chunk []byte // one LZMA2 chunk's range coder output
+}
+
+// NewEncoder returns an encoder for a level from 0 to MaxLevel.
+func NewEncoder(level int) (*Encoder, error) {
+	if level < 0 || level > MaxLevel {
+		return nil, fmt.Errorf("xz level must be from 0 to %d, not %d", MaxLevel, level)
+	}
+	return &Encoder{p: levelParams(level), chunk: make([]byte, 0, lzma2MaxOut+symbolMaxOut)}, nil
+}
+
+// AppendBlock appends src compressed as one block (dictionary and state
+// reset at its start) and returns its index record. An empty src gives
+// no block and a zero record, which has no place in the index. It
+// returns ErrAborted soon after stop closes.
+func (e *Encoder) AppendBlock(dst, src []byte, stop <-chan struct{}) ([]byte, Record, error) {
+	if len(src) == 0 {
+		return dst, Record{}, nil
+	}
+	blockStart := len(dst)
+	dst = append(dst, make([]byte, blockHeaderRoom)...)
+	dataStart := len(dst)
+	e.coder.buf, e.coder.pos = src, 0
+	e.hc.reset(src, e.p.dictSize, e.p.niceLen, e.p.depth)
+	e.lazy.reset(&e.coder, &e.hc, e.p.niceLen)
+	var err error
+	dst, e.chunk, err = appendLZMA2(dst, &e.coder, &e.lazy, e.chunk, stop)
+	e.coder.buf = nil
+	if err != nil {
+		return dst[:blockStart], Record{}, err
+	}
+	dst, r := appendBlock(dst, blockStart, dataStart, src, e.p.dictSize)
+	return dst, r, nil
+}
