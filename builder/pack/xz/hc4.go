@@ -11,16 +11,17 @@ import (
 // than a binary tree, it finds fewer long matches at a given depth, which
 // suits the fast levels.
 type hc4 struct {
-	buf      []byte
-	cur      int
-	dictSize int
-	niceLen  int
-	depth    int
-	hash2    []uint32 // position+1 of the last 2-byte sequence, 0: none
-	hash3    []uint32
-	hash4    []uint32
-	chain    []uint32 // chain[p%len(chain)]: position+1 of the previous one with p's hash4
-	hashBits uint
+	buf       []byte
+	cur       int
+	dictSize  int
+	niceLen   int
+	depth     int
+	hash2     []uint32 // position+1 of the last 2-byte sequence, 0: none
+	hash3     []uint32
+	hash4     []uint32
+	chain     []uint32 // chain[p&chainMask]: position+1 of the previous one with p's hash4
+	chainMask int
+	hashBits  uint
 }
 
 const (
@@ -45,7 +46,11 @@ func (h *hc4) reset(buf []byte, dictSize, niceLen, depth int) {
 	// The chain needs no clearing: a slot is read only through a head
 	// or a chain link newer than it, and those were written in this
 	// buffer, each after the slot it points to.
-	n := min(dictSize+1, len(buf)+1)
+	// A power of two at least as large as the dictionary (xz's sizes
+	// are powers of two): candidates are at most dictSize-1 back, so
+	// their slot is not yet reused, and a mask is cheaper than a modulo.
+	n := 1 << bits.Len(uint(min(dictSize, len(buf)+1)-1))
+	h.chainMask = n - 1
 	if cap(h.chain) < n {
 		h.chain = make([]uint32, n)
 	}
@@ -72,7 +77,7 @@ func (h *hc4) insert(v uint32) (p2, p3, p4 uint32) {
 	p2, p3, p4 = h.hash2[i2], h.hash3[i3], h.hash4[i4]
 	me := uint32(h.cur + 1)
 	h.hash2[i2], h.hash3[i3], h.hash4[i4] = me, me, me
-	h.chain[h.cur%len(h.chain)] = p4
+	h.chain[h.cur&h.chainMask] = p4
 	return p2, p3, p4
 }
 
@@ -144,7 +149,7 @@ func (h *hc4) find(dst []match) []match {
 		if p != p2 && p != p3 && try(p) {
 			return dst
 		}
-		p = h.chain[int(p-1)%len(h.chain)]
+		p = h.chain[int(p-1)&h.chainMask]
 	}
 	return dst
 }
