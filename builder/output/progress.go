@@ -86,6 +86,15 @@ type countingWriter struct {
 	n *atomic.Int64
 }
 
+// Space forwards the compressor's buffer, if it lends one, so that pack
+// still reads files straight into it through this wrapper.
+func (c countingWriter) Space() []byte {
+	if l, ok := c.w.(interface{ Space() []byte }); ok {
+		return l.Space()
+	}
+	return nil
+}
+
 func (c countingWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
 	c.n.Add(int64(n))

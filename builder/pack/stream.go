@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // FileInfo describes a finished image file.
@@ -53,20 +55,27 @@ func WriteCompressed(ctx context.Context, path string, c Compression, threads in
 	// The file and the hash see the same compressed bytes; every write
 	// checks ctx, so a cancellation stops the pass even if write and
 	// the compressor do not look at it.
-	out := &hashingWriter{ctx: ctx, w: f, h: sha256.New()}
+	out := &hashingWriter{ctx: ctx, w: &writebackFile{f: f}, h: sha256.New()}
 	comp, err := NewCompressor(c, out, threads)
 	if err != nil {
 		return FileInfo{}, fmt.Errorf("writing %s: %w", path, err)
 	}
 	// tar writes 512-byte headers and small files; the compressors and
-	// the file want large writes.
-	buf := bufio.NewWriterSize(comp, 1<<20)
+	// the file want large writes. The chunked compressors (zstd, xz)
+	// buffer a whole chunk themselves and lend it to the tar writer to
+	// read files into: a bufio.Writer in front would only add a copy.
+	var dst io.Writer = comp
+	var buf *bufio.Writer
+	if _, ok := comp.(spaceLender); !ok {
+		buf = bufio.NewWriterSize(comp, 1<<20)
+		dst = buf
+	}
 
-	err = write(buf)
+	err = write(dst)
 	if err == nil {
 		err = ctx.Err()
 	}
-	if err == nil {
+	if err == nil && buf != nil {
 		err = buf.Flush()
 	}
 	if err != nil {
@@ -117,6 +126,38 @@ func syncDir(dir string) error {
 		return err
 	}
 	return errors.Join(d.Sync(), d.Close())
+}
+
+// writebackFile writes to f and asks the kernel to start writing each
+// writebackStep bytes to disk as soon as they are written, so that the
+// final fsync waits for the last few MiB only. Without it the fsync of a
+// 100 MB zstd image took 70-110 ms, 7-9% of the whole pass, spent after
+// compression had ended; with it the disk works while the compressor
+// does. It is a hint: the fsync at the end is what makes the file
+// durable, so a failing sync_file_range (a filesystem without it) only
+// turns the hint off.
+type writebackFile struct {
+	f       *os.File
+	off     int64 // bytes written
+	started int64 // bytes handed to writeback
+	noHint  bool  // sync_file_range failed once: stop asking
+}
+
+// writebackStep is how many written bytes are handed to writeback at
+// once: large enough that the call is rare, small enough that little is
+// left for the fsync.
+const writebackStep = 8 << 20
+
+func (w *writebackFile) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if !w.noHint && w.off-w.started >= writebackStep {
+		if unix.SyncFileRange(int(w.f.Fd()), w.started, w.off-w.started, unix.SYNC_FILE_RANGE_WRITE) != nil {
+			w.noHint = true
+		}
+		w.started = w.off
+	}
+	return n, err
 }
 
 // hashingWriter writes to w and h, counting bytes, until ctx is done.

@@ -58,10 +58,20 @@ type FileEntry struct {
 // sources: a unified image is WriteFiles (metadata.yaml, templates/) then
 // WriteTree (rootfs/) on the same TarWriter.
 type TarWriter struct {
-	tw    *tar.Writer
-	opts  TarOptions
-	stats Stats
-	buf   []byte
+	tw     *tar.Writer
+	opts   TarOptions
+	stats  Stats
+	buf    []byte
+	lender spaceLender // the destination, when files can be read into it
+}
+
+// spaceLender is a destination that lends its buffer's free space, so
+// that file contents are read into it and written with no copy: the
+// chunked compressors (chunkWriter.Space). Space returns nil when it has
+// nothing to lend, so that a wrapper (a progress counter) can always
+// forward it.
+type spaceLender interface {
+	Space() []byte
 }
 
 // NewTarWriter starts an archive on w.
@@ -69,7 +79,8 @@ func NewTarWriter(w io.Writer, opts TarOptions) (*TarWriter, error) {
 	if err := validPrefix(opts.Prefix); err != nil {
 		return nil, err
 	}
-	return &TarWriter{tw: tar.NewWriter(w), opts: opts}, nil
+	l, _ := w.(spaceLender)
+	return &TarWriter{tw: tar.NewWriter(w), opts: opts, lender: l}, nil
 }
 
 // Stats returns what has been written so far.
@@ -359,9 +370,17 @@ func (w *walker) copyFile(f *os.File, size int64, full string) error {
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		n, err := f.Read(w.t.buf[:min(int64(len(w.t.buf)), left)])
+		buf := w.t.buf
+		if w.t.lender != nil {
+			// archive/tar passes the bytes of a file entry to its
+			// writer as they are, so they land where they were read.
+			if space := w.t.lender.Space(); len(space) > 0 {
+				buf = space
+			}
+		}
+		n, err := f.Read(buf[:min(int64(len(buf)), left)])
 		if n > 0 {
-			if _, werr := w.t.tw.Write(w.t.buf[:n]); werr != nil {
+			if _, werr := w.t.tw.Write(buf[:n]); werr != nil {
 				return fmt.Errorf("archiving %s: %w", full, werr)
 			}
 			left -= int64(n)
