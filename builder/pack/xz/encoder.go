@@ -27,11 +27,11 @@ func levelParams(level int) params {
 	case 3:
 		return params{dictSize: dict, niceLen: 273, depth: 48}
 	case 4:
-		return params{dictSize: dict, niceLen: 16, depth: 24, optimal: true}
+		return params{dictSize: dict, niceLen: 16, optimal: true}
 	case 5:
-		return params{dictSize: dict, niceLen: 32, depth: 32, optimal: true}
+		return params{dictSize: dict, niceLen: 32, optimal: true}
 	}
-	return params{dictSize: dict, niceLen: 64, depth: 48, optimal: true}
+	return params{dictSize: dict, niceLen: 64, optimal: true}
 }
 
 // DictSize is the dictionary size of a level, xz's for the same preset.
@@ -51,8 +51,10 @@ type Encoder struct {
 	p     params
 	coder lzmaCoder
 	hc    hc4
+	bt    bt4
 	lazy  lazyParser
-	chunk []byte // one LZMA2 chunk's range coder output
+	opt   *optimalParser // made for the normal levels only
+	chunk []byte         // one LZMA2 chunk's range coder output
 }
 
 // NewEncoder returns an encoder for a level from 0 to MaxLevel.
@@ -75,10 +77,20 @@ func (e *Encoder) AppendBlock(dst, src []byte, stop <-chan struct{}) ([]byte, Re
 	dst = append(dst, make([]byte, blockHeaderRoom)...)
 	dataStart := len(dst)
 	e.coder.buf, e.coder.pos = src, 0
-	e.hc.reset(src, e.p.dictSize, e.p.niceLen, e.p.depth)
-	e.lazy.reset(&e.coder, &e.hc, e.p.niceLen)
+	var p parser = &e.lazy
+	if e.p.optimal {
+		if e.opt == nil {
+			e.opt = new(optimalParser)
+		}
+		e.bt.reset(src, e.p.dictSize, e.p.niceLen, e.p.depth)
+		e.opt.reset(&e.coder, &e.bt, e.p.niceLen, e.p.dictSize)
+		p = e.opt
+	} else {
+		e.hc.reset(src, e.p.dictSize, e.p.niceLen, e.p.depth)
+		e.lazy.reset(&e.coder, &e.hc, e.p.niceLen)
+	}
 	var err error
-	dst, e.chunk, err = appendLZMA2(dst, &e.coder, &e.lazy, e.chunk, stop)
+	dst, e.chunk, err = appendLZMA2(dst, &e.coder, p, e.chunk, stop)
 	e.coder.buf = nil
 	if err != nil {
 		return dst[:blockStart], Record{}, err

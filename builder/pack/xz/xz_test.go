@@ -145,8 +145,13 @@ func TestLevelsAndBoundaries(t *testing.T) {
 	text := bytes.Repeat(s["text"], 6) // 2.4 MiB: over one LZMA2 chunk
 	for level := 0; level <= MaxLevel; level++ {
 		sizes := []int{lzma2MaxIn - 1, lzma2MaxIn, lzma2MaxIn + 1}
-		if testing.Short() && level != 0 && level != 6 {
-			sizes = sizes[1:2]
+		if testing.Short() {
+			// Every level, and the 2 MiB edge at a fast and the
+			// default level.
+			sizes = []int{300 << 10}
+			if level == 0 || level == 6 {
+				sizes = append(sizes, lzma2MaxIn+1)
+			}
 		}
 		for _, n := range sizes {
 			src := text[:n]
