@@ -32,3 +32,22 @@ func TestProgress(t *testing.T) {
 		}
 	}
 }
+
+// lendingWriter lends a buffer, as pack's chunked compressors do.
+type lendingWriter struct{ bytes.Buffer }
+
+func (l *lendingWriter) Space() []byte { return make([]byte, 8) }
+
+// The progress wrapper forwards the compressor's Space, so that pack
+// still reads files straight into it, and lends nothing otherwise.
+func TestProgressForwardsSpace(t *testing.T) {
+	p := startProgressEvery(&testenv.SyncBuffer{}, false, "x", "archived", time.Hour)
+	defer p.Stop()
+	type lender interface{ Space() []byte }
+	if l, ok := p.Wrap(&lendingWriter{}).(lender); !ok || len(l.Space()) != 8 {
+		t.Error("Space of the wrapped writer not forwarded")
+	}
+	if l, ok := p.Wrap(&bytes.Buffer{}).(lender); ok && l.Space() != nil {
+		t.Error("Space lent for a writer that lends none")
+	}
+}
