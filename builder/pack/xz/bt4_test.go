@@ -164,6 +164,39 @@ func TestBT4AgainstBruteForce(t *testing.T) {
 	}
 }
 
+// FuzzBT4 checks the finder against brute force on any input, with the
+// window, niceLen and depth taken from the input's first bytes.
+func FuzzBT4(f *testing.F) {
+	for _, buf := range bt4Inputs(5) {
+		f.Add(buf[:min(len(buf), 600)])
+	}
+	f.Add([]byte("\x03\x10\x00abcabcabcabcabcabcabcabc"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) < 3 || len(in) > 4096 {
+			return
+		}
+		dictSize := 1 + int(in[0])*int(in[0])
+		nice := 2 + int(in[1])
+		exact := in[2]&1 == 0
+		depth := 0
+		if exact {
+			depth = 1 << 30
+		}
+		buf := in[3:]
+		var fd bt4
+		fd.reset(buf, dictSize, nice, depth)
+		var ms []match
+		for cur := range buf {
+			if in[2]&2 != 0 && cur%7 == 3 {
+				fd.skip(1)
+				continue
+			}
+			ms = fd.find(ms[:0])
+			bt4Check(t, "fuzz", buf, cur, dictSize, nice, ms, exact)
+		}
+	})
+}
+
 // bt4All returns the matches found at every position, finding all the way.
 func bt4All(f *bt4, buf []byte, dictSize, nice, depth int) [][]match {
 	f.reset(buf, dictSize, nice, depth)
