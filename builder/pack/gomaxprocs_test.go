@@ -21,17 +21,20 @@ import (
 // child passes threads 0, as `builder pack` does by default, so its
 // worker count follows GOMAXPROCS.
 //
-// The tree (~30 MiB, mostly repetitive so that it packs fast) has files
-// crossing the chunk boundaries of every compressor: gzip's 1 MiB
-// blocks, xz-0's 1 MiB and xz-1's 3 MiB chunks, zstd's 16 MiB frames
+// The trees (3.5 to 30 MiB, mostly text or zeros so that they pack fast)
+// have files crossing the chunk boundaries of every compressor: gzip's 1
+// MiB blocks, xz-0's 1 MiB and xz-1's 3 MiB chunks, zstd's 16 MiB frames
 // and, at the default level, xz-6's 24 MiB chunks.
 func TestPackGOMAXPROCS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("packs a 30 MiB tree in 14 child processes")
 	}
-	// xz-0 and xz-1 pack the small tree: the pure-Go encoder is slow.
-	small := gomaxprocsTree(t, t.TempDir(), 0)
-	big := gomaxprocsTree(t, t.TempDir(), 26<<20)
+	// Each compressor packs the smallest tree that crosses its chunks:
+	// the pure-Go xz encoder is the slow one, and xz-6's optimal parser
+	// spends seconds per MiB of text, little on runs of zeros.
+	small := gomaxprocsTree(t, t.TempDir(), 7<<19, 0)
+	big := gomaxprocsTree(t, t.TempDir(), 7<<19, 26<<20)
+	sparse := gomaxprocsTree(t, t.TempDir(), 0, 26<<20)
 	for _, tc := range []struct {
 		compression string
 		src         string
@@ -42,7 +45,7 @@ func TestPackGOMAXPROCS(t *testing.T) {
 		{"zstd-1", big, zstdChunk},
 		{"xz-0", small, xzChunk(0)},
 		{"xz-1", small, xzChunk(1)},
-		{"xz-6", big, xzChunk(6)},
+		{"xz-6", sparse, xzChunk(6)},
 		{"none", big, 0},
 	} {
 		t.Run(tc.compression, func(t *testing.T) {
@@ -125,12 +128,12 @@ func TestPackGOMAXPROCSChild(t *testing.T) {
 	}
 }
 
-// gomaxprocsTree is makeTree's tree (every kind of entry) plus 3.5 MiB
-// of text in files of 1-600 KiB and, when bigSize is not 0, a file of
-// bigSize bytes repeating a slowly changing 64 KiB of that text. Text,
-// not random bytes: the pure-Go xz encoder takes tens of seconds on 30
-// MiB of random data.
-func gomaxprocsTree(t *testing.T, dir string, bigSize int) string {
+// gomaxprocsTree is makeTree's tree (every kind of entry) plus, when
+// textSize is not 0, that many bytes of text in files of 1-600 KiB and,
+// when bigSize is not 0, a file of bigSize bytes: zeros with 16 KiB of
+// text every 2 MiB, so that every chunk holds real sequences but costs
+// the xz encoder little.
+func gomaxprocsTree(t *testing.T, dir string, textSize, bigSize int) string {
 	t.Helper()
 	makeTree(t, dir, treeOptions{bigSize: 64 << 10})
 	text := filepath.Join(dir, "usr", "share", "text")
@@ -138,7 +141,7 @@ func gomaxprocsTree(t *testing.T, dir string, bigSize int) string {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	data := wordData(rng, 7<<19)
+	data := wordData(rng, textSize)
 	for i := 0; len(data) > 0; i++ {
 		n := min(len(data), 1<<10+rng.IntN(600<<10))
 		if err := os.WriteFile(filepath.Join(text, strconv.Itoa(i)), data[:n], 0o644); err != nil {
@@ -149,13 +152,11 @@ func gomaxprocsTree(t *testing.T, dir string, bigSize int) string {
 	if bigSize == 0 {
 		return dir
 	}
-	pattern := wordData(rng, 64<<10)
-	var big bytes.Buffer
-	for big.Len() < bigSize {
-		pattern[rng.IntN(len(pattern))] = byte('a' + rng.IntN(26))
-		big.Write(pattern)
+	big := make([]byte, bigSize)
+	for off := 0; off < len(big); off += 2 << 20 {
+		copy(big[off:], wordData(rng, 16<<10))
 	}
-	if err := os.WriteFile(filepath.Join(dir, "var.img"), big.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "var.img"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
