@@ -67,6 +67,16 @@ func PeakRSS() (float64, error) {
 	return v, nil
 }
 
+// PeakRSSOf reads a process's VmHWM in MiB: for a child whose pid only
+// /proc shows (one a function under test starts).
+func PeakRSSOf(pid int) (float64, error) {
+	v, ok := read(fmt.Sprintf("/proc/%d/status", pid))
+	if !ok {
+		return 0, fmt.Errorf("no VmHWM for pid %d", pid)
+	}
+	return v, nil
+}
+
 // read reads VmHWM in MiB from a /proc status file.
 func read(path string) (float64, bool) {
 	status, err := os.ReadFile(path)
