@@ -20,8 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +46,7 @@ func BenchmarkSquashfs(b *testing.B) {
 		for range rounds {
 			ours := filepath.Join(out, "ours.squashfs")
 			resetPeakRSS(b)
-			peak := watchChildren()
+			peak := benchutil.WatchChildren()
 			cpu0 := childrenCPU(b)
 			start := time.Now()
 			info, err := WriteSquashfs(context.Background(), tree, ours, SquashfsOptions{Compression: c, Epoch: &epoch})
@@ -93,61 +91,6 @@ func BenchmarkSquashfs(b *testing.B) {
 	fmt.Printf("squashfs %v vs mksquashfs -noappend -comp xz -b 1M, %d rounds, %d CPUs, %s:\n%s",
 		squashfsArgs(c), rounds*b.N, runtime.NumCPU(), tree, m.Table())
 	m.Report(b)
-}
-
-// watchChildren samples, every 10 ms until the returned function is
-// called, the VmHWM of this process's children (WriteSquashfs's
-// mksquashfs, whose pid the benchmark does not see) and returns their
-// largest sum in MiB.
-func watchChildren() func() float64 {
-	peaks := map[int]float64{}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			for _, pid := range children() {
-				if v, err := benchutil.PeakRSSOf(pid); err == nil {
-					peaks[pid] = max(peaks[pid], v)
-				}
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() float64 {
-		close(stop)
-		<-done
-		var sum float64
-		for _, p := range peaks {
-			sum += p
-		}
-		return sum
-	}
-}
-
-// children lists the pids of this process's children: each thread's
-// /proc/self/task/TID/children (a Go child's parent is the thread that
-// forked it).
-func children() []int {
-	files, _ := filepath.Glob("/proc/self/task/*/children")
-	var pids []int
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, s := range strings.Fields(string(data)) {
-			if pid, err := strconv.Atoi(s); err == nil {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
 }
 
 // childrenCPU is the user + system time of this process's waited-for

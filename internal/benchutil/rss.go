@@ -6,6 +6,7 @@ package benchutil
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,16 +21,27 @@ import (
 // high-water mark of the mm being left, which is the parent's own, into
 // the child's maxrss; every child would report at least its parent's peak.
 func WatchPeaks(pids ...int) func() float64 {
-	peaks := make([]float64, len(pids))
+	return watch(func() []int { return pids })
+}
+
+// WatchChildren is WatchPeaks for this process's children as they come
+// and go, for a child that a function under test starts and whose pid the
+// caller never sees (pack.WriteSquashfs's mksquashfs).
+func WatchChildren() func() float64 { return watch(children) }
+
+// watch samples the VmHWM of the processes pids lists every 10 ms until
+// the returned function is called, and returns the sum of their peaks.
+func watch(pids func() []int) func() float64 {
+	peaks := map[int]float64{}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			for i, pid := range pids {
+			for _, pid := range pids() {
 				if v, ok := read(fmt.Sprintf("/proc/%d/status", pid)); ok {
-					peaks[i] = max(peaks[i], v)
+					peaks[pid] = max(peaks[pid], v)
 				}
 			}
 			select {
@@ -50,6 +62,26 @@ func WatchPeaks(pids ...int) func() float64 {
 	}
 }
 
+// children lists this process's children: each thread's
+// /proc/self/task/TID/children (a child's parent is the thread that
+// forked it).
+func children() []int {
+	files, _ := filepath.Glob("/proc/self/task/*/children")
+	var pids []int
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread is gone
+		}
+		for _, s := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(s); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
 // ResetPeakRSS resets this process's VmHWM to its current RSS.
 func ResetPeakRSS() error {
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
@@ -63,16 +95,6 @@ func PeakRSS() (float64, error) {
 	v, ok := read("/proc/self/status")
 	if !ok {
 		return 0, fmt.Errorf("no VmHWM in /proc/self/status")
-	}
-	return v, nil
-}
-
-// PeakRSSOf reads a process's VmHWM in MiB: for a child whose pid only
-// /proc shows (one a function under test starts).
-func PeakRSSOf(pid int) (float64, error) {
-	v, ok := read(fmt.Sprintf("/proc/%d/status", pid))
-	if !ok {
-		return 0, fmt.Errorf("no VmHWM for pid %d", pid)
 	}
 	return v, nil
 }
