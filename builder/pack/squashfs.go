@@ -49,9 +49,9 @@ func squashfsArgs(c Compression) []string {
 //
 // The options are distrobuilder's (-noappend -comp xz -b 1M, so images
 // match in size) plus what costs nothing: -no-exports, -no-progress,
-// -no-recovery and a bounded -mem (see squashfsMemory). Measured on the
-// reference rootfs of issue 19 (docs/benchmarks.md, "Squashfs"), every
-// other choice trades size for time or time for size: 256K or 128K
+// -no-recovery and a bounded -mem (see squashfsMemory). Measured on a
+// sample of issue 19's reference rootfs (docs/benchmarks.md, "Squashfs"),
+// every other choice trades size for time or time for size: 256K or 128K
 // blocks, or -no-fragments, take 20-35 % less CPU but are 9-18 % larger;
 // -Xbcj x86 is 2 % smaller and takes twice the CPU; -Xdict-size 50 %,
 // -no-duplicates and -always-use-fragments change neither by more than
@@ -117,11 +117,11 @@ func WriteSquashfs(ctx context.Context, root, path string, opts SquashfsOptions)
 // squashfsMemory is mksquashfs's -mem in MiB for threads compressors.
 // Left alone, mksquashfs takes a quarter of the machine's memory and
 // gives a quarter of that to its read queue, so its reader runs ahead of
-// the compressors until most of the rootfs is in memory (441 MiB peak on
-// the 235 MB reference rootfs, growing with the input). 256 MiB (64 MiB
-// of read queue: 64 blocks of 1 MiB) keeps two compressors fed as well;
-// a larger machine gets 8 MiB more per thread. It changes no byte of the
-// output. 0 leaves mksquashfs's default, on a machine whose quarter is
+// the compressors until most of the rootfs is in memory (about 430 MiB
+// peak on the 235 MB reference rootfs, growing with the input). 256 MiB
+// (64 MiB of read queue: 64 blocks of 1 MiB) keeps two compressors fed
+// as well; a larger machine gets 8 MiB more per thread. It changes no
+// byte of the output. 0 leaves mksquashfs's default, on a machine whose quarter is
 // already less (mksquashfs refuses -mem over 75 % of the memory).
 func squashfsMemory(threads int) int {
 	want := max(256, 8*threads)
