@@ -28,6 +28,15 @@ func BenchmarkEncode(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// BUILDER_XZ_NICE and BUILDER_XZ_DEPTH override the level's, for
+	// tuning.
+	if s := os.Getenv("BUILDER_XZ_NICE"); s != "" {
+		e.p.niceLen, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("BUILDER_XZ_DEPTH"); s != "" {
+		e.p.depth, _ = strconv.Atoi(s)
+	}
+	e.p.hc4 = os.Getenv("BUILDER_XZ_FINDER") == "hc4"
 	var out []byte
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {

@@ -22,6 +22,7 @@ type optNode struct {
 	prev  uint32 // the position it is reached from
 	len   uint32 // the symbol: length (1: literal or short rep)
 	dist  uint32 // and 0-based distance, literalMark for a literal
+	lit   bool   // a literal comes before the symbol (a rep0 match)
 	state uint32 // after the symbol, set once the node is reached
 	reps  [4]uint32
 }
@@ -109,7 +110,7 @@ func (p *optimalParser) repPrice(idx int, state, posState uint32) uint32 {
 func (p *optimalParser) reach(at int, price, from, n, dist uint32) {
 	nd := &p.nodes[at]
 	if price < nd.price {
-		nd.price, nd.prev, nd.len, nd.dist = price, from, n, dist
+		nd.price, nd.prev, nd.len, nd.dist, nd.lit = price, from, n, dist, false
 	}
 }
 
@@ -119,6 +120,8 @@ func (p *optimalParser) settle(cur int) {
 	from := &p.nodes[nd.prev]
 	nd.reps = from.reps
 	switch {
+	case nd.lit:
+		nd.state = stateRep(stateLiteral(from.state))
 	case nd.len == 1 && nd.dist == literalMark:
 		nd.state = stateLiteral(from.state)
 	case nd.len == 1:
@@ -211,17 +214,23 @@ func (p *optimalParser) optimum() {
 	n := 0
 	for at := end; at > 0; at = int(p.nodes[at].prev) {
 		n++
+		if p.nodes[at].lit {
+			n++
+		}
 	}
-	start := len(p.plan)
 	for range n {
 		p.plan = append(p.plan, match{})
 	}
 	i := len(p.plan) - 1
 	for at := end; at > 0; at = int(p.nodes[at].prev) {
-		p.plan[i] = match{len: p.nodes[at].len, dist: p.nodes[at].dist}
+		nd := &p.nodes[at]
+		p.plan[i] = match{len: nd.len, dist: nd.dist}
 		i--
+		if nd.lit {
+			p.plan[i] = match{len: 1, dist: literalMark}
+			i--
+		}
 	}
-	_ = start
 	if long.len != 0 {
 		p.plan = append(p.plan, long)
 	}
@@ -253,8 +262,25 @@ func (p *optimalParser) expand(cur, end, base int) int {
 	if matched {
 		mb = buf[rep0At]
 	}
-	p.reach(cur+1, price+price0(m.isMatch[state][posState])+literalPrice(m.litProbs(prev), b, matched, mb), uint32(cur), 1, literalMark)
+	litPrice := price + price0(m.isMatch[state][posState]) + literalPrice(m.litProbs(prev), b, matched, mb)
+	p.reach(cur+1, litPrice, uint32(cur), 1, literalMark)
 	repBase := matchPrice + price1(m.isRep[state])
+	// A literal then a rep0 match: the literal breaks a match at rep0
+	// that goes on after it.
+	if rep0At >= 0 && buf[rep0At] != b && avail >= 3 {
+		if n := repLen(buf, pos+1, nd.reps[0], min(avail-1, maxMatchLen)); n >= 2 {
+			ls, ps := stateLiteral(state), uint32(pos+1)&posMask
+			pr := litPrice + price1(m.isMatch[ls][ps]) + price1(m.isRep[ls]) +
+				price0(m.isRepG0[ls]) + price1(m.isRep0Long[ls][ps]) + p.repLens.prices[ps][n-2]
+			for end < cur+1+n {
+				end++
+				p.nodes[end].price = infinityPrice
+			}
+			if nd2 := &p.nodes[cur+1+n]; pr < nd2.price {
+				nd2.price, nd2.prev, nd2.len, nd2.dist, nd2.lit = pr, uint32(cur), uint32(n), nd.reps[0], true
+			}
+		}
+	}
 	// Short rep.
 	if rep0At >= 0 && buf[rep0At] == b {
 		p.reach(cur+1, repBase+price0(m.isRepG0[state])+price0(m.isRep0Long[state][posState]), uint32(cur), 1, nd.reps[0])
@@ -299,8 +325,13 @@ func (p *optimalParser) expand(cur, end, base int) int {
 			continue
 		}
 		grow(cur + n)
-		for ; l <= n; l++ {
+		// The distance's price depends on the length up to 5 only.
+		for ; l <= n && l < minMatchLen+lenStates-1; l++ {
 			p.reach(cur+l, normal+lp[l-2]+p.dists.price(mt.dist, uint32(l)), uint32(cur), uint32(l), mt.dist)
+		}
+		dp := normal + p.dists.price(mt.dist, minMatchLen+lenStates-1)
+		for ; l <= n; l++ {
+			p.reach(cur+l, dp+lp[l-2], uint32(cur), uint32(l), mt.dist)
 		}
 	}
 	return end
