@@ -31,9 +31,16 @@ import (
 //     encoders (kept and reused: no allocation per chunk), with both
 //     sizes in the block header as xz -T writes them; the stream header
 //     goes before the first block and the index and footer after the
-//     last (chunkFraming). ulikunitz/xz's writer, used before, was
+//     last (chunkFraming). Levels 4-9 parse optimally over a binary
+//     tree (bt4), 0-3 lazily over a hash chain (hc4); at the default
+//     level 6, on 24 MiB pieces of the reference rootfs tar, the output
+//     is 1.2-3.1% larger than xz -6's in 0.7-0.8× its CPU time
+//     (single thread; on already compressed data, the same size in
+//     about the same time). ulikunitz/xz's writer, used before, was
 //     greedy over a hash chain: +20% over xz -6 on a Debian rootfs,
 //     and its BinaryTree matcher was 10% larger still at 15× the time.
+//     Memory: one encoder per worker, 81 MiB at level 6 (bt4's trees
+//     over the 8 MiB dictionary), reused for every chunk.
 //   - none: the tar stream itself.
 
 // gzipBlock is pgzip's block size. Changing it changes every gzip image.

@@ -15,11 +15,11 @@ type params struct {
 }
 
 // levelParams follows xz's presets for the dictionary sizes; the rest is
-// tuned on builder's samples (24 MiB pieces of a Debian rootfs tar),
-// where bt4's search depth is what the time goes with: at level 6, nice
-// 64 and depth 48 (xz's own) came within 1% of xz -6's size at 1.3-1.4x
-// its time, nice 32 and depth 6 at 2.7-3.1% larger in 0.7-0.8x its
-// time.
+// tuned on builder's samples (24 MiB pieces of a Debian rootfs tar, CPU
+// time against xz -6 -T1), where bt4's search depth is what the time
+// goes with. At level 6, xz's own nice 64 and depth 48 came within 1% of
+// xz -6's size at 1.3-1.4x its time; nice 32 and depth 8 is 1.2-3.1%
+// larger in 0.7-0.8x its time (0.85x is the target).
 func levelParams(level int) params {
 	dict := DictSize(level)
 	switch level {
@@ -36,7 +36,7 @@ func levelParams(level int) params {
 	case 5:
 		return params{dictSize: dict, niceLen: 32, depth: 4, optimal: true}
 	case 6:
-		return params{dictSize: dict, niceLen: 32, depth: 6, optimal: true}
+		return params{dictSize: dict, niceLen: 32, depth: 8, optimal: true}
 	}
 	// 7-9: larger dictionaries, and more search for those who ask
 	// for them.

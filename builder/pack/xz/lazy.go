@@ -18,6 +18,8 @@ func (p *lazyParser) reset(c *lzmaCoder, mf matchFinder, niceLen int) {
 
 func (p *lazyParser) stateReset() {}
 
+func (p *lazyParser) chunkEnd(bool) {}
+
 // farther is whether big is so much farther than small that a match one
 // byte longer at big is not worth it.
 func farther(small, big uint32) bool { return big>>7 > small }

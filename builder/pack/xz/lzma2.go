@@ -32,6 +32,8 @@ type parser interface {
 	// stateReset tells the parser the model was reset: what it cached
 	// of the probabilities is stale.
 	stateReset()
+	// chunkEnd tells it whether the chunk just coded went out stored.
+	chunkEnd(stored bool)
 }
 
 // appendLZMA2 codes c.buf whole as LZMA2 data, end marker included.
@@ -60,6 +62,7 @@ func appendLZMA2(dst []byte, c *lzmaCoder, p parser, chunk []byte, stop <-chan s
 		c.rc.flush()
 		chunk = c.rc.out
 		in, out := c.pos-start, len(chunk)
+		p.chunkEnd(out >= in)
 		if out >= in {
 			// Stored: the decoder keeps its state through it, but
 			// the encoder's model has moved on, so the next LZMA

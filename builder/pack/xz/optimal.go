@@ -43,14 +43,23 @@ type optimalParser struct {
 	sinceDist     int
 	sinceAlign    int
 	sinceLen      int
+
+	// greedy: the last chunk went out stored. Until one compresses
+	// again, the longest match is taken as it comes, without pricing
+	// the bytes ahead: on data that does not compress, pricing is
+	// time lost (the finder still indexes every position).
+	greedy bool
 }
 
 func (p *optimalParser) reset(c *lzmaCoder, mf matchFinder, niceLen, dictSize int) {
 	p.c, p.mf, p.niceLen = c, mf, niceLen
 	p.slots = distSlotOf(uint32(dictSize-1)) + 1
 	p.plan, p.next0 = p.plan[:0], 0
+	p.greedy = false
 	p.stateReset()
 }
+
+func (p *optimalParser) chunkEnd(stored bool) { p.greedy = stored }
 
 func (p *optimalParser) stateReset() {
 	p.sinceDist, p.sinceAlign, p.sinceLen = distRefresh, alignRefresh, lenRefresh
@@ -80,7 +89,11 @@ func (p *optimalParser) next() (uint32, uint32) {
 	if p.next0 == len(p.plan) {
 		p.refresh()
 		p.plan, p.next0 = p.plan[:0], 0
-		p.optimum()
+		if p.greedy {
+			p.longest()
+		} else {
+			p.optimum()
+		}
 	}
 	s := p.plan[p.next0]
 	p.next0++
@@ -143,6 +156,40 @@ func (p *optimalParser) settle(cur int) {
 			nd.reps[0] = nd.dist
 		}
 	}
+}
+
+// longest plans the longest match at the coder's position (a rep one
+// if as long), or a literal.
+func (p *optimalParser) longest() {
+	c, buf := p.c, p.c.buf
+	base := c.pos
+	p.matches = p.mf.find(p.matches[:0])
+	avail := len(buf) - base
+	if avail < 2 {
+		p.plan = append(p.plan, match{len: 1, dist: literalMark})
+		return
+	}
+	limit := min(avail, maxMatchLen)
+	best := match{len: 1, dist: literalMark}
+	for _, d := range c.reps {
+		if n := repLen(buf, base, d, limit); n > int(best.len) {
+			best = match{len: uint32(n), dist: d}
+		}
+	}
+	if k := len(p.matches); k > 0 {
+		m := p.matches[k-1]
+		if int(m.len) >= p.niceLen {
+			m.len = uint32(matchLen(buf, base, base-int(m.dist)-1, limit))
+		}
+		// A short far match costs more than its literals.
+		if m.len > best.len+1 && (m.len > 2 || m.dist < 0x80) {
+			best = m
+		}
+	}
+	if best.len > 1 {
+		p.mf.skip(int(best.len) - 1)
+	}
+	p.plan = append(p.plan, best)
 }
 
 // optimum plans the symbols from the coder's position into p.plan.
