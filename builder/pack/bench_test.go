@@ -8,14 +8,20 @@ package pack
 //
 // (-bench 'Pack/zstd' for one algorithm). The input is the reference
 // rootfs (see benchTree: built once with debootstrap and cached, as
-// root), or $BUILDER_BENCH_ROOTFS. Each benchmark iteration makes
+// root), $BUILDER_BENCH_INPUT=1g for about 1.1 GiB of it, or
+// $BUILDER_BENCH_ROOTFS. Each benchmark iteration makes
 // $BUILDER_BENCH_ITER (default 5) rounds per algorithm, each round in
 // this order:
 //
 //	ours      WriteCompressed(WriteTree) in this process
-//	C         `tar --sort=name -c . | pigz -6` (zstd -3 -T0, xz -6 -T0)
+//	C         `tar --sort=name -c . | pigz -6` (zstd -3 -T0, xz -6 -T0;
+//	          for none, `tar --sort=name -cf FILE .`)
 //	command   `builder pack DIR --type unified --compression C` as a
 //	          process (built once with go build): what users see
+//
+// BUILDER_BENCH_RSS=1 runs ours and the command only (no C tools, no
+// ratios): the memory figures, without the C tools' minutes on a large
+// input.
 //
 // and prints, per algorithm, the median, min and max over the rounds of:
 //
@@ -72,6 +78,7 @@ func BenchmarkPack(b *testing.B) {
 	tree := benchTree(b)
 	size := warmTree(b, tree)
 	rounds := benchIterations(b)
+	rssOnly := os.Getenv("BUILDER_BENCH_RSS") == "1"
 	builder := buildBuilder(b)
 	recipe, err := filepath.Abs(filepath.Join("..", "..", "recipes", "busybox.hcl"))
 	if err != nil {
@@ -86,9 +93,13 @@ func BenchmarkPack(b *testing.B) {
 		{"gzip-6", "pigz", "pigz", []string{"-6", "-p", strconv.Itoa(threads)}},
 		{"zstd-3", "zstd", "zstd", []string{"-3", "-T0"}},
 		{"xz-6", "xz", "xz-utils", []string{"-6", "-T0"}},
+		{"none", "", "", nil},
 	} {
 		b.Run(tc.compression, func(b *testing.B) {
-			tool := testenv.Command(b, tc.tool, tc.pkg)
+			tool := ""
+			if tc.tool != "" && !rssOnly {
+				tool = testenv.Command(b, tc.tool, tc.pkg)
+			}
 			c := mustCompression(b, tc.compression)
 			out := b.TempDir()
 			b.SetBytes(size * int64(rounds))
@@ -111,6 +122,16 @@ func BenchmarkPack(b *testing.B) {
 					rss := peakRSS(b)
 					os.Remove(ours)
 					b.StopTimer()
+
+					if rssOnly {
+						cmdWall, cmdRSS := packCommand(b, builder, recipe, tree, tc.compression, filepath.Join(out, fmt.Sprint("cmd", round)))
+						m.Add("RSS-MiB", rss)
+						m.Add("cmd-RSS-MiB", cmdRSS)
+						m.Add("ours-s", wall.Seconds())
+						m.Add("cmd-s", cmdWall.Seconds())
+						b.StartTimer()
+						continue
+					}
 
 					theirs := filepath.Join(out, "c.tar"+c.Algorithm.Extension)
 					cWall, cRSS := pipeline(b, tarPath, tree, tool, tc.args, theirs)
@@ -140,7 +161,15 @@ func BenchmarkPack(b *testing.B) {
 			}
 			b.StopTimer()
 			// On stdout: the testing package cuts a benchmark's log to 10 lines.
-			fmt.Printf("%s vs %s %v, %d rounds, %d threads, %s:\n%s", tc.compression, tc.tool, tc.args, rounds*b.N, threads, tree, m.Table())
+			against := fmt.Sprintf("vs %s %v", tc.tool, tc.args)
+			switch {
+			case rssOnly:
+				against = "(memory only)"
+			case tc.tool == "":
+				against = "vs tar"
+			}
+			fmt.Printf("%s %s, %d rounds, %d threads, %s (%.2f GiB of file data):\n%s",
+				tc.compression, against, rounds*b.N, threads, tree, float64(size)/(1<<30), m.Table())
 			m.Report(b)
 		})
 	}
@@ -182,8 +211,9 @@ func packCommand(b *testing.B, builder, recipe, tree, compression, dir string) (
 	return wall, rss
 }
 
-// pipeline runs `tar -C tree --sort=name -c . | tool args > dst` and
-// returns its wall time and tar's plus the compressor's peak RSS in MiB.
+// pipeline runs `tar -C tree --sort=name -c . | tool args > dst` (with
+// no tool, tar alone writes dst) and returns its wall time and tar's
+// plus the compressor's peak RSS in MiB.
 func pipeline(b *testing.B, tarPath, tree, tool string, args []string, dst string) (time.Duration, float64) {
 	b.Helper()
 	out, err := os.Create(dst)
@@ -192,6 +222,20 @@ func pipeline(b *testing.B, tarPath, tree, tool string, args []string, dst strin
 	}
 	defer out.Close()
 	tarCmd := exec.Command(tarPath, "-C", tree, "--sort=name", "-c", ".")
+	if tool == "" {
+		tarCmd.Stdout, tarCmd.Stderr = out, os.Stderr
+		start := time.Now()
+		if err := tarCmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		peak := benchutil.WatchPeaks(tarCmd.Process.Pid)
+		err := tarCmd.Wait()
+		wall := time.Since(start)
+		if err != nil {
+			b.Fatalf("%v: %v", tarCmd, err)
+		}
+		return wall, peak()
+	}
 	comp := exec.Command(tool, args...)
 	pipe, err := tarCmd.StdoutPipe()
 	if err != nil {

@@ -42,27 +42,43 @@ func warmTree(b *testing.B, tree string) int64 {
 
 // The benchmark's input, in order of precedence:
 //   - $BUILDER_BENCH_ROOTFS, any tree;
-//   - with BUILDER_BENCH_TREE=generated, a ~300 MiB generated tree of
-//     text, binary-like and random files kept in $TMPDIR/builder-bench/
-//     (no root or network needed, but its figures are not the issue's);
-//   - otherwise the reference rootfs, `debootstrap --variant=minbase
-//     --include=systemd-sysv bookworm DIR` with debootstrap's default
-//     mirror, built once (as root) and kept in referenceCacheDir.
+//   - $BUILDER_BENCH_INPUT:
+//   - "ref" (the default): the reference rootfs, `debootstrap
+//     --variant=minbase --include=systemd-sysv bookworm DIR` with
+//     debootstrap's default mirror, built once (as root) and kept in
+//     referenceCacheDir;
+//   - "1g": the reference rootfs plus bigCopies copies of it under
+//     builder-bench-copy-N/, about 1.1 GiB as tar, built once from it
+//     and kept beside it: real content, to show memory does not grow
+//     with the tree;
+//   - "generated": a ~300 MiB generated tree of text, binary-like and
+//     random files kept in $TMPDIR/builder-bench/ (no root or network
+//     needed, but its figures are not the issue's).
 func benchTree(b *testing.B) string {
 	b.Helper()
 	if tree := os.Getenv("BUILDER_BENCH_ROOTFS"); tree != "" {
 		b.Logf("input: $BUILDER_BENCH_ROOTFS %s", tree)
 		return tree
 	}
-	if os.Getenv("BUILDER_BENCH_TREE") == "generated" {
+	input := os.Getenv("BUILDER_BENCH_INPUT")
+	switch input {
+	case "", "ref", "1g":
+	case "generated":
 		tree := generatedTree(b)
 		b.Logf("input: generated tree %s", tree)
 		return tree
+	default:
+		b.Fatalf("BUILDER_BENCH_INPUT=%q: want ref, 1g or generated", input)
 	}
 	testenv.Need(b, os.Geteuid() == 0, "the reference rootfs (debootstrap --variant=minbase --include=systemd-sysv bookworm) "+
 		"is built and packed as root; run as root, or set BUILDER_BENCH_ROOTFS=DIR, "+
-		"or BUILDER_BENCH_TREE=generated for the generated tree")
+		"or BUILDER_BENCH_INPUT=generated for the generated tree")
 	tree := referenceRootfs(b)
+	if input == "1g" {
+		tree = bigRootfs(b, tree)
+		b.Logf("input: %s (the reference rootfs and %d copies of it)", tree, bigCopies)
+		return tree
+	}
 	b.Logf("input: reference rootfs %s (%s)", tree, strings.Join(referenceCommand, " "))
 	return tree
 }
@@ -127,6 +143,66 @@ func referenceRootfs(b *testing.B) string {
 	}
 	b.Logf("built %s in %v", tree, time.Since(start).Round(time.Second))
 	return tree
+}
+
+// bigCopies is how many copies of the reference rootfs the 1g input
+// holds besides the reference itself: 5 × 235 MB is about 1.1 GiB as tar.
+const bigCopies = 4
+
+// bigRootfs returns the 1g input, making it on first use from ref (the
+// reference rootfs): `cp -a` of ref, then of ref again under each
+// builder-bench-copy-N/ (cp -a keeps hard links, xattrs and devices, so
+// the copies are packed as the reference is, each with its own inodes).
+// It is rebuilt when the reference's stamp is newer than its own.
+func bigRootfs(b *testing.B, ref string) string {
+	b.Helper()
+	tree := ref + "-1g"
+	stamp := tree + ".complete"
+	want := fmt.Sprintf("%s and %d copies of it under builder-bench-copy-N/\n", ref, bigCopies)
+	if got, err := os.ReadFile(stamp); err == nil && string(got) == want && !newer(b, ref+".complete", stamp) {
+		return tree
+	}
+	cp := testenv.Command(b, "cp", "coreutils")
+	tmp, err := os.MkdirTemp(filepath.Dir(ref), filepath.Base(tree)+".tmp-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	start := time.Now()
+	b.Logf("copying the reference rootfs %d+1 times into %s (a minute or two, once)", bigCopies, tmp)
+	copies := [][]string{{"-a", "--", ref + "/.", tmp}}
+	for i := range bigCopies {
+		copies = append(copies, []string{"-a", "--", ref, filepath.Join(tmp, fmt.Sprintf("builder-bench-copy-%d", i+1))})
+	}
+	for _, args := range copies {
+		if out, err := exec.Command(cp, args...).CombinedOutput(); err != nil {
+			b.Fatalf("cp %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	os.Remove(stamp)
+	os.RemoveAll(tree) // an incomplete or outdated tree
+	if err := os.Rename(tmp, tree); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(stamp, []byte(want), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("built %s in %v", tree, time.Since(start).Round(time.Second))
+	return tree
+}
+
+// newer reports whether file a was modified after file b.
+func newer(b *testing.B, a, bPath string) bool {
+	b.Helper()
+	sa, err := os.Stat(a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sb, err := os.Stat(bPath)
+	if err != nil {
+		return true
+	}
+	return sa.ModTime().After(sb.ModTime())
 }
 
 // generatedTree returns the generated tree, making it on first use.
