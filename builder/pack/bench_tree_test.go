@@ -133,8 +133,16 @@ func referenceRootfs(b *testing.B) string {
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("%v: %v (see %s)", cmd, err, log.Name())
 	}
+	install(b, tmp, tree, stamp, want, start)
+	return tree
+}
+
+// install renames the finished tree tmp into place (over an incomplete
+// or outdated one) and then writes its stamp.
+func install(b *testing.B, tmp, tree, stamp, want string, start time.Time) {
+	b.Helper()
 	os.Remove(stamp)
-	os.RemoveAll(tree) // an incomplete or outdated tree
+	os.RemoveAll(tree)
 	if err := os.Rename(tmp, tree); err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +150,6 @@ func referenceRootfs(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Logf("built %s in %v", tree, time.Since(start).Round(time.Second))
-	return tree
 }
 
 // bigCopies is how many copies of the reference rootfs the 1g input
@@ -179,15 +186,7 @@ func bigRootfs(b *testing.B, ref string) string {
 			b.Fatalf("cp %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	os.Remove(stamp)
-	os.RemoveAll(tree) // an incomplete or outdated tree
-	if err := os.Rename(tmp, tree); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(stamp, []byte(want), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("built %s in %v", tree, time.Since(start).Round(time.Second))
+	install(b, tmp, tree, stamp, want, start)
 	return tree
 }
 
