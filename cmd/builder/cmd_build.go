@@ -16,6 +16,7 @@ import (
 	"github.com/builder-images/builder/builder/events"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/imagetest"
+	"github.com/builder-images/builder/builder/pack"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
@@ -100,6 +101,8 @@ the types share run once.`,
 }
 
 func (a *app) runBuild(ctx context.Context, opts *buildOptions, recipePath string) (err error) {
+	// Packing's peak memory must not grow with the rootfs (see pack.GCPercent).
+	defer pack.TuneGC(a.environ)()
 	rep := a.newReporter(reportMode{json: opts.asJSON, quiet: opts.quiet})
 	start := time.Now()
 	end := events.Event{Type: events.BuildEnd}

@@ -16,6 +16,7 @@ import (
 	"github.com/builder-images/builder/builder/build"
 	"github.com/builder-images/builder/builder/image"
 	"github.com/builder-images/builder/builder/output"
+	"github.com/builder-images/builder/builder/pack"
 	"github.com/builder-images/builder/builder/recipe"
 )
 
@@ -219,6 +220,8 @@ func (a *app) runPack(ctx context.Context, opts *packCmdOptions, rootfsDir strin
 	}
 	popts.Output = build.OutputDir(sel.root(opts.output), sel.outputs[0])
 	popts.Warn = func(err error) { fmt.Fprintf(a.stderr, "builder: warning: %v\n", err) }
+	// Packing's peak memory must not grow with the rootfs (see pack.GCPercent).
+	defer pack.TuneGC(a.environ)()
 	j, err := output.Pack(ctx, popts)
 	var foreign *image.ForeignOutputError
 	if errors.As(err, &foreign) {
