@@ -19,8 +19,8 @@ var errAborted = errors.New("compression aborted")
 // is what makes parallel xz and zstd reproducible.
 //
 // Memory is bounded: at most workers+2 input chunks exist at once (one
-// filling, up to workers queued or compressing, one being written), plus
-// their compressed output.
+// filling, up to workers queued or compressing, one being written), or
+// fewer with limitInputs, plus their compressed output.
 type chunkWriter struct {
 	w        io.Writer
 	size     int // input bytes per chunk
@@ -31,6 +31,8 @@ type chunkWriter struct {
 	work  chan *chunkJob // to the workers
 	order chan *chunkJob // to the writer, in input order; its capacity bounds memory
 	free  chan []byte    // input buffers to reuse
+	made  int            // input buffers made so far
+	limit int            // how many input buffers may be made
 	stop  chan struct{}  // closed to abort
 	wg    sync.WaitGroup // workers and writer
 	once  sync.Once      // closes stop
@@ -75,6 +77,7 @@ func newFramedChunkWriter(w io.Writer, size, outCap, workers int, compress compr
 		work:  make(chan *chunkJob, workers),
 		order: make(chan *chunkJob, workers),
 		free:  make(chan []byte, workers+2),
+		limit: workers + 2,
 		stop:  make(chan struct{}),
 	}
 	c.wg.Add(workers + 1)
@@ -206,14 +209,42 @@ func (c *chunkWriter) Space() []byte {
 	return c.cur[len(c.cur):c.size]
 }
 
-// fill makes sure there is a chunk being filled.
+// limitInputs lowers the number of input chunks that may exist at once
+// to n (from workers+2; at least workers+1, or a worker would wait for
+// its next chunk to be filled). Call it before the first Write. Once n
+// exist, the next chunk is filled only when a worker is done with one:
+// worth it when compressing a chunk takes far longer than filling one
+// (xz: seconds against a fraction of a second), so no worker waits, and
+// a chunk is large (xz -6: 24 MiB a chunk).
+func (c *chunkWriter) limitInputs(n int) {
+	c.limit = max(min(n, cap(c.free)), cap(c.work)+1)
+}
+
+// fill makes sure there is a chunk being filled: a free buffer, a new
+// one while fewer than c.limit exist, else the next one a worker frees.
 func (c *chunkWriter) fill() {
-	if c.cur == nil {
-		select {
-		case c.cur = <-c.free:
-		default:
-			c.cur = make([]byte, 0, c.size)
-		}
+	if c.cur != nil {
+		return
+	}
+	select {
+	case c.cur = <-c.free:
+		return
+	default:
+	}
+	if c.made < c.limit {
+		c.made++
+		c.cur = make([]byte, 0, c.size)
+		return
+	}
+	// Every buffer made is in a submitted job, and each job's buffer is
+	// returned to free (whose capacity holds them all) once compressed
+	// or aborted.
+	select {
+	case c.cur = <-c.free:
+	case <-c.stop:
+		// The writer failed, which the next Write reports; Space still
+		// needs a buffer to lend until then.
+		c.cur = make([]byte, 0, c.size)
 	}
 }
 
