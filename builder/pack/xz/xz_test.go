@@ -144,3 +144,61 @@ func TestRealData(t *testing.T) {
 	t.Logf("%d -> %d", len(src), len(out))
 	checkRoundTrip(t, out, src)
 }
+
+// Every level, at sizes around the LZMA2 chunk and block boundaries.
+func TestLevelsAndBoundaries(t *testing.T) {
+	s := samples()
+	text := bytes.Repeat(s["text"], 6) // 2.4 MiB: over one LZMA2 chunk
+	for level := 0; level <= MaxLevel; level++ {
+		sizes := []int{lzma2MaxIn - 1, lzma2MaxIn, lzma2MaxIn + 1}
+		if testing.Short() {
+			// Every level, and the 2 MiB edge at a fast and the
+			// default level.
+			sizes = []int{300 << 10}
+			if level == 0 || level == 6 {
+				sizes = append(sizes, lzma2MaxIn+1)
+			}
+		}
+		for _, n := range sizes {
+			src := text[:n]
+			chunk := 1 << 20 // blocks of 1 MiB: their edges too
+			checkRoundTrip(t, compress(t, src, level, chunk), src)
+		}
+	}
+}
+
+// xz --robot --list sees one stream of blocks that state their sizes.
+func TestListBlocks(t *testing.T) {
+	if _, err := exec.LookPath("xz"); err != nil {
+		t.Skip("no xz")
+	}
+	src := samples()["mixed"]
+	out := compress(t, src, 1, 100<<10)
+	p := t.TempDir() + "/f.xz"
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list, err := exec.Command("xz", "--robot", "--list", "-vv", p).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams, blocks := 0, 0
+	for _, line := range strings.Split(string(list), "\n") {
+		f := strings.Split(line, "\t")
+		switch f[0] {
+		case "stream":
+			streams++
+		case "block":
+			blocks++
+			// -vv: header size, then "cu" when the header states
+			// both sizes.
+			if len(f) < 13 || f[12] != "cu" {
+				t.Errorf("block line %q: sizes not in the header", line)
+			}
+		}
+	}
+	want := (len(src) + 100<<10 - 1) / (100 << 10)
+	if streams != 1 || blocks != want {
+		t.Errorf("%d streams, %d blocks; want 1 and %d:\n%s", streams, blocks, want, list)
+	}
+}
