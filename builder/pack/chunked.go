@@ -40,10 +40,13 @@ type chunkWriter struct {
 	err   error          // the first error, reported by Write and Close
 	sent  bool           // a chunk was submitted
 	done  bool           // Close or Abort ran
-	outMu sync.Mutex     // guards outs
+	outMu sync.Mutex     // guards outs and mapped
 	outs  [][]byte       // output buffers to reuse
-	frame *chunkFraming  // nil: the chunks' outputs alone
-	head  bool           // frame.head was written
+	// mapped are the output buffers mapped outside Go's heap (see
+	// outbuf.go), unmapped by finish.
+	mapped [][]byte
+	frame  *chunkFraming // nil: the chunks' outputs alone
+	head   bool          // frame.head was written
 }
 
 // chunkFraming puts the chunks' outputs in a container, as xz's one
@@ -124,11 +127,7 @@ func (c *chunkWriter) writer() {
 			c.fail(err)
 			continue
 		}
-		c.outMu.Lock()
-		if len(c.outs) < cap(c.free) {
-			c.outs = append(c.outs, job.out[:0])
-		}
-		c.outMu.Unlock()
+		c.recycle(job.out)
 	}
 }
 
@@ -153,7 +152,7 @@ func (c *chunkWriter) outBuf() []byte {
 	}
 	// Growing by append's doubling from nothing left more garbage than
 	// data (+90 MiB RSS for zstd-3 on two threads).
-	return make([]byte, 0, c.outCap)
+	return c.newOutBuf()
 }
 
 func (c *chunkWriter) error() error {
@@ -210,14 +209,14 @@ func (c *chunkWriter) Space() []byte {
 }
 
 // limitInputs lowers the number of input chunks that may exist at once
-// to n (from workers+2; at least workers+1, or a worker would wait for
-// its next chunk to be filled). Call it before the first Write. Once n
-// exist, the next chunk is filled only when a worker is done with one:
-// worth it when compressing a chunk takes far longer than filling one
-// (xz: seconds against a fraction of a second), so no worker waits, and
-// a chunk is large (xz -6: 24 MiB a chunk).
+// to n (from workers+2; at least workers). Call it before the first
+// Write. Once n exist, the next chunk is filled only when a worker is
+// done with one: worth it when compressing a chunk takes far longer than
+// filling one (xz: seconds against a fraction of a second) and a chunk
+// is large (xz -6: 16 MiB a chunk). At n = workers, a worker that is
+// done waits while its next chunk is filled.
 func (c *chunkWriter) limitInputs(n int) {
-	c.limit = max(min(n, cap(c.free)), cap(c.work)+1)
+	c.limit = max(min(n, cap(c.free)), cap(c.work))
 }
 
 // fill makes sure there is a chunk being filled: a free buffer, a new
@@ -299,4 +298,5 @@ func (c *chunkWriter) finish() {
 	close(c.work)
 	c.wg.Wait()
 	c.cur, c.outs = nil, nil
+	c.unmapOutBufs()
 }

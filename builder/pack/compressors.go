@@ -26,8 +26,8 @@ import (
 //   - zstd: independent frames of zstdChunk bytes, each made by
 //     EncodeAll, concatenated (zstd -d reads concatenated frames).
 //   - xz: builder's own encoder (package xz): one xz stream, one block
-//     per chunk of 3 × the level's dictionary (what xz -T uses as its
-//     block size), each compressed on its own by one of the workers'
+//     per chunk of 2 × the level's dictionary (xz -T uses 3: see
+//     xz.ChunkSize for why not), each compressed on its own by one of the workers'
 //     encoders (kept and reused: no allocation per chunk), with both
 //     sizes in the block header as xz -T writes them; the stream header
 //     goes before the first block and the index and footer after the
@@ -180,13 +180,15 @@ func newXz(w io.Writer, level, threads int) (io.WriteCloser, error) {
 	// add 3 bytes in 64 KiB), so appending never reallocates one. At half
 	// a chunk, as before, the reference rootfs's compressed files made
 	// them grow: each growth left the old one as garbage and the pool kept
-	// the grown one, and `builder pack` peaked at 372 MiB. Only the pages
-	// written count in RSS, however large the capacity.
+	// the grown one, and `builder pack` peaked at 372 MiB. They are mapped
+	// outside the heap and release their pages on reuse (outbuf.go), so
+	// only what chunks in flight compress to counts in RSS.
 	cw := newFramedChunkWriter(w, xzChunk(level), xzChunk(level)+xzChunk(level)/64+64<<10, threads, compress, frame)
 	// A chunk compresses in seconds and fills in a fraction of one: a
-	// chunk queued beside the one filling would only cost memory
-	// (24 MiB at -6, 192 MiB at -9).
-	cw.limitInputs(threads + 1)
+	// chunk filling while every worker is busy would only cost memory
+	// (16 MiB at -6, 128 MiB at -9), so a worker that is done waits
+	// for its next chunk to be filled instead.
+	cw.limitInputs(threads)
 	return cw, nil
 }
 

@@ -161,3 +161,46 @@ func TestChunkWriterLimitInputs(t *testing.T) {
 		t.Errorf("output differs from the input (%d bytes, want %d)", out.Len(), len(input))
 	}
 }
+
+// TestChunkWriterReleasesOutputPages: an output buffer comes back for
+// reuse with its written pages returned to the kernel (they read as
+// zeros again), so RSS holds what chunks in flight compress to, not the
+// largest output each buffer ever held; Close unmaps every buffer.
+func TestChunkWriterReleasesOutputPages(t *testing.T) {
+	const size = 256 << 10
+	copyChunk := func(dst, src []byte, _ <-chan struct{}) ([]byte, error) { return append(dst, src...), nil }
+	c := newChunkWriter(io.Discard, size, size, 1, copyChunk)
+	if _, err := c.Write(bytes.Repeat([]byte{0xff}, 2*size)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.outMu.Lock()
+		n := len(c.outs)
+		c.outMu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no output buffer came back for reuse")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b := c.outBuf()
+	c.outMu.Lock()
+	mapped := c.isMapped(b)
+	c.outMu.Unlock()
+	if !mapped {
+		t.Fatal("the reused output buffer is not one of the mappings")
+	}
+	if i := bytes.IndexByte(b[:size], 0xff); i >= 0 {
+		t.Fatalf("byte %d of a reused output buffer still holds the last chunk's output: its pages were not released", i)
+	}
+	c.recycle(b)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.mapped) != 0 {
+		t.Errorf("%d output buffers still mapped after Close", len(c.mapped))
+	}
+}
