@@ -117,10 +117,15 @@ func appendBlock(dst []byte, blockStart, dataStart int, src []byte, dictSize int
 // BlockRecord reads the index record back from a block AppendBlock made
 // (the container's writer sees blocks, not their records).
 func BlockRecord(block []byte) (Record, error) {
-	if len(block) < 12 || int(block[0]+1)*4 > len(block) {
+	if len(block) < 12 {
 		return Record{}, fmt.Errorf("xz: block of %d bytes too short", len(block))
 	}
-	hdr := int(block[0]+1) * 4
+	// The size byte is widened before adding: 255 means a 1024-byte
+	// header, not 0.
+	hdr := (int(block[0]) + 1) * 4
+	if hdr > len(block) {
+		return Record{}, fmt.Errorf("xz: block of %d bytes shorter than its %d-byte header", len(block), hdr)
+	}
 	compressed, n := binary.Uvarint(block[2:hdr])
 	if n <= 0 {
 		return Record{}, errors.New("xz: block header without a compressed size")

@@ -202,3 +202,13 @@ func TestListBlocks(t *testing.T) {
 		t.Errorf("%d streams, %d blocks; want 1 and %d:\n%s", streams, blocks, want, list)
 	}
 }
+
+// TestBlockRecordLargestHeaderSize: a header size byte of 255 stands for
+// 1024 bytes; read as a byte sum it wrapped to 0 and sliced out of range.
+func TestBlockRecordLargestHeaderSize(t *testing.T) {
+	block := make([]byte, 16)
+	block[0] = 255
+	if _, err := BlockRecord(block); err == nil {
+		t.Fatal("a 16-byte block whose header claims 1024 bytes gave a record")
+	}
+}
